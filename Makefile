@@ -1,0 +1,45 @@
+# The two commands: `make run` and `make test`. Both install what they need on a fresh machine.
+PYTHON_SYSTEM ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PORT ?= 8000
+
+# The suite runs against real PostgreSQL and Redis; these defaults match the services on a dev machine.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/adapterhub
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run worker test test-fast lint format bench chromium clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	PORT=$(PORT) bash scripts/run.sh
+
+worker: $(INSTALLED)
+	$(VENV)/bin/celery -A hub worker --queues validation --concurrency 1 --loglevel INFO
+
+# Debian's Chromium drives the browser tests; Playwright never downloads a browser of its own.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: $(INSTALLED) chromium
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
+	MEDIA_ROOT=$(CURDIR)/var/test-media $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf var/db.sqlite3 var/broker var/media var/test-media var/test-output

@@ -1,0 +1,2 @@
+app_name = "adapterhub_index"
+urlpatterns: list = []

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class RegistryConfig(AppConfig):
+    name = "hub.registry"
+    label = "registry"
+    verbose_name = "Adapter registry"
+
+    def ready(self):
+        from hub.registry import signals  # noqa: F401  (connects the user → namespace handler)

@@ -1,0 +1,248 @@
+"""The registry's data model: who owns what, which adapters exist, their immutable versions and files."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from hub.registry.choices import AdapterType, MemberRole, NamespaceKind, TokenScope, VersionStatus
+
+
+class Namespace(models.Model):
+    """A user's or an organisation's space of adapters (`ukp` in `sentiment/sst-2@ukp`)."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=20, choices=NamespaceKind.choices, default=NamespaceKind.USER)
+    description = models.TextField(blank=True)
+    url = models.URLField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="namespaces")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=MemberRole.choices, default=MemberRole.WRITE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "user"], name="unique_membership")]
+
+    def __str__(self):
+        return f"{self.user} in {self.namespace} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """A bearer token. Only its sha256 is stored; the token itself is shown once, when it is created."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    # The first characters, so a person can tell their tokens apart without the secret.
+    key_prefix = models.CharField(max_length=12)
+    scope = models.CharField(max_length=10, choices=TokenScope.choices, default=TokenScope.READ)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.key_prefix}… ({self.scope}) of {self.user}"
+
+    @property
+    def is_active(self):
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Architecture(models.Model):
+    """A named adapter architecture (configuration), e.g. `pfeiffer`, resolvable by clients."""
+
+    name = models.CharField(max_length=100, unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    config = models.JSONField()
+    config_hash = models.CharField(max_length=16, db_index=True)
+    citation = models.TextField(blank=True)
+    builtin = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-builtin", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Task(models.Model):
+    """A task (`sentiment`), or for language adapters an ISO language code (`de`)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    type = models.CharField(max_length=20, choices=AdapterType.choices, default=AdapterType.TASK)
+
+    class Meta:
+        ordering = ["type", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Subtask(models.Model):
+    """A data set within a task (`sst-2`), or for language adapters the corpus (`wiki`)."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="subtasks")
+    name = models.CharField(max_length=100)
+    display_name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    language = models.CharField(max_length=20, blank=True)
+    metric_name = models.CharField(max_length=50, blank=True)
+    metric_higher_is_better = models.BooleanField(default=True)
+    url = models.URLField(blank=True)
+    citation = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["task__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["task", "name"], name="unique_subtask_per_task")]
+
+    def __str__(self):
+        return f"{self.task.name}/{self.name}"
+
+
+class BaseModel(models.Model):
+    """A pre-trained model adapters are trained for; its transformers config builds the reference model."""
+
+    model_name = models.CharField(max_length=200, unique=True)
+    model_type = models.CharField(max_length=50)
+    hidden_size = models.PositiveIntegerField()
+    num_hidden_layers = models.PositiveIntegerField()
+    config = models.JSONField(help_text="The transformers config.json of the model")
+
+    class Meta:
+        ordering = ["model_name"]
+
+    def __str__(self):
+        return self.model_name
+
+
+class Adapter(models.Model):
+    """An adapter `namespace/name` for one base model and one architecture; its content lives in versions."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="adapters")
+    name = models.CharField(max_length=100)
+    type = models.CharField(max_length=20, choices=AdapterType.choices, default=AdapterType.TASK)
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="adapters")
+    subtask = models.ForeignKey(Subtask, null=True, blank=True, on_delete=models.PROTECT, related_name="adapters")
+    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="adapters")
+    # The architecture's registered name when the config equals one (`pfeiffer`), else "custom".
+    architecture_name = models.CharField(max_length=100, db_index=True)
+    config = models.JSONField()
+    config_hash = models.CharField(max_length=16, db_index=True)
+    description = models.TextField(blank=True)
+    readme = models.TextField(blank=True)
+    citation = models.TextField(blank=True)
+    license = models.CharField(max_length=100, blank=True)
+    private = models.BooleanField(default=False)
+    default_version = models.ForeignKey(
+        "AdapterVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    download_count = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["namespace__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="unique_adapter_per_namespace")]
+        indexes = [models.Index(fields=["-download_count"], name="adapter_downloads_idx")]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self):
+        return f"{self.namespace.name}/{self.name}"
+
+    @property
+    def identifier(self):
+        """AdapterHub's identifier, `task/subtask@namespace`."""
+        if self.subtask_id is None:
+            return f"{self.task.name}@{self.namespace.name}"
+        return f"{self.task.name}/{self.subtask.name}@{self.namespace.name}"
+
+
+class Blob(models.Model):
+    """Immutable file content, addressed and stored by its sha256 (`blobs/ab/cdef…`)."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    size = models.PositiveBigIntegerField()
+    file = models.FileField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.sha256
+
+    @staticmethod
+    def storage_path(sha256):
+        return f"blobs/{sha256[:2]}/{sha256[2:]}"
+
+
+class AdapterVersion(models.Model):
+    """One immutable upload of an adapter. Only `valid` versions resolve."""
+
+    adapter = models.ForeignKey(Adapter, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=100)
+    # Immutable id of this content (the Hugging Face clients' commit sha): sha1 over identity and file hashes.
+    revision = models.CharField(max_length=40, unique=True)
+    status = models.CharField(
+        max_length=20, choices=VersionStatus.choices, default=VersionStatus.PENDING, db_index=True
+    )
+    report = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    validation_started_at = models.DateTimeField(null=True, blank=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["adapter", "version"], name="unique_version_per_adapter")]
+        indexes = [
+            models.Index(
+                fields=["lease_expires_at"],
+                name="version_leased_idx",
+                condition=Q(status=VersionStatus.VALIDATING),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.adapter}@{self.version}"
+
+
+class VersionFile(models.Model):
+    """A file of a version: its name in the adapter directory and its content blob."""
+
+    version = models.ForeignKey(AdapterVersion, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=255)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="version_files")
+    # True for files the hub derived itself (adapter.safetensors converted from a legacy pickle).
+    derived = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["version", "name"], name="unique_file_name_per_version")]
+
+    def __str__(self):
+        return f"{self.version}:{self.name}"

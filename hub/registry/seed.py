@@ -1,0 +1,207 @@
+"""What every hub starts with: the built-in architectures, reference base models and AdapterHub's starter
+taxonomy. The functions take the model classes as arguments so data migrations can pass historical models."""
+
+import json
+from pathlib import Path
+
+BASE_MODEL_CONFIGS_DIR = Path(__file__).resolve().parent / "base_models"
+
+TEXT_TASK, TEXT_LANG = "text_task", "text_lang"
+
+# task name -> (display name, description, type, {subtask name: subtask fields})
+TAXONOMY = {
+    "sentiment": (
+        "Sentiment Analysis",
+        "Classify the sentiment (positive or negative) of a text.",
+        TEXT_TASK,
+        {
+            "sst-2": dict(
+                display_name="SST-2",
+                description="Stanford Sentiment Treebank, binary movie review sentences.",
+                language="en",
+                metric_name="accuracy",
+                url="https://nlp.stanford.edu/sentiment/",
+            ),
+            "imdb": dict(
+                display_name="IMDB",
+                description="Large movie review data set of polar reviews.",
+                language="en",
+                metric_name="accuracy",
+                url="https://ai.stanford.edu/~amaas/data/sentiment/",
+            ),
+        },
+    ),
+    "nli": (
+        "Natural Language Inference",
+        "Decide whether a premise entails, contradicts or is neutral towards a hypothesis.",
+        TEXT_TASK,
+        {
+            "multinli": dict(
+                display_name="MultiNLI",
+                description="Multi-Genre Natural Language Inference corpus.",
+                language="en",
+                metric_name="accuracy",
+                url="https://cims.nyu.edu/~sbowman/multinli/",
+            ),
+            "rte": dict(
+                display_name="RTE",
+                description="Recognizing Textual Entailment (GLUE).",
+                language="en",
+                metric_name="accuracy",
+                url="https://gluebenchmark.com/tasks",
+            ),
+        },
+    ),
+    "qa": (
+        "Question Answering",
+        "Extract the answer to a question from a context paragraph.",
+        TEXT_TASK,
+        {
+            "squad": dict(
+                display_name="SQuAD 1.1",
+                description="Stanford Question Answering Dataset.",
+                language="en",
+                metric_name="f1",
+                url="https://rajpurkar.github.io/SQuAD-explorer/",
+            ),
+        },
+    ),
+    "ner": (
+        "Named Entity Recognition",
+        "Tag the named entities (persons, locations, organisations, ...) in a text.",
+        TEXT_TASK,
+        {
+            "conll2003": dict(
+                display_name="CoNLL-2003",
+                description="CoNLL-2003 shared task, English named entities.",
+                language="en",
+                metric_name="f1",
+                url="https://www.clips.uantwerpen.be/conll2003/ner/",
+            ),
+        },
+    ),
+    "pos": (
+        "Part-of-Speech Tagging",
+        "Tag every token with its part of speech.",
+        TEXT_TASK,
+        {
+            "ud_en_ewt": dict(
+                display_name="UD English EWT",
+                description="Universal Dependencies English Web Treebank.",
+                language="en",
+                metric_name="accuracy",
+                url="https://universaldependencies.org/treebanks/en_ewt/",
+            ),
+        },
+    ),
+}
+
+# Language adapters: the task is the ISO code, the subtask the corpus they were trained on.
+LANGUAGES = {
+    "en": "English",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "zh": "Chinese",
+    "ar": "Arabic",
+    "ja": "Japanese",
+    "sw": "Swahili",
+    "qu": "Quechua",
+}
+for _code, _language in LANGUAGES.items():
+    TAXONOMY[_code] = (
+        _language,
+        f"Language adapters for {_language}.",
+        TEXT_LANG,
+        {
+            "wiki": dict(
+                display_name="Wikipedia",
+                description=f"Masked language modelling on {_language} Wikipedia.",
+                language=_code,
+                metric_name="perplexity",
+                metric_higher_is_better=False,
+                url=f"https://{_code}.wikipedia.org/",
+            )
+        },
+    )
+
+# Built-in architectures: registered name -> (display name, description, citation).
+BUILTIN_ARCHITECTURES = {
+    "pfeiffer": (
+        "Pfeiffer",
+        "One bottleneck adapter after the feed-forward block of each layer (Pfeiffer et al., 2021).",
+        "@inproceedings{pfeiffer2021adapterfusion, title={AdapterFusion: Non-Destructive Task Composition "
+        "for Transfer Learning}, author={Pfeiffer, Jonas and Kamath, Aishwarya and R{\\\"u}ckl{\\'e}, Andreas "
+        "and Cho, Kyunghyun and Gurevych, Iryna}, booktitle={EACL}, year={2021}}",
+    ),
+    "houlsby": (
+        "Houlsby",
+        "Two bottleneck adapters per layer, after the attention block and after the feed-forward block "
+        "(Houlsby et al., 2019).",
+        "@inproceedings{houlsby2019parameter, title={Parameter-Efficient Transfer Learning for NLP}, "
+        "author={Houlsby, Neil and others}, booktitle={ICML}, year={2019}}",
+    ),
+    "pfeiffer+inv": (
+        "Pfeiffer + invertible",
+        "Pfeiffer adapters plus an invertible NICE adapter on the embeddings: the language adapter of MAD-X.",
+        "@inproceedings{pfeiffer2020madx, title={MAD-X: An Adapter-Based Framework for Multi-Task "
+        "Cross-Lingual Transfer}, author={Pfeiffer, Jonas and Vuli{\\'c}, Ivan and Gurevych, Iryna and "
+        "Ruder, Sebastian}, booktitle={EMNLP}, year={2020}}",
+    ),
+    "houlsby+inv": (
+        "Houlsby + invertible",
+        "Houlsby adapters plus an invertible NICE adapter on the embeddings, for language adapters.",
+        "",
+    ),
+    "parallel": (
+        "Parallel",
+        "A scaled bottleneck adapter in parallel to each feed-forward block (He et al., 2022).",
+        "@inproceedings{he2022towards, title={Towards a Unified View of Parameter-Efficient Transfer "
+        "Learning}, author={He, Junxian and others}, booktitle={ICLR}, year={2022}}",
+    ),
+}
+
+
+def seed_taxonomy(Task, Subtask):
+    for task_name, (display_name, description, task_type, subtasks) in TAXONOMY.items():
+        task, _ = Task.objects.update_or_create(
+            name=task_name, defaults=dict(display_name=display_name, description=description, type=task_type)
+        )
+        for subtask_name, fields in subtasks.items():
+            Subtask.objects.update_or_create(task=task, name=subtask_name, defaults=fields)
+
+
+def seed_base_models(BaseModel):
+    from transformers import AutoConfig
+
+    for config_path in sorted(BASE_MODEL_CONFIGS_DIR.glob("*.json")):
+        config_dict = json.loads(config_path.read_text())
+        # AutoConfig normalises the family's attribute names (n_embd, dim, ...) to hidden_size etc.
+        config = AutoConfig.for_model(**config_dict)
+        BaseModel.objects.update_or_create(
+            model_name=config_path.stem,
+            defaults=dict(
+                model_type=config.model_type,
+                hidden_size=config.hidden_size,
+                num_hidden_layers=config.num_hidden_layers,
+                config=config_dict,
+            ),
+        )
+
+
+def seed_architectures(Architecture):
+    from adapters_core.configuration import BUILTIN_CONFIGS, config_hash
+
+    for name, (display_name, description, citation) in BUILTIN_ARCHITECTURES.items():
+        config = BUILTIN_CONFIGS[name]
+        Architecture.objects.update_or_create(
+            name=name,
+            defaults=dict(
+                display_name=display_name,
+                description=description,
+                citation=citation,
+                config=config.to_dict(),
+                config_hash=config_hash(config),
+                builtin=True,
+            ),
+        )

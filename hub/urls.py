@@ -1,0 +1,17 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from hub.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include("hub.registry.api.urls")),
+    # AdapterHub's v2 index (`/dist/v2/...`), for adapter-transformers 3.x clients.
+    path("", include("hub.compat.index_urls")),
+    path("", include("frontend.urls")),
+    # The Hugging Face Hub routes (`/api/models`, `/{namespace}/{name}/resolve/...`) come last: their
+    # two-segment patterns would otherwise shadow the UI's pages.
+    path("", include("hub.compat.hf_urls")),
+]

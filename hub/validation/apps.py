@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ValidationConfig(AppConfig):
+    name = "hub.validation"
+    label = "validation"
+    verbose_name = "Adapter validation"

@@ -1,0 +1,119 @@
+"""Fixtures shared by the whole suite: the database must be PostgreSQL, and end-to-end tests get a real
+Celery worker process consuming from the real broker (Redis in CI) against the test database."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_DATA = REPO_ROOT / "tests" / "data"
+
+
+def pytest_configure(config):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        raise pytest.UsageError(
+            f"The test suite runs against PostgreSQL, but DATABASE_URL selects {engine}. "
+            "Run it through `make test`, or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/adapterhub."
+        )
+
+
+def database_url_of(database_settings) -> str:
+    """A DATABASE_URL for a subprocess, pointing at the database this test process uses."""
+    user = database_settings.get("USER") or ""
+    password = database_settings.get("PASSWORD") or ""
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = database_settings.get("HOST") or "127.0.0.1"
+    port = database_settings.get("PORT") or 5432
+    return f"postgres://{credentials}{host}:{port}/{database_settings['NAME']}"
+
+
+class WorkerProcess:
+    """A `celery worker` subprocess for one queue, using the test database and the configured broker."""
+
+    def __init__(self, queue="validation", concurrency=1, name="e2e"):
+        self.queue, self.concurrency, self.name = queue, concurrency, name
+        self.process = None
+        self.log_path = REPO_ROOT / "var" / "test-output" / f"worker-{name}.log"
+
+    def environment(self):
+        env = dict(os.environ)
+        env["DATABASE_URL"] = database_url_of(settings.DATABASES["default"])
+        env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+        env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+        env["CELERY_TASK_ALWAYS_EAGER"] = "false"
+        env["DATABASE_CONN_MAX_AGE"] = "0"
+        return env
+
+    def start(self, timeout=60.0):
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "celery", "-A", "hub", "worker",
+            "--queues", self.queue, "--concurrency", str(self.concurrency),
+            "--hostname", f"{self.name}-{os.getpid()}@%h", "--loglevel", "INFO", "--without-gossip",
+            "--without-mingle",
+        ]  # fmt: skip
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=self.environment(), stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.wait_until_ready(timeout)
+        return self
+
+    def wait_until_ready(self, timeout):
+        from hub.celery import app
+
+        deadline = time.monotonic() + timeout
+        hostname_prefix = f"{self.name}-{os.getpid()}@"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited with {self.process.returncode}; see {self.log_path}")
+            replies = app.control.ping(timeout=0.5)
+            if any(name.startswith(hostname_prefix) for reply in replies for name in reply):
+                return
+        raise RuntimeError(f"the Celery worker did not answer a ping within {timeout}s; see {self.log_path}")
+
+    def kill(self):
+        """SIGKILL the whole worker process group, as a crashed machine would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def worker_factory(django_db_setup, django_db_blocker):
+    """Start real Celery workers against the test database; all are stopped at the end of the session."""
+    started = []
+
+    def start(**kwargs):
+        worker = WorkerProcess(**kwargs).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(worker_factory):
+    """One real worker on the `validation` queue for the whole session."""
+    return worker_factory(name="session")
