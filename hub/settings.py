@@ -77,6 +77,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise scans STATIC_ROOT at start and warns when it is missing; before `collectstatic` it is empty.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # Blobs go through the "default" storage, so S3-compatible object storage is this setting
