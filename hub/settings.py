@@ -84,7 +84,9 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # Blobs go through the "default" storage, so S3-compatible object storage is this setting
 # (e.g. storages.backends.s3.S3Storage with the AWS_* variables django-storages reads).
 STORAGES = {
-    "default": {"BACKEND": env.str("FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
+    "default": {
+        "BACKEND": env.str("FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Serve static files straight from the apps, so `make run` needs no collectstatic step.
@@ -139,7 +141,10 @@ CELERY_TASK_TIME_LIMIT = VALIDATION_TIME_LIMIT
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
-    "sweep": {"task": "hub.validation.tasks.sweep", "schedule": env.int("SWEEP_INTERVAL_SECONDS", default=60)},
+    "sweep": {
+        "task": "hub.validation.tasks.sweep",
+        "schedule": env.int("SWEEP_INTERVAL_SECONDS", default=60),
+    },
 }
 
 # --- REST API -------------------------------------------------------------------------------------

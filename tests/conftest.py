@@ -74,7 +74,9 @@ class WorkerProcess:
         hostname_prefix = f"{self.name}-{os.getpid()}@"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited with {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(
+                    f"the Celery worker exited with {self.process.returncode}; see {self.log_path}"
+                )
             replies = app.control.ping(timeout=0.5)
             if any(name.startswith(hostname_prefix) for reply in replies for name in reply):
                 return

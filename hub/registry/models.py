@@ -17,7 +17,9 @@ class Namespace(models.Model):
     description = models.TextField(blank=True)
     url = models.URLField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="namespaces")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="namespaces"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -144,7 +146,9 @@ class Adapter(models.Model):
     name = models.CharField(max_length=100)
     type = models.CharField(max_length=20, choices=AdapterType.choices, default=AdapterType.TASK)
     task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="adapters")
-    subtask = models.ForeignKey(Subtask, null=True, blank=True, on_delete=models.PROTECT, related_name="adapters")
+    subtask = models.ForeignKey(
+        Subtask, null=True, blank=True, on_delete=models.PROTECT, related_name="adapters"
+    )
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="adapters")
     # The architecture's registered name when the config equals one (`pfeiffer`), else "custom".
     architecture_name = models.CharField(max_length=100, db_index=True)
@@ -164,7 +168,9 @@ class Adapter(models.Model):
 
     class Meta:
         ordering = ["namespace__name", "name"]
-        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="unique_adapter_per_namespace")]
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "name"], name="unique_adapter_per_namespace")
+        ]
         indexes = [models.Index(fields=["-download_count"], name="adapter_downloads_idx")]
 
     def __str__(self):
@@ -218,7 +224,9 @@ class AdapterVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["adapter", "version"], name="unique_version_per_adapter")]
+        constraints = [
+            models.UniqueConstraint(fields=["adapter", "version"], name="unique_version_per_adapter")
+        ]
         indexes = [
             models.Index(
                 fields=["lease_expires_at"],
@@ -242,7 +250,9 @@ class VersionFile(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["version", "name"], name="unique_file_name_per_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "name"], name="unique_file_name_per_version")
+        ]
 
     def __str__(self):
         return f"{self.version}:{self.name}"

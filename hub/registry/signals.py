@@ -13,6 +13,7 @@ def create_personal_namespace(sender, instance, created, raw=False, **kwargs):
     if not created or raw:
         return
     namespace, _ = Namespace.objects.get_or_create(
-        name=instance.username.lower(), defaults={"kind": NamespaceKind.USER, "display_name": instance.username}
+        name=instance.username.lower(),
+        defaults={"kind": NamespaceKind.USER, "display_name": instance.username},
     )
     Membership.objects.get_or_create(namespace=namespace, user=instance, defaults={"role": MemberRole.OWNER})
