@@ -955,6 +955,8 @@ def _parse_overrides(text: str, chunk: str) -> dict[str, Any]:
         )
     values = {}
     for keyword in call.keywords:
+        if keyword.arg in values:
+            raise AdapterConfigError(f"Malformed config string {chunk!r}: {keyword.arg} is given twice.")
         try:
             values[keyword.arg] = ast.literal_eval(keyword.value)
         except ValueError:

@@ -74,7 +74,7 @@ class HubClient:
             detail = body.get("detail") if isinstance(body, dict) else None
             suggestions = body.get("suggestions", []) if isinstance(body, dict) else []
             raise HubNotFoundError(
-                f"The hub at {self.url} has no {what}" + (f": {detail}" if detail else "."),
+                f"The hub at {self.url} answered 404 for {what}" + (f": {detail}" if detail else "."),
                 suggestions if isinstance(suggestions, list) else [],
             )
         if response.status_code != 200:
@@ -95,7 +95,7 @@ class HubClient:
         body = self._get_json(
             f"/api/v1/architectures/{quote(name, safe='')}/",
             params=params,
-            what=f"architecture named {name!r}",
+            what=f"architecture {name!r}",
         )
         config = body.get("config") if isinstance(body, dict) else None
         if not isinstance(config, dict):
