@@ -221,6 +221,8 @@ class AdapterVersion(models.Model):
     validated_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A zip of the version's files, built on first need: AdapterHub's v2 index points clients at one archive.
+    archive = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["-created_at"]
