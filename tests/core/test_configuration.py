@@ -1058,3 +1058,24 @@ def test_any_valid_union_survives_a_json_round_trip(config, data):
 def test_replace_with_own_values_is_identity(config):
     assert config.replace(**config.to_dict()) == config
     assert BnConfig.from_dict(config.to_dict()) == config
+
+
+def test_documentation_table_matches_the_builtins():
+    # docs/configuration.md shows each built-in's keys in one table; it must not drift from the code.
+    lines = (REPO_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("<!-- builtin-table"))
+    header = [cell.strip(" `") for cell in lines[start + 1].strip("|").split("|")]
+    names = header[1:]
+    assert set(names) == set(CANONICAL_BUILTIN_NAMES)
+    rows = {}
+    for line in lines[start + 3 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip(" `") for cell in line.strip("|").split("|")]
+        rows[cells[0]] = [json.loads(cell) for cell in cells[1:]]
+    assert {"mh_adapter", "output_adapter", "reduction_factor", "inv_adapter", "leave_out", "dropout"} <= set(
+        rows
+    )
+    for key, values in rows.items():
+        for name, value in zip(names, values, strict=True):
+            assert BUILTIN_CONFIGS[name].to_dict()[key] == value, (name, key)
