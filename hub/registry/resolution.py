@@ -1,0 +1,344 @@
+"""Adapter identifiers -> one valid version, the way AdapterHub resolved them (but on the server).
+
+Identifier forms: `sst-2`, `sentiment/sst-2`, `sst-2@ukp`, `sentiment/sst-2@ukp`, `@ukp/<adapter>` and
+`ukp/<adapter>`. A name alone matches a task or a subtask (`de` finds the German language adapters).
+Only `valid` versions resolve. A resolved version's description (files, hashes, config) never changes,
+so it is cached by version id; resolving costs one query for the candidates (two with `version=`).
+"""
+
+import difflib
+import json
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db.models import OuterRef, Q, Subquery
+
+from adapters_core.configuration import AdapterConfigError, config_hash
+from hub.registry.choices import VersionStatus
+from hub.registry.models import Adapter, AdapterVersion, VersionFile
+from hub.registry.services import Conflict, NotFound, UploadRejected, resolve_config_text, visible_adapters
+
+VERSION_PAYLOAD_CACHE_SECONDS = 24 * 3600
+
+
+class ResolutionError(NotFound):
+    """Nothing matches. `suggestions` lists the closest identifiers that do resolve."""
+
+    def __init__(self, message, suggestions=()):
+        self.suggestions = list(suggestions)
+        if self.suggestions:
+            message += " Closest matches: " + ", ".join(self.suggestions) + "."
+        super().__init__(message, extra={"suggestions": self.suggestions})
+
+
+class AmbiguousIdentifier(Conflict):
+    """Several adapters match equally well. `candidates` lists identifiers that pick one of them."""
+
+    def __init__(self, message, candidates=()):
+        self.candidates = list(candidates)
+        message += " Candidates: " + ", ".join(self.candidates) + "."
+        super().__init__(message, extra={"candidates": self.candidates})
+
+
+class BadResolveRequest(UploadRejected):
+    """The request itself is malformed (empty identifier, unparsable config)."""
+
+
+@dataclass(frozen=True)
+class Identifier:
+    text: str
+    term: str = ""  # a task or subtask name, when the identifier is one word
+    task: str = ""
+    subtask: str = ""
+    namespace: str = ""
+    adapter_name: str = ""  # set for `@ns/name` and for the `ns/name` reading of `a/b`
+
+    @property
+    def is_direct_only(self):
+        return self.text.startswith("@")
+
+
+def parse_identifier(text: str) -> Identifier:
+    text = (text or "").strip()
+    if not text:
+        raise BadResolveRequest(
+            "The identifier is empty; give e.g. 'sentiment/sst-2@ukp' or 'ukp/my-adapter'.",
+            field="identifier",
+        )
+    if text.startswith("@"):
+        namespace, slash, name = text[1:].partition("/")
+        if not slash or not namespace or not name:
+            raise BadResolveRequest(
+                f"Identifier {text!r} starts with '@' but is not '@<namespace>/<adapter>'.",
+                field="identifier",
+            )
+        return Identifier(text=text, namespace=namespace, adapter_name=name)
+    path, _, namespace = text.partition("@")
+    first, slash, second = path.partition("/")
+    if slash:
+        if not first or not second or "/" in second:
+            raise BadResolveRequest(
+                f"Identifier {text!r} is malformed; expected task/subtask[@namespace] or namespace/adapter.",
+                field="identifier",
+            )
+        direct_name = second if not namespace else ""
+        return Identifier(
+            text=text,
+            task=first,
+            subtask=second,
+            namespace=namespace or (first if direct_name else ""),
+            adapter_name=direct_name,
+        )
+    return Identifier(text=text, term=first, namespace=namespace)
+
+
+def _latest_valid_version():
+    return Subquery(
+        AdapterVersion.objects.filter(adapter=OuterRef("pk"), status=VersionStatus.VALID)
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
+    )
+
+
+CANDIDATE_FIELDS = (
+    "id",
+    "name",
+    "namespace__name",
+    "task__name",
+    "subtask__name",
+    "config_hash",
+    "download_count",
+    "created_at",
+    "default_version_id",
+    "default_version__status",
+    "latest_valid_id",
+)
+
+
+def _candidates(model_name, user, condition):
+    rows = (
+        visible_adapters(user)
+        .filter(condition, base_model__model_name=model_name)
+        .annotate(latest_valid_id=_latest_valid_version())
+        .filter(latest_valid_id__isnull=False)
+        .values(*CANDIDATE_FIELDS)
+    )
+    return list(rows)
+
+
+def _taxonomy_identifier(row) -> str:
+    taxonomy = (
+        row["task__name"] if row["subtask__name"] is None else f"{row['task__name']}/{row['subtask__name']}"
+    )
+    return f"{taxonomy}@{row['namespace__name']}"
+
+
+def _direct_identifier(row) -> str:
+    return f"{row['namespace__name']}/{row['name']}"
+
+
+def _suggestions(identifier: Identifier, model_name: str, user) -> list[str]:
+    rows = _candidates(model_name, user, Q())
+    vocabulary = {_taxonomy_identifier(row) for row in rows} | {_direct_identifier(row) for row in rows}
+    vocabulary |= {row["subtask__name"] or row["task__name"] for row in rows}
+    return difflib.get_close_matches(identifier.text, sorted(vocabulary), n=5, cutoff=0.4)
+
+
+def _not_found(identifier: Identifier, model_name: str, user, detail: str = "") -> ResolutionError:
+    message = f"No valid adapter matches {identifier.text!r} for model {model_name!r}."
+    if detail:
+        message += " " + detail
+    else:
+        other_models = sorted(
+            set(
+                visible_adapters(user)
+                .filter(_condition_for(identifier), versions__status=VersionStatus.VALID)
+                .values_list("base_model__model_name", flat=True)
+            )
+        )
+        if other_models:
+            message += f" It exists for: {', '.join(other_models)}."
+    return ResolutionError(message, _suggestions(identifier, model_name, user))
+
+
+def _condition_for(identifier: Identifier) -> Q:
+    if identifier.is_direct_only:
+        return Q(namespace__name=identifier.namespace, name=identifier.adapter_name)
+    if identifier.term:
+        condition = Q(task__name=identifier.term) | Q(subtask__name=identifier.term)
+    else:
+        condition = Q(task__name=identifier.task, subtask__name=identifier.subtask)
+    if identifier.namespace and not identifier.adapter_name:
+        condition &= Q(namespace__name=identifier.namespace)
+    if identifier.adapter_name:
+        condition |= Q(namespace__name=identifier.namespace, name=identifier.adapter_name)
+    return condition
+
+
+def _pick_subtask_default(rows):
+    """AdapterHub's fallback: the subtask's default adapter; here the most downloaded (then the oldest)."""
+    return sorted(rows, key=lambda row: (-row["download_count"], row["created_at"], row["id"]))[0]
+
+
+def _choose(identifier: Identifier, rows, wanted_hash: str | None, strict: bool, model_name: str, user):
+    direct = [
+        row
+        for row in rows
+        if identifier.adapter_name
+        and row["namespace__name"] == identifier.namespace
+        and row["name"] == identifier.adapter_name
+    ]
+    if direct:
+        row = direct[0]
+        if wanted_hash and strict and row["config_hash"] != wanted_hash:
+            raise _not_found(
+                identifier,
+                model_name,
+                user,
+                f"{_direct_identifier(row)} has config hash {row['config_hash']}, not {wanted_hash} (strict=true).",
+            )
+        return row
+    if identifier.adapter_name and not identifier.subtask:
+        raise _not_found(identifier, model_name, user)
+    if identifier.adapter_name:
+        # `a/b` did not name an adapter, so it is task/subtask without a namespace.
+        rows = [
+            row
+            for row in rows
+            if row["task__name"] == identifier.task and row["subtask__name"] == identifier.subtask
+        ]
+    if not rows:
+        raise _not_found(identifier, model_name, user)
+    groups = {(row["task__name"], row["subtask__name"]) for row in rows}
+    if len(groups) > 1:
+        raise AmbiguousIdentifier(
+            f"{identifier.text!r} matches adapters of several tasks for {model_name!r}; name the task and subtask.",
+            sorted({_taxonomy_identifier(row) for row in rows}),
+        )
+    if wanted_hash:
+        exact = [row for row in rows if row["config_hash"] == wanted_hash]
+        if len(exact) == 1:
+            return exact[0]
+        if len(exact) > 1:
+            raise AmbiguousIdentifier(
+                f"{identifier.text!r} matches several adapters with config hash {wanted_hash} for {model_name!r}; "
+                "add @namespace to pick one.",
+                sorted(_taxonomy_identifier(row) for row in exact),
+            )
+        if strict:
+            available = sorted({row["config_hash"] for row in rows})
+            raise _not_found(
+                identifier,
+                model_name,
+                user,
+                f"No adapter with config hash {wanted_hash} (strict=true); available config hashes: "
+                f"{', '.join(available)}. Drop strict to fall back to the default adapter.",
+            )
+    if len(rows) == 1:
+        return rows[0]
+    return _pick_subtask_default(rows)
+
+
+def _config_hash_of(config) -> str | None:
+    if config is None or config == "":
+        return None
+    try:
+        if isinstance(config, str):
+            return config_hash(resolve_config_text(config))
+        return config_hash(config)
+    except (AdapterConfigError, json.JSONDecodeError, ValueError) as exc:
+        raise BadResolveRequest(
+            f"The config {str(config)[:200]!r} cannot be read: {exc}", field="config"
+        ) from None
+
+
+def version_payload(version_id: int) -> dict:
+    """What a client needs to download a version: adapter, version, config and files (with download paths).
+
+    Cached by version id for valid versions: a valid version never changes."""
+    key = f"registry:version-payload:{version_id}"
+    payload = cache.get(key)
+    if payload is not None:
+        return payload
+    version = AdapterVersion.objects.select_related(
+        "adapter__namespace", "adapter__task", "adapter__subtask", "adapter__base_model"
+    ).get(pk=version_id)
+    files = VersionFile.objects.filter(version_id=version_id).select_related("blob").order_by("name")
+    payload = build_version_payload(version, files)
+    if version.status == VersionStatus.VALID:
+        cache.set(key, payload, VERSION_PAYLOAD_CACHE_SECONDS)
+    return payload
+
+
+def file_path(adapter: Adapter, version_label: str, file_name: str) -> str:
+    return (
+        f"/api/v1/adapters/{adapter.namespace.name}/{adapter.name}/versions/{version_label}/files/{file_name}"
+    )
+
+
+def build_version_payload(version: AdapterVersion, files) -> dict:
+    adapter = version.adapter
+    return {
+        "adapter": adapter.full_name,
+        "identifier": adapter.identifier,
+        "version": version.version,
+        "revision": version.revision,
+        "status": version.status,
+        "type": adapter.type,
+        "task": adapter.task.name,
+        "subtask": adapter.subtask.name if adapter.subtask_id else None,
+        "model_name": adapter.base_model.model_name,
+        "model_type": adapter.base_model.model_type,
+        "architecture": adapter.architecture_name,
+        "config": adapter.config,
+        "config_hash": adapter.config_hash,
+        "files": [
+            {
+                "name": item.name,
+                "size": item.blob.size,
+                "sha256": item.blob.sha256,
+                "path": file_path(adapter, version.version, item.name),
+            }
+            for item in files
+        ],
+    }
+
+
+def resolve_adapter(identifier, model_name, config=None, version=None, strict=False, user=None) -> dict:
+    """Resolve an identifier for a base model to one valid version; returns `version_payload` of it.
+
+    `config` (a name, config string, JSON text or dict) selects adapters by config hash; with `strict`
+    only an exact match resolves, otherwise the subtask's default adapter is the fallback. Raises
+    `ResolutionError` (404, with suggestions), `AmbiguousIdentifier` (409, with candidates) or
+    `BadResolveRequest` (400).
+    """
+    if not model_name:
+        raise BadResolveRequest(
+            "model_name is required, e.g. model_name=bert-base-uncased.", field="model_name"
+        )
+    parsed = parse_identifier(identifier)
+    wanted_hash = _config_hash_of(config)
+    rows = _candidates(model_name, user, _condition_for(parsed))
+    row = _choose(parsed, rows, wanted_hash, strict, model_name, user)
+    if version:
+        found = (
+            AdapterVersion.objects.filter(adapter_id=row["id"], version=version)
+            .values_list("id", "status")
+            .first()
+        )
+        if found is None or found[1] != VersionStatus.VALID:
+            valid = list(
+                AdapterVersion.objects.filter(adapter_id=row["id"], status=VersionStatus.VALID).values_list(
+                    "version", flat=True
+                )
+            )
+            state = "does not exist" if found is None else f"is {found[1]}"
+            raise ResolutionError(
+                f"Version {version!r} of {_direct_identifier(row)} {state}; valid versions: {', '.join(valid)}."
+            )
+        version_id = found[0]
+    elif row["default_version_id"] and row["default_version__status"] == VersionStatus.VALID:
+        version_id = row["default_version_id"]
+    else:
+        version_id = row["latest_valid_id"]
+    return version_payload(version_id)
