@@ -1,0 +1,284 @@
+"""Bottleneck adapters: the sequential adapter, the parallel adapter, and the per-location layer that
+routes a Transformer sub-block's output through the active adapters.
+
+The math follows the reference library (adapters 1.3.0) operation by operation, so that adapters trained
+there give the same outputs here. Module and parameter names (``adapter_down.0``, ``adapter_up``,
+``adapter_norm_before``, ``adapter_norm_after``, ``gate``, ``scaling``) are those of its saved files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from transformers.activations import get_activation
+
+if TYPE_CHECKING:
+    from adapters_core.composition import Stack
+
+
+class Activation(nn.Module):
+    """The adapter non-linearity, named as in transformers' ``ACT2FN`` (``"relu"``, ``"swish"``,
+    ``"gelu"``, ...), plus ``"leakyrelu"``; ``None`` means the identity."""
+
+    def __init__(self, name: str | None):
+        super().__init__()
+        if name is None:
+            self.f = nn.Identity()
+        elif name.lower() == "leakyrelu":
+            self.f = nn.functional.leaky_relu
+        else:
+            try:
+                self.f = get_activation(name.lower())
+            except KeyError as exc:
+                raise ValueError(
+                    f"Unknown non_linearity {name!r}; use an activation name known to transformers "
+                    "(e.g. 'relu', 'swish', 'gelu', 'tanh') or 'leakyrelu'."
+                ) from exc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.f(x)
+
+
+def init_bert_weights(module: nn.Module) -> None:
+    """BERT's initialisation: linear and embedding weights ~ N(0, 0.02), biases 0, LayerNorm (1, 0)."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        module.weight.data.normal_(mean=0.0, std=0.02)
+    elif isinstance(module, nn.LayerNorm):
+        module.bias.data.zero_()
+        module.weight.data.fill_(1.0)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        module.bias.data.zero_()
+
+
+def _unsupported(config: Mapping[str, Any]) -> None:
+    if config.get("phm_layer"):
+        raise ValueError("phm_layer=True (Compacter) is not supported; use a plain bottleneck config.")
+    if (config.get("stochastic_depth") or 0.0) > 0.0:
+        raise ValueError("stochastic_depth > 0 is not supported; set it to 0.0.")
+
+
+class BottleneckAdapter(nn.Module):
+    """A sequential bottleneck adapter (Houlsby et al. 2019, Pfeiffer et al. 2020).
+
+    ``output = [LN_after](scaling * up(act(down([LN_before](x)))) * gate + residual)`` where the order of the
+    residual and ``LN_after`` follows ``adapter_residual_before_ln``. Which tensors ``x`` and ``residual`` are
+    is decided by :meth:`pre_forward` from ``original_ln_before`` and ``residual_before_ln``; what happens
+    with the Transformer's own residual and LayerNorm afterwards by :meth:`post_forward`.
+    """
+
+    def __init__(self, name: str, input_size: int, down_sample: int, config: Mapping[str, Any]):
+        super().__init__()
+        _unsupported(config)
+        self.name = name
+        self.input_size = input_size
+        self.add_layer_norm_before = config["ln_before"]
+        self.add_layer_norm_after = config["ln_after"]
+        self.adapter_residual_before_ln = config["adapter_residual_before_ln"]
+        self.use_gating = config["use_gating"]
+        self.residual_before_ln = config["residual_before_ln"]
+        self.original_ln_before = config["original_ln_before"]
+        self.original_ln_after = config["original_ln_after"]
+        self.down_sample = max(1, int(down_sample))
+
+        # Modules are created in the reference library's order so that the same seed draws the same
+        # initial weights there and here.
+        down_layers: list[nn.Module] = []
+        if self.add_layer_norm_before:
+            # Registered twice (here and as adapter_down.0), as in the reference file format.
+            self.adapter_norm_before = nn.LayerNorm(input_size)
+            down_layers.append(self.adapter_norm_before)
+        down_layers.append(nn.Linear(input_size, self.down_sample))
+        non_linearity = config["non_linearity"]
+        self.non_linearity = Activation(non_linearity.lower() if non_linearity is not None else None)
+        down_layers.append(self.non_linearity)
+        self.adapter_down = nn.Sequential(*down_layers)
+        self.adapter_up = nn.Linear(self.down_sample, input_size)
+
+        scaling = config["scaling"]
+        if scaling == "learned":
+            self.scaling = nn.Parameter(torch.ones(1))
+        elif scaling == "channel":
+            self.scaling = nn.Parameter(torch.ones(input_size))
+        elif isinstance(scaling, (int, float)) and not isinstance(scaling, bool):
+            self.scaling = float(scaling)
+        else:
+            raise ValueError(f"Unknown scaling {scaling!r}; use a number, 'learned' or 'channel'.")
+
+        if self.add_layer_norm_after:
+            self.adapter_norm_after = nn.LayerNorm(input_size)
+        if self.use_gating:
+            self.gate = nn.Linear(input_size, 1)
+        self.dropout = nn.Dropout(p=config["dropout"])
+        # Dropout with p=0 is the identity; skipping the call saves a kernel per adapter in training.
+        self._has_dropout = config["dropout"] > 0.0
+
+        self._init_weights(config["init_weights"])
+
+    def _init_weights(self, init_weights: str) -> None:
+        if init_weights == "bert":
+            self.adapter_down.apply(init_bert_weights)
+            self.adapter_up.apply(init_bert_weights)
+            if self.use_gating:
+                self.gate.apply(init_bert_weights)
+        elif init_weights == "mam_adapter":
+            with torch.no_grad():
+                for layer in self.adapter_down:
+                    if isinstance(layer, nn.Linear):
+                        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5))
+                        nn.init.zeros_(layer.bias)
+                nn.init.zeros_(self.adapter_up.weight)
+                nn.init.zeros_(self.adapter_up.bias)
+                if self.use_gating:
+                    self.gate.apply(init_bert_weights)
+        elif init_weights == "houlsby":
+            with torch.no_grad():
+                for layer in self.adapter_down:
+                    if isinstance(layer, nn.Linear):
+                        nn.init.trunc_normal_(layer.weight, mean=0, std=1e-2, a=-2e-2, b=2e-2)
+                        nn.init.zeros_(layer.bias)
+                nn.init.trunc_normal_(self.adapter_up.weight, mean=0, std=1e-2, a=-2e-2, b=2e-2)
+                nn.init.zeros_(self.adapter_up.bias)
+        else:
+            raise ValueError(
+                f"Unknown init_weights {init_weights!r}; use 'bert', 'mam_adapter' or 'houlsby'."
+            )
+
+    def pre_forward(
+        self, hidden_states: torch.Tensor, input_tensor: torch.Tensor, layer_norm: nn.Module | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Choose the adapter input and the adapter's residual from the sub-block output ``hidden_states``
+        and the sub-block input ``input_tensor``. Returns ``(adapter_input, adapter_residual)``."""
+        residual = hidden_states if self.residual_before_ln is True else None
+        if self.original_ln_before:
+            hidden_states = hidden_states + input_tensor
+            if self.residual_before_ln == "post_add":
+                residual = hidden_states
+            if layer_norm is not None:
+                hidden_states = layer_norm(hidden_states)
+        if not self.residual_before_ln or residual is None:
+            # residual_before_ln="post_add" without original_ln_before has no sum to take: use the input.
+            residual = hidden_states
+        return hidden_states, residual
+
+    def forward(self, x: torch.Tensor, residual_input: torch.Tensor) -> torch.Tensor:
+        up = self.adapter_up(self.adapter_down(x))
+        if not (isinstance(self.scaling, float) and self.scaling == 1.0):
+            up = up * self.scaling
+        output = self.dropout(up) if self._has_dropout else up
+
+        if self.use_gating:
+            # One gate per sequence: the mean over positions of sigmoid(gate(x)).
+            gate = torch.sigmoid(self.gate(x))
+            gate = torch.mean(gate, dim=1).unsqueeze(-1)
+            output = output * gate
+
+        if self.adapter_residual_before_ln:
+            output = output + residual_input
+        if self.add_layer_norm_after:
+            output = self.adapter_norm_after(output)
+        if not self.adapter_residual_before_ln:
+            output = output + residual_input
+        return output
+
+    def post_forward(
+        self,
+        hidden_states: torch.Tensor,
+        input_hidden_states: torch.Tensor,
+        input_tensor: torch.Tensor,
+        layer_norm: nn.Module | None,
+    ) -> torch.Tensor:
+        """Apply the Transformer's own residual (``input_tensor``) and LayerNorm if ``original_ln_after``."""
+        if self.original_ln_after:
+            if layer_norm is not None:
+                return layer_norm(hidden_states + input_tensor)
+            return hidden_states + input_tensor
+        return hidden_states
+
+
+class ParallelAdapter(BottleneckAdapter):
+    """A bottleneck adapter beside the sub-block (He et al. 2022): it reads the sub-block's *input* and its
+    output is added to the sub-block's output."""
+
+    def pre_forward(
+        self, hidden_states: torch.Tensor, input_tensor: torch.Tensor, layer_norm: nn.Module | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return input_tensor, input_tensor
+
+    def forward(self, x: torch.Tensor, residual_input: torch.Tensor) -> torch.Tensor:
+        up = self.adapter_up(self.adapter_down(x))
+        if not (isinstance(self.scaling, float) and self.scaling == 1.0):
+            up = up * self.scaling
+        output = self.dropout(up) if self._has_dropout else up
+        if self.use_gating:
+            gate = torch.sigmoid(self.gate(x))
+            gate = torch.mean(gate, dim=1).unsqueeze(-1)
+            output = output * gate
+        if self.add_layer_norm_after:
+            output = self.adapter_norm_after(output)
+        return output
+
+    def post_forward(
+        self,
+        hidden_states: torch.Tensor,
+        input_hidden_states: torch.Tensor,
+        input_tensor: torch.Tensor,
+        layer_norm: nn.Module | None,
+    ) -> torch.Tensor:
+        hidden_states = hidden_states + input_hidden_states
+        return super().post_forward(hidden_states, input_hidden_states, input_tensor, layer_norm)
+
+
+def build_bottleneck_adapter(name: str, hidden_size: int, layer_index: int, config: Any) -> BottleneckAdapter:
+    """The adapter module for ``config`` in layer ``layer_index`` of a model with ``hidden_size``."""
+    reduction_factor = config.reduction_factor_for_layer(layer_index)
+    down_sample = int(hidden_size // reduction_factor)
+    adapter_class = ParallelAdapter if config["is_parallel"] else BottleneckAdapter
+    return adapter_class(name, hidden_size, down_sample, config)
+
+
+class ActiveSetup:
+    """Holds the model's active composition; shared by every adapter location of one model."""
+
+    def __init__(self) -> None:
+        self.stack: Stack | None = None
+
+
+class BottleneckLayer:
+    """The adapters of one location (``"mh_adapter"`` or ``"output_adapter"``) in one Transformer layer.
+
+    ``adapters`` is the ``nn.ModuleDict`` that a model family mounts where the reference file format
+    expects it (e.g. ``encoder.layer.3.output.adapters``). Calling the layer replaces the sub-block's
+    ``LayerNorm(hidden_states + residual)`` (or ``hidden_states + residual`` where ``layer_norm`` is
+    ``None``) and gives exactly that when no adapter of this location is active.
+    """
+
+    def __init__(self, location_key: str, layer_index: int, active: ActiveSetup):
+        self.location_key = location_key
+        self.layer_index = layer_index
+        self.active = active
+        self.adapters = nn.ModuleDict()
+
+    def __call__(
+        self, hidden_states: torch.Tensor, residual_input: torch.Tensor, layer_norm: nn.Module | None
+    ) -> torch.Tensor:
+        stack = self.active.stack
+        adapters = self.adapters
+        if stack is not None and len(adapters) > 0:
+            last = None
+            output = hidden_states
+            for name in stack.children:
+                adapter = adapters[name] if name in adapters else None
+                if adapter is None:
+                    continue
+                adapter_input, adapter_residual = adapter.pre_forward(output, residual_input, layer_norm)
+                output = adapter(adapter_input, adapter_residual)
+                last = adapter
+            if last is not None:
+                return last.post_forward(output, hidden_states, residual_input, layer_norm)
+        if layer_norm is not None:
+            return layer_norm(hidden_states + residual_input)
+        return hidden_states + residual_input

@@ -1,0 +1,346 @@
+"""``init(model)`` and the adapter API on a transformers model, with the reference library's method names.
+
+``init`` mounts an (empty) adapter location in every Transformer layer as the model family's placement
+says, hooks the invertible adapter onto the embedding output (and, if asked, its inverse onto the input of
+the output embeddings), and gives the model the methods of :class:`ModelAdaptersMixin` (the model's class is swapped
+for a subclass of the same name, so ``isinstance`` checks and ``save_pretrained`` keep working).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from adapters_core.composition import Stack, parse_composition
+from adapters_core.configuration import AdapterConfig, AdapterConfigError, BnConfig
+from adapters_core.methods.bottleneck import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
+from adapters_core.methods.invertible import build_invertible_adapter
+from adapters_core.models import ModelFamily, family_for
+
+ADAPTER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-@+]+$")
+
+
+class AdapterModelState:
+    """Everything adapter-related of one model: configs by name, the active setup, the locations."""
+
+    def __init__(self, family: ModelFamily, hidden_size: int):
+        self.family = family
+        self.hidden_size = hidden_size
+        self.configs: dict[str, BnConfig] = {}
+        self.active = ActiveSetup()
+        self.layers: list[tuple[BottleneckLayer, BottleneckLayer]] = []
+        self.invertible_adapters = nn.ModuleDict()
+
+    def invertible_adapter_for_active_setup(self) -> nn.Module | None:
+        # Only the first adapter of the active setup transforms the embeddings (the language adapter).
+        stack = self.active.stack
+        if stack is None:
+            return None
+        first = stack.first()
+        return self.invertible_adapters[first] if first in self.invertible_adapters else None
+
+
+def _apply_invertible_adapter(state: AdapterModelState, module, args, output):
+    adapter = state.invertible_adapter_for_active_setup()
+    return adapter(output) if adapter is not None else output
+
+
+def _apply_inverse_invertible_adapter(state: AdapterModelState, module, args):
+    adapter = state.invertible_adapter_for_active_setup()
+    if adapter is None:
+        return None
+    return (adapter(args[0], rev=True), *args[1:])
+
+
+_CLASSES_WITH_ADAPTERS: dict[type, type] = {}
+
+
+def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn.Module:
+    """Give ``model`` (a transformers model of a supported family, bare or with a head) the adapter API.
+
+    The invertible adapter of the first active adapter always transforms the embedding output. With
+    ``inverse_before_output_embeddings=True`` its inverse also runs on the hidden states entering the output
+    embeddings (the LM head's decoder), the MAD-X language-adapter setup. The default (``False``) is what the
+    reference library (adapters 1.3.0) does for transformers' own head classes such as ``BertForMaskedLM``
+    and ``GPT2LMHeadModel``: no inverse there, so adapters trained with it give identical outputs here.
+
+    Returns the same object. Calling it again on an initialised model does nothing.
+    """
+    if isinstance(model, ModelAdaptersMixin):
+        return model
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(model, "base_model"):
+        raise TypeError(f"init() needs a transformers PreTrainedModel, got {type(model).__name__}.")
+    family = family_for(config.model_type)
+    base_model = model.base_model
+    state = AdapterModelState(family, config.hidden_size)
+
+    layers = base_model.get_submodule(family.layers)
+    for index, layer in enumerate(layers):
+        mh_adapter = BottleneckLayer("mh_adapter", index, state.active)
+        output_adapter = BottleneckLayer("output_adapter", index, state.active)
+        family.attach_layer(layer, mh_adapter, output_adapter)
+        state.layers.append((mh_adapter, output_adapter))
+
+    base_model.invertible_adapters = state.invertible_adapters
+    embeddings = base_model.get_submodule(family.embeddings)
+    embeddings.register_forward_hook(functools.partial(_apply_invertible_adapter, state))
+    output_embeddings = None
+    if inverse_before_output_embeddings and model is not base_model:
+        output_embeddings = model.get_output_embeddings()
+    if output_embeddings is not None:
+        output_embeddings.register_forward_pre_hook(
+            functools.partial(_apply_inverse_invertible_adapter, state)
+        )
+
+    cls = type(model)
+    if cls not in _CLASSES_WITH_ADAPTERS:
+        _CLASSES_WITH_ADAPTERS[cls] = type(
+            cls.__name__, (ModelAdaptersMixin, cls), {"__qualname__": cls.__qualname__}
+        )
+    model.__class__ = _CLASSES_WITH_ADAPTERS[cls]
+    model.adapter_state = state
+    return model
+
+
+def _describe_names(names: Iterable[str]) -> str:
+    names = list(names)
+    return ", ".join(repr(n) for n in names) if names else "none (add one with add_adapter())"
+
+
+class ModelAdaptersMixin:
+    """Adapter methods of a model prepared with :func:`init`."""
+
+    adapter_state: AdapterModelState
+
+    # --- adding, removing, looking up -------------------------------------------------------------------
+
+    @property
+    def adapter_names(self) -> list[str]:
+        """Names of the adapters in this model, in the order they were added."""
+        return list(self.adapter_state.configs)
+
+    def get_adapter_config(self, adapter_name: str) -> BnConfig:
+        self._require_adapter(adapter_name)
+        return self.adapter_state.configs[adapter_name]
+
+    def _require_adapter(self, adapter_name: str) -> None:
+        if adapter_name not in self.adapter_state.configs:
+            raise ValueError(
+                f"No adapter named {adapter_name!r} in this model; existing adapters: "
+                f"{_describe_names(self.adapter_state.configs)}."
+            )
+
+    def add_adapter(
+        self,
+        adapter_name: str,
+        config: Any = "pfeiffer",
+        overwrite_ok: bool = False,
+        set_active: bool = False,
+    ) -> None:
+        """Add a new adapter with ``config`` (a built-in name such as ``"pfeiffer"``, a config string, a dict,
+        a config object or a JSON path; see ``AdapterConfig.load``). Its weights are freshly initialised.
+
+        Raises ``ValueError`` if the name exists (unless ``overwrite_ok``), and ``AdapterConfigError`` for an
+        invalid config; on error the model is unchanged.
+        """
+        if not isinstance(adapter_name, str) or not ADAPTER_NAME_PATTERN.match(adapter_name):
+            raise ValueError(
+                f"Invalid adapter name {adapter_name!r}: use letters, digits and '_', '-', '@', '+' "
+                "(no dots, since names become part of parameter names)."
+            )
+        adapter_config = AdapterConfig.load(config if config is not None else "pfeiffer")
+        if not isinstance(adapter_config, BnConfig):
+            raise AdapterConfigError(
+                f"{type(adapter_config).__name__} is not supported by this library yet; only bottleneck "
+                "adapter configs (BnConfig) can be added."
+            )
+        state = self.adapter_state
+        if adapter_name in state.configs and not overwrite_ok:
+            raise ValueError(
+                f"An adapter named {adapter_name!r} already exists; pass overwrite_ok=True to replace it "
+                "or choose another name."
+            )
+        # Build every module before touching the model, so a failing config leaves no partial adapter.
+        leave_out = set(adapter_config["leave_out"])
+        new_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
+        for index, (mh_adapter, output_adapter) in enumerate(state.layers):
+            if index in leave_out:
+                continue
+            for location, wanted in (
+                (mh_adapter, adapter_config["mh_adapter"]),
+                (output_adapter, adapter_config["output_adapter"]),
+            ):
+                if wanted:
+                    module = build_bottleneck_adapter(adapter_name, state.hidden_size, index, adapter_config)
+                    new_modules.append((location.adapters, module))
+        if adapter_config.has_invertible_adapter:
+            embedding_size = getattr(self.config, "embedding_size", state.hidden_size)
+            new_modules.append(
+                (state.invertible_adapters, build_invertible_adapter(embedding_size, adapter_config))
+            )
+
+        if adapter_name in state.configs:
+            self.delete_adapter(adapter_name)
+        reference = next((p for p in self.parameters() if p.is_floating_point()), None)
+        for container, module in new_modules:
+            if reference is not None:
+                module.to(device=reference.device, dtype=reference.dtype)
+            module.train(self.training)
+            container[adapter_name] = module
+        state.configs[adapter_name] = adapter_config
+        if set_active:
+            self.set_active_adapters(adapter_name)
+
+    def delete_adapter(self, adapter_name: str) -> None:
+        """Remove an adapter and its weights; it is also removed from the active setup."""
+        self._require_adapter(adapter_name)
+        state = self.adapter_state
+        for mh_adapter, output_adapter in state.layers:
+            for location in (mh_adapter, output_adapter):
+                if adapter_name in location.adapters:
+                    del location.adapters[adapter_name]
+        if adapter_name in state.invertible_adapters:
+            del state.invertible_adapters[adapter_name]
+        del state.configs[adapter_name]
+        stack = state.active.stack
+        if stack is not None and adapter_name in stack.flatten():
+            remaining = [name for name in stack if name != adapter_name]
+            state.active.stack = Stack(*remaining) if remaining else None
+
+    def adapter_modules(self, adapter_name: str) -> Iterator[nn.Module]:
+        """Every module of one adapter (per layer and location, and its invertible adapter)."""
+        self._require_adapter(adapter_name)
+        state = self.adapter_state
+        for mh_adapter, output_adapter in state.layers:
+            for location in (mh_adapter, output_adapter):
+                if adapter_name in location.adapters:
+                    yield location.adapters[adapter_name]
+        if adapter_name in state.invertible_adapters:
+            yield state.invertible_adapters[adapter_name]
+
+    def adapter_parameters(self, adapter_name: str) -> Iterator[nn.Parameter]:
+        for module in self.adapter_modules(adapter_name):
+            yield from module.parameters()
+
+    # --- activation and training -----------------------------------------------------------------------
+
+    @property
+    def active_adapters(self) -> Stack | None:
+        """The adapter setup used in every forward pass (a ``Stack``), or ``None``."""
+        return self.adapter_state.active.stack
+
+    @active_adapters.setter
+    def active_adapters(self, adapter_setup) -> None:
+        self.set_active_adapters(adapter_setup)
+
+    def set_active_adapters(self, adapter_setup: str | list[str] | Stack | None) -> None:
+        """Use ``adapter_setup`` in every forward pass: an adapter name, a ``Stack``/list of names, or
+        ``None`` for the bare model. Unknown names raise ``ValueError`` listing the existing adapters."""
+        stack = parse_composition(adapter_setup)
+        if stack is not None:
+            unknown = [name for name in stack if name not in self.adapter_state.configs]
+            if unknown:
+                raise ValueError(
+                    f"No adapter named {', '.join(repr(n) for n in unknown)} in this model; existing adapters: "
+                    f"{_describe_names(self.adapter_state.configs)}."
+                )
+        self.adapter_state.active.stack = stack
+
+    def train_adapter(self, adapter_setup: str | list[str] | Stack) -> None:
+        """Prepare training of ``adapter_setup``: training mode, every parameter frozen except those of the
+        named adapters (heads and embeddings included), and the setup activated."""
+        stack = parse_composition(adapter_setup)
+        if stack is None:
+            raise ValueError("train_adapter() needs an adapter name or a Stack of names.")
+        self.set_active_adapters(stack)
+        self.train()
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
+        for name in stack:
+            for parameter in self.adapter_parameters(name):
+                parameter.requires_grad_(True)
+
+    # --- inspection ------------------------------------------------------------------------------------
+
+    def adapter_summary(self, as_dict: bool = False) -> str | list[dict[str, Any]]:
+        """A table of the adapters: name, architecture, #params, % of the base model, active, trained."""
+        state = self.adapter_state
+        adapter_parameter_ids = {id(p) for name in state.configs for p in self.adapter_parameters(name)}
+        base_parameters = sum(p.numel() for p in self.parameters() if id(p) not in adapter_parameter_ids)
+        active = state.active.stack.flatten() if state.active.stack is not None else frozenset()
+        rows = []
+        for name, adapter_config in state.configs.items():
+            parameters = list(self.adapter_parameters(name))
+            count = sum(p.numel() for p in parameters)
+            architecture = "bottleneck" + (
+                f"+{adapter_config['inv_adapter']}" if adapter_config.has_invertible_adapter else ""
+            )
+            rows.append(
+                {
+                    "name": name,
+                    "architecture": architecture,
+                    "num_params": count,
+                    "%_params": 100.0 * count / base_parameters if base_parameters else 0.0,
+                    "active": name in active,
+                    "train": bool(parameters) and all(p.requires_grad for p in parameters),
+                }
+            )
+        if as_dict:
+            return rows
+        lines = [
+            "=" * 80,
+            f"{'Name':<25}{'Architecture':<20}{'#Param':>13}{'%Param':>10}{'Active':>6}{'Train':>6}",
+            "-" * 80,
+        ]
+        for row in rows:
+            lines.append(
+                f"{row['name']:<25}{row['architecture']:<20}{row['num_params']:>13,}{row['%_params']:>10.3f}"
+                f"{int(row['active']):>6}{int(row['train']):>6}"
+            )
+        lines += ["-" * 80, f"{'Full model':<45}{base_parameters:>13,}{100.0:>10.3f}", "=" * 80]
+        return "\n".join(lines)
+
+    # --- files -----------------------------------------------------------------------------------------
+
+    def adapter_state_dict(self, adapter_name: str) -> dict[str, torch.Tensor]:
+        """The adapter's tensors under the reference file format's names (model-relative, i.e. with the
+        base model prefix such as ``bert.`` when the model has a head)."""
+        from adapters_core.io import adapter_key_filter
+
+        self._require_adapter(adapter_name)
+        belongs = adapter_key_filter(adapter_name)
+        return {key: value for key, value in self.state_dict().items() if belongs(key)}
+
+    def save_adapter(
+        self,
+        save_directory: str,
+        adapter_name: str,
+        meta_dict: dict[str, Any] | None = None,
+        use_safetensors: bool = True,
+    ) -> None:
+        """Write ``adapter_config.json`` and ``adapter.safetensors`` (or the legacy ``pytorch_adapter.bin``
+        with ``use_safetensors=False``) into ``save_directory``, in the reference library's format."""
+        from adapters_core.io import save_adapter
+
+        save_adapter(self, save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+
+    def load_adapter(
+        self,
+        adapter_name_or_path: str,
+        load_as: str | None = None,
+        set_active: bool = False,
+        overwrite_ok: bool = False,
+    ) -> str:
+        """Load an adapter from a directory written by ``save_adapter`` (here or by the reference library)
+        or, for anything that is not a local directory, from the hub. Returns the adapter's name."""
+        from adapters_core.io import load_adapter
+
+        return load_adapter(
+            self, adapter_name_or_path, load_as=load_as, set_active=set_active, overwrite_ok=overwrite_ok
+        )

@@ -1,0 +1,11 @@
+"""XLM-RoBERTa: the same layer layout as BERT."""
+
+from adapters_core.models.bert import attach_bert_layer
+from adapters_core.models.placement import ModelFamily
+
+FAMILY = ModelFamily(
+    model_types=("xlm-roberta",),
+    layers="encoder.layer",
+    embeddings="embeddings",
+    attach_layer=attach_bert_layer,
+)
