@@ -1,0 +1,204 @@
+"""JSON shapes of the REST API. URLs in responses are absolute (ADAPTERHUB_PUBLIC_URL, else the request's host)."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Subtask, Task
+from hub.registry.resolution import file_path
+
+
+def absolute_url(request, path: str) -> str:
+    if settings.ADAPTERHUB_PUBLIC_URL:
+        return settings.ADAPTERHUB_PUBLIC_URL + path
+    if request is None:
+        return path
+    return request.build_absolute_uri(path)
+
+
+def version_path(namespace: str, name: str, version: str) -> str:
+    return f"/api/v1/adapters/{namespace}/{name}/versions/{version}/"
+
+
+class ArchitectureSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Architecture
+        fields = ["name", "display_name", "description", "config", "config_hash", "citation", "builtin"]
+
+
+class ArchitectureRegisterSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    config = serializers.JSONField()
+    display_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    citation = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class AdapterListSerializer(serializers.ModelSerializer):
+    """One row of the adapter list; built from a single query (related rows are joined)."""
+
+    adapter = serializers.CharField(source="full_name")
+    namespace = serializers.CharField(source="namespace.name")
+    identifier = serializers.CharField()
+    task = serializers.CharField(source="task.name")
+    subtask = serializers.CharField(source="subtask.name", default=None)
+    model_name = serializers.CharField(source="base_model.model_name")
+    model_type = serializers.CharField(source="base_model.model_type")
+    architecture = serializers.CharField(source="architecture_name")
+    latest_version = serializers.CharField(read_only=True, default=None)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Adapter
+        fields = [
+            "adapter", "namespace", "name", "identifier", "type", "task", "subtask", "model_name", "model_type",
+            "architecture", "config_hash", "description", "license", "download_count", "latest_version",
+            "created_at", "updated_at", "url",
+        ]  # fmt: skip
+
+    def get_url(self, adapter) -> str:
+        return absolute_url(self.context.get("request"), f"/api/v1/adapters/{adapter.full_name}/")
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AdapterVersion
+        fields = ["version", "revision", "status", "created_at", "validated_at", "url"]
+
+    def get_url(self, version) -> str:
+        adapter = self.context["adapter"]
+        return absolute_url(
+            self.context.get("request"), version_path(adapter.namespace.name, adapter.name, version.version)
+        )
+
+
+class AdapterDetailSerializer(AdapterListSerializer):
+    versions = serializers.SerializerMethodField()
+    default_version = serializers.CharField(source="default_version.version", default=None)
+
+    class Meta(AdapterListSerializer.Meta):
+        fields = [
+            *AdapterListSerializer.Meta.fields,
+            "config",
+            "readme",
+            "citation",
+            "default_version",
+            "versions",
+        ]
+
+    def get_versions(self, adapter) -> list[dict]:
+        context = {**self.context, "adapter": adapter}
+        return VersionSummarySerializer(
+            adapter.versions.order_by("-created_at", "-id"), many=True, context=context
+        ).data
+
+
+class FileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    url = serializers.URLField()
+
+
+class VersionDetailSerializer(serializers.Serializer):
+    """A version's status, validation report and files (what the upload's status URL returns)."""
+
+    adapter = serializers.CharField()
+    version = serializers.CharField()
+    revision = serializers.CharField()
+    status = serializers.CharField()
+    report = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    validated_at = serializers.DateTimeField(allow_null=True)
+    status_url = serializers.URLField()
+    files = FileSerializer(many=True)
+
+
+def version_detail(request, version: AdapterVersion) -> dict:
+    adapter = version.adapter
+    files = version.files.select_related("blob").order_by("name")
+    return {
+        "adapter": adapter.full_name,
+        "version": version.version,
+        "revision": version.revision,
+        "status": version.status,
+        "report": version.report,
+        "created_at": serializers.DateTimeField().to_representation(version.created_at),
+        "validated_at": serializers.DateTimeField().to_representation(version.validated_at)
+        if version.validated_at
+        else None,
+        "status_url": absolute_url(
+            request, version_path(adapter.namespace.name, adapter.name, version.version)
+        ),
+        "files": [
+            {
+                "name": item.name,
+                "size": item.blob.size,
+                "sha256": item.blob.sha256,
+                "url": absolute_url(request, file_path(adapter, version.version, item.name)),
+            }
+            for item in files
+        ],
+    }
+
+
+class UploadSerializer(serializers.Serializer):
+    """The multipart form of an upload (documented for the schema; the view reads the form itself)."""
+
+    files = serializers.ListField(child=serializers.FileField(), help_text="The adapter directory's files")
+    sha256 = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="'<file name>:<sha256>' per file, checked"
+    )
+    version = serializers.CharField(required=False, help_text="Version label (default '1')")
+    type = serializers.ChoiceField(choices=["text_task", "text_lang"], required=False)
+    task = serializers.CharField(required=False, help_text="Required for the first upload of an adapter")
+    subtask = serializers.CharField(required=False)
+    model_name = serializers.CharField(required=False, help_text="Only if adapter_config.json has none")
+    description = serializers.CharField(required=False)
+    citation = serializers.CharField(required=False)
+    license = serializers.CharField(required=False)
+
+
+class UploadAcceptedSerializer(VersionDetailSerializer):
+    pass
+
+
+class ResolutionSerializer(serializers.Serializer):
+    adapter = serializers.CharField()
+    identifier = serializers.CharField()
+    version = serializers.CharField()
+    revision = serializers.CharField()
+    architecture = serializers.CharField()
+    config = serializers.JSONField()
+    config_hash = serializers.CharField()
+    model_name = serializers.CharField()
+    files = FileSerializer(many=True)
+
+
+class SubtaskSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Subtask
+        fields = [
+            "name",
+            "display_name",
+            "description",
+            "language",
+            "metric_name",
+            "metric_higher_is_better",
+            "url",
+        ]
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    subtasks = SubtaskSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Task
+        fields = ["name", "display_name", "description", "type", "subtasks"]
+
+
+class BaseModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BaseModel
+        fields = ["model_name", "model_type", "hidden_size", "num_hidden_layers"]

@@ -1,0 +1,410 @@
+"""REST API views (`/api/v1/`). The rules live in hub.registry.services and hub.registry.resolution; the
+views translate HTTP to calls and `RegistryError`s to JSON errors: {"detail", "field"?, "suggestions"?,
+"candidates"?}."""
+
+import json
+
+from django.db.models import OuterRef, Subquery
+from django.http import Http404
+from django.views.decorators.http import require_http_methods
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.decorators import api_view, permission_classes, renderer_classes
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_hash
+from hub.registry import services
+from hub.registry.api.permissions import WriteAccess
+from hub.registry.api.serializers import (
+    AdapterDetailSerializer,
+    AdapterListSerializer,
+    ArchitectureRegisterSerializer,
+    ArchitectureSerializer,
+    BaseModelSerializer,
+    ResolutionSerializer,
+    TaskSerializer,
+    UploadAcceptedSerializer,
+    UploadSerializer,
+    VersionDetailSerializer,
+    absolute_url,
+    version_detail,
+)
+from hub.registry.choices import VersionStatus
+from hub.registry.downloads import IMMUTABLE_CACHE_CONTROL, blob_response, count_download
+from hub.registry.filtersets import AdapterFilterSet
+from hub.registry.models import AdapterVersion, Architecture, BaseModel, Task, VersionFile
+from hub.registry.resolution import resolve_adapter
+from hub.registry.storage import HashingUploadHandler, IncomingFile
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+
+
+class PayloadTooLarge(services.RegistryError):
+    status_code = 413
+
+
+def error_response(exc: services.RegistryError) -> Response:
+    body = {"detail": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    body.update(exc.extra)
+    return Response(body, status=exc.status_code)
+
+
+class RegistryAPIView(APIView):
+    """Base view: JSON only, write access checked for unsafe methods, RegistryErrors as JSON errors."""
+
+    permission_classes = [WriteAccess]
+    renderer_classes = [JSONRenderer]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, services.RegistryError):
+            return error_response(exc)
+        return super().handle_exception(exc)
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+# --------------------------------------------------------------------------------------------------
+# Architectures
+# --------------------------------------------------------------------------------------------------
+
+
+def _override_value(text: str):
+    """Query parameter values are JSON (`12`, `true`, `[0, 1]`, `"gelu"`); anything else is a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class ArchitectureListView(RegistryAPIView, generics.GenericAPIView):
+    serializer_class = ArchitectureSerializer
+    queryset = Architecture.objects.all()
+    pagination_class = None
+
+    @extend_schema(responses=ArchitectureSerializer(many=True), summary="List all architectures")
+    def get(self, request):
+        return Response(ArchitectureSerializer(self.get_queryset(), many=True).data)
+
+    @extend_schema(
+        request=ArchitectureRegisterSerializer,
+        responses={201: ArchitectureSerializer, 200: ArchitectureSerializer},
+        summary="Register an architecture (write token)",
+    )
+    def post(self, request):
+        form = ArchitectureRegisterSerializer(data=request.data)
+        if not form.is_valid():
+            return Response({"detail": _first_error(form.errors), "errors": form.errors}, status=400)
+        architecture, created = services.register_architecture(user=request.user, **form.validated_data)
+        return Response(
+            ArchitectureSerializer(architecture).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+def _first_error(errors) -> str:
+    field, messages = next(iter(errors.items()))
+    return f"{field}: {messages[0]}"
+
+
+class ArchitectureDetailView(RegistryAPIView):
+    @extend_schema(
+        responses=ArchitectureSerializer,
+        summary="An architecture's full config; query parameters override keys (e.g. ?reduction_factor=12)",
+    )
+    def get(self, request, name):
+        architecture = Architecture.objects.filter(name=name).first()
+        if architecture is None:
+            import difflib
+
+            known = list(Architecture.objects.values_list("name", flat=True))
+            suggestions = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+            raise services.NotFound(
+                f"No architecture named {name!r}. Registered: {', '.join(known)}.",
+                extra={"suggestions": suggestions},
+            )
+        data = ArchitectureSerializer(architecture).data
+        overrides = {key: _override_value(value) for key, value in request.query_params.items()}
+        if overrides:
+            try:
+                config = AdapterConfig.from_dict(architecture.config).replace(**overrides)
+            except AdapterConfigError as exc:
+                raise services.UploadRejected(f"Cannot apply the overrides: {exc}") from None
+            data["config"] = config.to_dict()
+            data["config_hash"] = config_hash(config)
+            data["overrides"] = overrides
+        return Response(data)
+
+
+# --------------------------------------------------------------------------------------------------
+# Adapters
+# --------------------------------------------------------------------------------------------------
+
+
+def adapter_list_queryset(user):
+    """Visible adapters with everything a list row shows, in one query."""
+    latest = (
+        AdapterVersion.objects.filter(adapter=OuterRef("pk"), status=VersionStatus.VALID)
+        .order_by("-created_at", "-id")
+        .values("version")[:1]
+    )
+    return (
+        services.visible_adapters(user)
+        .select_related("namespace", "task", "subtask", "base_model")
+        .annotate(latest_version=Subquery(latest))
+    )
+
+
+@extend_schema(summary="List and search adapters")
+class AdapterListView(RegistryAPIView, generics.ListAPIView):
+    serializer_class = AdapterListSerializer
+    filterset_class = AdapterFilterSet
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        return adapter_list_queryset(self.request.user)
+
+
+def _get_adapter(user, namespace, name):
+    adapter = (
+        services.visible_adapters(user)
+        .select_related("namespace", "task", "subtask", "base_model", "default_version")
+        .filter(namespace__name=namespace, name=name)
+        .first()
+    )
+    if adapter is None:
+        raise services.NotFound(f"Adapter {namespace}/{name} does not exist (or is private).")
+    return adapter
+
+
+class AdapterDetailView(RegistryAPIView):
+    @extend_schema(responses=AdapterDetailSerializer, summary="An adapter with its versions")
+    def get(self, request, namespace, name):
+        adapter = _get_adapter(request.user, namespace, name)
+        return Response(AdapterDetailSerializer(adapter, context={"request": request}).data)
+
+
+class VersionListView(RegistryAPIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={202: UploadAcceptedSerializer, 200: UploadAcceptedSerializer},
+        summary="Upload a version (multipart; write token). 202 when new, 200 for an identical re-upload",
+    )
+    def post(self, request, namespace, name):
+        namespace_row = services.get_namespace(namespace)
+        services.require_write(request.user, namespace_row, request.auth)
+        handler = HashingUploadHandler(request._request)
+        request._request.upload_handlers = [handler]
+        form, uploads = request.data, request.FILES.getlist("files")
+        if handler.oversize_files:
+            raise PayloadTooLarge(
+                f"File {handler.oversize_files[0]!r} is larger than the limit of "
+                f"{handler.max_size} bytes (ADAPTERHUB_MAX_FILE_SIZE).",
+                field="files",
+            )
+        if not uploads:
+            raise services.UploadRejected(
+                "No files: send the adapter directory's files as repeated multipart fields named 'files'.",
+                field="files",
+            )
+        incoming = [IncomingFile.from_upload(upload) for upload in uploads]
+        _check_declared_hashes(form.getlist("sha256"), incoming)
+        result = services.create_version(
+            namespace=namespace_row,
+            name=name,
+            files=incoming,
+            user=request.user,
+            token=request.auth,
+            version=form.get("version", ""),
+            type=form.get("type", ""),
+            task=form.get("task", ""),
+            subtask=form.get("subtask", ""),
+            description=form.get("description", ""),
+            citation=form.get("citation", ""),
+            license=form.get("license", ""),
+            model_name=form.get("model_name", ""),
+            check_permission=False,
+        )
+        body = version_detail(request, result.version)
+        code = status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK
+        return Response(body, status=code, headers={"Location": body["status_url"]})
+
+    @extend_schema(responses=VersionDetailSerializer(many=True), summary="The versions of an adapter")
+    def get(self, request, namespace, name):
+        adapter = _get_adapter(request.user, namespace, name)
+        versions = adapter.versions.order_by("-created_at", "-id")
+        return Response([version_detail(request, version) for version in versions])
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST"])
+@renderer_classes([JSONRenderer])
+@permission_classes([permissions.AllowAny])
+def name_with_slash(request, full_name):
+    return Response(
+        {
+            "detail": f"{full_name!r} is not '<namespace>/<name>': adapter names cannot contain '/'. "
+            "Use letters, digits, '.', '_' and '-'.",
+            "field": "name",
+        },
+        status=400,
+    )
+
+
+def _check_declared_hashes(declarations: list[str], incoming: list[IncomingFile]) -> None:
+    received = {item.name: item.sha256 for item in incoming}
+    for declaration in declarations:
+        file_name, colon, declared = declaration.rpartition(":")
+        if not colon or not file_name:
+            raise services.UploadRejected(
+                f"sha256 field {declaration[:100]!r} must be '<file name>:<sha256 hex>'.", field="sha256"
+            )
+        if file_name not in received:
+            raise services.UploadRejected(
+                f"A sha256 is declared for {file_name!r}, but no file of that name was uploaded.",
+                field="sha256",
+            )
+        if declared.strip().lower() != received[file_name]:
+            raise services.UploadRejected(
+                f"File {file_name!r} arrived with sha256 {received[file_name]}, but {declared.strip()} was declared: "
+                "the upload was corrupted or the declaration is stale. Upload it again.",
+                field="sha256",
+            )
+
+
+class VersionDetailView(RegistryAPIView):
+    @extend_schema(
+        responses=VersionDetailSerializer, summary="A version's status, validation report and files"
+    )
+    def get(self, request, namespace, name, version):
+        adapter = _get_adapter(request.user, namespace, name)
+        row = (
+            AdapterVersion.objects.filter(adapter=adapter, version=version)
+            .select_related("adapter__namespace")
+            .first()
+        )
+        if row is None:
+            labels = list(adapter.versions.values_list("version", flat=True))
+            raise services.NotFound(
+                f"{adapter.full_name} has no version {version!r}; versions: {', '.join(labels) or 'none'}."
+            )
+        return Response(version_detail(request, row))
+
+
+# --------------------------------------------------------------------------------------------------
+# Resolution
+# --------------------------------------------------------------------------------------------------
+
+
+class ResolveView(RegistryAPIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("identifier", str, required=True, description="e.g. sentiment/sst-2@ukp"),
+            OpenApiParameter("model_name", str, required=True, description="e.g. bert-base-uncased"),
+            OpenApiParameter("config", str, description="Config name, config string or JSON"),
+            OpenApiParameter("version", str),
+            OpenApiParameter("strict", OpenApiTypes.BOOL, description="Only an exactly matching config"),
+        ],
+        responses=ResolutionSerializer,
+        summary="Resolve an adapter identifier to one valid version and its files",
+    )
+    def get(self, request):
+        params = request.query_params
+        payload = resolve_adapter(
+            params.get("identifier", ""),
+            params.get("model_name", ""),
+            config=params.get("config") or None,
+            version=params.get("version") or None,
+            strict=params.get("strict", "").lower() in TRUE_VALUES,
+            user=request.user,
+        )
+        body = dict(payload)
+        body["files"] = [{**item, "url": absolute_url(request, item["path"])} for item in payload["files"]]
+        return Response(body)
+
+
+# --------------------------------------------------------------------------------------------------
+# Taxonomy, base models, the current user
+# --------------------------------------------------------------------------------------------------
+
+
+@extend_schema(summary="Tasks and their subtasks")
+class TaskListView(RegistryAPIView, generics.ListAPIView):
+    serializer_class = TaskSerializer
+    queryset = Task.objects.prefetch_related("subtasks")
+    pagination_class = None
+
+
+@extend_schema(summary="Base models adapters can be uploaded for")
+class BaseModelListView(RegistryAPIView, generics.ListAPIView):
+    serializer_class = BaseModelSerializer
+    queryset = BaseModel.objects.all()
+    pagination_class = None
+
+
+class MeView(RegistryAPIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="Who the token belongs to")
+    def get(self, request):
+        memberships = request.user.memberships.select_related("namespace").order_by("namespace__name")
+        return Response(
+            {
+                "username": request.user.username,
+                "scope": getattr(request.auth, "scope", "session"),
+                "namespaces": [{"name": m.namespace.name, "role": m.role} for m in memberships],
+            }
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Downloads (plain Django: no content negotiation needed for bytes)
+# --------------------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "HEAD"])
+def download_file(request, namespace, name, version, file_name):
+    """GET/HEAD one file of a version. Streams; counts a download for the weights file."""
+    item = (
+        VersionFile.objects.select_related("blob", "version__adapter")
+        .filter(
+            version__adapter__namespace__name=namespace,
+            version__adapter__name=name,
+            version__version=version,
+            name=file_name,
+        )
+        .first()
+    )
+    if item is None:
+        raise Http404(f"{namespace}/{name} version {version} has no file {file_name!r}.")
+    adapter = item.version.adapter
+    if adapter.private:
+        _require_member(request, adapter)
+    response = blob_response(request, item.blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})
+    if file_name in services.WEIGHTS_FILES:
+        count_download(request, response, adapter.pk)
+    return response
+
+
+def _require_member(request, adapter):
+    from rest_framework.request import Request
+
+    from hub.registry.authentication import BearerTokenAuthentication
+
+    user = request.user
+    authenticated = BearerTokenAuthentication().authenticate(Request(request))
+    if authenticated:
+        user = authenticated[0]
+    if services.role_in(user, adapter.namespace) is None:
+        raise Http404("No such file.")
