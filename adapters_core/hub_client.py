@@ -516,6 +516,9 @@ class HubClient:
         if size is not None and offset > size:
             partial.unlink()
             offset = 0
+        if size is not None and offset == size:
+            # Every byte arrived before the interruption; only the check is left.
+            return self._verify_and_keep(partial, target, _hash_file(partial).hexdigest(), sha256, url)
         headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -547,10 +550,13 @@ class HubClient:
                     handle.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
-        actual = digest.hexdigest()
-        if actual != sha256:
+        self._verify_and_keep(partial, target, digest.hexdigest(), sha256, url)
+
+    @staticmethod
+    def _verify_and_keep(partial: Path, target: Path, actual: str, expected: str, url: str) -> None:
+        if actual != expected:
             partial.unlink(missing_ok=True)
-            raise HubChecksumError(url, sha256, actual, partial)
+            raise HubChecksumError(url, expected, actual, partial)
         os.replace(partial, target)
 
     def download_adapter(

@@ -1,0 +1,58 @@
+"""The unmodified `huggingface_hub` client against the live test server.
+
+`huggingface_hub` reads `HF_ENDPOINT` when it is imported, so the tests in this process pass
+`endpoint=live_server.url` explicitly; `test_hf_endpoint_recipe.py` runs the environment-variable recipe in
+a fresh interpreter.
+"""
+
+import pytest
+
+from tests.factories import AdapterFactory, AdapterVersionFactory, ApiTokenFactory, MembershipFactory
+
+
+@pytest.fixture
+def hf_home(tmp_path, monkeypatch):
+    """A private HF_HOME (no stored Hugging Face token), telemetry off, offline mode off."""
+    home = tmp_path / "hf_home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    return home
+
+
+@pytest.fixture
+def endpoint(live_server, hf_home):
+    return live_server.url
+
+
+@pytest.fixture
+def hf_api(endpoint):
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint, token=False)
+
+
+@pytest.fixture
+def sentiment_adapter(transactional_db):
+    """`ukp/sst2-pfeiffer` with two valid versions ("1" is the default) and a pending "3"."""
+    adapter = AdapterFactory(namespace__name="ukp", name="sst2-pfeiffer")
+    first = AdapterVersionFactory(adapter=adapter, version="1")
+    AdapterVersionFactory(adapter=adapter, version="2")
+    AdapterVersionFactory(adapter=adapter, version="3", status="pending")
+    adapter.default_version = first
+    adapter.save(update_fields=["default_version"])
+    return adapter
+
+
+@pytest.fixture
+def private_adapter(transactional_db):
+    """A private valid adapter of organisation `secret-lab`, and tokens of a member and of an outsider."""
+    adapter = AdapterFactory(namespace__name="secret-lab", name="hidden", private=True)
+    AdapterVersionFactory(adapter=adapter, version="1")
+    member = MembershipFactory(namespace=adapter.namespace).user
+    return {
+        "adapter": adapter,
+        "member_token": ApiTokenFactory(user=member, scope="read").raw,
+        "outsider_token": ApiTokenFactory(scope="read").raw,
+    }
