@@ -1,0 +1,308 @@
+"""Forms of the web UI and the option lists of the adapter list's filters."""
+
+import hashlib
+import json
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import PurePosixPath
+
+from django import forms
+from django.conf import settings
+from django.core.files import File
+from django.db.models import CharField, Count, F, Value
+from django.utils import timezone
+
+from hub.registry import services
+from hub.registry.choices import AdapterType, TokenScope, VersionStatus
+from hub.registry.models import Architecture, BaseModel, Namespace, Subtask, Task
+from hub.registry.storage import IncomingFile
+
+
+def adapter_status_choices():
+    """The adapter list's status filter: an adapter is `valid` when any version is, else it has the status of
+    its newest version."""
+    return [(status.value, status.label) for status in VersionStatus]
+
+
+def _text(value):
+    return Value(value, output_field=CharField())
+
+
+@dataclass
+class FilterOptions:
+    """The choices of the adapter list's filter menus, read in one query (a UNION over the tables)."""
+
+    tasks: list[tuple[str, str]] = field(default_factory=list)
+    subtasks: list[tuple[str, str]] = field(default_factory=list)
+    languages: list[tuple[str, str]] = field(default_factory=list)
+    base_models: list[tuple[str, str]] = field(default_factory=list)
+    architectures: list[tuple[str, str]] = field(default_factory=list)
+    namespaces: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls) -> "FilterOptions":
+        # Prefixed names: annotations may not shadow model fields (Namespace has a `kind`).
+        columns = ("option_kind", "option_value", "option_label", "option_extra")
+
+        def rows(queryset, kind, value, label, extra):
+            annotations = dict(zip(columns, (_text(kind), value, label, extra), strict=True))
+            return queryset.annotate(**annotations).values_list(*columns)
+
+        query = rows(Task.objects.all(), "task", F("name"), F("display_name"), F("type")).union(
+            rows(Subtask.objects.all(), "subtask", F("name"), F("display_name"), F("language")),
+            rows(BaseModel.objects.all(), "base_model", F("model_name"), F("model_name"), F("model_type")),
+            rows(Architecture.objects.all(), "architecture", F("name"), F("display_name"), _text("")),
+            rows(
+                Namespace.objects.filter(adapters__isnull=False, adapters__private=False).distinct(),
+                "namespace",
+                F("name"),
+                F("display_name"),
+                _text(""),
+            ),
+            all=True,
+        )
+        options = cls()
+        languages: dict[str, str] = {}
+        subtasks: dict[str, str] = {}
+        for kind, value, label, extra in query:
+            label = label or value
+            if kind == "task":
+                if extra == AdapterType.LANGUAGE:
+                    languages[value] = f"{label} ({value})"
+                else:
+                    options.tasks.append((value, label))
+            elif kind == "subtask":
+                # Subtask names repeat across tasks (every language has "wiki"); the filter matches by name.
+                subtasks.setdefault(value, label)
+                if extra:
+                    languages.setdefault(extra, extra)
+            elif kind == "base_model":
+                options.base_models.append((value, label))
+            elif kind == "architecture":
+                options.architectures.append((value, label if label == value else f"{label} ({value})"))
+            elif kind == "namespace":
+                options.namespaces.append((value, value))
+        options.subtasks = sorted(subtasks.items())
+        options.languages = sorted(languages.items(), key=lambda item: item[1].lower())
+        for name in ("tasks", "base_models", "architectures", "namespaces"):
+            getattr(options, name).sort(key=lambda item: item[1].lower())
+        return options
+
+    @staticmethod
+    def counts(visible_adapters) -> dict[str, int]:
+        """Numbers for the home page (adapters, architectures, tasks, languages), in one query."""
+
+        def count_of(queryset, kind):
+            return queryset.order_by().annotate(kind=_text(kind)).values("kind").annotate(n=Count("id"))
+
+        query = (
+            count_of(visible_adapters, "adapters")
+            .values_list("kind", "n")
+            .union(
+                count_of(Architecture.objects.all(), "architectures").values_list("kind", "n"),
+                Task.objects.order_by().values("type").annotate(n=Count("id")).values_list("type", "n"),
+                all=True,
+            )
+        )
+        found = dict(query)
+        return {
+            "adapters": found.get("adapters", 0),
+            "architectures": found.get("architectures", 0),
+            "tasks": found.get(AdapterType.TASK, 0),
+            "languages": found.get(AdapterType.LANGUAGE, 0),
+        }
+
+
+class TokenForm(forms.Form):
+    EXPIRY_CHOICES = [("", "Never"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
+
+    name = forms.CharField(
+        max_length=100, required=False, help_text="To tell your tokens apart, e.g. 'laptop' or 'CI'."
+    )
+    scope = forms.ChoiceField(
+        choices=TokenScope.choices,
+        initial=TokenScope.READ,
+        help_text="Read tokens see your private adapters; write tokens can also upload.",
+    )
+    expires_in_days = forms.TypedChoiceField(
+        choices=EXPIRY_CHOICES, coerce=int, empty_value=None, required=False, label="Expires"
+    )
+
+    def expires_at(self):
+        days = self.cleaned_data.get("expires_in_days")
+        return timezone.now() + timedelta(days=days) if days else None
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one `<input type="file" multiple>`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data if item]
+        return [super().clean(data, initial)] if data else []
+
+
+class UploadForm(forms.Form):
+    namespace = forms.ChoiceField(
+        help_text="Where the adapter lives: your own namespace or an organisation's."
+    )
+    name = forms.CharField(
+        max_length=services.MAX_NAME_LENGTH,
+        label="Adapter name",
+        help_text="Letters, digits, '.', '_' and '-', e.g. sst-2. The first upload creates the adapter.",
+    )
+    version = forms.CharField(
+        max_length=services.MAX_NAME_LENGTH,
+        required=False,
+        help_text="A new label for each upload; default 1.",
+    )
+    task = forms.ChoiceField(help_text="The task, or for a language adapter its language.")
+    subtask = forms.ChoiceField(required=False, help_text="The data set it was trained on, if listed.")
+    files = MultipleFileField(
+        required=False,
+        label="Adapter files",
+        help_text="Select the files of the directory save_adapter wrote: adapter_config.json and "
+        "adapter.safetensors (or pytorch_adapter.bin), optionally README.md and head files.",
+    )
+    archive = forms.FileField(
+        required=False,
+        label="… or a zip of the directory",
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+    )
+    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    citation = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="BibTeX of the paper to cite."
+    )
+    license = forms.CharField(
+        max_length=100, required=False, help_text="An SPDX identifier, e.g. apache-2.0."
+    )
+
+    def __init__(self, *args, namespaces, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["namespace"].choices = [(ns.name, ns.name) for ns in namespaces]
+        tasks = list(Task.objects.prefetch_related("subtasks").order_by("display_name"))
+        self.fields["task"].choices = [
+            ("Tasks", [(t.name, t.display_name or t.name) for t in tasks if t.type == AdapterType.TASK]),
+            (
+                "Languages",
+                [(t.name, t.display_name or t.name) for t in tasks if t.type == AdapterType.LANGUAGE],
+            ),
+        ]
+        self.fields["subtask"].choices = [("", "—")] + sorted(
+            {(s.name, s.display_name or s.name) for t in tasks for s in t.subtasks.all()}
+        )
+        # The page's script shows only the chosen task's subtasks.
+        self.subtasks_by_task = {t.name: [s.name for s in t.subtasks.all()] for t in tasks}
+
+    @property
+    def subtasks_by_task_json(self) -> str:
+        return json.dumps(self.subtasks_by_task)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        files, archive = cleaned.get("files") or [], cleaned.get("archive")
+        if files and archive:
+            self.add_error("archive", "Send either the files or a zip of the directory, not both.")
+        elif not files and not archive:
+            self.add_error("files", "Select the adapter directory's files, or a zip of the directory.")
+        return cleaned
+
+    def incoming_files(self) -> list[IncomingFile]:
+        if self.cleaned_data.get("archive"):
+            return files_from_zip(self.cleaned_data["archive"])
+        return [IncomingFile.from_upload(uploaded) for uploaded in self.cleaned_data["files"]]
+
+    def save(self, user) -> services.UploadResult:
+        """Store the upload through the registry. Raises `services.RegistryError` (with `.field`) on bad input."""
+        try:
+            incoming = self.incoming_files()
+        except ZipRejected as exc:
+            raise services.UploadRejected(str(exc), field="archive") from None
+        namespace = services.get_namespace(self.cleaned_data["namespace"])
+        data = self.cleaned_data
+        return services.create_version(
+            namespace=namespace,
+            name=data["name"],
+            files=incoming,
+            user=user,
+            version=data["version"],
+            task=data["task"],
+            subtask=data["subtask"],
+            description=data["description"],
+            citation=data["citation"],
+            license=data["license"],
+        )
+
+
+class ZipRejected(ValueError):
+    pass
+
+
+ZIP_CHUNK = 1024 * 1024
+
+
+def files_from_zip(uploaded) -> list[IncomingFile]:
+    """The adapter files inside a zip of an adapter directory (at its root or in one folder).
+
+    Entries are read with a size cap while they are hashed, so a zip bomb stops at the per-file limit;
+    entries that are not adapter files (folders, `__MACOSX/`, other files) are refused by name, so a user
+    sees what the zip held.
+    """
+    limit = settings.ADAPTERHUB_MAX_FILE_SIZE
+    try:
+        archive = zipfile.ZipFile(uploaded)
+    except (zipfile.BadZipFile, OSError):
+        raise ZipRejected(
+            f"{uploaded.name} is not a zip file; zip the adapter directory, or select its files instead."
+        ) from None
+    incoming: list[IncomingFile] = []
+    with archive:
+        for entry in archive.infolist():
+            path = PurePosixPath(entry.filename)
+            if entry.is_dir() or path.name.startswith(".") or "__MACOSX" in path.parts:
+                continue
+            if len(path.parts) > 2:
+                raise ZipRejected(
+                    f"{entry.filename} is nested too deep; the zip must hold the adapter directory's files at its "
+                    "root or inside one folder."
+                )
+            if path.name not in services.ALLOWED_FILES:
+                raise ZipRejected(
+                    f"The zip holds {entry.filename}, which is not an adapter file; allowed files: "
+                    f"{', '.join(services.ALLOWED_FILES)}."
+                )
+            digest, size = hashlib.sha256(), 0
+            spool = tempfile.SpooledTemporaryFile(max_size=8 * ZIP_CHUNK)  # noqa: SIM115 (handed to File)
+            try:
+                with archive.open(entry) as member:
+                    while chunk := member.read(ZIP_CHUNK):
+                        size += len(chunk)
+                        if size > limit:
+                            raise ZipRejected(
+                                f"{entry.filename} exceeds the limit of {limit} bytes per file."
+                            )
+                        digest.update(chunk)
+                        spool.write(chunk)
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+                raise ZipRejected(f"{entry.filename} cannot be read from the zip ({exc}).") from None
+            spool.seek(0)
+            incoming.append(
+                IncomingFile(
+                    name=path.name, file=File(spool, name=path.name), sha256=digest.hexdigest(), size=size
+                )
+            )
+    if not incoming:
+        raise ZipRejected(f"{uploaded.name} holds no files.")
+    return incoming

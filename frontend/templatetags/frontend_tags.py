@@ -1,0 +1,99 @@
+"""Template helpers of the web UI: Markdown rendering, status badges, query-string links, config values."""
+
+import json
+
+import markdown as markdown_lib
+import nh3
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from hub.registry.choices import VersionStatus
+
+register = template.Library()
+
+MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
+# Untrusted README links must not pass on the hub's reputation or a window reference.
+LINK_REL = "noopener noreferrer nofollow"
+
+
+@register.filter
+def render_markdown(text):
+    """Markdown (as uploaded in a README) to HTML, sanitised: scripts, event handlers, styles and unsafe URLs
+    are removed, whatever the Markdown held."""
+    if not text:
+        return ""
+    html = markdown_lib.markdown(text, extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    return mark_safe(nh3.clean(html, link_rel=LINK_REL))  # noqa: S308 (nh3 output is safe)
+
+
+@register.simple_tag
+def status_badge(status):
+    """A coloured badge for a version status; unknown or missing statuses show as "no version"."""
+    if not status:
+        return format_html('<span class="badge badge-pending">no version</span>')
+    label = VersionStatus(status).label if status in VersionStatus.values else status
+    return format_html('<span class="badge badge-{}">{}</span>', status, label.lower())
+
+
+@register.filter
+def pretty_json(value):
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@register.filter
+def config_value(value):
+    """A config value as JSON writes it (true, null, 16, "relu"), so the table reads like the file."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context, **changes):
+    """The current query string with `changes` applied (a value of None removes the key); keeps filters
+    when a link changes only the page or the sort order."""
+    query = context["request"].GET.copy()
+    for key, value in changes.items():
+        query.pop(key, None)
+        if value not in (None, ""):
+            query[key] = value
+    encoded = query.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag
+def filter_select(name, label, options, current, errors=None):
+    """A labelled `<select>` of a list filter. A value not among the options (a typo in a shared URL) stays
+    selected and is marked unknown, so the page can say why nothing matched."""
+    current = current or ""
+    known = {value for value, _ in options}
+    rendered = [format_html('<option value=""{}>Any</option>', " selected" if not current else "")]
+    if current and current not in known:
+        rendered.append(format_html('<option value="{}" selected>{} (unknown)</option>', current, current))
+    for value, text in options:
+        selected = " selected" if value == current else ""
+        rendered.append(format_html('<option value="{}"{}>{}</option>', value, selected, text))
+    error_html = ""
+    described_by = ""
+    if errors:
+        error_id = f"filter-{name}-errors"
+        described_by = format_html(' aria-describedby="{}" aria-invalid="true"', error_id)
+        error_html = format_html(
+            '<ul class="errorlist" id="{}">{}</ul>',
+            error_id,
+            mark_safe("".join(format_html("<li>{}</li>", message) for message in errors)),  # noqa: S308
+        )
+    return format_html(
+        '<div class="field"><label for="filter-{}">{}</label><select id="filter-{}" name="{}"{}>{}</select>{}</div>',
+        name,
+        label,
+        name,
+        name,
+        described_by,
+        mark_safe("".join(rendered)),  # noqa: S308 (each option was built with format_html)
+        error_html,
+    )
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if mapping else None

@@ -1,0 +1,395 @@
+"""Server-rendered pages of the web UI. Each page runs a small, fixed number of SQL queries (see tests)."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Case, CharField, Count, Exists, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+
+from frontend.config_keys import KEY_DESCRIPTIONS
+from frontend.diagram import describe_layer, layer_diagram, plan_layer
+from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_choices
+from hub.registry import services
+from hub.registry.choices import AdapterType, MemberRole, VersionStatus
+from hub.registry.filtersets import AdapterFilterSet
+from hub.registry.models import (
+    Adapter,
+    AdapterVersion,
+    ApiToken,
+    Architecture,
+    Namespace,
+    Subtask,
+    Task,
+    VersionFile,
+)
+from hub.registry.resolution import file_path
+from hub.registry.storage import HashingUploadHandler
+from hub.registry.tokens import create_token
+
+PAGE_SIZE = 20
+HOME_LIST_SIZE = 6
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def hub_url(request) -> str:
+    """The base URL clients should use for this hub (the public URL when configured)."""
+    return settings.ADAPTERHUB_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def with_status(adapters):
+    """Annotate `status`: "valid" when any version is valid (the adapter resolves), else the newest version's
+    status ("pending", "validating", "invalid", "error"); "" for an adapter without versions."""
+    versions = AdapterVersion.objects.filter(adapter=OuterRef("pk"))
+    newest_status = versions.order_by("-created_at").values("status")[:1]
+    return adapters.annotate(
+        status=Case(
+            When(Exists(versions.filter(status=VersionStatus.VALID)), then=Value(VersionStatus.VALID)),
+            default=Coalesce(Subquery(newest_status), Value("")),
+            output_field=CharField(),
+        )
+    )
+
+
+def listed_adapters(user):
+    """Adapters `user` may see, with what list rows show, ready for filtering."""
+    return with_status(
+        services.visible_adapters(user).select_related("namespace", "task", "subtask", "base_model")
+    )
+
+
+def usage_snippets(adapter: Adapter, base_url: str) -> dict[str, str]:
+    """Copyable code that loads `adapter`: with adapters_core, with the reference `adapters` library (through
+    the Hugging Face-compatible routes), and with the command line client."""
+    model_name = adapter.base_model.model_name
+    identifier = adapter.identifier
+    adapters_core_snippet = (
+        "import os\n"
+        f'os.environ["ADAPTERHUB_URL"] = "{base_url}"\n\n'
+        "import adapters_core\n"
+        "from transformers import AutoModel\n\n"
+        f'model = AutoModel.from_pretrained("{model_name}")\n'
+        "adapters_core.init(model)\n"
+        f'adapter_name = model.load_adapter("{identifier}")\n'
+        "model.set_active_adapters(adapter_name)\n"
+    )
+    reference_snippet = (
+        "import os\n"
+        f'os.environ["HF_ENDPOINT"] = "{base_url}"  # before huggingface_hub is imported\n\n'
+        "import adapters\n"
+        "from transformers import AutoModel\n\n"
+        f'model = AutoModel.from_pretrained("{model_name}")\n'
+        "adapters.init(model)\n"
+        f'adapter_name = model.load_adapter("{adapter.full_name}", source="hf")\n'
+        "model.set_active_adapters(adapter_name)\n"
+    )
+    cli_snippet = f"ADAPTERHUB_URL={base_url} adapterhub pull {identifier} --model {model_name}\n"
+    return {"adapters_core": adapters_core_snippet, "adapters": reference_snippet, "cli": cli_snippet}
+
+
+def config_rows(config: dict) -> list[tuple[str, object, str]]:
+    """(key, value, meaning) for each key of a config: the documented keys first, in the order of the
+    reference library's BnConfig (PostgreSQL's JSON does not keep the stored order), then the rest by name."""
+    documented = [key for key in KEY_DESCRIPTIONS if key in config]
+    others = sorted(key for key in config if key not in KEY_DESCRIPTIONS)
+    return [(key, config[key], KEY_DESCRIPTIONS.get(key, "")) for key in documented + others]
+
+
+def config_load_snippets(name: str, config: dict) -> list[str]:
+    factor = config.get("reduction_factor")
+    example_factor = 12 if factor != 12 else 8
+    return [
+        "from adapters_core.configuration import AdapterConfig\n\n"
+        f'config = AdapterConfig.load("{name}")\n'
+        f"# the same architecture with a smaller bottleneck\n"
+        f'config = AdapterConfig.load("{name}", reduction_factor={example_factor})\n',
+        f'model.add_adapter("my_adapter", config="{name}[reduction_factor={example_factor}]")\n',
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Public pages
+# --------------------------------------------------------------------------------------------------
+
+
+def home(request):
+    visible = services.visible_adapters(request.user)
+    counts = FilterOptions.counts(visible)
+    recent = listed_adapters(request.user).order_by("-updated_at", "-id")[:HOME_LIST_SIZE]
+    popular = listed_adapters(request.user).order_by("-download_count", "namespace__name", "name")[
+        :HOME_LIST_SIZE
+    ]
+    return render(request, "frontend/home.html", {"counts": counts, "recent": recent, "popular": popular})
+
+
+def explore(request):
+    visible_ids = services.visible_adapters(request.user).values("pk")
+    in_view = Q(adapters__pk__in=visible_ids)
+    subtasks = Subtask.objects.annotate(adapter_count=Count("adapters", filter=in_view)).order_by("name")
+    tasks = (
+        Task.objects.annotate(adapter_count=Count("adapters", filter=in_view, distinct=True))
+        .prefetch_related(Prefetch("subtasks", queryset=subtasks))
+        .order_by("display_name", "name")
+    )
+    task_groups = [task for task in tasks if task.type == AdapterType.TASK]
+    language_groups = [task for task in tasks if task.type == AdapterType.LANGUAGE]
+    return render(
+        request, "frontend/explore.html", {"task_groups": task_groups, "language_groups": language_groups}
+    )
+
+
+def adapter_list(request):
+    adapters = listed_adapters(request.user)
+    filterset = AdapterFilterSet(request.GET or None, queryset=adapters)
+    status = request.GET.get("status", "")
+    errors = {}
+    if filterset.is_bound and not filterset.is_valid():
+        errors = {name: list(messages_) for name, messages_ in filterset.errors.items()}
+        results = adapters.none()
+    else:
+        results = (
+            filterset.qs
+            if filterset.is_bound
+            else adapters.order_by("-download_count", "namespace__name", "name")
+        )
+    if status:
+        if status in dict(adapter_status_choices()):
+            results = results.filter(status=status)
+        else:
+            errors["status"] = [
+                f"Unknown status {status!r}; choose one of {', '.join(VersionStatus.values)}."
+            ]
+            results = results.none()
+    paginator = Paginator(results, PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    options = FilterOptions.load()
+    active = []
+    for name, value in request.GET.items():
+        if name in ("page", "sort") or not value:
+            continue
+        remaining = request.GET.copy()
+        remaining.pop(name)
+        remaining.pop("page", None)
+        active.append({"name": name, "value": value, "remove_url": f"?{remaining.urlencode()}"})
+    context = {
+        "page": page,
+        "options": options,
+        "values": request.GET,
+        "errors": errors,
+        "active_filters": active,
+        "sort": request.GET.get("sort") or "downloads",
+        "status_choices": adapter_status_choices(),
+        "type_choices": AdapterType.choices,
+    }
+    return render(request, "frontend/adapter_list.html", context)
+
+
+def namespace_detail(request, namespace):
+    namespace_obj = Namespace.objects.filter(name=namespace).first()
+    if namespace_obj is None:
+        raise Http404(f"There is no namespace {namespace!r}.")
+    adapters = (
+        listed_adapters(request.user).filter(namespace=namespace_obj).order_by("-download_count", "name")
+    )
+    members = namespace_obj.memberships.select_related("user").order_by("user__username")
+    return render(
+        request,
+        "frontend/namespace.html",
+        {"namespace": namespace_obj, "adapters": adapters, "members": members},
+    )
+
+
+def adapter_detail(request, namespace, name):
+    files = Prefetch("files", queryset=VersionFile.objects.select_related("blob"))
+    versions = Prefetch(
+        "versions", queryset=AdapterVersion.objects.prefetch_related(files).order_by("-created_at")
+    )
+    adapter = (
+        services.visible_adapters(request.user)
+        .select_related("namespace", "task", "subtask", "base_model")
+        .prefetch_related(versions)
+        .filter(namespace__name=namespace, name=name)
+        .first()
+    )
+    if adapter is None:
+        raise Http404(f"There is no adapter {namespace}/{name}, or it is private.")
+    versions = list(adapter.versions.all())
+    for version in versions:
+        for version_file in version.files.all():
+            version_file.download_path = file_path(adapter, version.version, version_file.name)
+    valid_versions = [v for v in versions if v.status == VersionStatus.VALID]
+    default = next((v for v in versions if v.pk == adapter.default_version_id), None)
+    shown = default or (valid_versions[0] if valid_versions else (versions[0] if versions else None))
+    plan = plan_layer(adapter.config)
+    context = {
+        "adapter": adapter,
+        "versions": versions,
+        "default_version": default or (valid_versions[0] if valid_versions else None),
+        "shown_version": shown,
+        "snippets": usage_snippets(adapter, hub_url(request)),
+        "config_rows": config_rows(adapter.config),
+        "diagram": layer_diagram(adapter.config, hidden_size=adapter.base_model.hidden_size),
+        "diagram_text": describe_layer(plan),
+    }
+    return render(request, "frontend/adapter_detail.html", context)
+
+
+def architecture_list(request):
+    architectures = Architecture.objects.order_by("-builtin", "name")
+    adapter_counts = dict(
+        services.visible_adapters(request.user)
+        .order_by()
+        .values_list("architecture_name")
+        .annotate(count=Count("id"))
+        .values_list("architecture_name", "count")
+    )
+    rows = [
+        {
+            "architecture": architecture,
+            "adapter_count": adapter_counts.get(architecture.name, 0),
+            "summary": describe_layer(plan_layer(architecture.config)),
+        }
+        for architecture in architectures
+    ]
+    return render(request, "frontend/architecture_list.html", {"rows": rows})
+
+
+def architecture_detail(request, name):
+    architecture = Architecture.objects.filter(name=name).first()
+    if architecture is None:
+        raise Http404(f"There is no architecture {name!r}.")
+    adapters = (
+        listed_adapters(request.user)
+        .filter(architecture_name=architecture.name)
+        .order_by("-download_count", "name")[:HOME_LIST_SIZE]
+    )
+    context = {
+        "architecture": architecture,
+        "config_rows": config_rows(architecture.config),
+        "diagram": layer_diagram(
+            architecture.config, title=f"The {architecture.name} architecture in one layer"
+        ),
+        "diagram_text": describe_layer(plan_layer(architecture.config)),
+        "load_snippets": config_load_snippets(architecture.name, architecture.config),
+        "adapters": adapters,
+    }
+    return render(request, "frontend/architecture_detail.html", context)
+
+
+# --------------------------------------------------------------------------------------------------
+# Account pages
+# --------------------------------------------------------------------------------------------------
+
+
+@login_required
+def tokens(request):
+    """List the user's API tokens and create new ones; a new token's secret is shown once, in this response."""
+    new_token = None
+    if request.method == "POST":
+        form = TokenForm(request.POST)
+        if form.is_valid():
+            _, new_token = create_token(
+                request.user,
+                scope=form.cleaned_data["scope"],
+                name=form.cleaned_data["name"],
+                expires_at=form.expires_at(),
+            )
+            form = TokenForm()
+    else:
+        form = TokenForm()
+    user_tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")
+    return render(
+        request, "frontend/tokens.html", {"form": form, "tokens": user_tokens, "new_token": new_token}
+    )
+
+
+@login_required
+@require_POST
+def revoke_token(request, token_id):
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        messages.success(
+            request, f"Token {token.key_prefix}… is revoked; clients using it are refused from now on."
+        )
+    return redirect("frontend:tokens")
+
+
+def writable_namespaces(user):
+    return Namespace.objects.filter(
+        memberships__user=user, memberships__role__in=(MemberRole.OWNER, MemberRole.WRITE)
+    ).order_by("name")
+
+
+def wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@csrf_exempt  # the upload handler must be set before the CSRF check reads the body; checked just below
+@login_required
+def upload(request):
+    """The upload form. Files arrive hashed while they stream in; the registry's `create_version` stores them
+    and queues the validation. The page's script sends the form with a progress bar and then follows the
+    version's status through the REST API; without the script, the form posts and redirects."""
+    if request.method == "POST":
+        request.upload_handlers = [HashingUploadHandler(request)]
+        return _upload_post(request)
+    return _upload_form(request, UploadForm(namespaces=writable_namespaces(request.user)))
+
+
+def _upload_form(request, form, status=200):
+    return render(request, "frontend/upload.html", {"form": form}, status=status)
+
+
+@csrf_protect
+def _upload_post(request):
+    form = UploadForm(request.POST, request.FILES, namespaces=writable_namespaces(request.user))
+    oversize = [
+        name for handler in request.upload_handlers for name in getattr(handler, "oversize_files", [])
+    ]
+    if oversize:
+        limit = settings.ADAPTERHUB_MAX_FILE_SIZE
+        form.add_error(None, f"{', '.join(oversize)} exceed the limit of {limit} bytes per file.")
+    result = None
+    if form.is_valid() and not oversize:
+        try:
+            result = form.save(request.user)
+        except services.RegistryError as exc:
+            field = exc.field if exc.field in form.fields else None
+            form.add_error(field, exc.message)
+    if result is None:
+        if wants_json(request):
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+        return _upload_form(request, form, status=400)
+    version = result.version
+    adapter = version.adapter
+    adapter_url = reverse("frontend:adapter-detail", args=[adapter.namespace.name, adapter.name])
+    status_url = reverse("api:version-detail", args=[adapter.namespace.name, adapter.name, version.version])
+    if wants_json(request):
+        return JsonResponse(
+            {
+                "adapter": adapter.full_name,
+                "version": version.version,
+                "status": version.status,
+                "created": result.created,
+                "status_url": status_url,
+                "adapter_url": adapter_url,
+            },
+            status=202 if result.created else 200,
+        )
+    messages.success(
+        request,
+        f"Version {version.version} of {adapter.full_name} is uploaded; its validation is {version.status}.",
+    )
+    return redirect(adapter_url)
