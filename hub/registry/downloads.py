@@ -43,11 +43,11 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
             return False
         return max(size - length, 0), size - 1
     first = int(first_text)
+    if first >= size:
+        return False
     last = int(last_text) if last_text else size - 1
     if last < first:
         return None
-    if first >= size:
-        return False
     return first, min(last, size - 1)
 
 

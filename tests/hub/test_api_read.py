@@ -1,0 +1,198 @@
+"""Adapter list and search, architectures, taxonomy, throttling, the OpenAPI schema and Swagger UI."""
+
+import pytest
+from rest_framework.throttling import AnonRateThrottle
+
+from adapters_core.configuration import PfeifferConfig, config_hash
+from hub.registry.models import Architecture
+from tests.factories import (
+    AdapterFactory,
+    AdapterVersionFactory,
+    ApiTokenFactory,
+    BaseModelFactory,
+    NamespaceFactory,
+    SubtaskFactory,
+    TaskFactory,
+    valid_adapter,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalogue():
+    ukp = NamespaceFactory(name="ukp")
+    nli = TaskFactory(name="nli")
+    de = TaskFactory(name="de", type="text_lang")
+    adapters = {
+        "sst": valid_adapter(namespace=ukp, name="bert-sst2", download_count=5, description="movie reviews"),
+        "rte": valid_adapter(namespace=ukp, name="bert-rte", task=nli, subtask=SubtaskFactory(task=nli, name="rte"), download_count=50),
+        "de": valid_adapter(
+            name="roberta-de", task=de, subtask=SubtaskFactory(task=de, name="wiki", language="de"), type="text_lang",
+            base_model=BaseModelFactory(model_name="roberta-base"), architecture_name="pfeiffer+inv",
+        ),
+    }  # fmt: skip
+    return adapters
+
+
+def names(response):
+    return [row["adapter"] for row in response.json()["results"]]
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({}, ["ukp/bert-rte", "ukp/bert-sst2", "*/roberta-de"]),
+        ({"task": "nli"}, ["ukp/bert-rte"]),
+        ({"subtask": "sst-2"}, ["ukp/bert-sst2"]),
+        ({"type": "text_lang"}, ["*/roberta-de"]),
+        ({"language": "de"}, ["*/roberta-de"]),
+        ({"model_name": "roberta-base"}, ["*/roberta-de"]),
+        ({"model_type": "bert"}, ["ukp/bert-rte", "ukp/bert-sst2"]),
+        ({"architecture": "pfeiffer+inv"}, ["*/roberta-de"]),
+        ({"namespace": "ukp", "sort": "name"}, ["ukp/bert-rte", "ukp/bert-sst2"]),
+        ({"q": "movie"}, ["ukp/bert-sst2"]),
+        ({"q": "sentiment bert"}, ["ukp/bert-sst2"]),
+        ({"q": "rte"}, ["ukp/bert-rte"]),
+    ],
+)
+def test_list_filters(api, catalogue, params, expected):
+    response = api.get("/api/v1/adapters/", params)
+    assert response.status_code == 200
+    got = names(response)
+    assert len(got) == len(expected)
+    for name, pattern in zip(got, expected, strict=True):
+        assert name == pattern or (pattern.startswith("*/") and name.endswith(pattern[1:]))
+
+
+def test_list_rows_and_sorting(api, catalogue):
+    row = api.get("/api/v1/adapters/", {"subtask": "sst-2"}).json()["results"][0]
+    assert row["identifier"] == "sentiment/sst-2@ukp"
+    assert row["latest_version"] == "1" and row["model_name"] == "bert-base-uncased"
+    assert row["url"] == "http://testserver/api/v1/adapters/ukp/bert-sst2/"
+    AdapterVersionFactory(
+        adapter=catalogue["sst"], version="2"
+    )  # touches nothing: updated_at is the adapter's
+    catalogue["sst"].save()
+    assert names(api.get("/api/v1/adapters/", {"sort": "recent"}))[0] == "ukp/bert-sst2"
+    assert api.get("/api/v1/adapters/", {"sort": "bogus"}).status_code == 400
+
+
+@pytest.mark.parametrize("page_size", [2, 40])
+def test_list_uses_at_most_three_queries_whatever_the_page_size(
+    api, page_size, django_assert_max_num_queries
+):
+    for index in range(40):
+        AdapterVersionFactory(adapter=AdapterFactory(name=f"bulk-{index}"))
+    with django_assert_max_num_queries(3):
+        response = api.get("/api/v1/adapters/", {"page_size": page_size, "q": "bulk"})
+    assert response.status_code == 200
+    assert response.json()["count"] == 40 and len(response.json()["results"]) == page_size
+
+
+def test_adapter_detail_lists_versions(api, catalogue):
+    body = api.get("/api/v1/adapters/ukp/bert-sst2/").json()
+    assert body["config_hash"] == config_hash(PfeifferConfig())
+    assert [v["version"] for v in body["versions"]] == ["1"]
+    assert body["versions"][0]["url"].endswith("/api/v1/adapters/ukp/bert-sst2/versions/1/")
+    assert api.get("/api/v1/adapters/ukp/none/").status_code == 404
+
+
+def test_architectures_list_detail_and_overrides(api):
+    listing = api.get("/api/v1/architectures/").json()
+    assert {"pfeiffer", "houlsby", "pfeiffer+inv", "houlsby+inv", "parallel"} <= {a["name"] for a in listing}
+    body = api.get("/api/v1/architectures/pfeiffer/").json()
+    assert body["config"] == PfeifferConfig().to_dict()
+    assert body["config_hash"] == config_hash(PfeifferConfig())
+    changed = api.get(
+        "/api/v1/architectures/pfeiffer/", {"reduction_factor": "12", "leave_out": "[0, 1]"}
+    ).json()
+    assert changed["config"]["reduction_factor"] == 12 and changed["config"]["leave_out"] == [0, 1]
+    assert changed["config_hash"] == config_hash(PfeifferConfig(reduction_factor=12, leave_out=[0, 1]))
+    assert api.get("/api/v1/architectures/pfeiffer+inv/").json()["config"]["inv_adapter"] == "nice"
+    bad = api.get("/api/v1/architectures/pfeiffer/", {"reduction_factr": "2"})
+    assert bad.status_code == 400 and "reduction_factor" in bad.json()["detail"]
+    missing = api.get("/api/v1/architectures/pfeifer/")
+    assert missing.status_code == 404 and "pfeiffer" in missing.json()["suggestions"]
+
+
+def test_register_architecture(api, alice_api, read_token):
+    config = PfeifferConfig(reduction_factor=7).to_dict()
+    assert (
+        api.post("/api/v1/architectures/", {"name": "mine", "config": config}, format="json").status_code
+        == 401
+    )
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {read_token.raw}")
+    assert (
+        api.post("/api/v1/architectures/", {"name": "mine", "config": config}, format="json").status_code
+        == 403
+    )
+    created = alice_api.post("/api/v1/architectures/", {"name": "mine", "config": config}, format="json")
+    assert created.status_code == 201, created.json()
+    assert Architecture.objects.get(name="mine").config_hash == config_hash(
+        PfeifferConfig(reduction_factor=7)
+    )
+    assert (
+        alice_api.post(
+            "/api/v1/architectures/", {"name": "mine", "config": config}, format="json"
+        ).status_code
+        == 200
+    )
+    other = alice_api.post(
+        "/api/v1/architectures/", {"name": "mine", "config": PfeifferConfig().to_dict()}, format="json"
+    )
+    assert other.status_code == 409 and "immutable" in other.json()["detail"]
+    assert (
+        alice_api.post(
+            "/api/v1/architectures/", {"name": "pfeiffer", "config": config}, format="json"
+        ).status_code
+        == 409
+    )
+    bad = alice_api.post(
+        "/api/v1/architectures/", {"name": "worse", "config": {"reduction_factor": "x"}}, format="json"
+    )
+    assert bad.status_code == 400
+    assert (
+        api.get("/api/v1/architectures/mine/", {"reduction_factor": "3"}).json()["config"]["reduction_factor"]
+        == 3
+    )
+
+
+def test_taxonomy_models_and_me(api, alice_api):
+    tasks = {task["name"]: task for task in api.get("/api/v1/tasks/").json()}
+    assert "sst-2" in [subtask["name"] for subtask in tasks["sentiment"]["subtasks"]]
+    assert "bert-base-uncased" in [model["model_name"] for model in api.get("/api/v1/models/").json()]
+    me = alice_api.get("/api/v1/me/").json()
+    assert me["username"] == "alice" and me["scope"] == "write"
+    assert me["namespaces"] == [{"name": "alice", "role": "owner"}]
+    assert api.get("/api/v1/me/").status_code == 401
+
+
+def test_throttling_answers_429_with_retry_after(api, alice, monkeypatch):
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "1000/minute"})
+    statuses = [api.get("/api/v1/architectures/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    throttled = api.get("/api/v1/architectures/")
+    assert int(throttled["Retry-After"]) > 0
+    assert "throttled" in throttled.json()["detail"].lower()
+    # An authenticated client has its own, separate budget.
+    token = ApiTokenFactory(user=alice)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
+    assert api.get("/api/v1/architectures/").status_code == 200
+
+
+def test_schema_and_offline_swagger_ui(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in [
+        "/api/v1/resolve/",
+        "/api/v1/architectures/{name}/",
+        "/api/v1/adapters/{namespace}/{name}/versions/",
+    ]:
+        assert path in paths
+    ui = client.get("/api/docs/")
+    assert ui.status_code == 200
+    html = ui.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower()

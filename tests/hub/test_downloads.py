@@ -1,0 +1,117 @@
+"""GET/HEAD of version files: ETag, Content-Length, ranges (206/416), 304, download counts."""
+
+import hashlib
+
+import pytest
+
+from hub.registry.models import Adapter
+from hub.registry.storage import IncomingFile
+from tests.factories import (
+    AdapterFactory,
+    AdapterVersionFactory,
+    NamespaceFactory,
+    adapter_config_json,
+    valid_adapter,
+)
+
+pytestmark = pytest.mark.django_db
+
+CONTENT = bytes(range(256)) * 40  # 10,240 bytes
+
+
+@pytest.fixture
+def weights_url():
+    adapter = AdapterFactory(namespace=NamespaceFactory(name="ukp"), name="dl")
+    AdapterVersionFactory(
+        adapter=adapter,
+        version="1",
+        files=[
+            IncomingFile.from_bytes("adapter_config.json", adapter_config_json()),
+            IncomingFile.from_bytes("adapter.safetensors", CONTENT),
+        ],
+    )
+    return "/api/v1/adapters/ukp/dl/versions/1/files/adapter.safetensors"
+
+
+def downloads():
+    return Adapter.objects.get(name="dl").download_count
+
+
+def body(response):
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_get_streams_the_file_with_etag_and_length(client, weights_url):
+    response = client.get(weights_url)
+    assert response.status_code == 200
+    assert response.streaming
+    assert body(response) == CONTENT
+    assert response["ETag"] == f'"{hashlib.sha256(CONTENT).hexdigest()}"'
+    assert response["Content-Length"] == str(len(CONTENT))
+    assert response["Accept-Ranges"] == "bytes"
+    assert "immutable" in response["Cache-Control"]
+    assert downloads() == 1
+
+
+def test_head_sends_headers_only_and_is_not_counted(client, weights_url):
+    response = client.head(weights_url)
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(len(CONTENT))
+    assert response.content == b""
+    assert downloads() == 0
+
+
+@pytest.mark.parametrize(
+    "header, first, last",
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=100-", 100, len(CONTENT) - 1),
+        ("bytes=-10", len(CONTENT) - 10, len(CONTENT) - 1),
+        ("bytes=10000-99999", 10000, len(CONTENT) - 1),
+    ],
+)
+def test_ranges_give_206(client, weights_url, header, first, last):
+    response = client.get(weights_url, HTTP_RANGE=header)
+    assert response.status_code == 206
+    assert body(response) == CONTENT[first : last + 1]
+    assert response["Content-Range"] == f"bytes {first}-{last}/{len(CONTENT)}"
+    assert response["Content-Length"] == str(last - first + 1)
+    assert downloads() == (1 if first == 0 else 0)
+
+
+def test_unsatisfiable_range_gives_416(client, weights_url):
+    response = client.get(weights_url, HTTP_RANGE=f"bytes={len(CONTENT)}-")
+    assert response.status_code == 416
+    assert response["Content-Range"] == f"bytes */{len(CONTENT)}"
+    assert downloads() == 0
+
+
+def test_if_range_with_another_etag_sends_the_whole_file(client, weights_url):
+    response = client.get(weights_url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"stale"')
+    assert response.status_code == 200 and body(response) == CONTENT
+
+
+def test_if_none_match_gives_304(client, weights_url):
+    etag = client.head(weights_url)["ETag"]
+    response = client.get(weights_url, HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response["ETag"] == etag
+    assert client.get(weights_url, HTTP_IF_NONE_MATCH='"other"').status_code == 200
+    assert downloads() == 1
+
+
+def test_config_downloads_are_not_counted_and_unknown_files_are_404(client, weights_url):
+    config_url = weights_url.replace("adapter.safetensors", "adapter_config.json")
+    response = client.get(config_url)
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert downloads() == 0
+    assert client.get(weights_url.replace("adapter.safetensors", "nothing.bin")).status_code == 404
+    assert client.post(weights_url).status_code == 405
+
+
+def test_private_files_need_membership(client):
+    valid_adapter(namespace=NamespaceFactory(name="secret"), name="hidden", private=True)
+    assert (
+        client.get("/api/v1/adapters/secret/hidden/versions/1/files/adapter.safetensors").status_code == 404
+    )
