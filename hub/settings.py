@@ -105,6 +105,8 @@ ADAPTERHUB_PUBLIC_URL = env.str("ADAPTERHUB_PUBLIC_URL", default="").rstrip("/")
 REFERENCE_MODELS_DIR = env.str("REFERENCE_MODELS_DIR", default="")
 # Upper bound on the memory the worker's cache of reference models may hold.
 REFERENCE_MODEL_CACHE_BYTES = env.int("REFERENCE_MODEL_CACHE_BYTES", default=2 * 1024**3)
+# The Celery queue new validations go to: "validation" (CPU workers) or "validation-gpu" (CUDA workers).
+VALIDATION_QUEUE = env.str("VALIDATION_QUEUE", default="validation")
 VALIDATION_MAX_ATTEMPTS = env.int("VALIDATION_MAX_ATTEMPTS", default=3)
 VALIDATION_SOFT_TIME_LIMIT = env.int("VALIDATION_SOFT_TIME_LIMIT", default=240)
 VALIDATION_TIME_LIMIT = env.int("VALIDATION_TIME_LIMIT", default=300)

@@ -2,16 +2,346 @@
 
 Contract used by the registry: `enqueue_validation(version_id)` is called (on commit) for every new version;
 `validate_version` is the task that takes a version from `pending` to `valid | invalid | error`.
+
+State lives on the `AdapterVersion` row, never in Celery results:
+
+- a delivery *claims* the version with one conditional UPDATE (`pending`, or `validating` whose lease
+  expired, and attempts left) that sets `validating`, a lease and `attempts + 1`. Any other delivery of the
+  same version changes nothing, so redeliveries and duplicates are harmless;
+- the result is written with a second conditional UPDATE that only succeeds for the attempt that claimed;
+- an invalid upload is final at once; a fault of the hub (an exception, the soft time limit) is retried with
+  a back-off until `VALIDATION_MAX_ATTEMPTS`, then the version is `error`;
+- a worker that dies mid-validation (kill -9, OOM, hard time limit) leaves a lease that expires; the periodic
+  `sweep` re-enqueues it, or marks it `error` once its attempts are used up. Nothing stays `validating`.
 """
 
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from hub.registry.choices import VersionStatus
+from hub.registry.models import AdapterVersion, Architecture, VersionFile
+
+logger = logging.getLogger(__name__)
+
+# First retry after a fault of the hub; doubled for every further attempt.
+RETRY_DELAY_SECONDS = 15
 
 
 def enqueue_validation(version_id: int) -> None:
-    """Queue the validation of one version."""
-    validate_version.delay(version_id)
+    """Queue the validation of one version (on `VALIDATION_QUEUE`). Call it inside `transaction.on_commit`."""
+    validate_version.apply_async((version_id,), queue=settings.VALIDATION_QUEUE)
 
 
-@shared_task(name="hub.validation.tasks.validate_version")
-def validate_version(version_id: int) -> None:
-    raise NotImplementedError("the validation pipeline is not built yet")
+@shared_task(
+    name="hub.validation.tasks.validate_version",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def validate_version(self, version_id: int) -> str | None:
+    """Validate one version; returns its final status, or None when this delivery changed nothing."""
+    return run_validation(version_id, worker=self.request.hostname or socket.gethostname())
+
+
+@shared_task(name="hub.validation.tasks.sweep", ignore_result=True)
+def sweep() -> dict[str, int]:
+    """Periodic housekeeping (celery beat, or `manage.py validation_sweep`); see :func:`run_sweep`."""
+    return run_sweep()
+
+
+# --- state transitions on the version row ----------------------------------------------------------------
+
+
+def _claimable(now) -> Q:
+    expired = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    return Q(status=VersionStatus.PENDING) | (Q(status=VersionStatus.VALIDATING) & expired)
+
+
+def claim(version_id: int) -> int | None:
+    """Take the version for this delivery. Returns the attempt number, or None if it is not claimable
+    (already final, validated elsewhere under a live lease, out of attempts, or gone)."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = AdapterVersion.objects.filter(
+            _claimable(now), pk=version_id, attempts__lt=settings.VALIDATION_MAX_ATTEMPTS
+        ).update(
+            status=VersionStatus.VALIDATING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=settings.VALIDATION_LEASE_SECONDS),
+            validation_started_at=now,
+        )
+        if not claimed:
+            return None
+        # The row stays locked by the UPDATE until commit, so this reads this delivery's own attempt.
+        return AdapterVersion.objects.values_list("attempts", flat=True).get(pk=version_id)
+
+
+def give_up_exhausted(version_ids=None) -> int:
+    """Mark `error` every version still `validating` whose lease expired after its last allowed attempt."""
+    from hub.validation.report import error_report
+
+    now = timezone.now()
+    stuck = AdapterVersion.objects.filter(
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+        status=VersionStatus.VALIDATING,
+        attempts__gte=settings.VALIDATION_MAX_ATTEMPTS,
+    )
+    if version_ids is not None:
+        stuck = stuck.filter(pk__in=version_ids)
+    count = 0
+    for version_id, attempts, started_at in stuck.values_list("pk", "attempts", "validation_started_at"):
+        report = error_report(
+            message=(
+                f"Validation was attempted {attempts} times and never finished: the worker was lost (killed, out of "
+                f"memory) or exceeded the {settings.VALIDATION_TIME_LIMIT} s time limit each time. The hub's "
+                "administrators have to look at it; uploading again will not help until they do."
+            ),
+            attempt=attempts,
+            worker="sweep",
+            started_at=started_at,
+            finished_at=now,
+        )
+        count += AdapterVersion.objects.filter(
+            pk=version_id, status=VersionStatus.VALIDATING, attempts=attempts
+        ).update(status=VersionStatus.ERROR, report=report, validated_at=now, lease_expires_at=None)
+    return count
+
+
+def _finish(
+    version_id: int, attempt: int, status: str, report: dict, converted_weights: Path | None = None
+) -> bool:
+    """Record the result of `attempt`. False (and nothing written) if another attempt has taken over."""
+    from hub.registry.storage import IncomingFile, discard_unreferenced_files, store_blob
+
+    now = timezone.now()
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            updated = AdapterVersion.objects.filter(
+                pk=version_id, status=VersionStatus.VALIDATING, attempts=attempt
+            ).update(status=status, report=report, validated_at=now, lease_expires_at=None)
+            if not updated:
+                return False
+            if converted_weights is not None:
+                entry = next(item for item in report["files"] if item.get("derived"))
+                with open(converted_weights, "rb") as handle:
+                    incoming = IncomingFile(
+                        name=entry["name"], file=File(handle), sha256=entry["sha256"], size=entry["size"]
+                    )
+                    blob = store_blob(incoming, written)
+                VersionFile.objects.update_or_create(
+                    version_id=version_id, name=entry["name"], defaults={"blob": blob, "derived": True}
+                )
+            if status == VersionStatus.VALID:
+                transaction.on_commit(lambda: _announce_valid(version_id))
+    except BaseException:
+        discard_unreferenced_files(written)
+        raise
+    return True
+
+
+def _announce_valid(version_id: int) -> None:
+    from hub.registry.services import mark_valid_version_default
+
+    mark_valid_version_default(
+        AdapterVersion.objects.select_related("adapter__default_version").get(pk=version_id)
+    )
+
+
+def _retry_later(version_id: int, attempt: int, report: dict) -> bool:
+    """After a fault of the hub: keep the version `validating` with a short lease and re-enqueue it when the
+    lease ends (the sweep would pick it up too). False if another attempt has taken over."""
+    delay = RETRY_DELAY_SECONDS * 2 ** (attempt - 1)
+    updated = AdapterVersion.objects.filter(
+        pk=version_id, status=VersionStatus.VALIDATING, attempts=attempt
+    ).update(lease_expires_at=timezone.now() + timedelta(seconds=delay), report=report)
+    if updated:
+        validate_version.apply_async((version_id,), queue=settings.VALIDATION_QUEUE, countdown=delay + 1)
+    return bool(updated)
+
+
+# --- one validation --------------------------------------------------------------------------------------
+
+
+def _local_files(version: AdapterVersion, directory: Path) -> dict[str, Path]:
+    """The version's uploaded files under their adapter-directory names: links to the stored blobs when the
+    storage is a local file system, copies otherwise."""
+    directory.mkdir()
+    files = {}
+    for version_file in version.files.select_related("blob").filter(derived=False):
+        target = directory / version_file.name
+        try:
+            target.symlink_to(default_storage.path(version_file.blob.file.name))
+        except NotImplementedError:  # remote storage (S3, ...): stream a copy
+            with (
+                default_storage.open(version_file.blob.file.name, "rb") as source,
+                open(target, "wb") as copy,
+            ):
+                for chunk in iter(lambda: source.read(1024 * 1024), b""):
+                    copy.write(chunk)
+        files[version_file.name] = target
+    return files
+
+
+def _subject_for(version: AdapterVersion, files: dict[str, Path]):
+    from hub.validation.checks import Subject
+
+    adapter = version.adapter
+    base_model = adapter.base_model
+    architecture_hash = (
+        Architecture.objects.filter(name=adapter.architecture_name)
+        .values_list("config_hash", flat=True)
+        .first()
+    )
+    return Subject(
+        files=files,
+        model_name=base_model.model_name,
+        model_type=base_model.model_type,
+        hidden_size=base_model.hidden_size,
+        base_config=base_model.config,
+        declared_config_hash=adapter.config_hash,
+        architecture_name=adapter.architecture_name,
+        architecture_config_hash=architecture_hash,
+        internal_name=f"validation_{version.pk}",
+    )
+
+
+def run_validation(version_id: int, worker: str = "") -> str | None:
+    """Claim and validate one version in this process. Returns the status written, or None when the version
+    was not claimable (a duplicate or late delivery) or another attempt took over meanwhile."""
+    from hub.validation.checks import CheckFailed, run_checks, sha256_of_path
+    from hub.validation.reference_models import reference_model_cache
+    from hub.validation.report import ReportBuilder, error_report
+
+    worker = worker or socket.gethostname()
+    attempt = claim(version_id)
+    if attempt is None:
+        give_up_exhausted([version_id])
+        return None
+    started = time.perf_counter()
+    version = AdapterVersion.objects.select_related("adapter__base_model").get(pk=version_id)
+    started_at = version.validation_started_at
+    report = ReportBuilder()
+    report.files = [
+        {"name": name, "size": size, "sha256": sha256, "derived": False}
+        for name, size, sha256 in version.files.filter(derived=False).values_list(
+            "name", "blob__size", "blob__sha256"
+        )
+    ]
+    timestamps = dict(attempt=attempt, worker=worker, started_at=started_at)
+
+    def reference_for(subject):
+        return lambda: reference_model_cache().get(subject.model_name, subject.base_config)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="adapterhub-validation-") as work_dir:
+            work_path = Path(work_dir)
+            subject = _subject_for(version, _local_files(version, work_path / "files"))
+            try:
+                outcome = run_checks(subject, work_path, report, reference_for(subject))
+            except CheckFailed as failure:
+                report.failed(failure.check, failure.message, failure.code, **failure.details)
+                report.metrics["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
+                result = report.build(outcome="invalid", finished_at=timezone.now(), **timestamps)
+                return (
+                    VersionStatus.INVALID
+                    if _finish(version_id, attempt, VersionStatus.INVALID, result)
+                    else None
+                )
+            if outcome.converted_weights is not None:
+                report.files.append(
+                    {
+                        "name": outcome.converted_weights.name,
+                        "size": outcome.converted_weights.stat().st_size,
+                        "sha256": sha256_of_path(outcome.converted_weights),
+                        "derived": True,
+                        "derived_from": "pytorch_adapter.bin",
+                    }
+                )
+            report.metrics["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            result = report.build(outcome="valid", finished_at=timezone.now(), **timestamps)
+            finished = _finish(version_id, attempt, VersionStatus.VALID, result, outcome.converted_weights)
+            return VersionStatus.VALID if finished else None
+    except SoftTimeLimitExceeded:
+        message = f"Validation took longer than {settings.VALIDATION_SOFT_TIME_LIMIT} s."
+    except Exception as exc:  # a fault of the hub, not of the upload: retried
+        logger.exception("validation of version %s failed (attempt %s)", version_id, attempt)
+        message = f"{type(exc).__name__}: {exc}"
+    failed = error_report(
+        message=message, attempt=attempt, worker=worker, started_at=started_at, finished_at=timezone.now()
+    )
+    if attempt < settings.VALIDATION_MAX_ATTEMPTS:
+        _retry_later(version_id, attempt, failed)
+        return None
+    failed["error"] = f"{message} (gave up after {attempt} attempts)"
+    failed["summary"] = f"Validation could not finish: {failed['error']}"
+    return VersionStatus.ERROR if _finish(version_id, attempt, VersionStatus.ERROR, failed) else None
+
+
+# --- sweep -----------------------------------------------------------------------------------------------
+
+
+def run_sweep() -> dict[str, int]:
+    """Re-enqueue versions whose lease expired (their worker died) and `pending` versions whose message
+    was lost (e.g. the broker was down at upload time); mark `error` those out of attempts; remove orphan
+    blobs. Safe to run any time and concurrently: every transition is a conditional UPDATE."""
+    now = timezone.now()
+    gave_up = give_up_exhausted()
+    expired = list(
+        AdapterVersion.objects.filter(
+            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+            status=VersionStatus.VALIDATING,
+            attempts__lt=settings.VALIDATION_MAX_ATTEMPTS,
+        ).values_list("pk", flat=True)
+    )
+    forgotten = list(
+        AdapterVersion.objects.filter(
+            status=VersionStatus.PENDING,
+            created_at__lt=now - timedelta(seconds=settings.VALIDATION_LEASE_SECONDS),
+        ).values_list("pk", flat=True)
+    )
+    for version_id in expired + forgotten:
+        enqueue_validation(version_id)
+    counts = {"gave_up": gave_up, "reenqueued_expired": len(expired), "reenqueued_pending": len(forgotten)}
+    try:
+        from hub.registry.storage import delete_orphan_blobs
+    except ImportError:  # a registry without blob clean-up
+        delete_orphan_blobs = None
+    if delete_orphan_blobs is not None:
+        removed = delete_orphan_blobs()
+        counts["orphan_blob_rows"] = removed.get("rows", 0)
+        counts["orphan_files"] = removed.get("files", 0)
+    if any(counts.values()):
+        logger.info("validation sweep: %s", counts)
+    return counts
+
+
+# --- worker start-up -------------------------------------------------------------------------------------
+
+
+@worker_process_init.connect
+def prepare_worker_process(**_):
+    """Import torch, transformers and the model families once per worker process and run one tiny forward
+    pass, so the first validation pays for none of it. Logs the device validations will use."""
+    from hub.validation.reference_models import warm_up
+
+    device = warm_up()
+    logger.info("validation worker process %s ready on %s", os.getpid(), device)

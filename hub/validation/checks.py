@@ -1,0 +1,375 @@
+"""The four checks a version goes through, in order: file, config, structure, load and run.
+
+Each check records its result in the report. A check that finds a problem with the upload raises
+:class:`CheckFailed` (the version becomes `invalid`, and is never retried); any other exception is a fault of
+the hub (the version is retried, then marked `error`). The checks work on local paths and know nothing about
+Celery or the version row, so they run the same in a worker, a test or the benchmark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_from_saved, config_hash
+from adapters_core.io import (
+    CONFIG_NAME,
+    SAFE_WEIGHTS_NAME,
+    WEIGHTS_NAME,
+    AdapterLoadError,
+    adapter_weights_for,
+    compare_adapter_weights,
+)
+from hub.validation.legacy_pickle import LegacyPickleError, convert_legacy_pickle
+from hub.validation.reference_models import ReferenceModel, run_probe
+from hub.validation.report import ReportBuilder
+from hub.validation.safetensors_header import SafetensorsHeaderError, read_safetensors_header
+
+MAX_CONFIG_FILE_BYTES = 1024 * 1024
+# How many names a message lists before it says "and N more" (the report's details list all of them).
+NAMES_IN_MESSAGE = 10
+
+
+class CheckFailed(Exception):
+    """The upload failed a check: `check` and `code` say which and why, the message says how to fix it."""
+
+    def __init__(self, check: str, code: str, message: str, **details: Any):
+        super().__init__(message)
+        self.check, self.code, self.message, self.details = check, code, message, details
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is validated: the version's files on local disk and what the registry says about them."""
+
+    files: dict[str, Path]
+    model_name: str
+    model_type: str
+    hidden_size: int
+    base_config: dict
+    declared_config_hash: str
+    architecture_name: str
+    # The registered architecture's config hash, when `architecture_name` names one.
+    architecture_config_hash: str | None
+    # Name of the adapter inside the reference model while it is checked (unique per version).
+    internal_name: str
+
+
+@dataclass
+class Outcome:
+    """What the checks produced besides the report: a safetensors file converted from the legacy pickle."""
+
+    converted_weights: Path | None = None
+
+
+def _list_names(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMES_IN_MESSAGE])
+    return shown + (f" and {len(names) - NAMES_IN_MESSAGE} more" if len(names) > NAMES_IN_MESSAGE else "")
+
+
+def sha256_of_path(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- 1. file -------------------------------------------------------------------------------------------
+
+
+def check_file(
+    subject: Subject, work_dir: Path, report: ReportBuilder, outcome: Outcome
+) -> dict[str, torch.Tensor]:
+    """Find the weights, convert a legacy pickle in a limited child process, check the safetensors header
+    with limits, and only then read the tensors."""
+    details: dict[str, Any] = {}
+    if SAFE_WEIGHTS_NAME in subject.files:
+        weights_path = subject.files[SAFE_WEIGHTS_NAME]
+        if WEIGHTS_NAME in subject.files:
+            report.warnings.append(
+                f"Both {SAFE_WEIGHTS_NAME} and {WEIGHTS_NAME} were uploaded; {SAFE_WEIGHTS_NAME} was checked."
+            )
+    elif WEIGHTS_NAME in subject.files:
+        weights_path = work_dir / SAFE_WEIGHTS_NAME
+        try:
+            convert_legacy_pickle(subject.files[WEIGHTS_NAME], weights_path)
+        except LegacyPickleError as exc:
+            raise CheckFailed("file", exc.code, str(exc)) from exc
+        outcome.converted_weights = weights_path
+        details["converted_from"] = WEIGHTS_NAME
+    else:
+        raise CheckFailed(
+            "file",
+            "no_weights",
+            f"The version has no weights file; upload {SAFE_WEIGHTS_NAME} (or the legacy {WEIGHTS_NAME}).",
+        )
+
+    try:
+        header = read_safetensors_header(weights_path)
+    except SafetensorsHeaderError as exc:
+        raise CheckFailed("file", exc.code, f"{SAFE_WEIGHTS_NAME}: {exc}") from exc
+    if not header.tensors:
+        raise CheckFailed("file", "no_tensors", f"{SAFE_WEIGHTS_NAME} holds no tensors.")
+    try:
+        tensors = load_file(str(weights_path), device="cpu")
+    except Exception as exc:  # the header passed, so this is a file safetensors itself rejects
+        raise CheckFailed("file", "unreadable", f"{SAFE_WEIGHTS_NAME} cannot be read: {exc}") from exc
+    details.update(tensor_count=len(tensors), weights_bytes=header.file_size)
+    report.metrics["weights_bytes"] = header.file_size
+    report.passed(
+        "file",
+        f"{SAFE_WEIGHTS_NAME}: {len(tensors)} tensors, {header.file_size} bytes, well-formed.",
+        **details,
+    )
+    return tensors
+
+
+# --- 2. config -----------------------------------------------------------------------------------------
+
+
+def check_config(subject: Subject, report: ReportBuilder) -> tuple[dict, AdapterConfig]:
+    """Parse adapter_config.json with adapters_core; its hash must match the declared architecture, and its
+    model type and hidden size the base model."""
+    path = subject.files.get(CONFIG_NAME)
+    if path is None:
+        raise CheckFailed("config", "no_config", f"The version has no {CONFIG_NAME}.")
+    if path.stat().st_size > MAX_CONFIG_FILE_BYTES:
+        raise CheckFailed("config", "config_too_large", f"{CONFIG_NAME} is larger than 1 MiB.")
+    try:
+        saved = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckFailed(
+            "config", "config_not_json", f"{CONFIG_NAME} is not valid UTF-8 JSON: {exc}."
+        ) from exc
+    if not isinstance(saved, dict):
+        raise CheckFailed("config", "config_not_object", f"{CONFIG_NAME} must hold a JSON object.")
+    try:
+        config = config_from_saved(saved)
+        hash_value = config_hash(config)
+    except AdapterConfigError as exc:
+        raise CheckFailed("config", "bad_config", f"The config in {CONFIG_NAME} is invalid: {exc}") from exc
+    name = saved.get("name")
+    if not isinstance(name, str) or not name:
+        raise CheckFailed(
+            "config",
+            "no_adapter_name",
+            f"{CONFIG_NAME} has no 'name' (the adapter's name its weights are saved under).",
+        )
+    if hash_value != subject.declared_config_hash:
+        raise CheckFailed(
+            "config",
+            "config_hash_mismatch",
+            f"The config in {CONFIG_NAME} hashes to {hash_value}, but the adapter is registered with config hash "
+            f"{subject.declared_config_hash}; upload it under an adapter with this architecture.",
+            config_hash=hash_value,
+        )
+    if subject.architecture_config_hash is not None and subject.architecture_config_hash != hash_value:
+        raise CheckFailed(
+            "config",
+            "architecture_mismatch",
+            f"The adapter is declared as architecture {subject.architecture_name!r} (config hash "
+            f"{subject.architecture_config_hash}), but its config hashes to {hash_value}.",
+            config_hash=hash_value,
+        )
+    for key, expected in (("model_type", subject.model_type), ("hidden_size", subject.hidden_size)):
+        found = saved.get(key)
+        if found is None:
+            raise CheckFailed(
+                "config",
+                f"no_{key}",
+                f"{CONFIG_NAME} has no {key!r}; {subject.model_name} expects {expected!r}.",
+            )
+        if found != expected:
+            raise CheckFailed(
+                "config",
+                f"{key}_mismatch",
+                f"{CONFIG_NAME} says {key} {found!r}, but {subject.model_name} has {key} {expected!r}: the adapter "
+                f"was trained for another base model.",
+            )
+    report.passed(
+        "config",
+        f"Architecture {subject.architecture_name} (config hash {hash_value}) for a {subject.model_type} model with "
+        f"hidden size {subject.hidden_size}.",
+        config_hash=hash_value,
+        architecture=subject.architecture_name,
+    )
+    return saved, config
+
+
+# --- 3. structure --------------------------------------------------------------------------------------
+
+
+def check_structure(
+    subject: Subject,
+    reference: ReferenceModel,
+    saved: dict,
+    config: AdapterConfig,
+    tensors: dict,
+    report: ReportBuilder,
+) -> None:
+    """Tensor names and shapes exactly as the config implies for the base model, and every value finite."""
+    model = reference.model
+    saved_name = saved["name"]
+    internal = subject.internal_name
+    prefix = model.base_model_prefix
+    with reference.lock:
+        try:
+            model.add_adapter(internal, config=config)
+        except (AdapterConfigError, ValueError) as exc:
+            raise CheckFailed(
+                "structure",
+                "config_not_applicable",
+                f"The config cannot be applied to {subject.model_name}: {exc}",
+            ) from exc
+        try:
+            expected = {key: tuple(value.shape) for key, value in model.adapter_state_dict(internal).items()}
+        finally:
+            model.delete_adapter(internal)
+
+    def shown(name: str) -> str:  # as the file names it (the internal name is ours, not the user's)
+        return name.replace(f"adapters.{internal}.", f"adapters.{saved_name}.")
+
+    found = {
+        key: tuple(value.shape)
+        for key, value in adapter_weights_for(tensors, saved_name, internal, prefix).items()
+    }
+    # Tensors that belong to no adapter of that name (another adapter's, a head's, anything else).
+    foreign = sorted(
+        key for key in tensors if not adapter_weights_for({key: tensors[key]}, saved_name, internal, prefix)
+    )
+    missing = sorted(shown(key) for key in set(expected) - set(found))
+    unexpected = sorted({shown(key) for key in set(found) - set(expected)} | set(foreign))
+    wrong_shapes = sorted(
+        f"{shown(key)}: file {list(found[key])}, expected {list(expected[key])}"
+        for key in set(expected) & set(found)
+        if found[key] != expected[key]
+    )
+    if missing or unexpected or wrong_shapes:
+        try:
+            compare_adapter_weights(
+                expected,
+                found,
+                adapter_name=saved_name,
+                layers_path=model.adapter_state.family.layers,
+                num_layers=len(model.adapter_state.layers),
+            )
+            message = ""
+        except AdapterLoadError as exc:
+            message = str(exc)
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)}: {_list_names(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)}: {_list_names(unexpected)}")
+        if wrong_shapes:
+            parts.append(f"wrong shape {len(wrong_shapes)}: {_list_names(wrong_shapes)}")
+        if not message or foreign:
+            message = (
+                f"The tensors of {SAFE_WEIGHTS_NAME} do not match the config for {subject.model_name}: "
+                + "; ".join(parts)
+                + "."
+            )
+        code = "wrong_shapes" if wrong_shapes and not (missing or unexpected) else "tensor_names_mismatch"
+        raise CheckFailed(
+            "structure", code, message, missing=missing, unexpected=unexpected, wrong_shapes=wrong_shapes
+        )
+
+    non_finite = sorted(name for name, tensor in tensors.items() if not torch.isfinite(tensor).all())
+    if non_finite:
+        raise CheckFailed(
+            "structure",
+            "non_finite_values",
+            f"{len(non_finite)} tensor(s) hold NaN or Inf: {_list_names(non_finite)}. Training diverged or the file "
+            "was written from a broken model.",
+            tensors=non_finite,
+        )
+    report.passed(
+        "structure",
+        f"{len(expected)} tensors with the names and shapes the config implies for {subject.model_name}; all values finite.",
+        tensor_count=len(expected),
+    )
+
+
+# --- 4. load and run -----------------------------------------------------------------------------------
+
+
+def probe_checksum(output: torch.Tensor) -> str:
+    """sha256 of the probe output rounded to 4 decimals: equal for equal adapters on the same reference model
+    and device kind, so a re-validation can prove nothing changed."""
+    rounded = torch.round(output.float() * 1e4).to(torch.int64).contiguous()
+    return hashlib.sha256(rounded.numpy().tobytes()).hexdigest()
+
+
+def check_load_and_run(
+    subject: Subject, reference: ReferenceModel, adapter_dir: Path, report: ReportBuilder
+) -> None:
+    """Load the adapter into the reference model with adapters_core, run the probe, require finite outputs."""
+    model = reference.model
+    internal = subject.internal_name
+    with reference.lock:
+        try:
+            model.load_adapter(str(adapter_dir), load_as=internal, set_active=True)
+        except (AdapterLoadError, AdapterConfigError, ValueError) as exc:
+            raise CheckFailed(
+                "load_and_run", "load_failed", f"adapters_core cannot load the adapter: {exc}"
+            ) from exc
+        try:
+            parameter_count = sum(parameter.numel() for parameter in model.adapter_parameters(internal))
+            started = time.perf_counter()
+            output = run_probe(model, reference.probe_inputs)
+            forward_seconds = time.perf_counter() - started
+        finally:
+            model.set_active_adapters(None)
+            model.delete_adapter(internal)
+    if not torch.isfinite(output).all():
+        raise CheckFailed(
+            "load_and_run",
+            "non_finite_output",
+            "With the adapter active, the reference model's output on the probe input holds NaN or Inf; the weights "
+            "are too large or the config does not suit them.",
+        )
+    change = float((output - reference.base_output).abs().max())
+    report.metrics.update(
+        parameter_count=parameter_count,
+        forward_ms=round(forward_seconds * 1000, 3),
+        probe_output_checksum=probe_checksum(output),
+        probe_output_max_abs_change=change if math.isfinite(change) else 0.0,
+    )
+    if change == 0.0:
+        report.warnings.append(
+            "The adapter does not change the model's output on the probe input: it has no effect (untrained "
+            "weights, e.g. zero up-projections, or scaling 0)."
+        )
+    report.passed(
+        "load_and_run",
+        f"Loaded {parameter_count} parameters into {subject.model_name}; the probe output is finite.",
+        parameter_count=parameter_count,
+    )
+
+
+def run_checks(subject: Subject, work_dir: Path, report: ReportBuilder, reference_for) -> Outcome:
+    """Run the four checks in order. `reference_for()` returns the reference model and whether it came from
+    the cache (called only once the cheap checks passed, so a broken upload never builds one). Raises :class:`CheckFailed`."""
+    outcome = Outcome()
+    tensors = check_file(subject, work_dir, report, outcome)
+    saved, config = check_config(subject, report)
+    reference, cached = reference_for()
+    report.reference_model = {**reference.describe(), "cached": cached}
+    check_structure(subject, reference, saved, config, tensors, report)
+    adapter_dir = work_dir / "adapter"
+    adapter_dir.mkdir(exist_ok=True)
+    (adapter_dir / CONFIG_NAME).symlink_to(subject.files[CONFIG_NAME].resolve())
+    (adapter_dir / SAFE_WEIGHTS_NAME).symlink_to(
+        (outcome.converted_weights or subject.files[SAFE_WEIGHTS_NAME]).resolve()
+    )
+    check_load_and_run(subject, reference, adapter_dir, report)
+    return outcome

@@ -1,0 +1,316 @@
+"""Reference models: the base models uploads are loaded into, built once per worker and kept in an LRU cache.
+
+A reference model is the bare transformers model (``AutoModel``) of a `BaseModel` row, prepared with
+``adapters_core.init``. Its weights are the real pretrained ones when ``REFERENCE_MODELS_DIR/<model_name>/``
+exists (a ``save_pretrained`` directory), otherwise a deterministic seeded fill: shape and math checks do not
+need trained weights, and the same model name always gives the same weights, so probe checksums are
+comparable between validations. Nothing is ever downloaded.
+
+Building skips transformers' default random initialisation (most of the cost of building bert-base) and fills
+the parameters from one seeded pool instead, which takes a fraction of the time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+PROBE_SEQUENCE_LENGTH = 32
+PROBE_SEED = 20240601
+# A prime-length pool, so consecutive rows of a weight matrix do not repeat the same values.
+SEEDED_POOL_SIZE = 1_000_003
+
+
+class ReferenceModelError(RuntimeError):
+    """A reference model could not be built: a problem of the hub's configuration, not of an upload."""
+
+
+def validation_device() -> torch.device:
+    """The device validations run on, chosen once when a worker starts: CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class ReferenceModel:
+    """A built base model with adapters_core support, its probe input and its own output on that probe."""
+
+    model_name: str
+    model: torch.nn.Module
+    device: torch.device
+    weights: str  # "pretrained" or "seeded"
+    probe_inputs: dict[str, torch.Tensor]
+    base_output: torch.Tensor
+    size_bytes: int
+    build_seconds: float
+    config_fingerprint: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "weights": self.weights,
+            "device": str(self.device),
+            "model_class": type(self.model).__name__,
+            "build_seconds": round(self.build_seconds, 4),
+        }
+
+
+def config_fingerprint(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def seed_for(model_name: str) -> int:
+    return int.from_bytes(hashlib.sha256(model_name.encode()).digest()[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def _transformers_config(config: dict):
+    from transformers import AutoConfig
+
+    values = dict(config)
+    model_type = values.pop("model_type", None)
+    if not model_type:
+        raise ReferenceModelError("The base model's transformers config has no 'model_type'.")
+    try:
+        return AutoConfig.for_model(model_type, **values)
+    except (ValueError, KeyError) as exc:
+        raise ReferenceModelError(
+            f"transformers cannot build a config for model_type {model_type!r}: {exc}"
+        ) from exc
+
+
+def estimate_size_bytes(config: dict) -> int:
+    """Bytes the parameters and buffers of the model described by `config` take, without allocating them."""
+    from transformers import AutoModel
+
+    with torch.device("meta"):
+        model = AutoModel.from_config(_transformers_config(config))
+    return _tensor_bytes(model)
+
+
+def _tensor_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+
+
+def _fill_seeded(model: torch.nn.Module, seed: int, std: float) -> None:
+    """Give every parameter deterministic values: weights from a seeded normal pool (tiled), 1-D weights
+    (LayerNorm scales) ones, biases zeros. Same seed, same architecture -> same weights."""
+    generator = torch.Generator().manual_seed(seed)
+    pool = torch.randn(2 * SEEDED_POOL_SIZE, generator=generator) * std
+    with torch.no_grad():
+        for index, (name, parameter) in enumerate(model.named_parameters()):
+            flat = parameter.view(-1)
+            if name.endswith("bias"):
+                flat.zero_()
+            elif parameter.dim() == 1:
+                flat.fill_(1.0)
+            else:
+                offset = (index * 7919) % SEEDED_POOL_SIZE
+                source = pool[offset : offset + SEEDED_POOL_SIZE].to(flat.dtype)
+                whole = flat.numel() // SEEDED_POOL_SIZE
+                if whole:
+                    flat[: whole * SEEDED_POOL_SIZE].view(whole, SEEDED_POOL_SIZE).copy_(
+                        source.expand(whole, SEEDED_POOL_SIZE)
+                    )
+                rest = flat.numel() - whole * SEEDED_POOL_SIZE
+                flat[whole * SEEDED_POOL_SIZE :].copy_(source[:rest])
+
+
+def probe_inputs_for(config, device: torch.device) -> dict[str, torch.Tensor]:
+    """The fixed probe: one sequence of seeded token ids (special ids excluded by starting above 10)."""
+    vocab_size = int(getattr(config, "vocab_size", 0) or 0)
+    max_positions = int(
+        getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 0) or 0
+    )
+    length = min(PROBE_SEQUENCE_LENGTH, max_positions) if max_positions else PROBE_SEQUENCE_LENGTH
+    if vocab_size <= 10:
+        raise ReferenceModelError(
+            f"The base model's vocab_size ({vocab_size}) is too small for the probe input."
+        )
+    generator = torch.Generator().manual_seed(PROBE_SEED)
+    input_ids = torch.randint(10, vocab_size, (1, length), generator=generator)
+    return {"input_ids": input_ids.to(device), "attention_mask": torch.ones_like(input_ids).to(device)}
+
+
+def run_probe(model: torch.nn.Module, probe_inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The model's last hidden state on the probe input, as float32 on the CPU."""
+    with torch.inference_mode():
+        output = model(**probe_inputs)
+    hidden = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
+    return hidden.detach().float().cpu()
+
+
+def pretrained_directory(models_dir: str, model_name: str) -> Path | None:
+    """`<models_dir>/<model_name>/` when it holds a transformers config; None when no weights are configured."""
+    if not models_dir:
+        return None
+    root = Path(models_dir).resolve()
+    candidate = (root / model_name).resolve()
+    if root not in candidate.parents or not (candidate / "config.json").is_file():
+        return None
+    return candidate
+
+
+def build_reference_model(
+    model_name: str, config: dict, device: torch.device, models_dir: str = ""
+) -> ReferenceModel:
+    """Build the reference model of one base model on `device`, with adapters_core support added."""
+    from transformers import AutoModel
+    from transformers.modeling_utils import no_init_weights
+
+    from adapters_core.model_mixin import init as add_adapter_support
+
+    started = time.perf_counter()
+    directory = pretrained_directory(models_dir, model_name)
+    if directory is not None:
+        try:
+            model = AutoModel.from_pretrained(directory, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ReferenceModelError(
+                f"The pretrained weights in {directory} cannot be loaded: {exc}"
+            ) from exc
+        expected = _transformers_config(config)
+        for key in ("model_type", "hidden_size", "num_hidden_layers"):
+            if getattr(model.config, key, None) != getattr(expected, key, None):
+                raise ReferenceModelError(
+                    f"{directory} holds a model with {key}={getattr(model.config, key, None)!r}, but the base "
+                    f"model {model_name!r} is registered with {key}={getattr(expected, key, None)!r}."
+                )
+        weights = "pretrained"
+    else:
+        transformers_config = _transformers_config(config)
+        # no_init_weights skips both transformers' _init_weights and torch's per-layer reset_parameters.
+        with no_init_weights():
+            model = AutoModel.from_config(transformers_config)
+        _fill_seeded(
+            model, seed_for(model_name), float(getattr(transformers_config, "initializer_range", 0.02))
+        )
+        weights = "seeded"
+    model.eval().requires_grad_(False)
+    model.to(device)
+    add_adapter_support(model)
+    probe = probe_inputs_for(model.config, device)
+    base_output = run_probe(model, probe)
+    if not torch.isfinite(base_output).all():
+        raise ReferenceModelError(
+            f"The reference model {model_name!r} gives non-finite outputs without an adapter."
+        )
+    return ReferenceModel(
+        model_name=model_name,
+        model=model,
+        device=device,
+        weights=weights,
+        probe_inputs=probe,
+        base_output=base_output,
+        size_bytes=_tensor_bytes(model),
+        build_seconds=time.perf_counter() - started,
+        config_fingerprint=config_fingerprint(config),
+    )
+
+
+class ReferenceModelCache:
+    """Built reference models by model name, least recently used evicted first, total bytes bounded.
+
+    A model larger than the bound on its own is still built (a validation needs it) but evicts every other.
+    """
+
+    def __init__(self, max_bytes: int, device: torch.device, models_dir: str = ""):
+        self.max_bytes = max_bytes
+        self.device = device
+        self.models_dir = models_dir
+        self._models: OrderedDict[str, ReferenceModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, model_name: str) -> bool:
+        return model_name in self._models
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(model.size_bytes for model in self._models.values())
+
+    def cached_names(self) -> list[str]:
+        """Model names from least to most recently used."""
+        return list(self._models)
+
+    def get(self, model_name: str, config: dict) -> tuple[ReferenceModel, bool]:
+        """The reference model for `model_name` and whether it came from the cache (False: built now).
+
+        A changed config (an admin edited the BaseModel row) builds the model again.
+        """
+        with self._lock:
+            cached = self._models.get(model_name)
+            if cached is not None and cached.config_fingerprint == config_fingerprint(config):
+                self._models.move_to_end(model_name)
+                return cached, True
+            self._models.pop(model_name, None)
+            self._make_room(estimate_size_bytes(config))
+            built = build_reference_model(model_name, config, self.device, self.models_dir)
+            self._models[model_name] = built
+            logger.info(
+                "built reference model %s (%s weights, %.1f MB) in %.2f s",
+                model_name,
+                built.weights,
+                built.size_bytes / 1e6,
+                built.build_seconds,
+            )
+            return built, False
+
+    def _make_room(self, needed_bytes: int) -> None:
+        while self._models and self.total_bytes + needed_bytes > self.max_bytes:
+            name, evicted = self._models.popitem(last=False)
+            logger.info("evicting reference model %s (%.1f MB)", name, evicted.size_bytes / 1e6)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+_cache: ReferenceModelCache | None = None
+
+
+def reference_model_cache() -> ReferenceModelCache:
+    """This process's cache, created on first use from the Django settings."""
+    global _cache
+    if _cache is None:
+        from django.conf import settings
+
+        _cache = ReferenceModelCache(
+            max_bytes=settings.REFERENCE_MODEL_CACHE_BYTES,
+            device=validation_device(),
+            models_dir=settings.REFERENCE_MODELS_DIR,
+        )
+    return _cache
+
+
+def warm_up() -> torch.device:
+    """Import what validations need and run one tiny forward pass with an adapter, so a worker's first
+    validation does not pay for imports and torch's lazy start-up. Returns the validation device."""
+    from transformers import AutoConfig, AutoModel, BertConfig
+
+    from adapters_core.model_mixin import init as add_adapter_support
+    from adapters_core.models import FAMILIES
+
+    device = validation_device()
+    for model_type in FAMILIES:
+        # Building on the meta device imports the family's modeling module and allocates nothing.
+        with torch.device("meta"):
+            AutoModel.from_config(AutoConfig.for_model(model_type))
+    tiny = BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100
+    )
+    model = add_adapter_support(AutoModel.from_config(tiny).eval().to(device))
+    model.add_adapter("warm_up", config="pfeiffer", set_active=True)
+    run_probe(model, probe_inputs_for(tiny, device))
+    return device

@@ -1,0 +1,84 @@
+"""Real adapter directories for tiny base models, built with adapters_core, as bytes ready to upload."""
+
+import functools
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel
+
+from adapters_core.model_mixin import init as add_adapter_support
+
+# Tiny transformers configs (hidden 32, 2 layers): validation builds a reference model from each in milliseconds.
+TINY_BASE_CONFIGS = {
+    "tiny-bert": {
+        "model_type": "bert",
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 37,
+        "vocab_size": 99,
+        "max_position_embeddings": 64,
+        "type_vocab_size": 2,
+    },
+    "tiny-gpt2": {
+        "model_type": "gpt2",
+        "n_embd": 32,
+        "n_layer": 2,
+        "n_head": 2,
+        "vocab_size": 99,
+        "n_positions": 64,
+    },
+    "tiny-distilbert": {
+        "model_type": "distilbert",
+        "dim": 32,
+        "n_layers": 2,
+        "n_heads": 2,
+        "hidden_dim": 37,
+        "vocab_size": 99,
+        "max_position_embeddings": 64,
+    },
+}
+
+
+def transformers_config(model_name: str):
+    values = dict(TINY_BASE_CONFIGS[model_name])
+    return AutoConfig.for_model(values.pop("model_type"), **values)
+
+
+@functools.cache
+def _trainer_model(model_name: str):
+    """A model of the base architecture that adapters are added to and saved from (not the reference model)."""
+    torch.manual_seed(0)
+    return add_adapter_support(AutoModel.from_config(transformers_config(model_name)).eval())
+
+
+def adapter_directory_files(
+    model_name: str = "tiny-bert",
+    config="pfeiffer",
+    adapter_name: str = "sst",
+    seed: int = 0,
+    zero_up_projection: bool = False,
+    legacy_pickle: bool = False,
+) -> dict[str, bytes]:
+    """The files `save_adapter` writes for a freshly added adapter whose weights are seeded random values
+    (so it changes the model's output), keyed by file name. `model_name` is written into the config."""
+    model = _trainer_model(model_name)
+    model.add_adapter(adapter_name, config=config, overwrite_ok=True)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.base_model.named_parameters():
+            if f"adapters.{adapter_name}." not in name and f"invertible_adapters.{adapter_name}." not in name:
+                continue
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+            if zero_up_projection and "adapter_up" in name:
+                parameter.zero_()
+    with tempfile.TemporaryDirectory() as directory:
+        model.save_adapter(directory, adapter_name, use_safetensors=not legacy_pickle)
+        model.delete_adapter(adapter_name)
+        files = {path.name: path.read_bytes() for path in Path(directory).iterdir()}
+    saved = json.loads(files["adapter_config.json"])
+    saved["model_name"] = model_name
+    files["adapter_config.json"] = json.dumps(saved, indent=2, sort_keys=True).encode()
+    return files

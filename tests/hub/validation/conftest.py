@@ -1,0 +1,77 @@
+"""Fixtures for the validation tests: tiny base models in the BaseModel table and a way to store versions."""
+
+import pytest
+
+from hub.celery import app
+from hub.registry import services
+from hub.registry.models import BaseModel, Namespace
+from hub.registry.storage import IncomingFile
+from tests.factories import TaskFactory, UserFactory
+from tests.hub.validation.adapters import TINY_BASE_CONFIGS, transformers_config
+
+
+def ensure_tiny_base_models() -> None:
+    """BaseModel rows for the tiny configs (transactional tests flush the table, so create them per test)."""
+    for model_name, config in TINY_BASE_CONFIGS.items():
+        transformers = transformers_config(model_name)
+        BaseModel.objects.get_or_create(
+            model_name=model_name,
+            defaults=dict(
+                model_type=config["model_type"],
+                hidden_size=transformers.hidden_size,
+                num_hidden_layers=transformers.num_hidden_layers,
+                config=config,
+            ),
+        )
+
+
+@pytest.fixture
+def tiny_base_models(db):
+    ensure_tiny_base_models()
+
+
+@pytest.fixture
+def store_version(tiny_base_models):
+    """store_version(files, name=..., version=..., registered_config=None) -> AdapterVersion (pending).
+
+    Goes through the registry's `create_version`. With `registered_config` (adapter_config.json bytes), the
+    adapter is registered from that config and the version's own adapter_config.json is swapped in
+    afterwards, to build versions the upload endpoint would refuse (a config that disagrees with its adapter).
+    """
+    from hub.registry.models import VersionFile
+    from hub.registry.storage import store_bytes
+
+    TaskFactory(name="sentiment")
+    user = UserFactory(username="validator")
+    namespace = Namespace.objects.get(name="validator")
+    counter = iter(range(10_000))
+
+    def store(files: dict[str, bytes], name: str | None = None, version: str = "1", registered_config=None):
+        upload = dict(files)
+        if registered_config is not None:
+            upload["adapter_config.json"] = registered_config
+        result = services.create_version(
+            namespace=namespace,
+            name=name or f"adapter-{next(counter)}",
+            files=[IncomingFile.from_bytes(file_name, content) for file_name, content in upload.items()],
+            user=user,
+            version=version,
+            task="sentiment",
+            check_permission=False,
+        )
+        if registered_config is not None:
+            VersionFile.objects.filter(version=result.version, name="adapter_config.json").update(
+                blob=store_bytes(files["adapter_config.json"])
+            )
+        return result.version
+
+    return store
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run tasks sent with apply_async in this process (the sweep's re-enqueues), for unit tests."""
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

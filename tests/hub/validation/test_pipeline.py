@@ -1,0 +1,247 @@
+"""The validation pipeline run in this process: outcomes, the report, state transitions, retries and the sweep."""
+
+import hashlib
+import json
+import os
+from datetime import timedelta
+
+import jsonschema
+import pytest
+import torch
+from django.core.management import call_command
+from django.utils import timezone
+from safetensors.torch import load as load_safetensors
+
+from hub.registry.choices import VersionStatus
+from hub.registry.models import AdapterVersion, BaseModel
+from hub.registry.storage import read_blob
+from hub.validation.report import REPORT_JSON_SCHEMA
+from hub.validation.tasks import claim, run_sweep, run_validation
+from tests.hub.validation.adapters import adapter_directory_files
+
+pytestmark = pytest.mark.django_db
+
+
+def check_results(report) -> dict[str, str]:
+    return {check["name"]: check["result"] for check in report["checks"]}
+
+
+@pytest.mark.parametrize(
+    "model_name, config",
+    [
+        ("tiny-bert", "pfeiffer"),
+        ("tiny-bert", "houlsby"),
+        ("tiny-bert", "pfeiffer+inv"),
+        ("tiny-bert", "parallel"),
+        ("tiny-bert", "pfeiffer[reduction_factor={'1': 4, 'default': 16}, leave_out=[0]]"),
+        ("tiny-gpt2", "pfeiffer"),
+        ("tiny-distilbert", "houlsby"),
+    ],
+)
+def test_a_real_adapter_is_valid_with_a_complete_report(store_version, model_name, config):
+    files = adapter_directory_files(model_name, config=config)
+    version = store_version(files)
+
+    assert run_validation(version.pk) == VersionStatus.VALID
+
+    version.refresh_from_db()
+    report = version.report
+    jsonschema.validate(report, REPORT_JSON_SCHEMA)
+    assert version.status == VersionStatus.VALID
+    assert (version.attempts, version.lease_expires_at) == (1, None)
+    assert version.validated_at >= version.validation_started_at
+    assert report["outcome"] == "valid" and report["warnings"] == []
+    assert check_results(report) == {
+        name: "passed" for name in ("file", "config", "structure", "load_and_run")
+    }
+    tensors = load_safetensors(files["adapter.safetensors"])
+    assert report["metrics"]["parameter_count"] == sum(tensor.numel() for tensor in tensors.values())
+    assert report["metrics"]["weights_bytes"] == len(files["adapter.safetensors"])
+    assert report["metrics"]["probe_output_max_abs_change"] > 0
+    assert report["reference_model"]["model_name"] == model_name
+    assert report["reference_model"]["weights"] == "seeded"
+    assert {entry["name"]: entry["sha256"] for entry in report["files"]} == {
+        name: hashlib.sha256(content).hexdigest() for name, content in files.items()
+    }
+
+
+def test_revalidating_the_same_files_gives_the_same_probe_checksum(store_version):
+    files = adapter_directory_files("tiny-bert", seed=3)
+    first, second = store_version(files, version="1"), store_version(files, name="copy", version="1")
+    other = store_version(adapter_directory_files("tiny-bert", seed=4), name="other")
+    for version in (first, second, other):
+        run_validation(version.pk)
+        version.refresh_from_db()
+    checksum = first.report["metrics"]["probe_output_checksum"]
+    assert second.report["metrics"]["probe_output_checksum"] == checksum
+    assert other.report["metrics"]["probe_output_checksum"] != checksum
+
+
+def test_an_adapter_that_changes_nothing_is_valid_with_a_warning(store_version):
+    version = store_version(adapter_directory_files("tiny-bert", zero_up_projection=True))
+
+    assert run_validation(version.pk) == VersionStatus.VALID
+
+    version.refresh_from_db()
+    assert version.report["metrics"]["probe_output_max_abs_change"] == 0.0
+    assert len(version.report["warnings"]) == 1
+    assert "does not change the model's output" in version.report["warnings"][0]
+
+
+def test_a_legacy_pickle_is_converted_and_stored_as_a_derived_blob(store_version):
+    files = adapter_directory_files("tiny-bert", legacy_pickle=True, seed=5)
+    assert set(files) == {"adapter_config.json", "pytorch_adapter.bin"}
+    version = store_version(files)
+
+    assert run_validation(version.pk) == VersionStatus.VALID
+
+    version.refresh_from_db()
+    derived = version.files.get(name="adapter.safetensors")
+    assert derived.derived is True
+    converted = read_blob(derived.blob)
+    entry = next(item for item in version.report["files"] if item["derived"])
+    assert entry == {
+        "name": "adapter.safetensors",
+        "size": len(converted),
+        "sha256": hashlib.sha256(converted).hexdigest(),
+        "derived": True,
+        "derived_from": "pytorch_adapter.bin",
+    }
+    same_weights = adapter_directory_files("tiny-bert", seed=5)["adapter.safetensors"]
+    converted_tensors, original = load_safetensors(converted), load_safetensors(same_weights)
+    assert converted_tensors.keys() == original.keys()
+    assert all(torch.equal(converted_tensors[name], original[name]) for name in original)
+
+
+class CanaryWriter:
+    """Unpickling this would create a file: the test's proof that nothing was unpickled unsafely."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_a_pickle_that_would_run_code_is_invalid_and_never_runs(store_version, tmp_path):
+    import io
+
+    canary = tmp_path / "canary"
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.zeros(2), "payload": CanaryWriter(canary)}, buffer)
+    files = adapter_directory_files("tiny-bert")
+    del files["adapter.safetensors"]
+    files["pytorch_adapter.bin"] = buffer.getvalue()
+    version = store_version(files)
+
+    assert run_validation(version.pk) == VersionStatus.INVALID
+
+    version.refresh_from_db()
+    jsonschema.validate(version.report, REPORT_JSON_SCHEMA)
+    failure = version.report["checks"][0]
+    assert (failure["name"], failure["result"], failure["code"]) == ("file", "failed", "forbidden_object")
+    assert "posix.system" in failure["message"] and "adapter.safetensors" in failure["message"]
+    assert check_results(version.report) == {
+        "file": "failed", "config": "skipped", "structure": "skipped", "load_and_run": "skipped"
+    }  # fmt: skip
+    assert version.report["summary"].startswith("file check failed:")
+    assert not canary.exists()
+    assert not version.files.filter(derived=True).exists()
+
+
+def test_the_same_version_delivered_twice_changes_state_once(store_version):
+    version = store_version(adapter_directory_files("tiny-bert"))
+    assert run_validation(version.pk) == VersionStatus.VALID
+    after_first = AdapterVersion.objects.values().get(pk=version.pk)
+
+    assert run_validation(version.pk) is None
+
+    assert AdapterVersion.objects.values().get(pk=version.pk) == after_first
+    assert after_first["attempts"] == 1
+
+
+def test_a_version_under_a_live_lease_cannot_be_claimed_but_an_expired_one_can(store_version):
+    version = store_version(adapter_directory_files("tiny-bert"))
+    assert claim(version.pk) == 1
+    assert claim(version.pk) is None  # a second delivery while the first runs
+
+    AdapterVersion.objects.filter(pk=version.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert claim(version.pk) == 2
+    version.refresh_from_db()
+    assert version.status == VersionStatus.VALIDATING and version.lease_expires_at > timezone.now()
+
+
+def test_a_fault_of_the_hub_is_retried_then_ends_in_error(store_version, eager_tasks, settings):
+    version = store_version(adapter_directory_files("tiny-bert"))
+    # An administrator's mistake: 3 attention heads do not divide a hidden size of 32, so transformers
+    # cannot build the reference model. Not the upload's fault: retried, then `error`, never `invalid`.
+    BaseModel.objects.filter(model_name="tiny-bert").update(
+        config={**BaseModel.objects.get(model_name="tiny-bert").config, "num_attention_heads": 3}
+    )
+    settings.VALIDATION_MAX_ATTEMPTS = 2
+
+    assert run_validation(version.pk) is None  # attempt 1 failed; its eager retry found the lease still live
+    version.refresh_from_db()
+    assert (version.status, version.attempts) == (VersionStatus.VALIDATING, 1)
+    assert version.report["outcome"] == "error" and "attention heads (3)" in version.report["error"]
+
+    AdapterVersion.objects.filter(pk=version.pk).update(lease_expires_at=timezone.now())
+    assert run_validation(version.pk) == VersionStatus.ERROR
+    version.refresh_from_db()
+    assert (version.status, version.attempts, version.lease_expires_at) == (VersionStatus.ERROR, 2, None)
+    assert "gave up after 2 attempts" in version.report["error"]
+    jsonschema.validate(version.report, REPORT_JSON_SCHEMA)
+
+
+def test_the_sweep_re_enqueues_expired_leases_and_gives_up_after_the_last_attempt(
+    store_version, eager_tasks, settings
+):
+    abandoned = store_version(adapter_directory_files("tiny-bert", seed=1), name="abandoned")
+    exhausted = store_version(adapter_directory_files("tiny-bert", seed=2), name="exhausted")
+    running = store_version(adapter_directory_files("tiny-bert", seed=3), name="running")
+    forgotten = store_version(adapter_directory_files("tiny-bert", seed=4), name="forgotten")
+    past = timezone.now() - timedelta(seconds=5)
+    # A worker died during attempt 1 / during the last attempt; one is still running under its lease; one
+    # never got its message (the broker was down when it was uploaded).
+    AdapterVersion.objects.filter(pk=abandoned.pk).update(
+        status=VersionStatus.VALIDATING, attempts=1, lease_expires_at=past
+    )
+    AdapterVersion.objects.filter(pk=exhausted.pk).update(
+        status=VersionStatus.VALIDATING, attempts=settings.VALIDATION_MAX_ATTEMPTS, lease_expires_at=past
+    )
+    AdapterVersion.objects.filter(pk=running.pk).update(
+        status=VersionStatus.VALIDATING, attempts=1, lease_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    AdapterVersion.objects.filter(pk=forgotten.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.VALIDATION_LEASE_SECONDS + 1)
+    )
+
+    counts = run_sweep()
+
+    assert counts["gave_up"] == 1 and counts["reenqueued_expired"] == 1 and counts["reenqueued_pending"] == 1
+    statuses = dict(AdapterVersion.objects.values_list("adapter__name", "status"))
+    assert statuses == {
+        "abandoned": VersionStatus.VALID,
+        "exhausted": VersionStatus.ERROR,
+        "running": VersionStatus.VALIDATING,
+        "forgotten": VersionStatus.VALID,
+    }
+    assert AdapterVersion.objects.get(pk=abandoned.pk).attempts == 2
+    assert "never finished" in AdapterVersion.objects.get(pk=exhausted.pk).report["error"]
+
+
+def test_the_sweep_command_prints_its_counts(store_version, eager_tasks, capsys):
+    version = store_version(adapter_directory_files("tiny-bert"))
+    AdapterVersion.objects.filter(pk=version.pk).update(
+        status=VersionStatus.VALIDATING, attempts=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    call_command("validation_sweep")
+
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["reenqueued_expired"] == 1 and counts["gave_up"] == 0
+    assert "orphan_blob_rows" in counts
+    version.refresh_from_db()
+    assert version.status == VersionStatus.VALID
