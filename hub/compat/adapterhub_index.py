@@ -1,0 +1,197 @@
+"""AdapterHub's v2 index (`/dist/v2/`), generated from the database, for adapter-transformers 3.x clients.
+
+Layout, as the old static site served it:
+- `index/<model_name>.json`: {task: {subtask: {"default": path, <config_hash>: {"versions": {<org>: path}}}}}
+- `adapters/<org>/<name>.json`: {"config_id", "config", "default_version", "files": {<version>: {url, sha256}}, "info"}
+- `architectures.json`: {name: config}, and `all.json`: [info, ...]
+
+Old clients download one archive per version (they unpack zip files), so each valid version gets a
+deterministic zip of its files, built once and kept as a blob. Generated documents are cached under a
+key that changes whenever the registry does (one cheap query checks it), and `write_index` writes
+the whole tree to a folder for nginx or a CDN.
+"""
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+
+from hub.registry.choices import VersionStatus
+from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, VersionFile
+from hub.registry.services import REGISTRY_GENERATION_KEY
+from hub.registry.storage import open_blob, store_bytes
+
+INDEX_CACHE_SECONDS = 3600
+# Fixed timestamp: the same files always give the same archive bytes, hence the same sha256.
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+
+
+def index_base_url(request=None) -> str:
+    if settings.ADAPTERHUB_PUBLIC_URL:
+        return settings.ADAPTERHUB_PUBLIC_URL
+    if request is not None:
+        return request.build_absolute_uri("/").rstrip("/")
+    return "http://localhost:8000"
+
+
+def adapter_entry_path(adapter: Adapter) -> str:
+    return f"adapters/{adapter.namespace.name}/{adapter.name}.json"
+
+
+def archive_path(version: AdapterVersion) -> str:
+    return f"/dist/v2/archives/{version.revision}.zip"
+
+
+def registry_fingerprint() -> str:
+    """Changes whenever adapters, their valid versions or architectures change (one query)."""
+    adapter_table = Adapter._meta.db_table
+    version_table = AdapterVersion._meta.db_table
+    architecture_table = Architecture._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {adapter_table}), (SELECT max(updated_at) FROM {adapter_table}), "
+            f"(SELECT count(*) FROM {version_table} WHERE status = %s), "
+            f"(SELECT max(id) FROM {version_table} WHERE status = %s), "
+            f"(SELECT max(validated_at) FROM {version_table}), "
+            f"(SELECT count(*) FROM {architecture_table}), (SELECT max(updated_at) FROM {architecture_table})",
+            [VersionStatus.VALID, VersionStatus.VALID],
+        )
+        row = cursor.fetchone()
+    return "|".join(str(value) for value in (*row, cache.get(REGISTRY_GENERATION_KEY, 0)))
+
+
+def cached_document(name: str, build, base_url: str):
+    """`build()`'s result (None for "no such file"), cached until the registry changes."""
+    fingerprint = registry_fingerprint()
+    key = "adapterhub-index:" + hashlib.sha1(f"{base_url}|{name}|{fingerprint}".encode()).hexdigest()
+    document = cache.get(key)
+    if document is None:
+        document = build()
+        cache.set(key, document, INDEX_CACHE_SECONDS)
+    return document
+
+
+def _valid_adapters():
+    return (
+        Adapter.objects.filter(private=False, versions__status=VersionStatus.VALID)
+        .select_related("namespace", "task", "subtask", "base_model")
+        .distinct()
+        .order_by("namespace__name", "name")
+    )
+
+
+def _subtask_key(adapter: Adapter) -> str:
+    return adapter.subtask.name if adapter.subtask_id else adapter.task.name
+
+
+def build_model_index(model_name: str) -> dict | None:
+    adapters = list(_valid_adapters().filter(base_model__model_name=model_name))
+    if not adapters and not BaseModel.objects.filter(model_name=model_name).exists():
+        return None
+    index: dict = {}
+    for adapter in sorted(adapters, key=lambda a: (-a.download_count, a.created_at, a.pk)):
+        entry = index.setdefault(adapter.task.name, {}).setdefault(_subtask_key(adapter), {})
+        path = adapter_entry_path(adapter)
+        # Most downloaded first, so the first adapter seen is the subtask's default, and per org per config.
+        entry.setdefault("default", path)
+        versions = entry.setdefault(adapter.config_hash, {"versions": {}})["versions"]
+        versions.setdefault(adapter.namespace.name, path)
+    return index
+
+
+def adapter_info(adapter: Adapter) -> dict:
+    """The fields of the old client's AdapterInfo, nothing else (it is built with AdapterInfo(**info))."""
+    return {
+        "source": "ah",
+        "adapter_id": f"{adapter.namespace.name}/{adapter.name}",
+        "model_name": adapter.base_model.model_name,
+        "task": adapter.task.name,
+        "subtask": adapter.subtask.name if adapter.subtask_id else None,
+        "username": adapter.namespace.name,
+        "adapter_config": adapter.config,
+        "sha1_checksum": None,
+    }
+
+
+def build_all() -> list[dict]:
+    return [adapter_info(adapter) for adapter in _valid_adapters()]
+
+
+def build_architectures() -> dict:
+    return {architecture.name: architecture.config for architecture in Architecture.objects.order_by("name")}
+
+
+def build_adapter_entry(namespace: str, name: str, base_url: str) -> dict | None:
+    adapter = _valid_adapters().filter(namespace__name=namespace, name=name).first()
+    if adapter is None:
+        return None
+    versions = list(
+        adapter.versions.filter(status=VersionStatus.VALID)
+        .select_related("archive")
+        .order_by("created_at", "id")
+    )
+    default = adapter.default_version if adapter.default_version in versions else versions[-1]
+    files = {}
+    for version in versions:
+        archive = ensure_archive(version)
+        files[version.version] = {"url": base_url + archive_path(version), "sha256": archive.sha256}
+    return {
+        "id": f"{adapter.namespace.name}/{adapter.name}",
+        "config_id": adapter.architecture_name
+        if adapter.architecture_name != "custom"
+        else adapter.config_hash,
+        "config": adapter.config,
+        "config_hash": adapter.config_hash,
+        "default_version": default.version,
+        "files": files,
+        "info": adapter_info(adapter),
+        "description": adapter.description,
+        "citation": adapter.citation,
+        "license": adapter.license,
+    }
+
+
+def ensure_archive(version: AdapterVersion):
+    """The version's zip archive (a blob), built and recorded on first need."""
+    if version.archive_id is not None:
+        return version.archive
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for item in VersionFile.objects.filter(version=version).select_related("blob").order_by("name"):
+            info = zipfile.ZipInfo(item.name, date_time=ZIP_TIMESTAMP)
+            info.external_attr = 0o644 << 16
+            with open_blob(item.blob) as source, archive.open(info, "w") as target:
+                for chunk in iter(lambda source=source: source.read(1024 * 1024), b""):
+                    target.write(chunk)
+    blob = store_bytes(buffer.getvalue(), f"{version.revision}.zip")
+    with transaction.atomic():
+        AdapterVersion.objects.filter(pk=version.pk, archive=None).update(archive=blob)
+    version.archive = blob
+    return blob
+
+
+def index_documents(base_url: str):
+    """Every file of the index as (relative path, document), for writing a static copy."""
+    yield "architectures.json", build_architectures()
+    yield "all.json", build_all()
+    model_names = sorted(set(_valid_adapters().values_list("base_model__model_name", flat=True)))
+    for model_name in model_names:
+        yield f"index/{model_name}.json", build_model_index(model_name)
+    for adapter in _valid_adapters():
+        yield adapter_entry_path(adapter), build_adapter_entry(adapter.namespace.name, adapter.name, base_url)
+
+
+def write_index(directory: Path, base_url: str) -> int:
+    """Write the whole `/dist/v2/` tree under `directory`; returns the number of files written."""
+    count = 0
+    for relative, document in index_documents(base_url):
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(document, sort_keys=True))
+        count += 1
+    return count
