@@ -381,6 +381,8 @@ class HubClient:
             )
         if status == 404:
             suggestions = body.get("suggestions", []) if isinstance(body, dict) else []
+            # The hub's message may list the suggestions too; the error lists them once.
+            detail = detail.split(" Closest matches:")[0]
             raise HubNotFoundError(
                 f"The hub at {self.url} answered 404 for {what}: {detail}",
                 [_candidate_name(s) for s in suggestions] if isinstance(suggestions, list) else [],
@@ -388,6 +390,7 @@ class HubClient:
         if status == 409:
             candidates = body.get("candidates") if isinstance(body, dict) else None
             if isinstance(candidates, list) and candidates:
+                detail = detail.split(" Candidates:")[0]
                 raise HubAmbiguousError(
                     f"The hub at {self.url} found several matches for {what}: {detail}",
                     [_candidate_name(c) for c in candidates],
@@ -653,13 +656,16 @@ class HubClient:
         description: str | None = None,
         citation: str | None = None,
         license: str | None = None,  # noqa: A002 (the hub's field name)
+        model_name: str | None = None,
         wait: bool = True,
         wait_timeout: float = 600.0,
         quiet: bool = False,
     ) -> dict[str, Any]:
         """Upload the adapter directory to ``repo`` (``namespace/name``) as ``version``.
 
-        Every regular file in ``directory`` is sent, with its sha256 for the hub to check. With ``wait``
+        Every regular file in ``directory`` is sent, with its sha256 for the hub to check. ``type``,
+        ``task`` and ``subtask`` are needed for the first upload of an adapter; ``model_name`` only when
+        ``adapter_config.json`` does not name the base model. With ``wait``
         (the default) this waits until the hub's workers validated the version and returns the hub's record
         of it; a version that ends ``invalid`` or ``error`` raises :class:`AdapterValidationError` with the
         report. Without ``wait`` it returns the hub's answer to the upload (status ``pending``).
@@ -676,6 +682,7 @@ class HubClient:
             "description": description,
             "citation": citation,
             "license": license,
+            "model_name": model_name,
         }
         fields.extend((key, str(value)) for key, value in metadata.items() if value is not None)
         with contextlib.ExitStack() as stack:

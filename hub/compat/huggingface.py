@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from hub.registry.choices import VersionStatus
 from hub.registry.downloads import blob_response, count_download
 from hub.registry.models import Adapter, AdapterVersion
-from hub.registry.services import visible_adapters
+from hub.registry.services import WEIGHTS_FILES, visible_adapters
 
 LIBRARY_NAME = "adapter-transformers"
 # Every adapter carries these tags, so `list_models(filter="adapters")` finds them all.
@@ -33,7 +33,6 @@ COMMON_TAGS = ("adapter-transformers", "adapters")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAIN_REVISION = "main"
-CONFIG_FILE = "adapter_config.json"
 # The message `huggingface_hub` reports as a credentials problem rather than as a missing repository.
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
@@ -372,7 +371,6 @@ class ResolveFileView(HuggingFaceView):
             "X-Linked-Size": str(file.blob.size),
         }
         response = blob_response(request, file.blob, file.name, extra_headers=headers)
-        if file.name == CONFIG_FILE:
-            # Every client fetches the config once per load (as the Hugging Face Hub counts config.json).
+        if file.name in WEIGHTS_FILES:
             count_download(request, response, adapter.pk)
         return response

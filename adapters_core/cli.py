@@ -1,0 +1,365 @@
+"""The ``adapterhub`` command: log in, push, pull, search and inspect adapters and configs on a hub.
+
+Exit codes: 0 success; 1 not found or invalid (unknown adapter or config, ambiguous identifier, a pushed
+version that failed validation, a checksum mismatch); 2 usage or connection problems (bad arguments,
+hub unreachable, offline without a cached copy, missing or insufficient token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from adapters_core.configuration import AdapterConfig, AdapterConfigError
+from adapters_core.hub_client import (
+    AdapterValidationError,
+    HubAmbiguousError,
+    HubAuthError,
+    HubClient,
+    HubError,
+    HubNotFoundError,
+    HubUnreachableError,
+    describe_version,
+    split_repo,
+    store_token,
+)
+
+EXIT_OK = 0
+EXIT_NOT_FOUND_OR_INVALID = 1
+EXIT_USAGE_OR_CONNECTION = 2
+
+
+class UsageError(Exception):
+    """The command line asks for something impossible; exit code 2."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------------
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """Print ``data`` as JSON with ``--json``, else ``text``."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    else:
+        print(text)
+
+
+def status_message(args: argparse.Namespace, text: str) -> None:
+    """A progress note on stderr (kept off stdout so ``--json`` output stays parseable)."""
+    if not getattr(args, "json", False):
+        print(text, file=sys.stderr)
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------------
+
+
+def client_for(args: argparse.Namespace) -> HubClient:
+    return HubClient(url=getattr(args, "url", None), token=getattr(args, "token", None))
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    token = getattr(args, "token", None)
+    if not token:
+        if sys.stdin.isatty():
+            token = getpass.getpass(f"API token for {client.url} (create one under Account → API tokens): ")
+        else:
+            token = sys.stdin.readline()
+    token = token.strip()
+    if not token:
+        raise UsageError("No token given: pass --token TOKEN or type it when asked.")
+    client.token = token
+    me = client.whoami()
+    path = store_token(client.url, token)
+    emit(
+        args,
+        {
+            "url": client.url,
+            "username": me.get("username"),
+            "scope": me.get("scope"),
+            "credentials": str(path),
+        },
+        f"Logged in to {client.url} as {me.get('username')} (token scope: {me.get('scope')}). "
+        f"The token is stored in {path}.",
+    )
+    return EXIT_OK
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise UsageError(f"{args.directory!r} is not a directory; give the directory save_adapter() wrote.")
+    try:
+        split_repo(args.repo)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.no_wait:
+        status_message(args, f"Uploading {directory} to {args.repo}; then waiting for validation ...")
+    try:
+        record = client.push(
+            directory,
+            args.repo,
+            args.version,
+            type=args.type,
+            task=args.task,
+            subtask=args.subtask,
+            description=args.description,
+            citation=args.citation,
+            license=args.license,
+            model_name=args.model_name,
+            wait=not args.no_wait,
+            wait_timeout=args.timeout,
+            quiet=True,
+        )
+    except AdapterValidationError as exc:
+        emit(args, exc.version_info, describe_version(exc.version_info))
+        return EXIT_NOT_FOUND_OR_INVALID
+    text = describe_version(record)
+    if args.no_wait and record.get("status_url"):
+        text += f"\nValidation status: {record['status_url']}"
+    emit(args, record, text)
+    return EXIT_OK
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    resolution = client.resolve(
+        args.identifier, args.model, config=args.config, version=args.version, strict=args.strict
+    )
+    directory = client.materialize(resolution)
+    if args.output:
+        output = Path(args.output)
+        output.mkdir(parents=True, exist_ok=True)
+        for remote in resolution.files:
+            shutil.copyfile(directory / remote.name, output / remote.name)
+        directory = output
+    data = {
+        "adapter": resolution.adapter,
+        "version": resolution.version,
+        "revision": resolution.revision,
+        "path": str(directory),
+        "files": [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in resolution.files],
+    }
+    emit(args, data, f"{resolution.adapter}@{resolution.version} → {directory}")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    results = client.search(
+        args.query,
+        task=args.task,
+        model_name=args.model,
+        architecture=args.architecture,
+        type=args.type,
+        limit=args.limit,
+    )
+    rows = [
+        [
+            item.get("adapter", ""),
+            item.get("identifier", ""),
+            item.get("model_name", ""),
+            item.get("architecture", ""),
+            str(item.get("download_count", "")),
+            item.get("latest_version") or "-",
+        ]
+        for item in results
+    ]
+    text = (
+        table(rows, ["ADAPTER", "IDENTIFIER", "MODEL", "ARCHITECTURE", "DOWNLOADS", "VERSION"])
+        if rows
+        else "No adapters match."
+    )
+    emit(args, results, text)
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    resolution = None
+    if args.model:
+        resolution = client.resolve(args.identifier, args.model, config=args.config, version=args.version)
+        repo = resolution.adapter
+    else:
+        try:
+            split_repo(args.identifier)
+        except ValueError:
+            raise UsageError(
+                f"{args.identifier!r} is not 'namespace/name'; to look up an AdapterHub identifier, add "
+                "--model MODEL_NAME (e.g. --model bert-base-uncased)."
+            ) from None
+        repo = args.identifier
+    detail = client.adapter_info(repo)
+    if resolution is not None:
+        detail = {**detail, "resolved": resolution.raw}
+    lines = [
+        f"{detail.get('adapter', repo)}  ({detail.get('identifier', '')})",
+        f"  model:        {detail.get('model_name')} ({detail.get('model_type')})",
+        f"  architecture: {detail.get('architecture')} (config hash {detail.get('config_hash')})",
+        f"  type:         {detail.get('type')}",
+        f"  downloads:    {detail.get('download_count')}",
+        f"  default:      {detail.get('default_version') or '-'}",
+    ]
+    if detail.get("description"):
+        lines.append(f"  description:  {detail['description']}")
+    for version in detail.get("versions", []):
+        lines.append(f"  version {version.get('version')}: {version.get('status')}")
+    if resolution is not None:
+        lines.append(f"  resolves to:  {resolution.adapter}@{resolution.version}")
+    emit(args, detail, "\n".join(lines))
+    return EXIT_OK
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with a JSON value (``12``, ``true``, ``[0, 1]``); anything else is a string."""
+    key, equals, raw = text.partition("=")
+    if not equals or not key.strip():
+        raise UsageError(f"Override {text!r} must be key=value, e.g. reduction_factor=12.")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    overrides = dict(parse_override(item) for item in args.overrides)
+    config = AdapterConfig.load(args.name, **overrides)
+    # The resolved config is JSON whether or not --json was given: it is what users paste elsewhere.
+    print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Common options are accepted before or after the command (`adapterhub --json search` and
+    # `adapterhub search --json`); SUPPRESS keeps a subcommand from resetting what the main parser read.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help="the hub (default: $ADAPTERHUB_URL)")
+    common.add_argument("--token", default=argparse.SUPPRESS, help="API token (default: $ADAPTERHUB_TOKEN)")
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="adapterhub",
+        description="Work with adapters on an AdapterHub server.",
+        parents=[common],
+        epilog="Exit codes: 0 ok, 1 not found or invalid, 2 usage or connection error.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    login = commands.add_parser("login", parents=[common], help="store an API token for the hub")
+    login.set_defaults(handler=cmd_login)
+
+    push = commands.add_parser("push", parents=[common], help="upload an adapter directory and validate it")
+    push.add_argument("directory", help="directory written by save_adapter()")
+    push.add_argument("--repo", required=True, help="namespace/name on the hub")
+    push.add_argument("--version", help="version label (default: the hub's, '1')")
+    push.add_argument("--type", choices=["text_task", "text_lang"], help="adapter type")
+    push.add_argument("--task", help="task, e.g. sentiment (or a language code for language adapters)")
+    push.add_argument("--subtask", help="subtask / data set, e.g. sst-2")
+    push.add_argument("--description")
+    push.add_argument("--citation")
+    push.add_argument("--license")
+    push.add_argument("--model-name", help="base model, when adapter_config.json does not name it")
+    push.add_argument("--no-wait", action="store_true", help="return once uploaded, without waiting")
+    push.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for validation")
+    push.set_defaults(handler=cmd_push)
+
+    pull = commands.add_parser("pull", parents=[common], help="download an adapter (verified, cached)")
+    pull.add_argument("identifier", help="e.g. sentiment/sst-2@ukp or ukp/name")
+    pull.add_argument("--model", required=True, help="base model name, e.g. bert-base-uncased")
+    pull.add_argument("--config", help="config name or config string to match, e.g. pfeiffer")
+    pull.add_argument("--version")
+    pull.add_argument("--strict", action="store_true", help="only an exactly matching config")
+    pull.add_argument("-o", "--output", help="copy the files into this directory")
+    pull.set_defaults(handler=cmd_pull)
+
+    search = commands.add_parser("search", parents=[common], help="list adapters matching a query")
+    search.add_argument("query", nargs="?", help="words in name, description, task or subtask")
+    search.add_argument("--task")
+    search.add_argument("--model", help="base model name")
+    search.add_argument("--architecture", help="e.g. pfeiffer")
+    search.add_argument("--type", choices=["text_task", "text_lang"])
+    search.add_argument("--limit", type=int, default=50)
+    search.set_defaults(handler=cmd_search)
+
+    info = commands.add_parser("info", parents=[common], help="show an adapter and its versions")
+    info.add_argument("identifier", help="namespace/name, or any identifier together with --model")
+    info.add_argument("--model", help="base model name, to resolve an AdapterHub identifier")
+    info.add_argument("--config")
+    info.add_argument("--version")
+    info.set_defaults(handler=cmd_info)
+
+    config = commands.add_parser("config", parents=[common], help="print a resolved config as JSON")
+    config.add_argument("name", help="built-in name, config string, JSON file or name registered on the hub")
+    config.add_argument("overrides", nargs="*", metavar="key=value", help="values to replace (JSON values)")
+    config.set_defaults(handler=cmd_config)
+    return parser
+
+
+def exit_code_for(error: Exception) -> int:
+    # Connection problems come first: a config looked up on an unreachable hub is both.
+    if isinstance(error, HubUnreachableError | HubAuthError | UsageError):
+        return EXIT_USAGE_OR_CONNECTION
+    return EXIT_NOT_FOUND_OR_INVALID
+
+
+def report_error(args: argparse.Namespace, error: Exception) -> None:
+    if getattr(args, "json", False):
+        body: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+        if isinstance(error, HubNotFoundError | AdapterConfigError) and getattr(error, "suggestions", None):
+            body["suggestions"] = list(error.suggestions)
+        if isinstance(error, HubAmbiguousError):
+            body["candidates"] = error.candidates
+        print(json.dumps({"error": body}, indent=2, sort_keys=True))
+    else:
+        print(f"adapterhub: error: {error}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # `config` resolves hub names through AdapterConfig.load, which reads the hub from the environment.
+    if getattr(args, "url", None):
+        os.environ["ADAPTERHUB_URL"] = args.url
+    if getattr(args, "token", None):
+        os.environ["ADAPTERHUB_TOKEN"] = args.token
+    try:
+        return args.handler(args)
+    except (HubError, AdapterConfigError, UsageError) as error:
+        report_error(args, error)
+        return exit_code_for(error)
+    except KeyboardInterrupt:
+        print("adapterhub: interrupted; a partial download resumes on the next pull.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

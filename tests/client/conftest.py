@@ -1,0 +1,56 @@
+"""The client library and the `adapterhub` command against a live test server (real HTTP, real PostgreSQL).
+
+Every test gets its own download cache and credentials folder, and ADAPTERHUB_URL pointing at the server.
+"""
+
+import socket
+
+import pytest
+
+from adapters_core.hub_client import HubClient
+from tests.factories import AdapterFactory, AdapterVersionFactory, ApiTokenFactory, MembershipFactory
+
+
+@pytest.fixture
+def hub_env(live_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAPTERHUB_URL", live_server.url)
+    monkeypatch.setenv("ADAPTERHUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ADAPTERHUB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("ADAPTERHUB_TOKEN", raising=False)
+    monkeypatch.delenv("ADAPTERHUB_OFFLINE", raising=False)
+    return live_server.url
+
+
+@pytest.fixture
+def client(hub_env):
+    return HubClient(progress=False)
+
+
+@pytest.fixture
+def published(transactional_db):
+    """`ukp/sst2-pfeiffer` (sentiment/sst-2, bert-base-uncased) with a valid default version "1"."""
+    adapter = AdapterFactory(namespace__name="ukp", name="sst2-pfeiffer", download_count=5)
+    version = AdapterVersionFactory(adapter=adapter, version="1")
+    adapter.default_version = version
+    adapter.save(update_fields=["default_version"])
+    return adapter
+
+
+@pytest.fixture
+def writer(transactional_db):
+    """A member of namespace `ukp` with a write token and a read token."""
+    membership = MembershipFactory(namespace__name="ukp", user__username="writer")
+    return {
+        "user": membership.user,
+        "write_token": ApiTokenFactory(user=membership.user, scope="write").raw,
+        "read_token": ApiTokenFactory(user=membership.user, scope="read").raw,
+    }
+
+
+@pytest.fixture
+def closed_port_url():
+    """The URL of a port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
