@@ -167,6 +167,7 @@ def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[s
         id__in=[row["blob_id"] for row in referenced_blob_ids()]
     )
     deleted_rows = 0
+    deleted_paths = set()  # their files go when the deleting transaction commits
     for blob in orphan_rows.iterator():
         with transaction.atomic():
             # Re-check under a lock: an upload may have started using it since the query.
@@ -179,12 +180,13 @@ def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[s
                 continue
             path = locked.file.name
             locked.delete()
+            deleted_paths.add(path)
             transaction.on_commit(lambda path=path: default_storage.delete(path))
             deleted_rows += 1
     deleted_files = 0
     known_paths = set(Blob.objects.values_list("file", flat=True))
     for path in _stored_blob_paths():
-        if path in known_paths:
+        if path in known_paths or path in deleted_paths:
             continue
         try:
             modified = default_storage.get_modified_time(path)

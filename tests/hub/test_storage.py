@@ -29,7 +29,9 @@ def test_blobs_are_stored_once_under_their_sha256():
     assert read_blob(first) == data
 
 
-def test_orphan_sweep_removes_unused_rows_and_unknown_files_past_the_grace_period():
+def test_orphan_sweep_removes_unused_rows_and_unknown_files_past_the_grace_period(
+    django_capture_on_commit_callbacks,
+):
     version = AdapterVersionFactory()
     used = set(version.files.values_list("blob_id", flat=True))
     orphan = store_bytes(b"left behind by a crash")
@@ -37,7 +39,8 @@ def test_orphan_sweep_removes_unused_rows_and_unknown_files_past_the_grace_perio
     # Within the grace period nothing is touched (an upload may be in flight).
     assert delete_orphan_blobs() == {"rows": 0, "files": 0}
     Blob.objects.filter(pk=orphan.pk).update(created_at=orphan.created_at - timedelta(hours=2))
-    result = delete_orphan_blobs(grace_period=timedelta(0))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = delete_orphan_blobs(grace_period=timedelta(0))
     assert result == {"rows": 1, "files": 1}
     assert not Blob.objects.filter(pk=orphan.pk).exists()
     assert not default_storage.exists(orphan.file.name)
