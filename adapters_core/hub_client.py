@@ -262,32 +262,22 @@ def store_token(url: str, token: str) -> Path:
 
 
 def describe_version(version_info: Mapping[str, Any]) -> str:
-    """One line for a version's status, plus one line per failed check of its validation report."""
+    """A version's status in a few lines: the status, the report's summary, each failed check, warnings."""
     adapter = version_info.get("adapter") or ""
     label = (
         f"{adapter}@{version_info.get('version')}" if adapter else f"version {version_info.get('version')}"
     )
-    status = version_info.get("status")
-    lines = [f"{label}: {status}"]
-    for check in _failed_checks(version_info.get("report") or {}):
-        lines.append(f"  - {check}")
+    lines = [f"{label}: {version_info.get('status')}"]
+    report = version_info.get("report")
+    if isinstance(report, Mapping):
+        if report.get("summary"):
+            lines.append(f"  {report['summary']}")
+        for check in report.get("checks") or []:
+            if isinstance(check, Mapping) and check.get("result") == "failed":
+                lines.append(f"  - {check.get('name')} check failed: {check.get('message')}")
+        for warning in report.get("warnings") or []:
+            lines.append(f"  warning: {warning}")
     return "\n".join(lines)
-
-
-def _failed_checks(report: Mapping[str, Any]) -> list[str]:
-    checks = report.get("checks") if isinstance(report, Mapping) else None
-    failed = []
-    if isinstance(checks, Mapping):
-        checks = [{"name": name, **value} for name, value in checks.items() if isinstance(value, Mapping)]
-    for check in checks or []:
-        if not isinstance(check, Mapping):
-            continue
-        passed = check.get("passed", check.get("status") in ("pass", "passed", "ok", "warning"))
-        if not passed:
-            failed.append(f"{check.get('name', 'check')}: {check.get('message', 'failed')}")
-    if not failed and isinstance(report, Mapping) and report.get("error"):
-        failed.append(str(report["error"]))
-    return failed
 
 
 # --------------------------------------------------------------------------------------------------

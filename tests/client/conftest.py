@@ -6,9 +6,18 @@ Every test gets its own download cache and credentials folder, and ADAPTERHUB_UR
 import socket
 
 import pytest
+from django.core.cache import cache
 
 from adapters_core.hub_client import HubClient
 from tests.factories import AdapterFactory, AdapterVersionFactory, ApiTokenFactory, MembershipFactory
+
+
+@pytest.fixture(autouse=True)
+def clear_cache():
+    """The hub caches resolved versions by id; each test starts from what its own database holds."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

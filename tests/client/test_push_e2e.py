@@ -1,0 +1,80 @@
+"""push and wait: a real upload, validated by a real Celery worker over the broker, then pulled back."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from transformers import AutoModel
+
+from adapters_core.cli import main
+from adapters_core.hub_client import HubClient
+from adapters_core.model_mixin import init
+from tests.factories import SubtaskFactory
+from tests.hub.validation.adapters import adapter_directory_files, transformers_config
+from tests.hub.validation.conftest import ensure_tiny_base_models
+
+pytestmark = pytest.mark.e2e
+
+
+def write_directory(path, files):
+    path.mkdir()
+    for name, content in files.items():
+        (path / name).write_bytes(content)
+    return path
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return init(AutoModel.from_config(transformers_config("tiny-bert")).eval())
+
+
+def test_push_waits_for_validation_and_the_adapter_pulls_back(
+    hub_env, writer, celery_worker_process, tmp_path, capsys
+):
+    ensure_tiny_base_models()
+    SubtaskFactory(task__name="sentiment", name="sst-2")
+    files = adapter_directory_files("tiny-bert", seed=5)
+    directory = write_directory(tmp_path / "saved", files)
+    client = HubClient(token=writer["write_token"], progress=False)
+
+    record = client.push(directory, "ukp/tiny-sst", version="1", task="sentiment", subtask="sst-2", wait=True)
+
+    assert record["status"] == "valid", record["report"]
+    assert "ukp/tiny-sst@1: valid" in capsys.readouterr().err
+    pulled = client.download_adapter("sentiment/sst-2@ukp", "tiny-bert")
+    assert {p.name: p.read_bytes() for p in pulled.iterdir()} == files
+
+    inputs = torch.tensor([[1, 4, 9, 16, 25]])
+    model = tiny_model()
+    with torch.no_grad():
+        before = model(inputs).last_hidden_state
+        model.load_adapter(str(pulled), set_active=True)
+        after = model(inputs).last_hidden_state
+    assert torch.isfinite(after).all()
+    assert not torch.allclose(before, after)
+
+
+def test_pushing_an_invalid_adapter_exits_1_with_the_reason(
+    hub_env, writer, celery_worker_process, tmp_path, capsys
+):
+    ensure_tiny_base_models()
+    SubtaskFactory(task__name="sentiment", name="sst-2")
+    files = adapter_directory_files("tiny-bert", seed=6)
+    tensors = load_safetensors(files["adapter.safetensors"])
+    first = sorted(tensors)[0]
+    tensors[first] = torch.full_like(tensors[first], float("nan"))
+    files["adapter.safetensors"] = save_safetensors(tensors)
+    directory = write_directory(tmp_path / "broken", files)
+
+    code = main(
+        ["push", str(directory), "--repo", "ukp/broken", "--task", "sentiment", "--subtask", "sst-2"]
+        + ["--token", writer["write_token"], "--json"]
+    )
+
+    record = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert record["status"] == "invalid"
+    failed = [check for check in record["report"]["checks"] if check["result"] == "failed"]
+    assert failed and "NaN" in failed[0]["message"]
