@@ -124,3 +124,13 @@ def test_private_files_need_a_members_token(endpoint, hf_home, private_adapter, 
     anonymous = requests.get(f"{endpoint}/secret-lab/hidden/resolve/main/adapter_config.json", timeout=10)
     assert anonymous.status_code == 404
     assert read_blob(blob) not in anonymous.content
+
+
+def test_downloading_the_weights_counts_once(endpoint, hf_home, sentiment_adapter):
+    before = sentiment_adapter.download_count
+
+    hf_hub_download("ukp/sst2-pfeiffer", "adapter_config.json", endpoint=endpoint, token=False)
+    hf_hub_download("ukp/sst2-pfeiffer", "adapter.safetensors", endpoint=endpoint, token=False)
+
+    sentiment_adapter.refresh_from_db()
+    assert sentiment_adapter.download_count == before + 1
