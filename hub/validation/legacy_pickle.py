@@ -12,6 +12,7 @@ torch and safetensors only, never Django).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -99,7 +100,7 @@ def _limit_child(address_space_bytes: int, cpu_seconds: int, output_bytes: int):
 def convert_legacy_pickle(
     source: str | os.PathLike,
     destination: str | os.PathLike,
-    time_limit_seconds: int = DEFAULT_TIME_LIMIT_SECONDS,
+    time_limit_seconds: float = DEFAULT_TIME_LIMIT_SECONDS,
     address_space_bytes: int | None = None,
 ) -> ConversionResult:
     """Load `source` with ``torch.load(weights_only=True)`` in a limited child process and write its tensors
@@ -122,7 +123,9 @@ def convert_legacy_pickle(
             command,
             capture_output=True,
             timeout=time_limit_seconds,
-            preexec_fn=_limit_child(address_space_bytes, time_limit_seconds, 2 * input_size + 1024**2),
+            preexec_fn=_limit_child(
+                address_space_bytes, max(1, math.ceil(time_limit_seconds)), 2 * input_size + 1024**2
+            ),
             env={"PATH": os.environ.get("PATH", ""), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""},
             check=False,
         )

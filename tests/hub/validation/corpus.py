@@ -85,7 +85,8 @@ def malformed_cases() -> list[MalformedCase]:
         archive.writestr("weights/readme.txt", "not a checkpoint")
     torch_zip = _pickle_bytes({name: tensors[name] for name in names})
     wrong_shape = dict(tensors)
-    wrong_shape[first] = tensors[first].reshape(-1)
+    matrix = next(name for name in names if tensors[name].dim() == 2)
+    wrong_shape[matrix] = tensors[matrix].t().contiguous()
     missing = {name: tensors[name] for name in names[1:]}
     extra = {**tensors, "heads.sst.1.weight": torch.zeros(2, 32)}
     with_nan = dict(tensors)
@@ -98,7 +99,7 @@ def malformed_cases() -> list[MalformedCase]:
     three_layers = {
         **tensors,
         **{
-            name.replace("layer.1.", "layer.2."): tensor
+            name.replace("layer.1.", "layer.2."): tensor.clone()
             for name, tensor in tensors.items()
             if "layer.1." in name
         },

@@ -1,0 +1,155 @@
+"""End to end: real Celery workers over the real broker validate versions stored in the test database."""
+
+import os
+import time
+
+import pytest
+import requests
+
+from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
+from hub.registry.models import AdapterVersion
+from hub.validation.tasks import run_sweep, validate_version
+from tests.factories import ApiTokenFactory, TaskFactory, UserFactory
+from tests.hub.validation.adapters import adapter_directory_files
+from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.hub.validation.corpus import malformed_cases
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def wait_for(condition, timeout=60.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def statuses(version_ids) -> dict[int, str]:
+    return dict(AdapterVersion.objects.filter(pk__in=version_ids).values_list("pk", "status"))
+
+
+def all_final(version_ids):
+    current = statuses(version_ids)
+    return len(current) == len(version_ids) and all(status in FINAL_STATUSES for status in current.values())
+
+
+@pytest.fixture(scope="module")
+def concurrent_worker(worker_factory):
+    """A worker with two processes on a queue of its own (so no other test's worker takes its tasks)."""
+    queue = f"validation-e2e-{os.getpid()}"
+    worker = worker_factory(queue=queue, concurrency=2, name="validation-pair")
+    worker.queue_name = queue
+    return worker
+
+
+def test_upload_through_the_api_becomes_valid_in_a_real_worker(live_server, celery_worker_process):
+    ensure_tiny_base_models()
+    TaskFactory(name="sentiment")
+    user = UserFactory(username="uploader")
+    token = ApiTokenFactory(user=user, scope=TokenScope.WRITE)
+    files = adapter_directory_files("tiny-bert", seed=11)
+
+    response = requests.post(
+        f"{live_server.url}/api/v1/adapters/uploader/sst-tiny/versions/",
+        headers={"Authorization": f"Bearer {token.raw}"},
+        files=[("files", (name, content)) for name, content in files.items()],
+        data={"task": "sentiment", "version": "1"},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    status_url = response.json()["status_url"]
+
+    body = wait_for(
+        lambda: (
+            (payload := requests.get(status_url, timeout=10).json())["status"] in FINAL_STATUSES and payload
+        ),
+        what="the version to be validated",
+    )
+    assert body["status"] == VersionStatus.VALID, body["report"]
+    assert body["report"]["outcome"] == "valid"
+    assert [check["result"] for check in body["report"]["checks"]] == ["passed"] * 4
+    assert body["report"]["worker"].startswith("session-")
+    version = AdapterVersion.objects.get(adapter__name="sst-tiny")
+    assert version.attempts == 1 and version.validated_at > version.created_at
+
+
+def test_every_malformed_upload_is_invalid_for_the_right_reason_without_crashing_the_worker(
+    store_version, celery_worker_process
+):
+    cases = malformed_cases()
+    assert len(cases) >= 20
+    versions = {store_version(case.files, registered_config=_registered(case)).pk: case for case in cases}
+
+    wait_for(lambda: all_final(list(versions)), timeout=120, what="the corpus to be validated")
+
+    for version in AdapterVersion.objects.filter(pk__in=list(versions)):
+        case = versions[version.pk]
+        failures = [check for check in version.report["checks"] if check["result"] == "failed"]
+        assert version.status == VersionStatus.INVALID, (case.name, version.report)
+        assert [(check["name"], check["code"]) for check in failures] == [(case.check, case.code)], case.name
+        assert failures[0]["message"], case.name
+        # One attempt each: no worker process died and had its task redelivered.
+        assert version.attempts == 1, case.name
+    assert celery_worker_process.process.poll() is None
+
+
+def _registered(case):
+    """Cases whose config disagrees with the registered adapter are registered from the valid config."""
+    if case.code != "config_hash_mismatch":
+        return None
+    return adapter_directory_files("tiny-bert", adapter_name="sst", seed=1)["adapter_config.json"]
+
+
+def test_a_version_delivered_twice_at_once_changes_state_once(store_version, concurrent_worker, settings):
+    settings.VALIDATION_QUEUE = concurrent_worker.queue_name
+    version = store_version(adapter_directory_files("tiny-bert", seed=12))  # enqueued once on commit
+    validate_version.apply_async((version.pk,), queue=concurrent_worker.queue_name)  # and delivered again
+
+    wait_for(lambda: all_final([version.pk]), what="the version to be validated")
+    time.sleep(1.0)  # let the other delivery finish too
+
+    version.refresh_from_db()
+    assert version.status == VersionStatus.VALID
+    assert version.attempts == 1
+
+
+def test_a_worker_killed_mid_validation_leaves_nothing_stuck(
+    store_version, worker_factory, concurrent_worker, settings, monkeypatch
+):
+    # The worker about to die takes short leases, so the sweep notices its death within seconds.
+    monkeypatch.setenv("VALIDATION_LEASE_SECONDS", "3")
+    doomed_queue = f"validation-doomed-{os.getpid()}"
+    doomed = worker_factory(queue=doomed_queue, name="validation-doomed")
+    settings.VALIDATION_QUEUE = doomed_queue
+    # A legacy pickle: its conversion runs in a child process for about a second, long enough to kill in.
+    version = store_version(adapter_directory_files("tiny-bert", legacy_pickle=True, seed=13))
+
+    wait_for(
+        lambda: statuses([version.pk])[version.pk] == VersionStatus.VALIDATING, what="the validation to start"
+    )
+    doomed.kill()
+
+    version.refresh_from_db()
+    assert version.status == VersionStatus.VALIDATING and version.attempts == 1
+    wait_for(
+        lambda: AdapterVersion.objects.filter(pk=version.pk, lease_expires_at__lt=_now()).exists(),
+        timeout=10,
+        what="the lease to expire",
+    )
+    settings.VALIDATION_QUEUE = concurrent_worker.queue_name  # the restarted worker's queue
+    assert run_sweep()["reenqueued_expired"] == 1
+
+    wait_for(lambda: all_final([version.pk]), what="the re-enqueued validation")
+    version.refresh_from_db()
+    assert version.status == VersionStatus.VALID
+    assert version.attempts == 2
+    assert version.files.filter(name="adapter.safetensors", derived=True).count() == 1
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
