@@ -315,22 +315,20 @@ def save_adapter(
 
 
 def resolve_adapter_directory(identifier: str | os.PathLike, model_name: str | None) -> Path:
-    """A local directory as is; anything else is downloaded from the hub (``HubClient.download_adapter``)."""
-    path = Path(identifier)
+    """A local directory as is; a hub identifier (``sentiment/sst-2@ukp``) is downloaded with
+    :meth:`HubClient.download_adapter` for ``model_name``. Absolute or explicitly relative paths
+    (``/…``, ``./…``, ``../…``, ``~/…``) are never sent to the hub."""
+    text = os.fspath(identifier)
+    path = Path(text).expanduser()
     if path.is_dir():
         return path
     if path.exists():
-        raise AdapterLoadError(f"{identifier} is a file; give the adapter's directory.")
-    try:
-        from adapters_core.hub_client import HubClient
+        raise AdapterLoadError(f"{text} is a file; give the adapter's directory.")
+    if isinstance(identifier, os.PathLike) or text.startswith(("/", "./", "../", "~")):
+        raise AdapterLoadError(f"No adapter directory at {text}.")
+    from adapters_core.hub_client import HubClient
 
-        download = HubClient().download_adapter
-    except (ImportError, AttributeError):
-        raise AdapterLoadError(
-            f"{str(identifier)!r} is not a local directory, and this installation cannot download adapters "
-            "from the hub; pass the path of an adapter directory."
-        ) from None
-    return Path(download(str(identifier), model_name))
+    return Path(HubClient().download_adapter(text, model_name or ""))
 
 
 def load_adapter(
