@@ -270,11 +270,17 @@ def describe_version(version_info: Mapping[str, Any]) -> str:
     lines = [f"{label}: {version_info.get('status')}"]
     report = version_info.get("report")
     if isinstance(report, Mapping):
-        if report.get("summary"):
-            lines.append(f"  {report['summary']}")
+        summary = str(report.get("summary") or "")
+        if summary:
+            lines.append(f"  {summary}")
         for check in report.get("checks") or []:
-            if isinstance(check, Mapping) and check.get("result") == "failed":
-                lines.append(f"  - {check.get('name')} check failed: {check.get('message')}")
+            failure = (
+                f"{check.get('name')} check failed: {check.get('message')}"
+                if isinstance(check, Mapping)
+                else ""
+            )
+            if failure and check.get("result") == "failed" and failure not in summary:
+                lines.append(f"  - {failure}")
         for warning in report.get("warnings") or []:
             lines.append(f"  warning: {warning}")
     return "\n".join(lines)

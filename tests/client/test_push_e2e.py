@@ -46,14 +46,19 @@ def test_push_waits_for_validation_and_the_adapter_pulls_back(
     pulled = client.download_adapter("sentiment/sst-2@ukp", "tiny-bert")
     assert {p.name: p.read_bytes() for p in pulled.iterdir()} == files
 
+    # The model API downloads through the same client when given a hub identifier.
     inputs = torch.tensor([[1, 4, 9, 16, 25]])
-    model = tiny_model()
+    from_hub, from_directory = tiny_model(), tiny_model()
+    from_hub.config.name_or_path = "tiny-bert"
     with torch.no_grad():
-        before = model(inputs).last_hidden_state
-        model.load_adapter(str(pulled), set_active=True)
-        after = model(inputs).last_hidden_state
+        before = from_hub(inputs).last_hidden_state
+        from_hub.load_adapter("sentiment/sst-2@ukp", set_active=True)
+        from_directory.load_adapter(str(directory), set_active=True)
+        after = from_hub(inputs).last_hidden_state
+        expected = from_directory(inputs).last_hidden_state
     assert torch.isfinite(after).all()
     assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, expected)
 
 
 def test_pushing_an_invalid_adapter_exits_1_with_the_reason(
