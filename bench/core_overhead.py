@@ -97,7 +97,6 @@ def main() -> None:
         inference[label] = paired_ratios(
             lambda: forward(with_adapters), lambda: forward(bare), inference_pairs
         )
-    del bare, with_adapters
 
     # Training: one step (forward, backward, AdamW) of adapter training against full fine-tuning.
     torch.manual_seed(0)
