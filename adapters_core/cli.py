@@ -356,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     except (HubError, AdapterConfigError, UsageError) as error:
         report_error(args, error)
         return exit_code_for(error)
+    except BrokenPipeError:
+        # The reader went away (`adapterhub search | head`); nothing left to say, and nowhere to say it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("adapterhub: interrupted; a partial download resumes on the next pull.", file=sys.stderr)
         return 130
