@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +14,14 @@ from django.conf import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = REPO_ROOT / "tests" / "data"
+
+# The client keeps tokens and downloads under the user's home; tests must neither read a developer's
+# stored login nor fill their cache, so both point into a throwaway folder for the whole run.
+_CLIENT_STATE_DIR = Path(tempfile.mkdtemp(prefix="adapterhub-test-client-"))
+os.environ["ADAPTERHUB_CONFIG_DIR"] = str(_CLIENT_STATE_DIR / "config")
+os.environ["ADAPTERHUB_CACHE"] = str(_CLIENT_STATE_DIR / "cache")
+for _variable in ("ADAPTERHUB_URL", "ADAPTERHUB_TOKEN", "ADAPTERHUB_OFFLINE"):
+    os.environ.pop(_variable, None)
 
 
 def pytest_configure(config):
