@@ -7,6 +7,7 @@ so it is cached by version id; resolving costs one query for the candidates (two
 """
 
 import difflib
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -16,7 +17,14 @@ from django.db.models import OuterRef, Q, Subquery
 from adapters_core.configuration import AdapterConfigError, config_hash
 from hub.registry.choices import VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
-from hub.registry.services import Conflict, NotFound, UploadRejected, resolve_config_text, visible_adapters
+from hub.registry.services import (
+    REGISTRY_GENERATION_KEY,
+    Conflict,
+    NotFound,
+    UploadRejected,
+    resolve_config_text,
+    visible_adapters,
+)
 
 VERSION_PAYLOAD_CACHE_SECONDS = 24 * 3600
 
@@ -302,6 +310,31 @@ def build_version_payload(version: AdapterVersion, files) -> dict:
             for item in files
         ],
     }
+
+
+# Answers are kept this long per process: a version that turns valid in a worker shows up within this
+# delay; uploads through this process are seen at once (registry_changed starts a new generation).
+RESOLUTION_CACHE_SECONDS = 5
+
+
+def resolve_adapter_cached(
+    identifier, model_name, config=None, version=None, strict=False, user=None
+) -> dict:
+    """`resolve_adapter` for anonymous clients, with successful answers cached for a few seconds."""
+    if user is not None and user.is_authenticated:
+        return resolve_adapter(identifier, model_name, config, version, strict, user)
+    generation = cache.get(REGISTRY_GENERATION_KEY, 0)
+    key = (
+        "registry:resolve:"
+        + hashlib.sha1(
+            json.dumps([generation, identifier, model_name, config, version, bool(strict)]).encode()
+        ).hexdigest()
+    )
+    payload = cache.get(key)
+    if payload is None:
+        payload = resolve_adapter(identifier, model_name, config, version, strict, user)
+        cache.set(key, payload, RESOLUTION_CACHE_SECONDS)
+    return payload
 
 
 def resolve_adapter(identifier, model_name, config=None, version=None, strict=False, user=None) -> dict:

@@ -5,6 +5,7 @@ import pytest
 from adapters_core.configuration import HoulsbyConfig, PfeifferConfig, config_hash
 from hub.registry.choices import VersionStatus
 from hub.registry.models import BaseModel
+from hub.registry.services import registry_changed
 from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,
@@ -70,6 +71,7 @@ def test_explicit_and_default_versions(api, ukp_sst2):
     assert resolve(api, identifier="sst-2@ukp", version="1").json()["version"] == "1"
     ukp_sst2.default_version = ukp_sst2.versions.get(version="1")
     ukp_sst2.save()
+    registry_changed()  # answers are cached for a few seconds; a direct edit is seen after that
     assert resolve(api, identifier="sst-2@ukp").json()["version"] == "1"
     missing = resolve(api, identifier="sst-2@ukp", version="9")
     assert missing.status_code == 404 and "valid versions: " in missing.json()["detail"]
@@ -139,7 +141,16 @@ def test_private_adapters_resolve_only_for_members(api, alice, alice_api):
     assert resolve(alice_api, identifier="secret/hidden").status_code == 200
 
 
-def test_resolution_of_a_cached_version_takes_one_query(api, ukp_sst2, django_assert_max_num_queries):
-    assert resolve(api, identifier="sst-2@ukp").status_code == 200
+def test_resolution_queries_and_caching(api, ukp_sst2, django_assert_max_num_queries):
+    first = resolve(api, identifier="sst-2@ukp").json()
+    # The same question again is answered from the cache; another one needs only the candidate query,
+    # because the version's description is cached by version id.
+    with django_assert_max_num_queries(0):
+        assert resolve(api, identifier="sst-2@ukp").json() == first
     with django_assert_max_num_queries(1):
-        assert resolve(api, identifier="sst-2@ukp").status_code == 200
+        assert resolve(api, identifier="sentiment/sst-2@ukp").json()["revision"] == first["revision"]
+    # An upload in this process starts a new generation: the next answer is fresh.
+    AdapterVersionFactory(adapter=ukp_sst2, version="2")
+    assert resolve(api, identifier="sst-2@ukp").json()["version"] == "1"
+    registry_changed()
+    assert resolve(api, identifier="sst-2@ukp").json()["version"] == "2"

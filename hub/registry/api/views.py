@@ -2,8 +2,10 @@
 views translate HTTP to calls and `RegistryError`s to JSON errors: {"detail", "field"?, "suggestions"?,
 "candidates"?}."""
 
+import hashlib
 import json
 
+from django.core.cache import cache
 from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.views.decorators.http import require_http_methods
@@ -38,10 +40,11 @@ from hub.registry.choices import VersionStatus
 from hub.registry.downloads import IMMUTABLE_CACHE_CONTROL, blob_response, count_download
 from hub.registry.filtersets import AdapterFilterSet
 from hub.registry.models import AdapterVersion, Architecture, BaseModel, Task, VersionFile
-from hub.registry.resolution import resolve_adapter
+from hub.registry.resolution import resolve_adapter_cached
 from hub.registry.storage import HashingUploadHandler, IncomingFile
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
+ARCHITECTURE_CACHE_SECONDS = 60
 
 
 class PayloadTooLarge(services.RegistryError):
@@ -122,6 +125,19 @@ class ArchitectureDetailView(RegistryAPIView):
         summary="An architecture's full config; query parameters override keys (e.g. ?reduction_factor=12)",
     )
     def get(self, request, name):
+        # Registered architectures never change (see services.register_architecture), so answers are
+        # kept briefly per process; a deleted one disappears within ARCHITECTURE_CACHE_SECONDS.
+        key = (
+            "registry:architecture:"
+            + hashlib.sha1(json.dumps([name, sorted(request.query_params.items())]).encode()).hexdigest()
+        )
+        data = cache.get(key)
+        if data is None:
+            data = self.describe(request, name)
+            cache.set(key, data, ARCHITECTURE_CACHE_SECONDS)
+        return Response(data)
+
+    def describe(self, request, name):
         architecture = Architecture.objects.filter(name=name).first()
         if architecture is None:
             import difflib
@@ -142,7 +158,7 @@ class ArchitectureDetailView(RegistryAPIView):
             data["config"] = config.to_dict()
             data["config_hash"] = config_hash(config)
             data["overrides"] = overrides
-        return Response(data)
+        return data
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,7 +337,7 @@ class ResolveView(RegistryAPIView):
     )
     def get(self, request):
         params = request.query_params
-        payload = resolve_adapter(
+        payload = resolve_adapter_cached(
             params.get("identifier", ""),
             params.get("model_name", ""),
             config=params.get("config") or None,
