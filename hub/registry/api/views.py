@@ -176,6 +176,8 @@ def adapter_list_queryset(user):
     return (
         services.visible_adapters(user)
         .select_related("namespace", "task", "subtask", "base_model")
+        # Large JSON and text the list rows do not show.
+        .defer("config", "readme", "citation", "base_model__config")
         .annotate(latest_version=Subquery(latest))
     )
 

@@ -1,0 +1,6 @@
+"""Settings for the API load benchmark: the product's settings plus a bare view (bench.api_load_site.urls)."""
+
+from hub.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.api_load_site.urls"
+DEBUG = False
