@@ -1,6 +1,7 @@
 """Template helpers of the web UI: Markdown rendering, status badges, query-string links, config values."""
 
 import json
+import re
 
 import markdown as markdown_lib
 import nh3
@@ -15,6 +16,7 @@ register = template.Library()
 MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
 # Untrusted README links must not pass on the hub's reputation or a window reference.
 LINK_REL = "noopener noreferrer nofollow"
+HEADING_TAG = re.compile(r"<(/?)h([1-6])\b")
 
 
 @register.filter
@@ -24,6 +26,8 @@ def render_markdown(text):
     if not text:
         return ""
     html = markdown_lib.markdown(text, extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    # The README sits under the page's own h1 and h2: its headings move down two levels.
+    html = HEADING_TAG.sub(lambda match: f"<{match[1]}h{min(int(match[2]) + 2, 6)}", html)
     return mark_safe(nh3.clean(html, link_rel=LINK_REL))  # noqa: S308 (nh3 output is safe)
 
 
@@ -31,7 +35,7 @@ def render_markdown(text):
 def status_badge(status):
     """A coloured badge for a version status; unknown or missing statuses show as "no version"."""
     if not status:
-        return format_html('<span class="badge badge-pending">no version</span>')
+        return mark_safe('<span class="badge badge-pending">no version</span>')
     label = VersionStatus(status).label if status in VersionStatus.values else status
     return format_html('<span class="badge badge-{}">{}</span>', status, label.lower())
 

@@ -126,8 +126,9 @@ def readme_for(demo: DemoAdapter) -> str:
     )
 
 
-def seed_demo_adapters(stdout=None) -> list[Adapter]:
-    """Create the demo adapters that do not exist yet (in namespace `ukp`) and queue their validation."""
+def seed_demo_adapters(stdout=None, demos=DEMO_ADAPTERS) -> list[Adapter]:
+    """Create the demo adapters (`demos`, by default all) that do not exist yet, in namespace `ukp`, and queue
+    their validation. Returns the adapters it created."""
     namespace, _ = Namespace.objects.get_or_create(
         name=DEMO_NAMESPACE,
         defaults={
@@ -137,7 +138,7 @@ def seed_demo_adapters(stdout=None) -> list[Adapter]:
         },
     )
     created = []
-    for demo in DEMO_ADAPTERS:
+    for demo in demos:
         base_model = BaseModel.objects.filter(model_name=demo.model_name).first()
         if base_model is None:
             if stdout:

@@ -76,3 +76,19 @@ for (const input of document.querySelectorAll("[data-filter-cards]")) {
     if (status) status.textContent = words.length ? `${shown} matching card${shown === 1 ? "" : "s"}` : "";
   });
 }
+
+// Filter forms leave out empty fields, so a shared URL holds only the filters in use.
+for (const form of document.querySelectorAll("form[data-clean-query]")) {
+  form.addEventListener("submit", () => {
+    for (const field of form.elements) {
+      if (field.name && field.value === "") field.disabled = true;
+    }
+    // Re-enable after the navigation started, in case the page is restored from the back/forward cache.
+    setTimeout(() => { for (const field of form.elements) field.disabled = false; }, 0);
+  });
+}
+
+// On a phone the filter panel starts closed (unless filters are in use), so results come first.
+if (window.matchMedia("(max-width: 800px)").matches) {
+  for (const panel of document.querySelectorAll("[data-collapse-on-phone]:not([data-active])")) panel.open = false;
+}
