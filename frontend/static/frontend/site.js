@@ -23,7 +23,7 @@ document.addEventListener("click", async (event) => {
   }
   const label = button.textContent;
   button.textContent = copied ? "Copied" : "Press Ctrl+C";
-  const status = button.closest("section, div")?.querySelector(".copy-status") || document.querySelector(".copy-status");
+  const status = button.closest("section, .secret")?.querySelector(".copy-status") || document.querySelector(".copy-status");
   if (status) status.textContent = copied ? "Copied to the clipboard." : "The text is selected; press Ctrl+C to copy it.";
   setTimeout(() => { button.textContent = label; }, 2000);
 });
