@@ -48,7 +48,8 @@ class FilterOptions:
 
         def rows(queryset, kind, value, label, extra):
             annotations = dict(zip(columns, (_text(kind), value, label, extra), strict=True))
-            return queryset.annotate(**annotations).values_list(*columns)
+            # No ORDER BY in the branches: SQLite refuses it inside a compound statement.
+            return queryset.order_by().annotate(**annotations).values_list(*columns)
 
         query = rows(Task.objects.all(), "task", F("name"), F("display_name"), F("type")).union(
             rows(Subtask.objects.all(), "subtask", F("name"), F("display_name"), F("language")),
