@@ -447,3 +447,31 @@ def test_readme_headings_sit_below_the_page_headings(client, catalogue):
     html = client.get("/adapters/ukp/sst-2/").content.decode()
     assert html.count("<h1") == 1
     assert "<h3>SST-2 adapter</h3>" in html
+
+
+def test_an_unknown_sort_order_is_named(client, catalogue):
+    response = client.get("/adapters/", {"sort": "stars"})
+    assert response.status_code == 200
+    assert "Select a valid choice. stars is not one of the available choices." in response.content.decode()
+
+
+def test_an_unknown_url_answers_the_friendly_404(client, db):
+    response = client.get("/no/such/page/here/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "There is nothing at <code>/no/such/page/here/</code>" in html and "Resolver404" not in html
+
+
+def test_reusing_a_version_label_for_other_files_is_refused_at_the_version_field(signed_in, catalogue):
+    assert (
+        signed_in.post("/accounts/upload/", upload_data(files=as_uploads(adapter_upload_files()))).status_code
+        == 302
+    )
+    other_files = {**adapter_upload_files(), "adapter.safetensors": weights_bytes(seed=4)}
+    response = signed_in.post("/accounts/upload/", upload_data(files=as_uploads(other_files)))
+    assert response.status_code == 400
+    errors = html_lib.unescape(
+        re.search(r'data-errors-for="version">(.*?)</ul>', response.content.decode(), re.S)[1]
+    )
+    assert "already exists with other files" in errors and "version=2" in errors
+    assert AdapterVersion.objects.filter(adapter__name="my-sst").count() == 1
