@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 export ADAPTERHUB_SEED_DEMO="${ADAPTERHUB_SEED_DEMO:-true}"
 PORT="${PORT:-8000}"
 BIN=.venv/bin
-mkdir -p var/media var/broker/queue var/broker/control
+VAR_DIR="${ADAPTERHUB_VAR_DIR:-var}"
+mkdir -p "$VAR_DIR/broker/queue" "$VAR_DIR/broker/control"
 
 $BIN/python manage.py migrate --noinput
 $BIN/python manage.py seed
@@ -20,7 +21,7 @@ stop() {
 trap stop INT TERM EXIT
 
 $BIN/celery -A hub worker --beat --queues validation --concurrency 1 --loglevel INFO \
-    --schedule var/celerybeat-schedule &
+    --schedule "$VAR_DIR/celerybeat-schedule" &
 pids+=($!)
 $BIN/gunicorn hub.wsgi --bind "127.0.0.1:${PORT}" --workers 2 --access-logfile - &
 pids+=($!)
