@@ -71,11 +71,14 @@ def adapter_files(directory: Path) -> dict[str, bytes]:
 
 
 def bare_work(directory: Path) -> list[float]:
-    """(a): the work a warm validation cannot avoid, in this process, on the cached reference model."""
+    """(a): the work a warm validation cannot avoid, in this process, on the cached reference model, with one
+    torch thread like a worker's pool process."""
+    import torch
     from django.conf import settings
 
     from hub.validation.reference_models import reference_model_cache, run_probe
 
+    torch.set_num_threads(1)  # as in a worker's pool process
     config = json.loads((REPO / "hub/registry/base_models/bert-base-uncased.json").read_text())
     cache = reference_model_cache()
     reference, _ = cache.get(MODEL_NAME, config)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -337,28 +337,20 @@ def run_sweep() -> dict[str, int]:
 # --- worker start-up -------------------------------------------------------------------------------------
 
 
-# Pool processes of this worker, recorded when the worker starts (before its pool processes are forked).
-_pool_size = 1
-
-
-@worker_init.connect
-def remember_pool_size(sender=None, **_):
-    global _pool_size
-    _pool_size = max(1, int(getattr(sender, "concurrency", None) or 1))
-
-
 @worker_process_init.connect
 def prepare_worker_process(**_):
     """Import torch, transformers and the model families once per worker process and run one tiny forward
-    pass, so the first validation pays for none of it. Unless OMP_NUM_THREADS says otherwise, the CPU cores
-    are shared out between the pool processes, so parallel validations do not fight over them. Logs the
-    device validations will use."""
+    pass, so the first validation pays for none of it. Logs the device validations will use.
+
+    Unless OMP_NUM_THREADS says otherwise, each pool process runs torch on one thread: validations are many
+    small forward passes, which scale better across processes (`--concurrency`) than across threads, and
+    multi-threaded torch slows down badly when the cores are shared with other work."""
     import torch
 
     from hub.validation.reference_models import warm_up
 
     if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // _pool_size))
+        torch.set_num_threads(1)
     device = warm_up()
     logger.info(
         "validation worker process %s ready on %s with %d torch threads",
