@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
+from django.utils import timezone
 
 from adapters_core.configuration import (
     AdapterConfig,
@@ -23,7 +24,7 @@ from adapters_core.configuration import (
     config_from_saved,
     config_hash,
 )
-from hub.registry.choices import AdapterType, MemberRole, TokenScope
+from hub.registry.choices import AdapterType, MemberRole, TokenScope, VersionStatus
 from hub.registry.models import (
     Adapter,
     AdapterVersion,
@@ -535,6 +536,16 @@ def register_architecture(
         )
         transaction.on_commit(registry_changed)
     return architecture, True
+
+
+def mark_valid_version_default(version: AdapterVersion) -> None:
+    """Called once a version became `valid`: it becomes its adapter's default version when the adapter has
+    no valid default yet, or when it is newer than the current default (the newest valid upload wins)."""
+    adapter = version.adapter
+    current = adapter.default_version
+    if current is None or current.status != VersionStatus.VALID or current.created_at <= version.created_at:
+        Adapter.objects.filter(pk=adapter.pk).update(default_version=version, updated_at=timezone.now())
+    registry_changed()
 
 
 # --------------------------------------------------------------------------------------------------
