@@ -4,8 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Case, CharField, Count, Exists, OuterRef, Prefetch, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Prefetch, Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,7 +17,7 @@ from frontend.diagram import describe_layer, layer_diagram, plan_layer
 from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_choices
 from hub.registry import services
 from hub.registry.choices import AdapterType, MemberRole, VersionStatus
-from hub.registry.filtersets import AdapterFilterSet
+from hub.registry.filtersets import AdapterFilterSet, adapter_status
 from hub.registry.models import (
     Adapter,
     AdapterVersion,
@@ -48,17 +47,8 @@ def hub_url(request) -> str:
 
 
 def with_status(adapters):
-    """Annotate `status`: "valid" when any version is valid (the adapter resolves), else the newest version's
-    status ("pending", "validating", "invalid", "error"); "" for an adapter without versions."""
-    versions = AdapterVersion.objects.filter(adapter=OuterRef("pk"))
-    newest_status = versions.order_by("-created_at").values("status")[:1]
-    return adapters.annotate(
-        status=Case(
-            When(Exists(versions.filter(status=VersionStatus.VALID)), then=Value(VersionStatus.VALID)),
-            default=Coalesce(Subquery(newest_status), Value("")),
-            output_field=CharField(),
-        )
-    )
+    """Annotate `status`, as the list's status filter reads it (see `adapter_status`)."""
+    return adapters.annotate(status=adapter_status())
 
 
 def listed_adapters(user):
@@ -151,7 +141,6 @@ def explore(request):
 def adapter_list(request):
     adapters = listed_adapters(request.user)
     filterset = AdapterFilterSet(request.GET or None, queryset=adapters)
-    status = request.GET.get("status", "")
     errors = {}
     if filterset.is_bound and not filterset.is_valid():
         errors = {name: list(messages_) for name, messages_ in filterset.errors.items()}
@@ -162,14 +151,6 @@ def adapter_list(request):
             if filterset.is_bound
             else adapters.order_by("-download_count", "namespace__name", "name")
         )
-    if status:
-        if status in dict(adapter_status_choices()):
-            results = results.filter(status=status)
-        else:
-            errors["status"] = [
-                f"Unknown status {status!r}; choose one of {', '.join(VersionStatus.values)}."
-            ]
-            results = results.none()
     paginator = Paginator(results, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     options = FilterOptions.load()

@@ -1,18 +1,31 @@
 """The one filter set for adapter lists: the REST list (`/api/v1/adapters/`) and the web UI's list page use
 the same query parameters (`task`, `subtask`, `type`, `language`, `model_name`, `model_type`,
-`architecture`, `namespace`, `q`, `sort`)."""
+`architecture`, `namespace`, `status`, `q`, `sort`)."""
 
 import django_filters
-from django.db.models import Q
+from django.db.models import Case, CharField, Exists, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
-from hub.registry.choices import AdapterType
-from hub.registry.models import Adapter
+from hub.registry.choices import AdapterType, VersionStatus
+from hub.registry.models import Adapter, AdapterVersion
 
 SORT_ORDERS = {
     "downloads": ("-download_count", "namespace__name", "name"),
     "recent": ("-updated_at", "-id"),
     "name": ("namespace__name", "name"),
 }
+
+
+def adapter_status():
+    """An adapter's status as an SQL expression: "valid" when any version is valid (the adapter resolves),
+    else its newest version's status ("pending", "validating", "invalid", "error"); "" without versions."""
+    versions = AdapterVersion.objects.filter(adapter=OuterRef("pk"))
+    newest_status = versions.order_by("-created_at").values("status")[:1]
+    return Case(
+        When(Exists(versions.filter(status=VersionStatus.VALID)), then=Value(VersionStatus.VALID)),
+        default=Coalesce(Subquery(newest_status), Value("")),
+        output_field=CharField(),
+    )
 
 
 class AdapterFilterSet(django_filters.FilterSet):
@@ -28,6 +41,11 @@ class AdapterFilterSet(django_filters.FilterSet):
     model_type = django_filters.CharFilter(field_name="base_model__model_type", help_text="e.g. bert")
     architecture = django_filters.CharFilter(field_name="architecture_name", help_text="e.g. pfeiffer")
     namespace = django_filters.CharFilter(field_name="namespace__name", help_text="Owner, e.g. ukp")
+    status = django_filters.ChoiceFilter(
+        choices=VersionStatus.choices,
+        method="filter_status",
+        help_text="valid (some version resolves), else the newest version's status",
+    )
     q = django_filters.CharFilter(
         method="filter_text", help_text="Words to find in the name, description, task and subtask"
     )
@@ -53,6 +71,9 @@ class AdapterFilterSet(django_filters.FilterSet):
 
     def filter_language(self, queryset, name, value):
         return queryset.filter(Q(subtask__language=value) | Q(type=AdapterType.LANGUAGE, task__name=value))
+
+    def filter_status(self, queryset, name, value):
+        return queryset.alias(adapter_status=adapter_status()).filter(adapter_status=value)
 
     def filter_text(self, queryset, name, value):
         for word in value.split():

@@ -65,6 +65,16 @@ def test_list_filters(api, catalogue, params, expected):
         assert name == pattern or (pattern.startswith("*/") and name.endswith(pattern[1:]))
 
 
+def test_list_filters_by_status_as_the_web_list_does(api, catalogue):
+    pending_only = AdapterVersionFactory(adapter=AdapterFactory(name="bert-new"), status="pending").adapter
+    AdapterVersionFactory(adapter=catalogue["rte"], version="2", status="invalid")  # rte still resolves
+    assert names(api.get("/api/v1/adapters/", {"status": "pending"})) == [pending_only.full_name]
+    assert "ukp/bert-rte" in names(api.get("/api/v1/adapters/", {"status": "valid"}))
+    assert names(api.get("/api/v1/adapters/", {"status": "invalid"})) == []
+    response = api.get("/api/v1/adapters/", {"status": "broken"})
+    assert response.status_code == 400 and "status" in response.json()
+
+
 def test_list_rows_and_sorting(api, catalogue):
     row = api.get("/api/v1/adapters/", {"subtask": "sst-2"}).json()["results"][0]
     assert row["identifier"] == "sentiment/sst-2@ukp"
