@@ -1,4 +1,10 @@
-"""adapters_core: adapters for Hugging Face transformers models, compatible with AdapterHub."""
+"""adapters_core: adapters for Hugging Face transformers models, compatible with AdapterHub.
+
+The configuration and the hub client import without torch, so a web process that only parses configs stays
+light; the model API (``init``, ``Stack``, the adapter directory format) is imported on first use.
+"""
+
+import importlib
 
 from adapters_core.configuration import (
     BUILTIN_CONFIGS,
@@ -17,7 +23,50 @@ from adapters_core.configuration import (
     config_hash,
     parse_config_string,
 )
-from adapters_core.hub_client import HubClient, HubError, HubNotFoundError, HubUnreachableError
+from adapters_core.hub_client import (
+    AdapterValidationError,
+    HubAmbiguousError,
+    HubAuthError,
+    HubChecksumError,
+    HubClient,
+    HubError,
+    HubNotFoundError,
+    HubOfflineError,
+    HubUnreachableError,
+    download_adapter,
+    push,
+    resolve,
+    resolve_config,
+)
+
+# Names that need torch: exported name -> module that defines it, imported when first asked for.
+_TORCH_EXPORTS = {
+    "init": "adapters_core.model_mixin",
+    "ModelAdaptersMixin": "adapters_core.model_mixin",
+    "Stack": "adapters_core.composition",
+    "parse_composition": "adapters_core.composition",
+    "AdapterLoadError": "adapters_core.io",
+    "expected_adapter_parameters": "adapters_core.io",
+    "validate_adapter": "adapters_core.io",
+    "read_adapter_config": "adapters_core.io",
+    "read_adapter_weights": "adapters_core.io",
+    "CONFIG_NAME": "adapters_core.io",
+    "SAFE_WEIGHTS_NAME": "adapters_core.io",
+    "WEIGHTS_NAME": "adapters_core.io",
+}
+
+
+def __getattr__(name):
+    if name in _TORCH_EXPORTS:
+        value = getattr(importlib.import_module(_TORCH_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'adapters_core' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
+
 
 __all__ = [
     # configuration
@@ -37,8 +86,19 @@ __all__ = [
     "config_hash",
     "parse_config_string",
     # hub client
+    "AdapterValidationError",
+    "HubAmbiguousError",
+    "HubAuthError",
+    "HubChecksumError",
     "HubClient",
     "HubError",
     "HubNotFoundError",
+    "HubOfflineError",
     "HubUnreachableError",
+    "download_adapter",
+    "push",
+    "resolve",
+    "resolve_config",
+    # model API and adapter directories (import torch on first use)
+    *_TORCH_EXPORTS,
 ]

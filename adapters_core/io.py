@@ -314,10 +314,15 @@ def save_adapter(
 # --- loading ---------------------------------------------------------------------------------------------
 
 
-def resolve_adapter_directory(identifier: str | os.PathLike, model_name: str | None) -> Path:
+def resolve_adapter_directory(
+    identifier: str | os.PathLike,
+    model_name: str | None,
+    config: str | dict | None = None,
+    version: str | None = None,
+) -> Path:
     """A local directory as is; a hub identifier (``sentiment/sst-2@ukp``) is downloaded with
-    :meth:`HubClient.download_adapter` for ``model_name``. Absolute or explicitly relative paths
-    (``/…``, ``./…``, ``../…``, ``~/…``) are never sent to the hub."""
+    :meth:`HubClient.download_adapter` for ``model_name`` (optionally picking ``config`` and ``version``).
+    Absolute or explicitly relative paths (``/…``, ``./…``, ``../…``, ``~/…``) are never sent to the hub."""
     text = os.fspath(identifier)
     path = Path(text).expanduser()
     if path.is_dir():
@@ -326,9 +331,14 @@ def resolve_adapter_directory(identifier: str | os.PathLike, model_name: str | N
         raise AdapterLoadError(f"{text} is a file; give the adapter's directory.")
     if isinstance(identifier, os.PathLike) or text.startswith(("/", "./", "../", "~")):
         raise AdapterLoadError(f"No adapter directory at {text}.")
+    if not model_name:
+        raise AdapterLoadError(
+            f"{text!r} is not a local directory, so it is looked up on the hub, which needs the base model's "
+            "name: pass model_name='bert-base-uncased' (a model built from a config has no name of its own)."
+        )
     from adapters_core.hub_client import HubClient
 
-    return Path(HubClient().download_adapter(text, model_name or ""))
+    return Path(HubClient().download_adapter(text, model_name, config=config, version=version))
 
 
 def load_adapter(
@@ -337,11 +347,22 @@ def load_adapter(
     load_as: str | None = None,
     set_active: bool = False,
     overwrite_ok: bool = False,
+    model_name: str | None = None,
+    config: str | dict | None = None,
+    version: str | None = None,
 ) -> str:
     """Load an adapter directory into ``model`` (prepared with ``init``). Everything is checked before the
     model changes: model type, hidden size, layer count, and each weight's name and shape; on any error
-    no adapter is added. Returns the adapter's name in the model."""
-    directory = resolve_adapter_directory(adapter_name_or_path, getattr(model.config, "name_or_path", None))
+    no adapter is added. Returns the adapter's name in the model.
+
+    A name that is not a local directory is resolved on the hub for ``model_name`` (default: the name the
+    model was loaded from), ``config`` and ``version``."""
+    directory = resolve_adapter_directory(
+        adapter_name_or_path,
+        model_name or getattr(model.config, "name_or_path", None),
+        config=config,
+        version=version,
+    )
     config_json = read_adapter_config(directory)
     check_model_compatibility(config_json, model.config)
     adapter_config = AdapterConfig.load(config_json["config"])

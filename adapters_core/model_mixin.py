@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -336,11 +337,34 @@ class ModelAdaptersMixin:
         load_as: str | None = None,
         set_active: bool = False,
         overwrite_ok: bool = False,
+        model_name: str | None = None,
+        config: str | dict | None = None,
+        version: str | None = None,
     ) -> str:
         """Load an adapter from a directory written by ``save_adapter`` (here or by the reference library)
-        or, for anything that is not a local directory, from the hub. Returns the adapter's name."""
+        or, for anything that is not a local directory, from the hub (``sentiment/sst-2@ukp``), resolved for
+        ``model_name`` (default: the name the model was loaded from), ``config`` and ``version``.
+        Returns the adapter's name."""
         from adapters_core.io import load_adapter
 
         return load_adapter(
-            self, adapter_name_or_path, load_as=load_as, set_active=set_active, overwrite_ok=overwrite_ok
+            self,
+            adapter_name_or_path,
+            load_as=load_as,
+            set_active=set_active,
+            overwrite_ok=overwrite_ok,
+            model_name=model_name,
+            config=config,
+            version=version,
         )
+
+    def push_adapter(self, repo: str, adapter_name: str, version: str | None = None, **metadata: Any):
+        """Save ``adapter_name`` and upload it to the hub as ``repo`` (``namespace/name``), then wait for the
+        hub's validation. ``metadata`` is what :func:`adapters_core.hub_client.push` takes (``task``,
+        ``subtask``, ``type``, ``description``, ``license``, ``model_name``, ``wait``, ...). Returns the
+        hub's record of the version."""
+        from adapters_core.hub_client import push
+
+        with tempfile.TemporaryDirectory(prefix="adapterhub-push-") as directory:
+            self.save_adapter(directory, adapter_name)
+            return push(directory, repo, version, **metadata)

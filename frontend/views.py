@@ -66,10 +66,10 @@ def usage_snippets(adapter: Adapter, base_url: str) -> dict[str, str]:
     adapters_core_snippet = (
         "import os\n"
         f'os.environ["ADAPTERHUB_URL"] = "{base_url}"\n\n'
-        "from adapters_core.model_mixin import init\n"
+        "import adapters_core\n"
         "from transformers import AutoModel\n\n"
         f'model = AutoModel.from_pretrained("{model_name}")\n'
-        "init(model)\n"
+        "adapters_core.init(model)\n"
         f'adapter_name = model.load_adapter("{identifier}")\n'
         "model.set_active_adapters(adapter_name)\n"
     )

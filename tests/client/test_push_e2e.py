@@ -8,9 +8,9 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from transformers import AutoModel
 
+from adapters_core import init
 from adapters_core.cli import main
 from adapters_core.hub_client import HubClient
-from adapters_core.model_mixin import init
 from tests.factories import SubtaskFactory
 from tests.hub.validation.adapters import adapter_directory_files, transformers_config
 from tests.hub.validation.conftest import ensure_tiny_base_models
@@ -83,3 +83,37 @@ def test_pushing_an_invalid_adapter_exits_1_with_the_reason(
     assert record["status"] == "invalid"
     failed = [check for check in record["report"]["checks"] if check["result"] == "failed"]
     assert failed and "NaN" in failed[0]["message"]
+
+
+def test_model_push_adapter_then_load_by_identifier_into_a_model_built_from_a_config(
+    hub_env, writer, celery_worker_process, monkeypatch
+):
+    ensure_tiny_base_models()
+    SubtaskFactory(task__name="sentiment", name="imdb")
+    monkeypatch.setenv("ADAPTERHUB_TOKEN", writer["write_token"])
+    trained = tiny_model()
+    trained.add_adapter("imdb", config="pfeiffer")
+    with torch.no_grad():
+        for parameter in trained.adapter_parameters("imdb"):
+            parameter.normal_(std=0.1)
+
+    record = trained.push_adapter(
+        "ukp/tiny-imdb",
+        "imdb",
+        version="1",
+        task="sentiment",
+        subtask="imdb",
+        model_name="tiny-bert",
+        quiet=True,
+    )
+    assert record["status"] == "valid", record["report"]
+
+    fresh = tiny_model()  # built from a config: it has no model name to resolve for
+    with pytest.raises(ValueError, match="model_name="):
+        fresh.load_adapter("sentiment/imdb@ukp")
+    name = fresh.load_adapter("sentiment/imdb@ukp", model_name="tiny-bert", set_active=True)
+    trained.set_active_adapters("imdb")
+    inputs = torch.tensor([[1, 4, 9, 16, 25]])
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(inputs).last_hidden_state, trained(inputs).last_hidden_state)
+    assert name == "imdb"

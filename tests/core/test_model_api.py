@@ -262,7 +262,7 @@ def test_gpt2_and_distilbert_models_run_with_a_stack(inputs):
 
 def test_training_example_from_the_docs(tmp_path):
     """The example in docs/library.md: train a Pfeiffer adapter, save it, load it into a fresh model."""
-    import adapters_core.model_mixin as adapters_core  # the docs import this as `adapters_core`
+    import adapters_core
 
     torch.manual_seed(0)
     config = BertConfig(
