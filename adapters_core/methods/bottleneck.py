@@ -164,18 +164,22 @@ class BottleneckAdapter(nn.Module):
             residual = hidden_states
         return hidden_states, residual
 
-    def forward(self, x: torch.Tensor, residual_input: torch.Tensor) -> torch.Tensor:
+    def bottleneck(self, x: torch.Tensor) -> torch.Tensor:
+        """Down-projection, non-linearity, up-projection, scaling, dropout and gate: the adapter's own
+        output before any residual or LayerNorm."""
         up = self.adapter_up(self.adapter_down(x))
         if not (isinstance(self.scaling, float) and self.scaling == 1.0):
             up = up * self.scaling
         output = self.dropout(up) if self._has_dropout else up
-
         if self.use_gating:
             # One gate per sequence: the mean over positions of sigmoid(gate(x)).
             gate = torch.sigmoid(self.gate(x))
             gate = torch.mean(gate, dim=1).unsqueeze(-1)
             output = output * gate
+        return output
 
+    def forward(self, x: torch.Tensor, residual_input: torch.Tensor) -> torch.Tensor:
+        output = self.bottleneck(x)
         if self.adapter_residual_before_ln:
             output = output + residual_input
         if self.add_layer_norm_after:
@@ -209,14 +213,7 @@ class ParallelAdapter(BottleneckAdapter):
         return input_tensor, input_tensor
 
     def forward(self, x: torch.Tensor, residual_input: torch.Tensor) -> torch.Tensor:
-        up = self.adapter_up(self.adapter_down(x))
-        if not (isinstance(self.scaling, float) and self.scaling == 1.0):
-            up = up * self.scaling
-        output = self.dropout(up) if self._has_dropout else up
-        if self.use_gating:
-            gate = torch.sigmoid(self.gate(x))
-            gate = torch.mean(gate, dim=1).unsqueeze(-1)
-            output = output * gate
+        output = self.bottleneck(x)
         if self.add_layer_norm_after:
             output = self.adapter_norm_after(output)
         return output
