@@ -23,6 +23,7 @@ from adapters_core.hub_client import (
 )
 from hub.registry.models import AdapterVersion, Architecture
 from hub.registry.seed import seed_architectures
+from hub.registry.services import registry_changed
 from hub.registry.storage import read_blob
 from tests.factories import AdapterFactory, AdapterVersionFactory, ArchitectureFactory, SubtaskFactory
 
@@ -182,6 +183,7 @@ def test_offline_mode_uses_what_was_cached(hub_env, published, monkeypatch):
     online = download_adapter("sentiment/sst-2@ukp", "bert-base-uncased")
     # The hub no longer serves the adapter: only the cache can answer now.
     AdapterVersion.objects.filter(adapter=published).update(status="invalid")
+    registry_changed()  # what every change made through the hub does: its resolution cache starts over
     with pytest.raises(HubNotFoundError):
         download_adapter("sentiment/sst-2@ukp", "bert-base-uncased")
 
