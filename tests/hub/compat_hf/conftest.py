@@ -13,8 +13,16 @@ from tests.factories import AdapterFactory, AdapterVersionFactory, ApiTokenFacto
 @pytest.fixture
 def hf_home(tmp_path, monkeypatch):
     """A private HF_HOME (no stored Hugging Face token), telemetry off, offline mode off."""
+    from huggingface_hub import constants
+
     home = tmp_path / "hf_home"
     monkeypatch.setenv("HF_HOME", str(home))
+    # huggingface_hub read HF_HOME when it was imported; its cache and token paths must follow too, or every
+    # test shares (and a developer's machine lends) one cache, and a cached file is never requested again.
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
