@@ -39,7 +39,7 @@ from hub.registry.api.serializers import (
 from hub.registry.choices import VersionStatus
 from hub.registry.downloads import IMMUTABLE_CACHE_CONTROL, blob_response, count_download
 from hub.registry.filtersets import AdapterFilterSet
-from hub.registry.models import AdapterVersion, Architecture, BaseModel, Task, VersionFile
+from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Blob, Task, VersionFile
 from hub.registry.resolution import resolve_adapter_cached
 from hub.registry.storage import HashingUploadHandler, IncomingFile
 
@@ -391,27 +391,52 @@ class MeView(RegistryAPIView):
 # --------------------------------------------------------------------------------------------------
 
 
+# A version's files never change, so where a file lives is kept briefly per process: a download then costs
+# no query but the count. A deleted version's files stop resolving within this delay.
+FILE_LOCATION_CACHE_SECONDS = 60
+
+
+def _file_location(namespace, name, version, file_name) -> dict | None:
+    key = (
+        "registry:file:"
+        + hashlib.sha1(json.dumps([namespace, name, version, file_name]).encode()).hexdigest()
+    )
+    location = cache.get(key)
+    if location is None:
+        item = (
+            VersionFile.objects.select_related("blob", "version__adapter")
+            .filter(
+                version__adapter__namespace__name=namespace,
+                version__adapter__name=name,
+                version__version=version,
+                name=file_name,
+            )
+            .first()
+        )
+        if item is None:
+            return None
+        blob = item.blob
+        location = {
+            "blob": {"pk": blob.pk, "sha256": blob.sha256, "size": blob.size, "file": blob.file.name},
+            "adapter_id": item.version.adapter_id,
+            "private": item.version.adapter.private,
+        }
+        cache.set(key, location, FILE_LOCATION_CACHE_SECONDS)
+    return location
+
+
 @require_http_methods(["GET", "HEAD"])
 def download_file(request, namespace, name, version, file_name):
     """GET/HEAD one file of a version. Streams; counts a download for the weights file."""
-    item = (
-        VersionFile.objects.select_related("blob", "version__adapter")
-        .filter(
-            version__adapter__namespace__name=namespace,
-            version__adapter__name=name,
-            version__version=version,
-            name=file_name,
-        )
-        .first()
-    )
-    if item is None:
+    location = _file_location(namespace, name, version, file_name)
+    if location is None:
         raise Http404(f"{namespace}/{name} version {version} has no file {file_name!r}.")
-    adapter = item.version.adapter
-    if adapter.private:
-        _require_member(request, adapter)
-    response = blob_response(request, item.blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})
+    if location["private"]:
+        _require_member(request, Adapter.objects.select_related("namespace").get(pk=location["adapter_id"]))
+    blob = Blob(**location["blob"])
+    response = blob_response(request, blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})
     if file_name in services.WEIGHTS_FILES:
-        count_download(request, response, adapter.pk)
+        count_download(request, response, location["adapter_id"])
     return response
 
 
