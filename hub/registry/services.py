@@ -375,6 +375,9 @@ def create_version(
     """
     if check_permission:
         require_write(user, namespace, token)
+    # Every user gets a namespace named after them, so a user called `api` has one; it must not hold
+    # adapters, whose URLs would collide with the site's own routes.
+    check_name(namespace.name, "namespace name", field="namespace")
     check_name(name, "adapter name", field="name")
     version = (version or "").strip() or DEFAULT_VERSION_LABEL
     check_name(version, "version label", field="version", reserved=False)

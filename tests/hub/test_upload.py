@@ -233,6 +233,16 @@ def test_bad_input_is_rejected_with_a_fixing_message(
     assert_nothing_half_stored()
 
 
+def test_a_user_whose_personal_namespace_is_a_reserved_name_cannot_upload_into_it():
+    api_user = UserFactory(username="api")  # gets the namespace `api`, like every user
+    token = ApiTokenFactory(user=api_user, scope=TokenScope.WRITE)
+    response = upload(_client_with(token.raw), namespace="api")
+    assert response.status_code == 400
+    assert "namespace name 'api' is reserved" in response.json()["detail"]
+    assert not Adapter.objects.exists()
+    assert_nothing_half_stored()
+
+
 def test_malformed_multipart_is_rejected(alice_api):
     response = alice_api.post(
         URL.format("alice", "sst2"),
