@@ -11,7 +11,6 @@ key that changes whenever the registry does (one cheap query checks it), and `wr
 the whole tree to a folder for nginx or a CDN.
 """
 
-import hashlib
 import io
 import json
 import zipfile
@@ -23,7 +22,7 @@ from django.db import connection, transaction
 
 from hub.registry.choices import VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, VersionFile
-from hub.registry.services import REGISTRY_GENERATION_KEY
+from hub.registry.services import REGISTRY_GENERATION_KEY, cache_key
 from hub.registry.storage import open_blob, store_bytes
 
 INDEX_CACHE_SECONDS = 3600
@@ -68,7 +67,7 @@ def registry_fingerprint() -> str:
 def cached_document(name: str, build, base_url: str):
     """`build()`'s result (None for "no such file"), cached until the registry changes."""
     fingerprint = registry_fingerprint()
-    key = "adapterhub-index:" + hashlib.sha1(f"{base_url}|{name}|{fingerprint}".encode()).hexdigest()
+    key = cache_key("adapterhub-index", base_url, name, fingerprint)
     document = cache.get(key)
     if document is None:
         document = build()

@@ -7,7 +7,6 @@ so it is cached by version id; resolving costs one query for the candidates (two
 """
 
 import difflib
-import hashlib
 import json
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from hub.registry.services import (
     Conflict,
     NotFound,
     UploadRejected,
+    cache_key,
     resolve_config_text,
     visible_adapters,
 )
@@ -324,12 +324,7 @@ def resolve_adapter_cached(
     if user is not None and user.is_authenticated:
         return resolve_adapter(identifier, model_name, config, version, strict, user)
     generation = cache.get(REGISTRY_GENERATION_KEY, 0)
-    key = (
-        "registry:resolve:"
-        + hashlib.sha1(
-            json.dumps([generation, identifier, model_name, config, version, bool(strict)]).encode()
-        ).hexdigest()
-    )
+    key = cache_key("registry:resolve", generation, identifier, model_name, config, version, bool(strict))
     payload = cache.get(key)
     if payload is None:
         payload = resolve_adapter(identifier, model_name, config, version, strict, user)

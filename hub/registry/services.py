@@ -564,6 +564,12 @@ def record_download(adapter_id: int) -> None:
 REGISTRY_GENERATION_KEY = "registry:generation"
 
 
+def cache_key(prefix: str, *parts) -> str:
+    """A cache key for `parts` (any JSON values): cache backends limit key length and characters, so the
+    parts are hashed."""
+    return f"{prefix}:" + hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()
+
+
 def registry_changed() -> None:
     """Tell caches of derived data (the AdapterHub index) that the registry changed."""
     try:

@@ -2,7 +2,6 @@
 views translate HTTP to calls and `RegistryError`s to JSON errors: {"detail", "field"?, "suggestions"?,
 "candidates"?}."""
 
-import hashlib
 import json
 
 from django.core.cache import cache
@@ -127,10 +126,7 @@ class ArchitectureDetailView(RegistryAPIView):
     def get(self, request, name):
         # Registered architectures never change (see services.register_architecture), so answers are
         # kept briefly per process; a deleted one disappears within ARCHITECTURE_CACHE_SECONDS.
-        key = (
-            "registry:architecture:"
-            + hashlib.sha1(json.dumps([name, sorted(request.query_params.items())]).encode()).hexdigest()
-        )
+        key = services.cache_key("registry:architecture", name, sorted(request.query_params.items()))
         data = cache.get(key)
         if data is None:
             data = self.describe(request, name)
@@ -397,10 +393,7 @@ FILE_LOCATION_CACHE_SECONDS = 60
 
 
 def _file_location(namespace, name, version, file_name) -> dict | None:
-    key = (
-        "registry:file:"
-        + hashlib.sha1(json.dumps([namespace, name, version, file_name]).encode()).hexdigest()
-    )
+    key = services.cache_key("registry:file", namespace, name, version, file_name)
     location = cache.get(key)
     if location is None:
         item = (
