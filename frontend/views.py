@@ -46,15 +46,13 @@ def hub_url(request) -> str:
     return settings.ADAPTERHUB_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
 
 
-def with_status(adapters):
-    """Annotate `status`, as the list's status filter reads it (see `adapter_status`)."""
-    return adapters.annotate(status=adapter_status())
-
-
 def listed_adapters(user):
-    """Adapters `user` may see, with what list rows show, ready for filtering."""
-    return with_status(
-        services.visible_adapters(user).select_related("namespace", "task", "subtask", "base_model")
+    """Adapters `user` may see, with what list rows show (`status` as the status filter reads it), ready
+    for filtering."""
+    return (
+        services.visible_adapters(user)
+        .select_related("namespace", "task", "subtask", "base_model")
+        .annotate(status=adapter_status())
     )
 
 

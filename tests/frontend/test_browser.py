@@ -15,18 +15,11 @@ from hub.registry.models import Adapter, ApiToken, BaseModel
 from hub.registry.tokens import find_active_token
 from tests.factories import PASSWORD, BaseModelFactory, UserFactory
 from tests.frontend.conftest import save_screenshot, seed_builtins
+from tests.hub.validation.adapters import TINY_BASE_CONFIGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-TINY_BERT = {
-    "model_type": "bert",
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 37,
-    "vocab_size": 99,
-    "max_position_embeddings": 64,
-}
+TINY_BERT = TINY_BASE_CONFIGS["tiny-bert"]
 
 
 @pytest.fixture
