@@ -19,8 +19,8 @@ from torch import nn
 
 from adapters_core.composition import Stack, parse_composition
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, BnConfig
-from adapters_core.methods.bottleneck import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
-from adapters_core.methods.invertible import build_invertible_adapter
+from adapters_core.methods.bottleneck.invertible import build_invertible_adapter
+from adapters_core.methods.bottleneck.layer import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
 from adapters_core.models import ModelFamily, family_for
 
 ADAPTER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-@+]+$")

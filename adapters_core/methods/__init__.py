@@ -1,21 +1,3 @@
-"""Adapter modules: pure math, no knowledge of where they sit in a model."""
-
-from adapters_core.methods.bottleneck import (
-    Activation,
-    BottleneckAdapter,
-    BottleneckLayer,
-    ParallelAdapter,
-    build_bottleneck_adapter,
-)
-from adapters_core.methods.invertible import GLOWCouplingBlock, NICECouplingBlock, build_invertible_adapter
-
-__all__ = [
-    "Activation",
-    "BottleneckAdapter",
-    "BottleneckLayer",
-    "GLOWCouplingBlock",
-    "NICECouplingBlock",
-    "ParallelAdapter",
-    "build_bottleneck_adapter",
-    "build_invertible_adapter",
-]
+"""Adapter methods, one folder each: its config (torch-free, imported by the hub's web processes) and its
+layer code (pure math, no knowledge of where it sits in a model). Import the modules themselves; this package
+imports nothing so that reading a config never imports torch."""

@@ -3,7 +3,7 @@ feed-forward output (``output``); the invertible adapter on the output of ``embe
 
 from torch import nn
 
-from adapters_core.methods.bottleneck import BottleneckLayer
+from adapters_core.methods.bottleneck.layer import BottleneckLayer
 from adapters_core.models.placement import ModelFamily, attach_post_ln_output
 
 

@@ -3,7 +3,7 @@ LayerNorm after them); the invertible adapter on the output of ``drop`` (token +
 
 from torch import nn
 
-from adapters_core.methods.bottleneck import BottleneckLayer
+from adapters_core.methods.bottleneck.layer import BottleneckLayer
 from adapters_core.models.placement import ModelFamily, attach_locations, bind_forward
 
 

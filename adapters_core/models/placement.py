@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from adapters_core.methods.bottleneck import BottleneckLayer
+from adapters_core.methods.bottleneck.layer import BottleneckLayer
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,18 @@ from torch import nn
 
 from adapters_core.composition import Stack
 from adapters_core.configuration import AdapterConfig
-from adapters_core.methods.bottleneck import (
+from adapters_core.methods.bottleneck.invertible import (
+    GLOWCouplingBlock,
+    NICECouplingBlock,
+    build_invertible_adapter,
+)
+from adapters_core.methods.bottleneck.layer import (
     ActiveSetup,
     BottleneckAdapter,
     BottleneckLayer,
     ParallelAdapter,
     build_bottleneck_adapter,
 )
-from adapters_core.methods.invertible import GLOWCouplingBlock, NICECouplingBlock, build_invertible_adapter
 
 H = 16
 
