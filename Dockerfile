@@ -14,7 +14,7 @@ RUN if [ -n "$TORCH_CUDA" ]; then \
     else \
         pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu; \
     fi \
- && pip install --no-cache-dir .
+ && pip install --no-cache-dir ".[server]"
 RUN useradd --create-home adapterhub && mkdir -p /data/media && chown adapterhub /data/media
 USER adapterhub
 EXPOSE 8000

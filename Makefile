@@ -14,7 +14,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[server,test]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -32,6 +32,17 @@ chromium:
 test: $(INSTALLED) chromium
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	MEDIA_ROOT=$(CURDIR)/var/test-media $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The suite without the end-to-end and browser tests (no worker processes, no Chromium): a quick check.
+test-fast: $(INSTALLED)
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
+	MEDIA_ROOT=$(CURDIR)/var/test-media $(VENV)/bin/pytest -m "not e2e and not browser" $(PYTEST_ARGS)
+
+# The benchmarks that need no extra services: the library's overhead (quick run) and validation throughput.
+# bench/api_load.py needs nginx and wrk; bench/README.md says how to run it.
+bench: $(INSTALLED)
+	$(VENV)/bin/python bench/core_overhead.py --quick
+	$(VENV)/bin/python bench/validation.py   # its own database and Redis db; see bench/README.md
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
