@@ -17,8 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from adapters_core import model_io
 from adapters_core.composition import Stack, parse_composition
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, BnConfig
+from adapters_core.directory import adapter_key_filter
+from adapters_core.hub_client import push
 from adapters_core.methods.bottleneck.invertible import build_invertible_adapter
 from adapters_core.methods.bottleneck.layer import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
 from adapters_core.models import ModelFamily, family_for
@@ -312,8 +315,6 @@ class ModelAdaptersMixin:
     def adapter_state_dict(self, adapter_name: str) -> dict[str, torch.Tensor]:
         """The adapter's tensors under the reference file format's names (model-relative, i.e. with the
         base model prefix such as ``bert.`` when the model has a head)."""
-        from adapters_core.io import adapter_key_filter
-
         self._require_adapter(adapter_name)
         belongs = adapter_key_filter(adapter_name)
         return {key: value for key, value in self.state_dict().items() if belongs(key)}
@@ -327,9 +328,9 @@ class ModelAdaptersMixin:
     ) -> None:
         """Write ``adapter_config.json`` and ``adapter.safetensors`` (or the legacy ``pytorch_adapter.bin``
         with ``use_safetensors=False``) into ``save_directory``, in the reference library's format."""
-        from adapters_core.io import save_adapter
-
-        save_adapter(self, save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors)
+        model_io.save_adapter(
+            self, save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors
+        )
 
     def load_adapter(
         self,
@@ -345,9 +346,7 @@ class ModelAdaptersMixin:
         or, for anything that is not a local directory, from the hub (``sentiment/sst-2@ukp``), resolved for
         ``model_name`` (default: the name the model was loaded from), ``config`` and ``version``.
         Returns the adapter's name."""
-        from adapters_core.io import load_adapter
-
-        return load_adapter(
+        return model_io.load_adapter(
             self,
             adapter_name_or_path,
             load_as=load_as,
@@ -363,8 +362,6 @@ class ModelAdaptersMixin:
         hub's validation. ``metadata`` is what :func:`adapters_core.hub_client.push` takes (``task``,
         ``subtask``, ``type``, ``description``, ``license``, ``model_name``, ``wait``, ...). Returns the
         hub's record of the version."""
-        from adapters_core.hub_client import push
-
         with tempfile.TemporaryDirectory(prefix="adapterhub-push-") as directory:
             self.save_adapter(directory, adapter_name)
             return push(directory, repo, version, **metadata)

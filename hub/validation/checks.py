@@ -20,20 +20,25 @@ import torch
 from safetensors.torch import load_file
 
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_from_saved, config_hash
-from adapters_core.io import (
-    CONFIG_NAME,
-    SAFE_WEIGHTS_NAME,
-    WEIGHTS_NAME,
-    AdapterLoadError,
-    adapter_weights_for,
-    compare_adapter_weights,
+from adapters_core.directory import (
+    CONFIG_FILE,
+    MAX_CONFIG_FILE_SIZE,
+    PICKLE_WEIGHTS_FILE,
+    SAFETENSORS_WEIGHTS_FILE,
+    compare_weight_shapes,
+    sha256_of_file,
+    weights_file_in,
 )
+from adapters_core.io import AdapterLoadError, adapter_weights_for, foreign_weight_names, layer_count_mismatch
 from hub.validation.legacy_pickle import LegacyPickleError, convert_legacy_pickle
 from hub.validation.reference_models import ReferenceModel, run_probe
 from hub.validation.report import ReportBuilder
 from hub.validation.safetensors_header import SafetensorsHeaderError, read_safetensors_header
 
-MAX_CONFIG_FILE_BYTES = 1024 * 1024
+# hub/validation/tasks.py (owned by the registry work) still imports this name from here; it goes once
+# tasks.py imports adapters_core.directory.sha256_of_file itself.
+sha256_of_path = sha256_of_file
+
 # How many names a message lists before it says "and N more" (the report's details list all of them).
 NAMES_IN_MESSAGE = 10
 
@@ -75,14 +80,6 @@ def _list_names(names: list[str]) -> str:
     return shown + (f" and {len(names) - NAMES_IN_MESSAGE} more" if len(names) > NAMES_IN_MESSAGE else "")
 
 
-def sha256_of_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --- 1. file -------------------------------------------------------------------------------------------
 
 
@@ -92,42 +89,43 @@ def check_file(
     """Find the weights, convert a legacy pickle in a limited child process, check the safetensors header
     with limits, and only then read the tensors."""
     details: dict[str, Any] = {}
-    if SAFE_WEIGHTS_NAME in subject.files:
-        weights_path = subject.files[SAFE_WEIGHTS_NAME]
-        if WEIGHTS_NAME in subject.files:
+    weights_file = weights_file_in(subject.files)
+    if weights_file == SAFETENSORS_WEIGHTS_FILE:
+        weights_path = subject.files[SAFETENSORS_WEIGHTS_FILE]
+        if PICKLE_WEIGHTS_FILE in subject.files:
             report.warnings.append(
-                f"Both {SAFE_WEIGHTS_NAME} and {WEIGHTS_NAME} were uploaded; {SAFE_WEIGHTS_NAME} was checked."
+                f"Both {SAFETENSORS_WEIGHTS_FILE} and {PICKLE_WEIGHTS_FILE} were uploaded; {SAFETENSORS_WEIGHTS_FILE} was checked."
             )
-    elif WEIGHTS_NAME in subject.files:
-        weights_path = work_dir / SAFE_WEIGHTS_NAME
+    elif weights_file == PICKLE_WEIGHTS_FILE:
+        weights_path = work_dir / SAFETENSORS_WEIGHTS_FILE
         try:
-            convert_legacy_pickle(subject.files[WEIGHTS_NAME], weights_path)
+            convert_legacy_pickle(subject.files[PICKLE_WEIGHTS_FILE], weights_path)
         except LegacyPickleError as exc:
             raise CheckFailed("file", exc.code, str(exc)) from exc
         outcome.converted_weights = weights_path
-        details["converted_from"] = WEIGHTS_NAME
+        details["converted_from"] = PICKLE_WEIGHTS_FILE
     else:
         raise CheckFailed(
             "file",
             "no_weights",
-            f"The version has no weights file; upload {SAFE_WEIGHTS_NAME} (or the legacy {WEIGHTS_NAME}).",
+            f"The version has no weights file; upload {SAFETENSORS_WEIGHTS_FILE} (or the legacy {PICKLE_WEIGHTS_FILE}).",
         )
 
     try:
         header = read_safetensors_header(weights_path)
     except SafetensorsHeaderError as exc:
-        raise CheckFailed("file", exc.code, f"{SAFE_WEIGHTS_NAME}: {exc}") from exc
+        raise CheckFailed("file", exc.code, f"{SAFETENSORS_WEIGHTS_FILE}: {exc}") from exc
     if not header.tensors:
-        raise CheckFailed("file", "no_tensors", f"{SAFE_WEIGHTS_NAME} holds no tensors.")
+        raise CheckFailed("file", "no_tensors", f"{SAFETENSORS_WEIGHTS_FILE} holds no tensors.")
     try:
         tensors = load_file(str(weights_path), device="cpu")
     except Exception as exc:  # the header passed, so this is a file safetensors itself rejects
-        raise CheckFailed("file", "unreadable", f"{SAFE_WEIGHTS_NAME} cannot be read: {exc}") from exc
+        raise CheckFailed("file", "unreadable", f"{SAFETENSORS_WEIGHTS_FILE} cannot be read: {exc}") from exc
     details.update(tensor_count=len(tensors), weights_bytes=header.file_size)
     report.metrics["weights_bytes"] = header.file_size
     report.passed(
         "file",
-        f"{SAFE_WEIGHTS_NAME}: {len(tensors)} tensors, {header.file_size} bytes, well-formed.",
+        f"{SAFETENSORS_WEIGHTS_FILE}: {len(tensors)} tensors, {header.file_size} bytes, well-formed.",
         **details,
     )
     return tensors
@@ -139,36 +137,40 @@ def check_file(
 def check_config(subject: Subject, report: ReportBuilder) -> tuple[dict, AdapterConfig]:
     """Parse adapter_config.json with adapters_core; its hash must match the declared architecture, and its
     model type and hidden size the base model."""
-    path = subject.files.get(CONFIG_NAME)
+    path = subject.files.get(CONFIG_FILE)
     if path is None:
-        raise CheckFailed("config", "no_config", f"The version has no {CONFIG_NAME}.")
-    if path.stat().st_size > MAX_CONFIG_FILE_BYTES:
-        raise CheckFailed("config", "config_too_large", f"{CONFIG_NAME} is larger than 1 MiB.")
+        raise CheckFailed("config", "no_config", f"The version has no {CONFIG_FILE}.")
+    if path.stat().st_size > MAX_CONFIG_FILE_SIZE:
+        raise CheckFailed(
+            "config",
+            "config_too_large",
+            f"{CONFIG_FILE} is larger than {MAX_CONFIG_FILE_SIZE // (1024 * 1024)} MiB.",
+        )
     try:
         saved = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckFailed(
-            "config", "config_not_json", f"{CONFIG_NAME} is not valid UTF-8 JSON: {exc}."
+            "config", "config_not_json", f"{CONFIG_FILE} is not valid UTF-8 JSON: {exc}."
         ) from exc
     if not isinstance(saved, dict):
-        raise CheckFailed("config", "config_not_object", f"{CONFIG_NAME} must hold a JSON object.")
+        raise CheckFailed("config", "config_not_object", f"{CONFIG_FILE} must hold a JSON object.")
     try:
         config = config_from_saved(saved)
         hash_value = config_hash(config)
     except AdapterConfigError as exc:
-        raise CheckFailed("config", "bad_config", f"The config in {CONFIG_NAME} is invalid: {exc}") from exc
+        raise CheckFailed("config", "bad_config", f"The config in {CONFIG_FILE} is invalid: {exc}") from exc
     name = saved.get("name")
     if not isinstance(name, str) or not name:
         raise CheckFailed(
             "config",
             "no_adapter_name",
-            f"{CONFIG_NAME} has no 'name' (the adapter's name its weights are saved under).",
+            f"{CONFIG_FILE} has no 'name' (the adapter's name its weights are saved under).",
         )
     if hash_value != subject.declared_config_hash:
         raise CheckFailed(
             "config",
             "config_hash_mismatch",
-            f"The config in {CONFIG_NAME} hashes to {hash_value}, but the adapter is registered with config hash "
+            f"The config in {CONFIG_FILE} hashes to {hash_value}, but the adapter is registered with config hash "
             f"{subject.declared_config_hash}; upload it under an adapter with this architecture.",
             config_hash=hash_value,
         )
@@ -186,13 +188,13 @@ def check_config(subject: Subject, report: ReportBuilder) -> tuple[dict, Adapter
             raise CheckFailed(
                 "config",
                 f"no_{key}",
-                f"{CONFIG_NAME} has no {key!r}; {subject.model_name} expects {expected!r}.",
+                f"{CONFIG_FILE} has no {key!r}; {subject.model_name} expects {expected!r}.",
             )
         if found != expected:
             raise CheckFailed(
                 "config",
                 f"{key}_mismatch",
-                f"{CONFIG_NAME} says {key} {found!r}, but {subject.model_name} has {key} {expected!r}: the adapter "
+                f"{CONFIG_FILE} says {key} {found!r}, but {subject.model_name} has {key} {expected!r}: the adapter "
                 f"was trained for another base model.",
             )
     report.passed(
@@ -242,39 +244,36 @@ def check_structure(
         key: tuple(value.shape)
         for key, value in adapter_weights_for(tensors, saved_name, internal, prefix).items()
     }
-    # Tensors that belong to no adapter of that name (another adapter's, a head's, anything else).
-    foreign = sorted(
-        key for key in tensors if not adapter_weights_for({key: tensors[key]}, saved_name, internal, prefix)
-    )
-    missing = sorted(shown(key) for key in set(expected) - set(found))
-    unexpected = sorted({shown(key) for key in set(found) - set(expected)} | set(foreign))
-    wrong_shapes = sorted(
-        f"{shown(key)}: file {list(found[key])}, expected {list(expected[key])}"
-        for key in set(expected) & set(found)
-        if found[key] != expected[key]
-    )
-    if missing or unexpected or wrong_shapes:
-        try:
-            compare_adapter_weights(
-                expected,
+    comparison = compare_weight_shapes(expected, found)
+    foreign = foreign_weight_names(tensors, saved_name)
+    if not comparison.matches or foreign:
+        missing = sorted(shown(name) for name in comparison.missing)
+        unexpected = sorted({shown(name) for name in comparison.unexpected} | set(foreign))
+        wrong_shapes = sorted(
+            f"{shown(name)}: file {list(in_file)}, expected {list(in_model)}"
+            for name, in_file, in_model in comparison.wrong_shapes
+        )
+        # A file written for another number of layers says so; when it also holds foreign tensors, the
+        # full listing below is the more useful message.
+        message = None
+        if not foreign:
+            message = layer_count_mismatch(
                 found,
+                comparison.missing,
                 adapter_name=saved_name,
                 layers_path=model.adapter_state.family.layers,
                 num_layers=len(model.adapter_state.layers),
             )
-            message = ""
-        except AdapterLoadError as exc:
-            message = str(exc)
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)}: {_list_names(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)}: {_list_names(unexpected)}")
-        if wrong_shapes:
-            parts.append(f"wrong shape {len(wrong_shapes)}: {_list_names(wrong_shapes)}")
-        if not message or foreign:
+        if message is None:
+            parts = []
+            if missing:
+                parts.append(f"missing {len(missing)}: {_list_names(missing)}")
+            if unexpected:
+                parts.append(f"unexpected {len(unexpected)}: {_list_names(unexpected)}")
+            if wrong_shapes:
+                parts.append(f"wrong shape {len(wrong_shapes)}: {_list_names(wrong_shapes)}")
             message = (
-                f"The tensors of {SAFE_WEIGHTS_NAME} do not match the config for {subject.model_name}: "
+                f"The tensors of {SAFETENSORS_WEIGHTS_FILE} do not match the config for {subject.model_name}: "
                 + "; ".join(parts)
                 + "."
             )
@@ -367,9 +366,9 @@ def run_checks(subject: Subject, work_dir: Path, report: ReportBuilder, referenc
     check_structure(subject, reference, saved, config, tensors, report)
     adapter_dir = work_dir / "adapter"
     adapter_dir.mkdir(exist_ok=True)
-    (adapter_dir / CONFIG_NAME).symlink_to(subject.files[CONFIG_NAME].resolve())
-    (adapter_dir / SAFE_WEIGHTS_NAME).symlink_to(
-        (outcome.converted_weights or subject.files[SAFE_WEIGHTS_NAME]).resolve()
+    (adapter_dir / CONFIG_FILE).symlink_to(subject.files[CONFIG_FILE].resolve())
+    (adapter_dir / SAFETENSORS_WEIGHTS_FILE).symlink_to(
+        (outcome.converted_weights or subject.files[SAFETENSORS_WEIGHTS_FILE]).resolve()
     )
     check_load_and_run(subject, reference, adapter_dir, report)
     return outcome

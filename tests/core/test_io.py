@@ -10,12 +10,8 @@ from safetensors.torch import load_file, save_file
 from transformers import BertModel
 
 import adapters_core.model_mixin as adapters
-from adapters_core.io import (
-    AdapterLoadError,
-    expected_adapter_parameters,
-    read_adapter_weights,
-    validate_adapter,
-)
+from adapters_core.compatibility import expected_adapter_parameters, validate_adapter
+from adapters_core.io import AdapterLoadError, read_adapter_weights
 from tests.core.tiny_models import randomize_adapter, tiny_config, tiny_model
 
 

@@ -11,6 +11,7 @@ import torch
 from django.core.management import call_command
 from django.utils import timezone
 from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 from hub.registry.choices import VersionStatus
 from hub.registry.models import AdapterVersion, BaseModel
@@ -245,3 +246,74 @@ def test_the_sweep_command_prints_its_counts(store_version, eager_tasks, capsys)
     assert "orphan_blob_rows" in counts
     version.refresh_from_db()
     assert version.status == VersionStatus.VALID
+
+
+def _structure_failure(store_version, change) -> dict:
+    """Validate the seeded tiny-bert adapter after `change(tensors)` edited its tensors; the failed check."""
+    files = adapter_directory_files("tiny-bert", seed=6)
+    tensors = load_safetensors(files["adapter.safetensors"])
+    change(tensors)
+    files["adapter.safetensors"] = save_safetensors(tensors)
+    version = store_version(files)
+    assert run_validation(version.pk) == VersionStatus.INVALID
+    version.refresh_from_db()
+    jsonschema.validate(version.report, REPORT_JSON_SCHEMA)
+    (failure,) = [check for check in version.report["checks"] if check["result"] == "failed"]
+    assert failure["name"] == "structure"
+    return failure
+
+
+def test_a_structure_failure_lists_every_difference_under_the_files_names(store_version):
+    removed = "encoder.layer.1.output.adapters.sst.adapter_up.bias"
+    transposed = "encoder.layer.0.output.adapters.sst.adapter_up.weight"
+    surprise = "encoder.layer.0.output.adapters.sst.surprise.weight"
+
+    def change(tensors):
+        del tensors[removed]
+        tensors[transposed] = tensors[transposed].t().contiguous()
+        tensors[surprise] = torch.zeros(2)
+        tensors["heads.sst.1.weight"] = torch.zeros(2, 32)  # belongs to no part of the adapter
+
+    failure = _structure_failure(store_version, change)
+
+    assert failure["code"] == "tensor_names_mismatch"
+    assert failure["details"] == {
+        "missing": [removed],
+        "unexpected": [surprise, "heads.sst.1.weight"],
+        "wrong_shapes": [f"{transposed}: file [2, 32], expected [32, 2]"],
+    }
+    assert failure["message"].startswith(
+        "The tensors of adapter.safetensors do not match the config for tiny-bert:"
+    )
+    assert "missing 1: " in failure["message"] and "unexpected 2: " in failure["message"]
+    assert "validation_" not in failure["message"]  # the hub's internal adapter name never shows
+
+
+def test_a_file_for_more_layers_says_so(store_version):
+    def change(tensors):
+        for name in [name for name in tensors if "layer.1." in name]:
+            tensors[name.replace("layer.1.", "layer.2.")] = tensors[name].clone()
+
+    failure = _structure_failure(store_version, change)
+
+    assert failure["code"] == "tensor_names_mismatch"
+    assert failure["message"] == "Adapter 'sst' has weights for 3 layers, but this model has 2 layers."
+    assert failure["details"]["missing"] == [] and failure["details"]["wrong_shapes"] == []
+    assert all("layer.2." in name for name in failure["details"]["unexpected"])
+
+
+def test_a_file_with_a_wrongly_shaped_tensor_has_its_own_code(store_version):
+    name = "encoder.layer.0.output.adapters.sst.adapter_up.bias"
+
+    def change(tensors):
+        tensors[name] = torch.zeros(5)
+
+    failure = _structure_failure(store_version, change)
+
+    assert failure["code"] == "wrong_shapes"
+    assert failure["details"] == {
+        "missing": [],
+        "unexpected": [],
+        "wrong_shapes": [f"{name}: file [5], expected [32]"],
+    }
+    assert "wrong shape 1: " in failure["message"] and "validation_" not in failure["message"]
