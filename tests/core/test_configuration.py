@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters_core import configuration as cfgmod
 from adapters_core.configuration import (
     ACTIVATION_NAMES,
     BUILTIN_CONFIGS,
@@ -37,6 +36,7 @@ from adapters_core.configuration import (
     parse_config_string,
 )
 from adapters_core.hub_client import HubClient, HubError, HubNotFoundError, HubUnreachableError
+from adapters_core.methods.bottleneck.config import INIT_WEIGHTS_CHOICES, LEGACY_KEY_RENAMES
 
 INTEROP_CASES = Path("/work/shared/interop/cases")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -967,7 +967,7 @@ json_values = st.recursive(
     ),
     max_leaves=6,
 )
-reserved = set(BN_DEFAULTS) | set(cfgmod.LEGACY_KEY_RENAMES) | {"architecture", "invertible_adapter"}
+reserved = set(BN_DEFAULTS) | set(LEGACY_KEY_RENAMES) | {"architecture", "invertible_adapter"}
 extra_keys = st.dictionaries(
     st.text(st.characters(codec="utf-8"), min_size=1, max_size=10).filter(lambda k: k not in reserved),
     json_values,
@@ -995,7 +995,7 @@ def bottleneck_configs(draw):
         "original_ln_after": draw(st.booleans()),
         "ln_before": draw(st.booleans()),
         "ln_after": draw(st.booleans()),
-        "init_weights": draw(st.sampled_from(cfgmod.INIT_WEIGHTS_CHOICES)),
+        "init_weights": draw(st.sampled_from(INIT_WEIGHTS_CHOICES)),
         "is_parallel": draw(st.booleans()),
         "scaling": draw(
             st.one_of(st.sampled_from(["learned", "channel"]), st.floats(-8, 8, allow_nan=False))
