@@ -36,7 +36,6 @@ from adapters_core.hub_client import (
     download_adapter,
     push,
     resolve,
-    resolve_config,
 )
 
 # Names that need torch: exported name -> module that defines it, imported when first asked for.
@@ -98,7 +97,6 @@ __all__ = [
     "download_adapter",
     "push",
     "resolve",
-    "resolve_config",
     # model API and adapter directories (import torch on first use)
     *_TORCH_EXPORTS,
 ]

@@ -18,7 +18,6 @@ from adapters_core.hub_client import (
     HubUnreachableError,
     download_adapter,
     resolve,
-    resolve_config,
     store_token,
 )
 from hub.registry.models import AdapterVersion, Architecture
@@ -35,12 +34,12 @@ def stored(adapter, name="adapter.safetensors"):
 # ---- configs ---------------------------------------------------------------------------------------
 
 
-def test_resolve_config_applies_overrides_on_the_hub(hub_env, transactional_db):
+def test_get_architecture_applies_overrides_on_the_hub(hub_env, transactional_db):
     seed_architectures(Architecture)  # transactional tests start from empty tables
 
-    config = resolve_config("pfeiffer", reduction_factor=12)
+    config = HubClient().get_architecture("pfeiffer", reduction_factor=12)
 
-    assert config == PfeifferConfig(reduction_factor=12)
+    assert AdapterConfig.from_dict(config) == PfeifferConfig(reduction_factor=12)
 
 
 def test_adapter_config_load_finds_an_architecture_registered_on_the_hub(hub_env, transactional_db):

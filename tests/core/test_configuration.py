@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters_core import configuration as cfgmod
 from adapters_core.configuration import (
     ACTIVATION_NAMES,
     BUILTIN_CONFIGS,
@@ -35,8 +34,12 @@ from adapters_core.configuration import (
     config_from_saved,
     config_hash,
     parse_config_string,
+    registry,
 )
+from adapters_core.configuration.checks import check_positive_int
+from adapters_core.configuration.keys import REQUIRED, ConfigKey, describe_default
 from adapters_core.hub_client import HubClient, HubError, HubNotFoundError, HubUnreachableError
+from adapters_core.methods.bottleneck.config import BOTTLENECK_KEYS, INIT_WEIGHTS_CHOICES, LEGACY_KEY_RENAMES
 
 INTEROP_CASES = Path("/work/shared/interop/cases")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -967,7 +970,7 @@ json_values = st.recursive(
     ),
     max_leaves=6,
 )
-reserved = set(BN_DEFAULTS) | set(cfgmod.LEGACY_KEY_RENAMES) | {"architecture", "invertible_adapter"}
+reserved = set(BN_DEFAULTS) | set(LEGACY_KEY_RENAMES) | {"architecture", "invertible_adapter"}
 extra_keys = st.dictionaries(
     st.text(st.characters(codec="utf-8"), min_size=1, max_size=10).filter(lambda k: k not in reserved),
     json_values,
@@ -995,7 +998,7 @@ def bottleneck_configs(draw):
         "original_ln_after": draw(st.booleans()),
         "ln_before": draw(st.booleans()),
         "ln_after": draw(st.booleans()),
-        "init_weights": draw(st.sampled_from(cfgmod.INIT_WEIGHTS_CHOICES)),
+        "init_weights": draw(st.sampled_from(INIT_WEIGHTS_CHOICES)),
         "is_parallel": draw(st.booleans()),
         "scaling": draw(
             st.one_of(st.sampled_from(["learned", "channel"]), st.floats(-8, 8, allow_nan=False))
@@ -1079,3 +1082,126 @@ def test_documentation_table_matches_the_builtins():
     for key, values in rows.items():
         for name, value in zip(names, values, strict=True):
             assert BUILTIN_CONFIGS[name].to_dict()[key] == value, (name, key)
+
+
+# ---- the key table: defaults, checks, docs, hash and web help all come from it --------------------------
+
+
+def _registered_config_classes():
+    return [registry.config_class(architecture) for architecture in registry.architectures()]
+
+
+def test_every_key_of_every_config_class_has_help_shown_on_the_web_pages():
+    from frontend.config_keys import KEY_DESCRIPTIONS
+
+    assert {BnConfig, ConfigUnion} <= set(_registered_config_classes())
+    for cls in _registered_config_classes():
+        for key in cls.KEYS:
+            assert key.help.strip(), (cls.__name__, key.name)
+            assert KEY_DESCRIPTIONS[key.name] == key.help
+    # The pages list "architecture" first, then the bottleneck keys in the reference library's order.
+    assert list(KEY_DESCRIPTIONS)[: 1 + len(BN_DEFAULTS)] == ["architecture", *BN_DEFAULTS]
+    assert "configs" in KEY_DESCRIPTIONS  # a union's member list
+
+
+def test_class_defaults_follow_the_key_table_and_presets():
+    assert dict(BnConfig.DEFAULTS) == {key.name: key.default for key in BOTTLENECK_KEYS}
+    required = [name for name, default in BnConfig.DEFAULTS.items() if default is REQUIRED]
+    assert required == ["mh_adapter", "output_adapter", "reduction_factor", "non_linearity"]
+    assert {name: default for name, default in BnConfig.DEFAULTS.items() if name not in required} == {
+        name: default for name, default in BN_DEFAULTS.items() if name not in required
+    }
+    assert PfeifferInvConfig.DEFAULTS == {
+        **PfeifferConfig.DEFAULTS,
+        "inv_adapter": "nice",
+        "inv_adapter_reduction_factor": 2,
+    }
+
+
+class _ExtendedConfig(BnConfig):
+    """A bottleneck config with one more key (not registered: only this test knows it)."""
+
+    KEYS = (
+        *BOTTLENECK_KEYS,
+        ConfigKey("extra_size", 3, check_positive_int, "Size of the extra part.", hash_ignored_default=3),
+    )
+    PRESETS = PfeifferConfig.PRESETS
+
+
+def test_a_key_added_to_the_table_changes_defaults_checks_docs_and_hash_together():
+    config = _ExtendedConfig()
+    assert config["extra_size"] == 3 and list(config)[-1] == "extra_size"
+    assert _ExtendedConfig.DEFAULTS["extra_size"] == 3
+    with pytest.raises(
+        AdapterConfigError, match=r"extra_size must be an integer greater than 0, got 0 \(int\)"
+    ):
+        config.replace(extra_size=0)
+    assert "- ``extra_size`` (3): Size of the extra part." in _ExtendedConfig.__doc__
+    # At its hash-ignored default the new key leaves the hash as it was; any other value changes it.
+    assert _ExtendedConfig.hash_ignored_defaults()["extra_size"] == 3
+    assert config_hash(config) == config_hash(PfeifferConfig()) == "9076f36a74755ac4"
+    assert config_hash(config.replace(extra_size=5)) != config_hash(PfeifferConfig())
+
+
+def test_presets_may_only_set_keys_of_the_table():
+    with pytest.raises(TypeError, match="reduction_factr"):
+
+        class _Typo(BnConfig):
+            PRESETS = {"reduction_factr": 8}
+
+
+def test_hash_ignored_defaults_come_from_the_key_table():
+    assert BnConfig.hash_ignored_defaults() == {
+        "init_weights": "bert",
+        "scaling": 1.0,
+        "phm_layer": True,
+        "phm_dim": 4,
+        "factorized_phm_W": True,
+        "shared_W_phm": False,
+        "shared_phm_rule": True,
+        "factorized_phm_rule": False,
+        "phm_c_init": "normal",
+        "phm_init_range": 0.0001,
+        "learn_phm": True,
+        "hypercomplex_nonlinearity": "glorot-uniform",
+        "phm_rank": 1,
+        "phm_bias": True,
+    }
+    assert ConfigUnion.hash_ignored_defaults() == {}
+
+
+def test_bnconfig_docstring_lists_every_key_with_its_default_and_help():
+    for key in BOTTLENECK_KEYS:
+        assert f"- ``{key.name}`` ({describe_default(key.default)}): {key.help}" in BnConfig.__doc__
+
+
+def test_documented_key_table_matches_the_key_table():
+    # docs/configuration.md's key table: every row a key of BnConfig with the table's default, and every key
+    # of BnConfig named in the section (the rarely used phm_* keys in the paragraph below the table).
+    lines = (REPO_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index("## Keys of a bottleneck config (`BnConfig`)")
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
+    section = lines[start:end]
+    rows = [line for line in section if line.startswith("| `")]
+    assert len(rows) >= 19
+    for row in rows:
+        key, _type, default = (cell.strip(" `") for cell in row.strip("|").split("|")[:3])
+        assert describe_default(BnConfig.DEFAULTS[key]) == default, key
+    text = "\n".join(section)
+    for key in BOTTLENECK_KEYS:
+        assert f"`{key.name}`" in text, key.name
+
+
+def test_unsupported_architecture_names_the_registered_ones():
+    with pytest.raises(AdapterConfigError, match=r"supported: 'bottleneck' \(the default\) and 'union'\."):
+        AdapterConfig.from_dict({"architecture": "lora"})
+
+
+def test_configuration_imports_without_torch_and_the_client_without_configuration():
+    import subprocess
+    import sys
+
+    code = "import adapters_core.configuration, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+    for path in (REPO_ROOT / "adapters_core" / "hub_client").glob("*.py"):
+        assert "adapters_core.configuration" not in path.read_text(encoding="utf-8"), path.name

@@ -1,0 +1,63 @@
+"""Adapter architectures: which modules an adapter has and where they sit in each Transformer layer.
+
+An architecture (or adapter configuration) is a dictionary. This package gives it a typed, immutable,
+validated form (:class:`AdapterConfig`), the built-in architectures, the compact config strings
+(``"pfeiffer[reduction_factor=12]"``), the AdapterHub config hash, and :meth:`AdapterConfig.load`, which
+turns any of those (or a local JSON file, or a name registered on the hub) into a config object.
+
+Dictionaries read and written here are compatible with the reference ``adapters`` library
+(formerly adapter-transformers): the same keys, defaults, names and hash.
+
+Modules: ``errors``; ``values`` and ``checks`` (value checks shared by the methods); ``keys`` (one
+:class:`ConfigKey` per config key); ``registry`` (config classes by architecture, built-ins by name);
+``base`` (:class:`AdapterConfig`); ``union``; ``strings`` (config strings); ``loading`` (files, saved
+adapters, hub names); ``hashing``. Each method's config lives in ``adapters_core/methods/<method>/config.py``
+and registers its class and built-ins when imported below. Importing this package does not import torch.
+"""
+
+from adapters_core.configuration.base import AdapterConfig, builtin_name
+from adapters_core.configuration.checks import ACTIVATION_NAMES
+from adapters_core.configuration.errors import AdapterConfigError, UnknownConfigNameError
+from adapters_core.configuration.hashing import config_hash
+from adapters_core.configuration.keys import REQUIRED, ConfigKey
+from adapters_core.configuration.loading import ConfigHubUnreachableError, config_from_saved
+from adapters_core.configuration.registry import BUILTIN_CONFIGS, canonical_builtin_names, key_descriptions
+from adapters_core.configuration.strings import parse_config_string
+from adapters_core.configuration.union import ConfigUnion
+
+# Each method's config module registers its config class and built-in names; add new methods here.
+from adapters_core.methods.bottleneck.config import (  # isort: skip
+    BnConfig,
+    HoulsbyConfig,
+    HoulsbyInvConfig,
+    ParallelConfig,
+    PfeifferConfig,
+    PfeifferInvConfig,
+)
+
+# Taken after every method module above registered its built-ins; the hub labels architectures with these.
+CANONICAL_BUILTIN_NAMES: tuple[str, ...] = canonical_builtin_names()
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "BUILTIN_CONFIGS",
+    "CANONICAL_BUILTIN_NAMES",
+    "REQUIRED",
+    "AdapterConfig",
+    "AdapterConfigError",
+    "BnConfig",
+    "ConfigHubUnreachableError",
+    "ConfigKey",
+    "ConfigUnion",
+    "HoulsbyConfig",
+    "HoulsbyInvConfig",
+    "ParallelConfig",
+    "PfeifferConfig",
+    "PfeifferInvConfig",
+    "UnknownConfigNameError",
+    "builtin_name",
+    "config_from_saved",
+    "config_hash",
+    "key_descriptions",
+    "parse_config_string",
+]
