@@ -23,6 +23,7 @@ from adapters_core.configuration import (
     config_hash,
     parse_config_string,
 )
+from adapters_core.directory import CONFIG_FILE, PICKLE_WEIGHTS_FILE, SAFETENSORS_WEIGHTS_FILE
 from adapters_core.hub_client import (
     AdapterValidationError,
     HubAmbiguousError,
@@ -45,13 +46,10 @@ _TORCH_EXPORTS = {
     "Stack": "adapters_core.composition",
     "parse_composition": "adapters_core.composition",
     "AdapterLoadError": "adapters_core.io",
-    "expected_adapter_parameters": "adapters_core.io",
-    "validate_adapter": "adapters_core.io",
+    "expected_adapter_parameters": "adapters_core.compatibility",
+    "validate_adapter": "adapters_core.compatibility",
     "read_adapter_config": "adapters_core.io",
     "read_adapter_weights": "adapters_core.io",
-    "CONFIG_NAME": "adapters_core.io",
-    "SAFE_WEIGHTS_NAME": "adapters_core.io",
-    "WEIGHTS_NAME": "adapters_core.io",
 }
 
 
@@ -97,6 +95,10 @@ __all__ = [
     "download_adapter",
     "push",
     "resolve",
+    # the adapter directory's file names
+    "CONFIG_FILE",
+    "PICKLE_WEIGHTS_FILE",
+    "SAFETENSORS_WEIGHTS_FILE",
     # model API and adapter directories (import torch on first use)
     *_TORCH_EXPORTS,
 ]

@@ -34,12 +34,6 @@ from adapters_core.directory import (
     strip_base_prefix,
 )
 
-# The old names of the file names, still read by adapters_core/__init__.py's lazy export list (owned by the
-# configuration layer); they go once that list exports adapters_core.directory's names instead.
-CONFIG_NAME = CONFIG_FILE
-SAFE_WEIGHTS_NAME = SAFETENSORS_WEIGHTS_FILE
-WEIGHTS_NAME = PICKLE_WEIGHTS_FILE
-
 
 class AdapterLoadError(ValueError):
     """An adapter directory that cannot be loaded into this model; the message says what and why."""

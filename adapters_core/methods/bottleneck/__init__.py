@@ -1,2 +1,2 @@
 """Bottleneck adapters (sequential, parallel) and the invertible adapters of language adapters:
-``layer`` and ``invertible`` hold the modules."""
+``config`` holds the configs and built-in names (torch-free), ``layer`` and ``invertible`` the modules."""
