@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = REPO_ROOT / "tests" / "data"
@@ -31,6 +32,15 @@ def pytest_configure(config):
             f"The test suite runs against PostgreSQL, but DATABASE_URL selects {engine}. "
             "Run it through `make test`, or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/adapterhub."
         )
+
+
+@pytest.fixture(autouse=True)
+def clear_cache():
+    """The hub caches resolutions, versions and file locations; each test starts from what its own database
+    holds."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def database_url_of(database_settings) -> str:

@@ -12,7 +12,7 @@ from transformers import BertModel
 import adapters_core.model_mixin as adapters
 from adapters_core.compatibility import expected_adapter_parameters, validate_adapter
 from adapters_core.io import AdapterLoadError, read_adapter_weights
-from tests.core.tiny_models import randomize_adapter, tiny_config, tiny_model
+from tests.adapters_core.tiny_models import randomize_adapter, tiny_config, tiny_model
 
 
 def outputs(model, inputs):

@@ -8,7 +8,13 @@ import adapters_core.model_mixin as adapters
 from adapters_core.compatibility import expected_adapter_parameters
 from adapters_core.composition import Stack
 from adapters_core.configuration import AdapterConfigError
-from tests.core.tiny_models import FAMILIES, randomize_adapter, sample_inputs, tiny_config, tiny_model
+from tests.adapters_core.tiny_models import (
+    FAMILIES,
+    randomize_adapter,
+    sample_inputs,
+    tiny_config,
+    tiny_model,
+)
 
 # Where the reference file format puts each family's adapters (base-model-relative, layer 0).
 LAYER0_PATHS = {

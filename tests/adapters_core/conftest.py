@@ -1,23 +1,19 @@
-"""The client library and the `adapterhub` command against a live test server (real HTTP, real PostgreSQL).
-
-Every test gets its own download cache and credentials folder, and ADAPTERHUB_URL pointing at the server.
-"""
+"""Fixtures of the library's tests: tiny model inputs, and for the client and the `adapterhub` command a live
+test server (real HTTP, real PostgreSQL). Every client test gets its own download cache and credentials folder,
+and ADAPTERHUB_URL pointing at the server."""
 
 import socket
 
 import pytest
-from django.core.cache import cache
 
 from adapters_core.hub_client import HubClient
+from tests.adapters_core.tiny_models import sample_inputs
 from tests.factories import AdapterFactory, AdapterVersionFactory, ApiTokenFactory, MembershipFactory
 
 
-@pytest.fixture(autouse=True)
-def clear_cache():
-    """The hub caches resolved versions by id; each test starts from what its own database holds."""
-    cache.clear()
-    yield
-    cache.clear()
+@pytest.fixture
+def inputs():
+    return sample_inputs()
 
 
 @pytest.fixture
