@@ -72,8 +72,8 @@ def seed(media_root: Path) -> dict:
     from adapters_core.configuration import PfeifferConfig, config_hash
     from hub.registry.choices import NamespaceKind, VersionStatus
     from hub.registry.models import Adapter, AdapterVersion, BaseModel, Namespace, Subtask, VersionFile
-    from hub.registry.services import compute_revision
     from hub.registry.storage import store_bytes
+    from hub.registry.uploads import compute_revision
 
     download_bytes = hashlib.sha256(b"seed").digest() * (DOWNLOAD_SIZE // 32) + b"\0" * (DOWNLOAD_SIZE % 32)
     weights = store_bytes(download_bytes, "adapter.safetensors")

@@ -14,10 +14,14 @@ from django.core.files import File
 from django.db.models import CharField, Count, F, Value
 from django.utils import timezone
 
-from hub.registry import services
+from adapters_core.directory import ALLOWED_FILES
 from hub.registry.choices import AdapterType, TokenScope, VersionStatus
-from hub.registry.models import Architecture, BaseModel, Namespace, Subtask, Task
+from hub.registry.errors import UploadRejected
+from hub.registry.models import Adapter, Architecture, BaseModel, Namespace, Subtask, Task
+from hub.registry.names import MAX_NAME_LENGTH
+from hub.registry.permissions import get_namespace
 from hub.registry.storage import IncomingFile
+from hub.registry.uploads import UploadResult, create_version
 
 
 def adapter_status_choices():
@@ -56,7 +60,8 @@ class FilterOptions:
             rows(BaseModel.objects.all(), "base_model", F("model_name"), F("model_name"), F("model_type")),
             rows(Architecture.objects.all(), "architecture", F("name"), F("display_name"), _text("")),
             rows(
-                Namespace.objects.filter(adapters__isnull=False, adapters__private=False).distinct(),
+                # Namespaces with adapters anyone may see.
+                Namespace.objects.filter(pk__in=Adapter.objects.visible_to(None).values("namespace_id")),
                 "namespace",
                 F("name"),
                 F("display_name"),
@@ -158,12 +163,12 @@ class UploadForm(forms.Form):
         help_text="Where the adapter lives: your own namespace or an organisation's."
     )
     name = forms.CharField(
-        max_length=services.MAX_NAME_LENGTH,
+        max_length=MAX_NAME_LENGTH,
         label="Adapter name",
         help_text="Letters, digits, '.', '_' and '-', e.g. sst-2. The first upload creates the adapter.",
     )
     version = forms.CharField(
-        max_length=services.MAX_NAME_LENGTH,
+        max_length=MAX_NAME_LENGTH,
         required=False,
         help_text="A new label for each upload; default 1.",
     )
@@ -225,15 +230,15 @@ class UploadForm(forms.Form):
             return files_from_zip(self.cleaned_data["archive"])
         return [IncomingFile.from_upload(uploaded) for uploaded in self.cleaned_data["files"]]
 
-    def save(self, user) -> services.UploadResult:
-        """Store the upload through the registry. Raises `services.RegistryError` (with `.field`) on bad input."""
+    def save(self, user) -> UploadResult:
+        """Store the upload through the registry. Raises a `RegistryError` (with `.field`) on bad input."""
         try:
             incoming = self.incoming_files()
         except ZipRejected as exc:
-            raise services.UploadRejected(str(exc), field="archive") from None
-        namespace = services.get_namespace(self.cleaned_data["namespace"])
+            raise UploadRejected(str(exc), field="archive") from None
+        namespace = get_namespace(self.cleaned_data["namespace"])
         data = self.cleaned_data
-        return services.create_version(
+        return create_version(
             namespace=namespace,
             name=data["name"],
             files=incoming,
@@ -279,10 +284,10 @@ def files_from_zip(uploaded) -> list[IncomingFile]:
                     f"{entry.filename} is nested too deep; the zip must hold the adapter directory's files at its "
                     "root or inside one folder."
                 )
-            if path.name not in services.ALLOWED_FILES:
+            if path.name not in ALLOWED_FILES:
                 raise ZipRejected(
                     f"The zip holds {entry.filename}, which is not an adapter file; allowed files: "
-                    f"{', '.join(services.ALLOWED_FILES)}."
+                    f"{', '.join(ALLOWED_FILES)}."
                 )
             digest, size = hashlib.sha256(), 0
             spool = tempfile.SpooledTemporaryFile(max_size=8 * ZIP_CHUNK)  # noqa: SIM115 (handed to File)

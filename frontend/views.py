@@ -15,9 +15,9 @@ from django.views.decorators.http import require_POST
 from frontend.config_keys import KEY_DESCRIPTIONS
 from frontend.diagram import describe_layer, layer_diagram, plan_layer
 from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_choices
-from hub.registry import services
-from hub.registry.choices import AdapterType, MemberRole, VersionStatus
-from hub.registry.filtersets import AdapterFilterSet, adapter_status
+from hub.registry.choices import AdapterType
+from hub.registry.errors import RegistryError
+from hub.registry.filtersets import SORT_ORDERS, AdapterFilterSet
 from hub.registry.models import (
     Adapter,
     AdapterVersion,
@@ -28,6 +28,7 @@ from hub.registry.models import (
     Task,
     VersionFile,
 )
+from hub.registry.permissions import writable_namespaces
 from hub.registry.resolution import file_path
 from hub.registry.storage import HashingUploadHandler
 from hub.registry.tokens import create_token
@@ -44,16 +45,6 @@ HOME_LIST_SIZE = 6
 def hub_url(request) -> str:
     """The base URL clients should use for this hub (the public URL when configured)."""
     return settings.ADAPTERHUB_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
-
-
-def listed_adapters(user):
-    """Adapters `user` may see, with what list rows show (`status` as the status filter reads it), ready
-    for filtering."""
-    return (
-        services.visible_adapters(user)
-        .select_related("namespace", "task", "subtask", "base_model")
-        .annotate(status=adapter_status())
-    )
 
 
 def usage_snippets(adapter: Adapter, base_url: str) -> dict[str, str]:
@@ -111,17 +102,15 @@ def config_load_snippets(name: str, config: dict) -> list[str]:
 
 
 def home(request):
-    visible = services.visible_adapters(request.user)
-    counts = FilterOptions.counts(visible)
-    recent = listed_adapters(request.user).order_by("-updated_at", "-id")[:HOME_LIST_SIZE]
-    popular = listed_adapters(request.user).order_by("-download_count", "namespace__name", "name")[
-        :HOME_LIST_SIZE
-    ]
+    counts = FilterOptions.counts(Adapter.objects.visible_to(request.user))
+    listed = Adapter.objects.for_list(request.user)
+    recent = listed.order_by(*SORT_ORDERS["recent"])[:HOME_LIST_SIZE]
+    popular = listed.order_by(*SORT_ORDERS["downloads"])[:HOME_LIST_SIZE]
     return render(request, "frontend/home.html", {"counts": counts, "recent": recent, "popular": popular})
 
 
 def explore(request):
-    visible_ids = services.visible_adapters(request.user).values("pk")
+    visible_ids = Adapter.objects.visible_to(request.user).values("pk")
     in_view = Q(adapters__pk__in=visible_ids)
     subtasks = Subtask.objects.annotate(adapter_count=Count("adapters", filter=in_view)).order_by("name")
     tasks = (
@@ -137,18 +126,14 @@ def explore(request):
 
 
 def adapter_list(request):
-    adapters = listed_adapters(request.user)
+    adapters = Adapter.objects.for_list(request.user)
     filterset = AdapterFilterSet(request.GET or None, queryset=adapters)
     errors = {}
     if filterset.is_bound and not filterset.is_valid():
         errors = {name: list(messages_) for name, messages_ in filterset.errors.items()}
         results = adapters.none()
     else:
-        results = (
-            filterset.qs
-            if filterset.is_bound
-            else adapters.order_by("-download_count", "namespace__name", "name")
-        )
+        results = filterset.qs if filterset.is_bound else adapters.order_by(*SORT_ORDERS["downloads"])
     paginator = Paginator(results, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     options = FilterOptions.load()
@@ -178,7 +163,9 @@ def namespace_detail(request, namespace):
     if namespace_obj is None:
         raise Http404(f"There is no namespace {namespace!r}.")
     adapters = (
-        listed_adapters(request.user).filter(namespace=namespace_obj).order_by("-download_count", "name")
+        Adapter.objects.for_list(request.user)
+        .filter(namespace=namespace_obj)
+        .order_by("-download_count", "name")
     )
     members = namespace_obj.memberships.select_related("user").order_by("user__username")
     return render(
@@ -194,8 +181,9 @@ def adapter_detail(request, namespace, name):
         "versions", queryset=AdapterVersion.objects.prefetch_related(files).order_by("-created_at")
     )
     adapter = (
-        services.visible_adapters(request.user)
-        .select_related("namespace", "task", "subtask", "base_model")
+        Adapter.objects.visible_to(request.user)
+        .with_related()
+        .with_current_version()
         .prefetch_related(versions)
         .filter(namespace__name=namespace, name=name)
         .first()
@@ -206,15 +194,14 @@ def adapter_detail(request, namespace, name):
     for version in versions:
         for version_file in version.files.all():
             version_file.download_path = file_path(adapter, version.version, version_file.name)
-    valid_versions = [v for v in versions if v.status == VersionStatus.VALID]
-    default = next((v for v in versions if v.pk == adapter.default_version_id), None)
-    shown = default or (valid_versions[0] if valid_versions else (versions[0] if versions else None))
+    current = next((v for v in versions if v.pk == adapter.current_version_id), None)
     plan = plan_layer(adapter.config)
     context = {
         "adapter": adapter,
         "versions": versions,
-        "default_version": default or (valid_versions[0] if valid_versions else None),
-        "shown_version": shown,
+        "default_version": current,
+        # Without a valid version the page shows the newest upload (its report says what went wrong).
+        "shown_version": current or (versions[0] if versions else None),
         "snippets": usage_snippets(adapter, hub_url(request)),
         "config_rows": config_rows(adapter.config),
         "diagram": layer_diagram(adapter.config, hidden_size=adapter.base_model.hidden_size),
@@ -226,7 +213,7 @@ def adapter_detail(request, namespace, name):
 def architecture_list(request):
     architectures = Architecture.objects.order_by("-builtin", "name")
     adapter_counts = dict(
-        services.visible_adapters(request.user)
+        Adapter.objects.visible_to(request.user)
         .order_by()
         .values_list("architecture_name")
         .annotate(count=Count("id"))
@@ -248,7 +235,7 @@ def architecture_detail(request, name):
     if architecture is None:
         raise Http404(f"There is no architecture {name!r}.")
     adapters = (
-        listed_adapters(request.user)
+        Adapter.objects.for_list(request.user)
         .filter(architecture_name=architecture.name)
         .order_by("-download_count", "name")[:HOME_LIST_SIZE]
     )
@@ -305,12 +292,6 @@ def revoke_token(request, token_id):
     return redirect("frontend:tokens")
 
 
-def writable_namespaces(user):
-    return Namespace.objects.filter(
-        memberships__user=user, memberships__role__in=(MemberRole.OWNER, MemberRole.WRITE)
-    ).order_by("name")
-
-
 def wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
@@ -344,7 +325,7 @@ def _upload_post(request):
     if form.is_valid() and not oversize:
         try:
             result = form.save(request.user)
-        except services.RegistryError as exc:
+        except RegistryError as exc:
             field = exc.field if exc.field in form.fields else None
             form.add_error(field, exc.message)
     if result is None:

@@ -17,9 +17,9 @@ from safetensors.torch import save as save_safetensors
 from adapters_core.configuration import AdapterConfig, PfeifferConfig, config_hash
 from hub.registry import models
 from hub.registry.choices import AdapterType, MemberRole, NamespaceKind, TokenScope, VersionStatus
-from hub.registry.services import compute_revision
 from hub.registry.storage import IncomingFile, store_bytes
 from hub.registry.tokens import create_token
+from hub.registry.uploads import compute_revision
 
 BASE_MODELS_DIR = Path(__file__).resolve().parent.parent / "hub" / "registry" / "base_models"
 PASSWORD = "correct-horse-battery"
@@ -59,7 +59,7 @@ def weights_bytes(seed: int = 0, size: int = 8) -> bytes:
 
 
 def adapter_files(seed: int = 0, **config_kwargs) -> list[IncomingFile]:
-    """The two files of a minimal adapter directory, ready for services.create_version."""
+    """The two files of a minimal adapter directory, ready for hub.registry.uploads.create_version."""
     return [
         IncomingFile.from_bytes("adapter_config.json", adapter_config_json(**config_kwargs)),
         IncomingFile.from_bytes("adapter.safetensors", weights_bytes(seed)),

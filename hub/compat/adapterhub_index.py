@@ -20,9 +20,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 
-from hub.registry.choices import VersionStatus
+from hub.registry.caching import cache_key, registry_generation
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, VersionFile
-from hub.registry.services import REGISTRY_GENERATION_KEY, cache_key
 from hub.registry.storage import open_blob, store_bytes
 
 INDEX_CACHE_SECONDS = 3600
@@ -51,17 +50,19 @@ def registry_fingerprint() -> str:
     adapter_table = Adapter._meta.db_table
     version_table = AdapterVersion._meta.db_table
     architecture_table = Architecture._meta.db_table
+    # Which versions are valid is the query layer's rule; its SQL is embedded twice.
+    valid_sql, valid_params = AdapterVersion.objects.valid().order_by().values("id").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT (SELECT count(*) FROM {adapter_table}), (SELECT max(updated_at) FROM {adapter_table}), "
-            f"(SELECT count(*) FROM {version_table} WHERE status = %s), "
-            f"(SELECT max(id) FROM {version_table} WHERE status = %s), "
+            f"(SELECT count(*) FROM ({valid_sql}) AS valid_versions), "
+            f"(SELECT max(id) FROM ({valid_sql}) AS valid_versions), "
             f"(SELECT max(validated_at) FROM {version_table}), "
             f"(SELECT count(*) FROM {architecture_table}), (SELECT max(updated_at) FROM {architecture_table})",
-            [VersionStatus.VALID, VersionStatus.VALID],
+            [*valid_params, *valid_params],
         )
         row = cursor.fetchone()
-    return "|".join(str(value) for value in (*row, cache.get(REGISTRY_GENERATION_KEY, 0)))
+    return "|".join(str(value) for value in (*row, registry_generation()))
 
 
 def cached_document(name: str, build, base_url: str):
@@ -76,10 +77,12 @@ def cached_document(name: str, build, base_url: str):
 
 
 def _valid_adapters():
+    """The adapters the index lists: public ones with a valid version, with their current version."""
     return (
-        Adapter.objects.filter(private=False, versions__status=VersionStatus.VALID)
-        .select_related("namespace", "task", "subtask", "base_model")
-        .distinct()
+        Adapter.objects.visible_to(None)
+        .resolvable()
+        .with_related()
+        .with_current_version()
         .order_by("namespace__name", "name")
     )
 
@@ -129,12 +132,8 @@ def build_adapter_entry(namespace: str, name: str, base_url: str) -> dict | None
     adapter = _valid_adapters().filter(namespace__name=namespace, name=name).first()
     if adapter is None:
         return None
-    versions = list(
-        adapter.versions.filter(status=VersionStatus.VALID)
-        .select_related("archive")
-        .order_by("created_at", "id")
-    )
-    default = adapter.default_version if adapter.default_version in versions else versions[-1]
+    versions = list(adapter.versions.valid().select_related("archive").order_by("created_at", "id"))
+    default = next(version for version in versions if version.pk == adapter.current_version_id)
     files = {}
     for version in versions:
         archive = ensure_archive(version)

@@ -7,7 +7,7 @@ from hub.compat import huggingface
 
 app_name = "huggingface"
 
-# A namespace or adapter name (see hub.registry.services.NAME_PATTERN).
+# A namespace or adapter name (see hub.registry.names.NAME_PATTERN).
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 
 urlpatterns = [

@@ -14,7 +14,7 @@ Errors carry the headers the clients read: `X-Error-Code` (`RepoNotFound`, `Revi
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Prefetch, Q, Value
+from django.db.models import Prefetch, Q, Value
 from django.db.models.functions import Concat
 from django.http import JsonResponse
 from rest_framework import exceptions
@@ -22,10 +22,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hub.registry.choices import VersionStatus
+from adapters_core.directory import WEIGHTS_FILES
 from hub.registry.downloads import blob_response, count_download
 from hub.registry.models import Adapter, AdapterVersion
-from hub.registry.services import WEIGHTS_FILES, visible_adapters
 
 LIBRARY_NAME = "adapter-transformers"
 # Every adapter carries these tags, so `list_models(filter="adapters")` finds them all.
@@ -86,24 +85,15 @@ class HuggingFaceView(APIView):
 # --------------------------------------------------------------------------------------------------
 
 
-def _valid_versions():
-    return AdapterVersion.objects.filter(status=VersionStatus.VALID).order_by("-created_at", "-pk")
-
-
 def _served_adapters(user):
     """Adapters `user` may see that have at least one valid version, with what the answers need."""
-    has_valid_version = Exists(_valid_versions().filter(adapter=OuterRef("pk")))
+    valid_versions = AdapterVersion.objects.valid().newest_first().prefetch_related("files__blob")
     return (
-        visible_adapters(user)
-        .filter(has_valid_version)
-        .select_related("namespace", "task", "subtask", "base_model")
-        .prefetch_related(
-            Prefetch(
-                "versions",
-                queryset=_valid_versions().prefetch_related("files__blob"),
-                to_attr="valid_versions",
-            )
-        )
+        Adapter.objects.visible_to(user)
+        .resolvable()
+        .with_related()
+        .with_current_version()
+        .prefetch_related(Prefetch("versions", queryset=valid_versions, to_attr="valid_versions"))
     )
 
 
@@ -119,11 +109,8 @@ def find_adapter(request, namespace: str, name: str) -> Adapter:
 
 
 def main_version(adapter: Adapter) -> AdapterVersion:
-    """The version `main` names: the default version when it is valid, else the newest valid one."""
-    for version in adapter.valid_versions:
-        if version.pk == adapter.default_version_id:
-            return version
-    return adapter.valid_versions[0]
+    """The version `main` names: the adapter's current version (`with_current_version`)."""
+    return next(version for version in adapter.valid_versions if version.pk == adapter.current_version_id)
 
 
 def find_version(adapter: Adapter, revision: str) -> AdapterVersion:

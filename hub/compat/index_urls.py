@@ -5,7 +5,6 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from hub.compat import adapterhub_index as index
-from hub.registry.choices import VersionStatus
 from hub.registry.downloads import IMMUTABLE_CACHE_CONTROL, blob_response, count_download
 from hub.registry.models import AdapterVersion
 
@@ -54,8 +53,10 @@ def adapter_entry(request, org, name):
 @require_http_methods(["GET", "HEAD"])
 def archive(request, revision):
     version = (
-        AdapterVersion.objects.select_related("archive", "adapter")
-        .filter(revision=revision, status=VersionStatus.VALID, adapter__private=False)
+        AdapterVersion.objects.visible_to(None)
+        .valid()
+        .select_related("archive", "adapter")
+        .filter(revision=revision)
         .first()
     )
     if version is None:

@@ -97,7 +97,6 @@ class AdapterAdmin(admin.ModelAdmin):
     ]
     list_filter = ["type", "private", "architecture_name", "base_model"]
     search_fields = ["name", "namespace__name", "description"]
-    list_select_related = ["namespace", "task", "subtask", "base_model"]
     readonly_fields = [
         "config",
         "config_hash",
@@ -107,6 +106,9 @@ class AdapterAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     inlines = [VersionInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_related()
 
 
 class VersionFileInline(admin.TabularInline):
@@ -122,9 +124,11 @@ class AdapterVersionAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "attempts", "created_at", "validated_at"]
     list_filter = ["status"]
     search_fields = ["adapter__name", "adapter__namespace__name", "revision"]
-    list_select_related = ["adapter__namespace"]
     readonly_fields = ["adapter", "version", "revision", "archive", "created_by", "created_at", "report"]
     inlines = [VersionFileInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_adapter()
 
 
 @admin.register(Blob)

@@ -7,10 +7,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.registry import services
+from adapters_core.directory import README_FILE
 from hub.registry.choices import NamespaceKind
 from hub.registry.models import Adapter, BaseModel, Namespace
 from hub.registry.storage import IncomingFile
+from hub.registry.uploads import create_version
 
 DEMO_NAMESPACE = "ukp"
 
@@ -151,8 +152,8 @@ def seed_demo_adapters(stdout=None, demos=DEMO_ADAPTERS) -> list[Adapter]:
                 base_model, demo.architecture, demo.name.replace("-", "_"), demo.seed, Path(directory)
             )
             files = [IncomingFile.from_bytes(path.name, path.read_bytes()) for path in paths]
-        files.append(IncomingFile.from_bytes("README.md", readme_for(demo).encode()))
-        result = services.create_version(
+        files.append(IncomingFile.from_bytes(README_FILE, readme_for(demo).encode()))
+        result = create_version(
             namespace=namespace,
             name=demo.name,
             files=files,

@@ -8,11 +8,11 @@ import mimetypes
 import re
 
 from django.core.files.storage import default_storage
+from django.db.models import F
 from django.http import FileResponse, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
-from hub.registry.models import Blob
-from hub.registry.services import record_download
+from hub.registry.models import Adapter, Blob
 
 STREAM_CHUNK_SIZE = 256 * 1024
 RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -144,3 +144,8 @@ def count_download(request, response, adapter_id: int) -> None:
         response.status_code == 206 and response.get("Content-Range", "").startswith("bytes 0-")
     ):
         record_download(adapter_id)
+
+
+def record_download(adapter_id: int) -> None:
+    """Count one download of an adapter (a GET of its weights or of its AdapterHub archive)."""
+    Adapter.objects.filter(pk=adapter_id).update(download_count=F("download_count") + 1)

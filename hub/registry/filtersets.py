@@ -1,31 +1,19 @@
 """The one filter set for adapter lists: the REST list (`/api/v1/adapters/`) and the web UI's list page use
 the same query parameters (`task`, `subtask`, `type`, `language`, `model_name`, `model_type`,
-`architecture`, `namespace`, `status`, `q`, `sort`)."""
+`architecture`, `namespace`, `status`, `q`, `sort`). Both feed it the one list query,
+`Adapter.objects.for_list(user)`, whose `status` annotation the status filter reads."""
 
 import django_filters
-from django.db.models import Case, CharField, Exists, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 
 from hub.registry.choices import AdapterType, VersionStatus
-from hub.registry.models import Adapter, AdapterVersion
+from hub.registry.models import Adapter
 
 SORT_ORDERS = {
     "downloads": ("-download_count", "namespace__name", "name"),
     "recent": ("-updated_at", "-id"),
     "name": ("namespace__name", "name"),
 }
-
-
-def adapter_status():
-    """An adapter's status as an SQL expression: "valid" when any version is valid (the adapter resolves),
-    else its newest version's status ("pending", "validating", "invalid", "error"); "" without versions."""
-    versions = AdapterVersion.objects.filter(adapter=OuterRef("pk"))
-    newest_status = versions.order_by("-created_at").values("status")[:1]
-    return Case(
-        When(Exists(versions.filter(status=VersionStatus.VALID)), then=Value(VersionStatus.VALID)),
-        default=Coalesce(Subquery(newest_status), Value("")),
-        output_field=CharField(),
-    )
 
 
 class AdapterFilterSet(django_filters.FilterSet):
@@ -73,7 +61,7 @@ class AdapterFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(subtask__language=value) | Q(type=AdapterType.LANGUAGE, task__name=value))
 
     def filter_status(self, queryset, name, value):
-        return queryset.alias(adapter_status=adapter_status()).filter(adapter_status=value)
+        return queryset.filter(status=value)
 
     def filter_text(self, queryset, name, value):
         for word in value.split():

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from hub.registry.choices import AdapterType, MemberRole, NamespaceKind, TokenScope, VersionStatus
+from hub.registry.querysets import AdapterQuerySet, AdapterVersionQuerySet
 
 
 class Namespace(models.Model):
@@ -166,6 +167,8 @@ class Adapter(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
+    objects = AdapterQuerySet.as_manager()
+
     class Meta:
         ordering = ["namespace__name", "name"]
         constraints = [
@@ -223,6 +226,8 @@ class AdapterVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # A zip of the version's files, built on first need: AdapterHub's v2 index points clients at one archive.
     archive = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    objects = AdapterVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -11,20 +11,14 @@ import json
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 
 from adapters_core.configuration import AdapterConfigError, config_hash
+from hub.registry.architectures import resolve_config_text
+from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import VersionStatus
+from hub.registry.errors import BadRequest, Conflict, NotFound
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
-from hub.registry.services import (
-    REGISTRY_GENERATION_KEY,
-    Conflict,
-    NotFound,
-    UploadRejected,
-    cache_key,
-    resolve_config_text,
-    visible_adapters,
-)
 
 VERSION_PAYLOAD_CACHE_SECONDS = 24 * 3600
 
@@ -48,7 +42,7 @@ class AmbiguousIdentifier(Conflict):
         super().__init__(message, extra={"candidates": self.candidates})
 
 
-class BadResolveRequest(UploadRejected):
+class BadResolveRequest(BadRequest):
     """The request itself is malformed (empty identifier, unparsable config)."""
 
 
@@ -100,14 +94,6 @@ def parse_identifier(text: str) -> Identifier:
     return Identifier(text=text, term=first, namespace=namespace)
 
 
-def _latest_valid_version():
-    return Subquery(
-        AdapterVersion.objects.filter(adapter=OuterRef("pk"), status=VersionStatus.VALID)
-        .order_by("-created_at", "-id")
-        .values("id")[:1]
-    )
-
-
 CANDIDATE_FIELDS = (
     "id",
     "name",
@@ -117,18 +103,16 @@ CANDIDATE_FIELDS = (
     "config_hash",
     "download_count",
     "created_at",
-    "default_version_id",
-    "default_version__status",
-    "latest_valid_id",
+    "current_version_id",
 )
 
 
 def _candidates(model_name, user, condition):
     rows = (
-        visible_adapters(user)
+        Adapter.objects.visible_to(user)
+        .resolvable()
         .filter(condition, base_model__model_name=model_name)
-        .annotate(latest_valid_id=_latest_valid_version())
-        .filter(latest_valid_id__isnull=False)
+        .with_current_version()
         .values(*CANDIDATE_FIELDS)
     )
     return list(rows)
@@ -159,8 +143,9 @@ def _not_found(identifier: Identifier, model_name: str, user, detail: str = "") 
     else:
         other_models = sorted(
             set(
-                visible_adapters(user)
-                .filter(_condition_for(identifier), versions__status=VersionStatus.VALID)
+                Adapter.objects.visible_to(user)
+                .resolvable()
+                .filter(_condition_for(identifier))
                 .values_list("base_model__model_name", flat=True)
             )
         )
@@ -268,9 +253,7 @@ def version_payload(version_id: int) -> dict:
     payload = cache.get(key)
     if payload is not None:
         return payload
-    version = AdapterVersion.objects.select_related(
-        "adapter__namespace", "adapter__task", "adapter__subtask", "adapter__base_model"
-    ).get(pk=version_id)
+    version = AdapterVersion.objects.with_adapter().get(pk=version_id)
     files = VersionFile.objects.filter(version_id=version_id).select_related("blob").order_by("name")
     payload = build_version_payload(version, files)
     if version.status == VersionStatus.VALID:
@@ -323,7 +306,7 @@ def resolve_adapter_cached(
     """`resolve_adapter` for anonymous clients, with successful answers cached for a few seconds."""
     if user is not None and user.is_authenticated:
         return resolve_adapter(identifier, model_name, config, version, strict, user)
-    generation = cache.get(REGISTRY_GENERATION_KEY, 0)
+    generation = registry_generation()
     key = cache_key("registry:resolve", generation, identifier, model_name, config, version, bool(strict))
     payload = cache.get(key)
     if payload is None:
@@ -356,17 +339,13 @@ def resolve_adapter(identifier, model_name, config=None, version=None, strict=Fa
         )
         if found is None or found[1] != VersionStatus.VALID:
             valid = list(
-                AdapterVersion.objects.filter(adapter_id=row["id"], status=VersionStatus.VALID).values_list(
-                    "version", flat=True
-                )
+                AdapterVersion.objects.valid().filter(adapter_id=row["id"]).values_list("version", flat=True)
             )
             state = "does not exist" if found is None else f"is {found[1]}"
             raise ResolutionError(
                 f"Version {version!r} of {_direct_identifier(row)} {state}; valid versions: {', '.join(valid)}."
             )
         version_id = found[0]
-    elif row["default_version_id"] and row["default_version__status"] == VersionStatus.VALID:
-        version_id = row["default_version_id"]
     else:
-        version_id = row["latest_valid_id"]
+        version_id = row["current_version_id"]
     return version_payload(version_id)

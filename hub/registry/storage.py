@@ -18,12 +18,12 @@ from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
 from django.db import transaction
 from django.utils import timezone
 
-from hub.registry.models import AdapterVersion, Blob
+from adapters_core.directory import sha256_of_stream
+from hub.registry.models import AdapterVersion, Blob, VersionFile
 
 logger = logging.getLogger(__name__)
 
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-HASH_CHUNK_SIZE = 1024 * 1024
 # Files younger than this may belong to an upload whose transaction has not committed yet.
 ORPHAN_GRACE_PERIOD = timedelta(hours=1)
 
@@ -51,17 +51,10 @@ class IncomingFile:
         """An uploaded file received through `HashingUploadHandler` (its hash is already computed)."""
         sha256 = getattr(uploaded, "sha256", None)
         if sha256 is None:  # received by another handler: hash it now
-            sha256 = sha256_of(uploaded)
+            uploaded.seek(0)
+            sha256 = sha256_of_stream(uploaded)
+            uploaded.seek(0)
         return cls(name=uploaded.name, file=uploaded, sha256=sha256, size=uploaded.size)
-
-
-def sha256_of(file) -> str:
-    digest = hashlib.sha256()
-    file.seek(0)
-    for chunk in iter(lambda: file.read(HASH_CHUNK_SIZE), b""):
-        digest.update(chunk)
-    file.seek(0)
-    return digest.hexdigest()
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
@@ -149,8 +142,6 @@ def read_blob(blob: Blob) -> bytes:
 
 def referenced_blob_ids():
     """Blob ids some version still uses, as files or as its AdapterHub archive."""
-    from hub.registry.models import VersionFile
-
     file_blobs = VersionFile.objects.values("blob_id")
     archive_blobs = AdapterVersion.objects.exclude(archive=None).values("archive_id")
     return file_blobs.union(archive_blobs)

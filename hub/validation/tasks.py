@@ -1,14 +1,11 @@
 """Celery tasks of the validation pipeline.
 
-Contract used by the registry: `enqueue_validation(version_id)` is called (on commit) for every new version;
-`validate_version` is the task that takes a version from `pending` to `valid | invalid | error`.
+The registry queues `validate_version` by its name (`hub.registry.lifecycle.enqueue_validation`) for every
+new version; the task takes the version from `pending` to `valid | invalid | error` through the registry's
+state machine (`hub.registry.lifecycle`), whose transitions are conditional UPDATEs on the version row:
 
-State lives on the `AdapterVersion` row, never in Celery results:
-
-- a delivery *claims* the version with one conditional UPDATE (`pending`, or `validating` whose lease
-  expired, and attempts left) that sets `validating`, a lease and `attempts + 1`. Any other delivery of the
-  same version changes nothing, so redeliveries and duplicates are harmless;
-- the result is written with a second conditional UPDATE that only succeeds for the attempt that claimed;
+- a delivery *claims* the version; any other delivery of the same version changes nothing, so
+  redeliveries and duplicates are harmless, and the result is only written for the attempt that claimed;
 - an invalid upload is final at once; a fault of the hub (an exception, the soft time limit) is retried with
   a back-off until `VALIDATION_MAX_ATTEMPTS`, then the version is `error`;
 - a worker that dies mid-validation (kill -9, OOM, hard time limit) leaves a lease that expires; the periodic
@@ -22,21 +19,30 @@ import os
 import socket
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
+from adapters_core.directory import PICKLE_WEIGHTS_FILE, sha256_of_file
 from hub.registry.choices import VersionStatus
-from hub.registry.models import AdapterVersion, Architecture, VersionFile
+from hub.registry.lifecycle import (
+    VALIDATE_VERSION_TASK,
+    claim,
+    enqueue_validation,
+    finish,
+    give_up,
+    retry_later,
+)
+from hub.registry.models import AdapterVersion, Architecture
+from hub.registry.storage import delete_orphan_blobs
+from hub.validation.checks import CheckFailed, Subject, run_checks
+from hub.validation.reference_models import reference_model_cache, warm_up
+from hub.validation.report import ReportBuilder, error_report
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +50,8 @@ logger = logging.getLogger(__name__)
 RETRY_DELAY_SECONDS = 15
 
 
-def enqueue_validation(version_id: int) -> None:
-    """Queue the validation of one version (on `VALIDATION_QUEUE`). Call it inside `transaction.on_commit`."""
-    validate_version.apply_async((version_id,), queue=settings.VALIDATION_QUEUE)
-
-
 @shared_task(
-    name="hub.validation.tasks.validate_version",
+    name=VALIDATE_VERSION_TASK,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -67,43 +68,13 @@ def sweep() -> dict[str, int]:
     return run_sweep()
 
 
-# --- state transitions on the version row ----------------------------------------------------------------
-
-
-def _claimable(now) -> Q:
-    expired = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-    return Q(status=VersionStatus.PENDING) | (Q(status=VersionStatus.VALIDATING) & expired)
-
-
-def claim(version_id: int) -> int | None:
-    """Take the version for this delivery. Returns the attempt number, or None if it is not claimable
-    (already final, validated elsewhere under a live lease, out of attempts, or gone)."""
-    now = timezone.now()
-    with transaction.atomic():
-        claimed = AdapterVersion.objects.filter(
-            _claimable(now), pk=version_id, attempts__lt=settings.VALIDATION_MAX_ATTEMPTS
-        ).update(
-            status=VersionStatus.VALIDATING,
-            attempts=F("attempts") + 1,
-            lease_expires_at=now + timedelta(seconds=settings.VALIDATION_LEASE_SECONDS),
-            validation_started_at=now,
-        )
-        if not claimed:
-            return None
-        # The row stays locked by the UPDATE until commit, so this reads this delivery's own attempt.
-        return AdapterVersion.objects.values_list("attempts", flat=True).get(pk=version_id)
+# --- giving up ------------------------------------------------------------------------------------------
 
 
 def give_up_exhausted(version_ids=None) -> int:
     """Mark `error` every version still `validating` whose lease expired after its last allowed attempt."""
-    from hub.validation.report import error_report
-
     now = timezone.now()
-    stuck = AdapterVersion.objects.filter(
-        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-        status=VersionStatus.VALIDATING,
-        attempts__gte=settings.VALIDATION_MAX_ATTEMPTS,
-    )
+    stuck = AdapterVersion.objects.lease_expired(now).out_of_attempts()
     if version_ids is not None:
         stuck = stuck.filter(pk__in=version_ids)
     count = 0
@@ -119,63 +90,8 @@ def give_up_exhausted(version_ids=None) -> int:
             started_at=started_at,
             finished_at=now,
         )
-        count += AdapterVersion.objects.filter(
-            pk=version_id, status=VersionStatus.VALIDATING, attempts=attempts
-        ).update(status=VersionStatus.ERROR, report=report, validated_at=now, lease_expires_at=None)
+        count += give_up(version_id, attempts, report)
     return count
-
-
-def _finish(
-    version_id: int, attempt: int, status: str, report: dict, converted_weights: Path | None = None
-) -> bool:
-    """Record the result of `attempt`. False (and nothing written) if another attempt has taken over."""
-    from hub.registry.storage import IncomingFile, discard_unreferenced_files, store_blob
-
-    now = timezone.now()
-    written: list[str] = []
-    try:
-        with transaction.atomic():
-            updated = AdapterVersion.objects.filter(
-                pk=version_id, status=VersionStatus.VALIDATING, attempts=attempt
-            ).update(status=status, report=report, validated_at=now, lease_expires_at=None)
-            if not updated:
-                return False
-            if converted_weights is not None:
-                entry = next(item for item in report["files"] if item.get("derived"))
-                with open(converted_weights, "rb") as handle:
-                    incoming = IncomingFile(
-                        name=entry["name"], file=File(handle), sha256=entry["sha256"], size=entry["size"]
-                    )
-                    blob = store_blob(incoming, written)
-                VersionFile.objects.update_or_create(
-                    version_id=version_id, name=entry["name"], defaults={"blob": blob, "derived": True}
-                )
-            if status == VersionStatus.VALID:
-                transaction.on_commit(lambda: _announce_valid(version_id))
-    except BaseException:
-        discard_unreferenced_files(written)
-        raise
-    return True
-
-
-def _announce_valid(version_id: int) -> None:
-    from hub.registry.services import mark_valid_version_default
-
-    mark_valid_version_default(
-        AdapterVersion.objects.select_related("adapter__default_version").get(pk=version_id)
-    )
-
-
-def _retry_later(version_id: int, attempt: int, report: dict) -> bool:
-    """After a fault of the hub: keep the version `validating` with a short lease and re-enqueue it when the
-    lease ends (the sweep would pick it up too). False if another attempt has taken over."""
-    delay = RETRY_DELAY_SECONDS * 2 ** (attempt - 1)
-    updated = AdapterVersion.objects.filter(
-        pk=version_id, status=VersionStatus.VALIDATING, attempts=attempt
-    ).update(lease_expires_at=timezone.now() + timedelta(seconds=delay), report=report)
-    if updated:
-        validate_version.apply_async((version_id,), queue=settings.VALIDATION_QUEUE, countdown=delay + 1)
-    return bool(updated)
 
 
 # --- one validation --------------------------------------------------------------------------------------
@@ -201,9 +117,7 @@ def _local_files(version: AdapterVersion, directory: Path) -> dict[str, Path]:
     return files
 
 
-def _subject_for(version: AdapterVersion, files: dict[str, Path]):
-    from hub.validation.checks import Subject
-
+def _subject_for(version: AdapterVersion, files: dict[str, Path]) -> Subject:
     adapter = version.adapter
     base_model = adapter.base_model
     architecture_hash = (
@@ -227,17 +141,13 @@ def _subject_for(version: AdapterVersion, files: dict[str, Path]):
 def run_validation(version_id: int, worker: str = "") -> str | None:
     """Claim and validate one version in this process. Returns the status written, or None when the version
     was not claimable (a duplicate or late delivery) or another attempt took over meanwhile."""
-    from hub.validation.checks import CheckFailed, run_checks, sha256_of_path
-    from hub.validation.reference_models import reference_model_cache
-    from hub.validation.report import ReportBuilder, error_report
-
     worker = worker or socket.gethostname()
     attempt = claim(version_id)
     if attempt is None:
         give_up_exhausted([version_id])
         return None
     started = time.perf_counter()
-    version = AdapterVersion.objects.select_related("adapter__base_model").get(pk=version_id)
+    version = AdapterVersion.objects.with_adapter().get(pk=version_id)
     started_at = version.validation_started_at
     report = ReportBuilder()
     report.files = [
@@ -263,7 +173,7 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
                 result = report.build(outcome="invalid", finished_at=timezone.now(), **timestamps)
                 return (
                     VersionStatus.INVALID
-                    if _finish(version_id, attempt, VersionStatus.INVALID, result)
+                    if finish(version_id, attempt, VersionStatus.INVALID, result)
                     else None
                 )
             if outcome.converted_weights is not None:
@@ -271,14 +181,14 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
                     {
                         "name": outcome.converted_weights.name,
                         "size": outcome.converted_weights.stat().st_size,
-                        "sha256": sha256_of_path(outcome.converted_weights),
+                        "sha256": sha256_of_file(outcome.converted_weights),
                         "derived": True,
-                        "derived_from": "pytorch_adapter.bin",
+                        "derived_from": PICKLE_WEIGHTS_FILE,
                     }
                 )
             report.metrics["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
             result = report.build(outcome="valid", finished_at=timezone.now(), **timestamps)
-            finished = _finish(version_id, attempt, VersionStatus.VALID, result, outcome.converted_weights)
+            finished = finish(version_id, attempt, VersionStatus.VALID, result, outcome.converted_weights)
             return VersionStatus.VALID if finished else None
     except SoftTimeLimitExceeded:
         message = f"Validation took longer than {settings.VALIDATION_SOFT_TIME_LIMIT} s."
@@ -289,11 +199,11 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
         message=message, attempt=attempt, worker=worker, started_at=started_at, finished_at=timezone.now()
     )
     if attempt < settings.VALIDATION_MAX_ATTEMPTS:
-        _retry_later(version_id, attempt, failed)
+        retry_later(version_id, attempt, RETRY_DELAY_SECONDS * 2 ** (attempt - 1), failed)
         return None
     failed["error"] = f"{message} (gave up after {attempt} attempts)"
     failed["summary"] = f"Validation could not finish: {failed['error']}"
-    return VersionStatus.ERROR if _finish(version_id, attempt, VersionStatus.ERROR, failed) else None
+    return VersionStatus.ERROR if finish(version_id, attempt, VersionStatus.ERROR, failed) else None
 
 
 # --- sweep -----------------------------------------------------------------------------------------------
@@ -306,29 +216,15 @@ def run_sweep() -> dict[str, int]:
     now = timezone.now()
     gave_up = give_up_exhausted()
     expired = list(
-        AdapterVersion.objects.filter(
-            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-            status=VersionStatus.VALIDATING,
-            attempts__lt=settings.VALIDATION_MAX_ATTEMPTS,
-        ).values_list("pk", flat=True)
+        AdapterVersion.objects.lease_expired(now).with_attempts_left().values_list("pk", flat=True)
     )
-    forgotten = list(
-        AdapterVersion.objects.filter(
-            status=VersionStatus.PENDING,
-            created_at__lt=now - timedelta(seconds=settings.VALIDATION_LEASE_SECONDS),
-        ).values_list("pk", flat=True)
-    )
+    forgotten = list(AdapterVersion.objects.waiting_too_long(now).values_list("pk", flat=True))
     for version_id in expired + forgotten:
         enqueue_validation(version_id)
     counts = {"gave_up": gave_up, "reenqueued_expired": len(expired), "reenqueued_pending": len(forgotten)}
-    try:
-        from hub.registry.storage import delete_orphan_blobs
-    except ImportError:  # a registry without blob clean-up
-        delete_orphan_blobs = None
-    if delete_orphan_blobs is not None:
-        removed = delete_orphan_blobs()
-        counts["orphan_blob_rows"] = removed.get("rows", 0)
-        counts["orphan_files"] = removed.get("files", 0)
+    removed = delete_orphan_blobs()
+    counts["orphan_blob_rows"] = removed["rows"]
+    counts["orphan_files"] = removed["files"]
     if any(counts.values()):
         logger.info("validation sweep: %s", counts)
     return counts
@@ -346,8 +242,6 @@ def prepare_worker_process(**_):
     small forward passes, which scale better across processes (`--concurrency`) than across threads, and
     multi-threaded torch slows down badly when the cores are shared with other work."""
     import torch
-
-    from hub.validation.reference_models import warm_up
 
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from hub.registry.choices import VersionStatus
-from hub.registry.services import mark_valid_version_default
+from hub.registry.lifecycle import promote_to_default
 from tests.factories import AdapterFactory, AdapterVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +15,7 @@ def test_first_valid_version_becomes_the_default():
     adapter = AdapterFactory()
     version = AdapterVersionFactory(adapter=adapter, files=False)
     assert adapter.default_version is None
-    mark_valid_version_default(version)
+    promote_to_default(version)
     adapter.refresh_from_db()
     assert adapter.default_version == version
 
@@ -27,12 +27,12 @@ def test_newer_valid_version_replaces_the_default_but_an_older_one_does_not():
     old.created_at = new.created_at - timedelta(minutes=5)
     old.save(update_fields=["created_at"])
 
-    mark_valid_version_default(new)
+    promote_to_default(new)
     adapter.refresh_from_db()
     assert adapter.default_version == new
 
     # A re-validation of the older version must not take the default back.
-    mark_valid_version_default(old)
+    promote_to_default(old)
     adapter.refresh_from_db()
     assert adapter.default_version == new
 
@@ -48,6 +48,6 @@ def test_a_default_that_is_no_longer_valid_is_replaced():
     older_valid.created_at = invalid_default.created_at - timedelta(minutes=5)
     older_valid.save(update_fields=["created_at"])
 
-    mark_valid_version_default(older_valid)
+    promote_to_default(older_valid)
     adapter.refresh_from_db()
     assert adapter.default_version == older_valid

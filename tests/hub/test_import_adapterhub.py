@@ -34,7 +34,7 @@ def test_import_reports_bad_files_and_imports_the_rest():
     assert "reduction_factor" in errors["architectures/broken.yaml"]
     assert "add tasks/<type>/nosuchtask.yaml" in errors["subtasks/text_task/nosuchtask_x.yaml"]
     assert "not valid YAML" in errors["adapters/someone/malformed.yaml"]
-    assert "did you mean bert-base-uncased" in errors["adapters/someone/unknown-model.yaml"]
+    assert "Did you mean: bert-base-uncased" in errors["adapters/someone/unknown-model.yaml"]
     assert "known: cola" in errors["adapters/someone/unknown-subtask.yaml"]
     assert "imported 8 files, 5 with errors" in out
 

@@ -3,9 +3,9 @@
 import pytest
 
 from adapters_core.configuration import HoulsbyConfig, PfeifferConfig, config_hash
+from hub.registry.caching import registry_changed
 from hub.registry.choices import VersionStatus
 from hub.registry.models import BaseModel
-from hub.registry.services import registry_changed
 from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,

@@ -1,4 +1,4 @@
-"""Who may call the write endpoints. Namespace membership is checked by hub.registry.services."""
+"""Who may call the write endpoints. Namespace membership is checked by hub.registry.permissions."""
 
 from rest_framework import exceptions, permissions
 

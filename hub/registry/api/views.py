@@ -1,11 +1,12 @@
-"""REST API views (`/api/v1/`). The rules live in hub.registry.services and hub.registry.resolution; the
-views translate HTTP to calls and `RegistryError`s to JSON errors: {"detail", "field"?, "suggestions"?,
+"""REST API views (`/api/v1/`). The rules live in the registry's modules (uploads, architectures,
+permissions, resolution, the query layer on the models); the views translate HTTP to calls and
+`RegistryError`s to JSON errors: {"detail", "field"?, "suggestions"?,
 "candidates"?}."""
 
+import difflib
 import json
 
 from django.core.cache import cache
-from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.types import OpenApiTypes
@@ -15,11 +16,12 @@ from rest_framework.decorators import api_view, permission_classes, renderer_cla
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_hash
-from hub.registry import services
+from adapters_core.directory import WEIGHTS_FILES
 from hub.registry.api.permissions import WriteAccess
 from hub.registry.api.serializers import (
     AdapterDetailSerializer,
@@ -35,22 +37,23 @@ from hub.registry.api.serializers import (
     absolute_url,
     version_detail,
 )
-from hub.registry.choices import VersionStatus
+from hub.registry.architectures import register_architecture
+from hub.registry.authentication import BearerTokenAuthentication
+from hub.registry.caching import cache_key
 from hub.registry.downloads import IMMUTABLE_CACHE_CONTROL, blob_response, count_download
+from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge, RegistryError
 from hub.registry.filtersets import AdapterFilterSet
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Blob, Task, VersionFile
+from hub.registry.permissions import get_namespace, require_write, role_in
 from hub.registry.resolution import resolve_adapter_cached
 from hub.registry.storage import HashingUploadHandler, IncomingFile
+from hub.registry.uploads import create_version
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
 ARCHITECTURE_CACHE_SECONDS = 60
 
 
-class PayloadTooLarge(services.RegistryError):
-    status_code = 413
-
-
-def error_response(exc: services.RegistryError) -> Response:
+def error_response(exc: RegistryError) -> Response:
     body = {"detail": exc.message}
     if exc.field:
         body["field"] = exc.field
@@ -65,7 +68,7 @@ class RegistryAPIView(APIView):
     renderer_classes = [JSONRenderer]
 
     def handle_exception(self, exc):
-        if isinstance(exc, services.RegistryError):
+        if isinstance(exc, RegistryError):
             return error_response(exc)
         return super().handle_exception(exc)
 
@@ -106,7 +109,7 @@ class ArchitectureListView(RegistryAPIView, generics.GenericAPIView):
         form = ArchitectureRegisterSerializer(data=request.data)
         if not form.is_valid():
             return Response({"detail": _first_error(form.errors), "errors": form.errors}, status=400)
-        architecture, created = services.register_architecture(user=request.user, **form.validated_data)
+        architecture, created = register_architecture(user=request.user, **form.validated_data)
         return Response(
             ArchitectureSerializer(architecture).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -124,9 +127,9 @@ class ArchitectureDetailView(RegistryAPIView):
         summary="An architecture's full config; query parameters override keys (e.g. ?reduction_factor=12)",
     )
     def get(self, request, name):
-        # Registered architectures never change (see services.register_architecture), so answers are
+        # Registered architectures never change (see hub.registry.architectures.register_architecture), so answers are
         # kept briefly per process; a deleted one disappears within ARCHITECTURE_CACHE_SECONDS.
-        key = services.cache_key("registry:architecture", name, sorted(request.query_params.items()))
+        key = cache_key("registry:architecture", name, sorted(request.query_params.items()))
         data = cache.get(key)
         if data is None:
             data = self.describe(request, name)
@@ -136,11 +139,9 @@ class ArchitectureDetailView(RegistryAPIView):
     def describe(self, request, name):
         architecture = Architecture.objects.filter(name=name).first()
         if architecture is None:
-            import difflib
-
             known = list(Architecture.objects.values_list("name", flat=True))
             suggestions = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-            raise services.NotFound(
+            raise NotFound(
                 f"No architecture named {name!r}. Registered: {', '.join(known)}.",
                 extra={"suggestions": suggestions},
             )
@@ -150,7 +151,7 @@ class ArchitectureDetailView(RegistryAPIView):
             try:
                 config = AdapterConfig.from_dict(architecture.config).replace(**overrides)
             except AdapterConfigError as exc:
-                raise services.UploadRejected(f"Cannot apply the overrides: {exc}") from None
+                raise BadRequest(f"Cannot apply the overrides: {exc}") from None
             data["config"] = config.to_dict()
             data["config_hash"] = config_hash(config)
             data["overrides"] = overrides
@@ -162,22 +163,6 @@ class ArchitectureDetailView(RegistryAPIView):
 # --------------------------------------------------------------------------------------------------
 
 
-def adapter_list_queryset(user):
-    """Visible adapters with everything a list row shows, in one query."""
-    latest = (
-        AdapterVersion.objects.filter(adapter=OuterRef("pk"), status=VersionStatus.VALID)
-        .order_by("-created_at", "-id")
-        .values("version")[:1]
-    )
-    return (
-        services.visible_adapters(user)
-        .select_related("namespace", "task", "subtask", "base_model")
-        # Large JSON and text the list rows do not show.
-        .defer("config", "readme", "citation", "base_model__config")
-        .annotate(latest_version=Subquery(latest))
-    )
-
-
 @extend_schema(summary="List and search adapters")
 class AdapterListView(RegistryAPIView, generics.ListAPIView):
     serializer_class = AdapterListSerializer
@@ -185,18 +170,19 @@ class AdapterListView(RegistryAPIView, generics.ListAPIView):
     pagination_class = Pagination
 
     def get_queryset(self):
-        return adapter_list_queryset(self.request.user)
+        return Adapter.objects.for_list(self.request.user)
 
 
 def _get_adapter(user, namespace, name):
     adapter = (
-        services.visible_adapters(user)
-        .select_related("namespace", "task", "subtask", "base_model", "default_version")
+        Adapter.objects.visible_to(user)
+        .with_related()
+        .select_related("default_version")
         .filter(namespace__name=namespace, name=name)
         .first()
     )
     if adapter is None:
-        raise services.NotFound(f"Adapter {namespace}/{name} does not exist (or is private).")
+        raise NotFound(f"Adapter {namespace}/{name} does not exist (or is private).")
     return adapter
 
 
@@ -216,8 +202,8 @@ class VersionListView(RegistryAPIView):
         summary="Upload a version (multipart; write token). 202 when new, 200 for an identical re-upload",
     )
     def post(self, request, namespace, name):
-        namespace_row = services.get_namespace(namespace)
-        services.require_write(request.user, namespace_row, request.auth)
+        namespace_row = get_namespace(namespace)
+        require_write(request.user, namespace_row, request.auth)
         handler = HashingUploadHandler(request._request)
         request._request.upload_handlers = [handler]
         form, uploads = request.data, request.FILES.getlist("files")
@@ -227,17 +213,10 @@ class VersionListView(RegistryAPIView):
                 f"{handler.max_size} bytes (ADAPTERHUB_MAX_FILE_SIZE).",
                 field="files",
             )
-        if not uploads:
-            raise services.UploadRejected(
-                "No files: send the adapter directory's files as repeated multipart fields named 'files'.",
-                field="files",
-            )
-        incoming = [IncomingFile.from_upload(upload) for upload in uploads]
-        _check_declared_hashes(form.getlist("sha256"), incoming)
-        result = services.create_version(
+        result = create_version(
             namespace=namespace_row,
             name=name,
-            files=incoming,
+            files=[IncomingFile.from_upload(upload) for upload in uploads],
             user=request.user,
             token=request.auth,
             version=form.get("version", ""),
@@ -248,6 +227,7 @@ class VersionListView(RegistryAPIView):
             citation=form.get("citation", ""),
             license=form.get("license", ""),
             model_name=form.get("model_name", ""),
+            declared_sha256=form.getlist("sha256"),
             check_permission=False,
         )
         body = version_detail(request, result.version)
@@ -257,7 +237,7 @@ class VersionListView(RegistryAPIView):
     @extend_schema(responses=VersionDetailSerializer(many=True), summary="The versions of an adapter")
     def get(self, request, namespace, name):
         adapter = _get_adapter(request.user, namespace, name)
-        versions = adapter.versions.order_by("-created_at", "-id")
+        versions = adapter.versions.newest_first()
         return Response([version_detail(request, version) for version in versions])
 
 
@@ -276,41 +256,16 @@ def name_with_slash(request, full_name):
     )
 
 
-def _check_declared_hashes(declarations: list[str], incoming: list[IncomingFile]) -> None:
-    received = {item.name: item.sha256 for item in incoming}
-    for declaration in declarations:
-        file_name, colon, declared = declaration.rpartition(":")
-        if not colon or not file_name:
-            raise services.UploadRejected(
-                f"sha256 field {declaration[:100]!r} must be '<file name>:<sha256 hex>'.", field="sha256"
-            )
-        if file_name not in received:
-            raise services.UploadRejected(
-                f"A sha256 is declared for {file_name!r}, but no file of that name was uploaded.",
-                field="sha256",
-            )
-        if declared.strip().lower() != received[file_name]:
-            raise services.UploadRejected(
-                f"File {file_name!r} arrived with sha256 {received[file_name]}, but {declared.strip()} was declared: "
-                "the upload was corrupted or the declaration is stale. Upload it again.",
-                field="sha256",
-            )
-
-
 class VersionDetailView(RegistryAPIView):
     @extend_schema(
         responses=VersionDetailSerializer, summary="A version's status, validation report and files"
     )
     def get(self, request, namespace, name, version):
         adapter = _get_adapter(request.user, namespace, name)
-        row = (
-            AdapterVersion.objects.filter(adapter=adapter, version=version)
-            .select_related("adapter__namespace")
-            .first()
-        )
+        row = AdapterVersion.objects.filter(adapter=adapter, version=version).with_adapter().first()
         if row is None:
             labels = list(adapter.versions.values_list("version", flat=True))
-            raise services.NotFound(
+            raise NotFound(
                 f"{adapter.full_name} has no version {version!r}; versions: {', '.join(labels) or 'none'}."
             )
         return Response(version_detail(request, row))
@@ -393,7 +348,7 @@ FILE_LOCATION_CACHE_SECONDS = 60
 
 
 def _file_location(namespace, name, version, file_name) -> dict | None:
-    key = services.cache_key("registry:file", namespace, name, version, file_name)
+    key = cache_key("registry:file", namespace, name, version, file_name)
     location = cache.get(key)
     if location is None:
         item = (
@@ -425,22 +380,18 @@ def download_file(request, namespace, name, version, file_name):
     if location is None:
         raise Http404(f"{namespace}/{name} version {version} has no file {file_name!r}.")
     if location["private"]:
-        _require_member(request, Adapter.objects.select_related("namespace").get(pk=location["adapter_id"]))
+        _require_member(request, Adapter.objects.with_related().get(pk=location["adapter_id"]))
     blob = Blob(**location["blob"])
     response = blob_response(request, blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})
-    if file_name in services.WEIGHTS_FILES:
+    if file_name in WEIGHTS_FILES:
         count_download(request, response, location["adapter_id"])
     return response
 
 
 def _require_member(request, adapter):
-    from rest_framework.request import Request
-
-    from hub.registry.authentication import BearerTokenAuthentication
-
     user = request.user
     authenticated = BearerTokenAuthentication().authenticate(Request(request))
     if authenticated:
         user = authenticated[0]
-    if services.role_in(user, adapter.namespace) is None:
+    if role_in(user, adapter.namespace) is None:
         raise Http404("No such file.")

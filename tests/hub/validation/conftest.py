@@ -3,9 +3,9 @@
 import pytest
 
 from hub.celery import app
-from hub.registry import services
 from hub.registry.models import BaseModel, Namespace
 from hub.registry.storage import IncomingFile
+from hub.registry.uploads import create_version
 from tests.factories import TaskFactory, UserFactory
 from tests.hub.validation.adapters import TINY_BASE_CONFIGS, transformers_config
 
@@ -50,7 +50,7 @@ def store_version(tiny_base_models):
         upload = dict(files)
         if registered_config is not None:
             upload["adapter_config.json"] = registered_config
-        result = services.create_version(
+        result = create_version(
             namespace=namespace,
             name=name or f"adapter-{next(counter)}",
             files=[IncomingFile.from_bytes(file_name, content) for file_name, content in upload.items()],

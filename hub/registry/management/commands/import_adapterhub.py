@@ -2,22 +2,26 @@
 
 Reads `architectures/*.yaml`, `tasks/<type>/*.yaml`, `subtasks/<type>/*.yaml` and `adapters/<org>/*.yaml`,
 in that order, each file in its own transaction: a bad file is reported and skipped, the rest imports.
+Adapters go through the registry's uploads module (`import_remote_adapter`), so names, base models and
+tasks are checked as for uploads.
 Adapter weights there are zip files hosted elsewhere; their URLs and checksums are recorded on the
 imported versions (status `pending`, report `{"import": ...}`), to be fetched when reachable.
 Importing again updates metadata and skips versions already recorded.
 """
 
-import difflib
 from pathlib import Path
 
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from adapters_core.configuration import BUILTIN_CONFIGS, AdapterConfig, AdapterConfigError, config_hash
-from hub.registry import services
-from hub.registry.choices import AdapterType, NamespaceKind
-from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Namespace, Subtask, Task
+from adapters_core.configuration import BUILTIN_CONFIGS, AdapterConfig, AdapterConfigError
+from hub.registry.architectures import register_architecture
+from hub.registry.caching import registry_changed
+from hub.registry.choices import AdapterType
+from hub.registry.errors import RegistryError
+from hub.registry.models import Architecture, Subtask, Task
+from hub.registry.uploads import RemoteVersion, import_remote_adapter
 
 CONFIG_OVERRIDE_KEYS = ("non_linearity", "reduction_factor")
 
@@ -57,7 +61,7 @@ def import_architecture(path: Path, user=None) -> str:
     if not isinstance(config, dict):
         raise InfoCardError("'config' must be the full adapter config as a mapping")
     try:
-        _, created = services.register_architecture(
+        _, created = register_architecture(
             name=name,
             config=config,
             user=user,
@@ -65,7 +69,7 @@ def import_architecture(path: Path, user=None) -> str:
             description=_text(data, "description"),
             citation=_text(data, "citation"),
         )
-    except services.RegistryError as exc:
+    except RegistryError as exc:
         raise InfoCardError(exc.message) from None
     return f"architecture {name}: {'created' if created else 'unchanged'}"
 
@@ -134,83 +138,35 @@ def _adapter_config(data: dict) -> AdapterConfig:
 def import_adapter(path: Path) -> str:
     data = _load_yaml(path)
     org, name = path.parent.name, path.stem
-    try:
-        services.check_name(org, "organisation name")
-        services.check_name(name, "adapter name")
-    except services.RegistryError as exc:
-        raise InfoCardError(exc.message) from None
     model_name = _required(data, "model_name")
-    base_model = BaseModel.objects.filter(model_name=model_name).first()
-    if base_model is None:
-        known = list(BaseModel.objects.values_list("model_name", flat=True))
-        close = difflib.get_close_matches(model_name, known, n=3, cutoff=0.5)
-        raise InfoCardError(
-            f"base model {model_name!r} is unknown" + (f"; did you mean {', '.join(close)}?" if close else "")
-        )
     task_name, subtask_name = _required(data, "task"), _text(data, "subtask")
-    task = Task.objects.filter(name=task_name).first()
-    if task is None:
-        raise InfoCardError(f"task {task_name!r} is not defined")
-    subtask = None
-    if subtask_name:
-        subtask = Subtask.objects.filter(task=task, name=subtask_name).first()
-        if subtask is None:
-            known = list(task.subtasks.values_list("name", flat=True))
-            raise InfoCardError(
-                f"subtask {subtask_name!r} of {task_name!r} is not defined; known: {', '.join(known)}"
-            )
     config = _adapter_config(data)
-    hash_value = config_hash(config)
     files = data.get("files")
     if not isinstance(files, list) or not files or not all(isinstance(item, dict) for item in files):
         raise InfoCardError("'files' must list the versions (version, url, sha256)")
+    versions = []
     for item in files:
-        _required(item, "version"), _required(item, "url")
-        if not (_text(item, "sha256") or _text(item, "sha1")):
+        label, url = _required(item, "version"), _required(item, "url")
+        sha256, sha1 = _text(item, "sha256").lower(), _text(item, "sha1").lower()
+        if not (sha256 or sha1):
             raise InfoCardError(f"version {item.get('version')!r} has neither sha256 nor sha1")
-
-    namespace, _ = Namespace.objects.get_or_create(name=org, defaults={"kind": NamespaceKind.ORGANIZATION})
-    adapter, created = Adapter.objects.update_or_create(
-        namespace=namespace,
-        name=name,
-        defaults={
-            "type": _text(data, "type") if _text(data, "type") in AdapterType.values else task.type,
-            "task": task,
-            "subtask": subtask,
-            "base_model": base_model,
-            "architecture_name": services.architecture_name_for(config, hash_value),
-            "config": config.to_dict(),
-            "config_hash": hash_value,
-            "description": _text(data, "description"),
-            "citation": _text(data, "citation"),
-        },
-    )
-    recorded = 0
-    for item in files:
-        label = _text(item, "version")
-        if adapter.versions.filter(version=label).exists():
-            continue
-        remote = {
-            "url": _text(item, "url"),
-            "sha256": _text(item, "sha256").lower(),
-            "sha1": _text(item, "sha1").lower(),
-            "state": "awaiting_fetch",
-        }
-        AdapterVersion.objects.create(
-            adapter=adapter,
-            version=label,
-            revision=services.compute_revision(
-                adapter.full_name, label, [("archive.zip", remote["sha256"] or remote["sha1"])]
-            ),
-            report={"import": remote},
+        versions.append(RemoteVersion(label=label, url=url, sha256=sha256, sha1=sha1))
+    try:
+        _, created, recorded = import_remote_adapter(
+            namespace_name=org,
+            name=name,
+            model_name=model_name,
+            task=task_name,
+            subtask=subtask_name,
+            adapter_type=_text(data, "type"),
+            config=config,
+            versions=versions,
+            default_label=_text(data, "default_version"),
+            description=_text(data, "description"),
+            citation=_text(data, "citation"),
         )
-        recorded += 1
-    default_label = _text(data, "default_version")
-    if default_label:
-        default = adapter.versions.filter(version=default_label).first()
-        if default is None:
-            raise InfoCardError(f"default_version {default_label!r} is not among the listed versions")
-        Adapter.objects.filter(pk=adapter.pk).update(default_version=default)
+    except RegistryError as exc:
+        raise InfoCardError(exc.message) from None
     return f"adapter {org}/{name}: {'created' if created else 'updated'}, {recorded} version(s) recorded"
 
 
@@ -235,7 +191,7 @@ def import_repository(directory: Path, report) -> tuple[int, list[tuple[Path, st
             except InfoCardError as exc:
                 errors.append((path, str(exc)))
     if imported:
-        services.registry_changed()
+        registry_changed()
     return imported, errors
 
 

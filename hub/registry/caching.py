@@ -1,0 +1,28 @@
+"""Cache plumbing of the registry: hashed cache keys and the generation counter that tells caches of derived
+data (resolutions, the AdapterHub index) that the registry changed."""
+
+import hashlib
+import json
+
+from django.core.cache import cache
+
+REGISTRY_GENERATION_KEY = "registry:generation"
+
+
+def cache_key(prefix: str, *parts) -> str:
+    """A cache key for `parts` (any JSON values): cache backends limit key length and characters, so the
+    parts are hashed."""
+    return f"{prefix}:" + hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def registry_generation() -> int:
+    """The current generation; it changes whenever `registry_changed` is called."""
+    return cache.get(REGISTRY_GENERATION_KEY, 0)
+
+
+def registry_changed() -> None:
+    """Tell caches of derived data (the AdapterHub index, resolutions) that the registry changed."""
+    try:
+        cache.incr(REGISTRY_GENERATION_KEY)
+    except ValueError:
+        cache.set(REGISTRY_GENERATION_KEY, 1, None)

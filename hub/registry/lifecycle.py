@@ -1,0 +1,149 @@
+"""The version state machine: `pending → validating (lease, attempts) → valid | invalid | error`.
+
+State lives on the `AdapterVersion` row, never in Celery results, and every transition is one conditional
+UPDATE, so duplicate or late deliveries of a validation change nothing:
+
+- `claim` takes a claimable version (`pending`, or `validating` whose lease expired, with attempts left),
+  setting `validating`, a lease and `attempts + 1`;
+- `finish` records the result of the attempt that claimed (and only of that attempt);
+- `retry_later` keeps a version `validating` under a short lease after a fault of the hub;
+- `give_up` marks `error` a version whose attempts are used up;
+- `promote_to_default` makes a version that became valid its adapter's default version.
+
+The validation app (hub.validation.tasks) drives these transitions. The registry starts validations by task
+name (`enqueue_validation`), so it does not import the validation app.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+from celery import current_app
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from hub.registry.caching import registry_changed
+from hub.registry.choices import VersionStatus
+from hub.registry.models import Adapter, AdapterVersion, VersionFile
+from hub.registry.storage import IncomingFile, discard_unreferenced_files, store_blob
+
+# The Celery task that validates one version (defined in hub.validation.tasks under this name).
+VALIDATE_VERSION_TASK = "hub.validation.tasks.validate_version"
+
+
+def enqueue_validation(version_id: int, countdown: float | None = None) -> None:
+    """Queue the validation of one version on `VALIDATION_QUEUE` (after `countdown` seconds). Call it inside
+    `transaction.on_commit` when the version was just created."""
+    app = current_app
+    if app.conf.task_always_eager:
+        # send_task ignores task_always_eager, which runs validations in this process (debugging, tests):
+        # run the registered task the way apply_async does then.
+        if VALIDATE_VERSION_TASK not in app.tasks:
+            app.loader.import_default_modules()
+        app.tasks[VALIDATE_VERSION_TASK].apply_async(
+            (version_id,), queue=settings.VALIDATION_QUEUE, countdown=countdown
+        )
+        return
+    app.send_task(VALIDATE_VERSION_TASK, (version_id,), queue=settings.VALIDATION_QUEUE, countdown=countdown)
+
+
+def claim(version_id: int) -> int | None:
+    """Take the version for this delivery. Returns the attempt number, or None if it is not claimable
+    (already final, validated elsewhere under a live lease, out of attempts, or gone)."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = (
+            AdapterVersion.objects.claimable(now)
+            .filter(pk=version_id)
+            .update(
+                status=VersionStatus.VALIDATING,
+                attempts=F("attempts") + 1,
+                lease_expires_at=now + timedelta(seconds=settings.VALIDATION_LEASE_SECONDS),
+                validation_started_at=now,
+            )
+        )
+        if not claimed:
+            return None
+        # The row stays locked by the UPDATE until commit, so this reads this delivery's own attempt.
+        return AdapterVersion.objects.values_list("attempts", flat=True).get(pk=version_id)
+
+
+def _held_by(version_id: int, attempt: int):
+    """The version, if `attempt` still holds it (nobody else has claimed it since)."""
+    return AdapterVersion.objects.filter(pk=version_id, status=VersionStatus.VALIDATING, attempts=attempt)
+
+
+def finish(
+    version_id: int, attempt: int, status: str, report: dict, converted_weights: Path | None = None
+) -> bool:
+    """Record the final `status` (valid, invalid or error) and `report` of `attempt`; with
+    `converted_weights` (safetensors converted from a legacy pickle, described by the report's derived file
+    entry) store them as a derived file of the version. A valid version is promoted to its adapter's default
+    once this commits. False (and nothing written) if another attempt has taken over."""
+    now = timezone.now()
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            updated = _held_by(version_id, attempt).update(
+                status=status, report=report, validated_at=now, lease_expires_at=None
+            )
+            if not updated:
+                return False
+            if converted_weights is not None:
+                entry = next(item for item in report["files"] if item.get("derived"))
+                with open(converted_weights, "rb") as handle:
+                    incoming = IncomingFile(
+                        name=entry["name"], file=File(handle), sha256=entry["sha256"], size=entry["size"]
+                    )
+                    blob = store_blob(incoming, written)
+                VersionFile.objects.update_or_create(
+                    version_id=version_id, name=entry["name"], defaults={"blob": blob, "derived": True}
+                )
+            if status == VersionStatus.VALID:
+                transaction.on_commit(
+                    lambda: promote_to_default(
+                        AdapterVersion.objects.select_related("adapter__default_version").get(pk=version_id)
+                    )
+                )
+    except BaseException:
+        discard_unreferenced_files(written)
+        raise
+    return True
+
+
+def retry_later(version_id: int, attempt: int, delay_seconds: float, report: dict) -> bool:
+    """After a fault of the hub: keep the version `validating` with a lease of `delay_seconds` and the
+    report so far, and queue it again once the lease ends (the sweep would pick it up too). False if
+    another attempt has taken over."""
+    updated = _held_by(version_id, attempt).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=delay_seconds), report=report
+    )
+    if updated:
+        enqueue_validation(version_id, countdown=delay_seconds + 1)
+    return bool(updated)
+
+
+def give_up(version_id: int, attempts: int, report: dict) -> bool:
+    """Mark `error` (with `report`) a version still `validating` after its last allowed attempt. False if it
+    changed meanwhile."""
+    updated = _held_by(version_id, attempts).update(
+        status=VersionStatus.ERROR, report=report, validated_at=timezone.now(), lease_expires_at=None
+    )
+    return bool(updated)
+
+
+def promote_to_default(version: AdapterVersion) -> None:
+    """Called once a version became `valid`: it becomes its adapter's default version when the adapter has
+    no valid default yet, or when it is newer than the current default (the newest valid upload wins)."""
+    adapter = version.adapter
+    current = adapter.default_version
+    if current is None or current.status != VersionStatus.VALID or current.created_at <= version.created_at:
+        Adapter.objects.filter(pk=adapter.pk).update(default_version=version, updated_at=timezone.now())
+    registry_changed()
+
+
+def set_default_version(adapter: Adapter, version: AdapterVersion) -> None:
+    """Make `version` the adapter's default, whatever its status (an import names the default it had)."""
+    Adapter.objects.filter(pk=adapter.pk).update(default_version=version)

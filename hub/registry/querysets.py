@@ -1,0 +1,134 @@
+"""The registry's query layer: every rule about which adapters and versions a question is about lives here,
+as QuerySet methods (`Adapter.objects.visible_to(user).resolvable()`, `AdapterVersion.objects.valid()`).
+
+Callers (REST API, web UI, Hugging Face routes, the v2 index, resolution, validation, admin) chain these
+methods instead of writing status filters, visibility conditions or `select_related` chains by hand.
+This module is imported by `models.py`, so it reaches the models through the QuerySets' own model.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Case, CharField, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
+
+from hub.registry.choices import VersionStatus
+
+# What every adapter row shows besides its own fields: owner, taxonomy and base model (joined, one query).
+ADAPTER_RELATIONS = ("namespace", "task", "subtask", "base_model")
+# Large JSON and text that list rows do not show.
+LIST_DEFERRED_FIELDS = ("config", "readme", "citation", "base_model__config")
+
+
+def _lease_expired(now) -> Q:
+    return Q(status=VersionStatus.VALIDATING) & (
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    )
+
+
+class AdapterVersionQuerySet(models.QuerySet):
+    def valid(self):
+        """Versions that passed validation: the only ones that resolve or are served."""
+        return self.filter(status=VersionStatus.VALID)
+
+    def newest_first(self):
+        return self.order_by("-created_at", "-id")
+
+    def visible_to(self, user):
+        """Versions of adapters `user` may see (see `AdapterQuerySet.visible_to`)."""
+        adapter_model = self.model._meta.get_field("adapter").related_model
+        return self.filter(adapter__in=adapter_model.objects.visible_to(user).values("pk"))
+
+    def with_adapter(self):
+        """Joined with the adapter and what describing it needs."""
+        return self.select_related(*(f"adapter__{relation}" for relation in ADAPTER_RELATIONS))
+
+    def claimable(self, now):
+        """Versions a validation delivery may take now: `pending`, or `validating` under an expired lease
+        (its worker died), with attempts left."""
+        return self.filter(
+            Q(status=VersionStatus.PENDING) | _lease_expired(now),
+            attempts__lt=settings.VALIDATION_MAX_ATTEMPTS,
+        )
+
+    def lease_expired(self, now):
+        """Versions still `validating` whose lease ran out: their worker was lost, or a retry is due."""
+        return self.filter(_lease_expired(now))
+
+    def with_attempts_left(self):
+        return self.filter(attempts__lt=settings.VALIDATION_MAX_ATTEMPTS)
+
+    def out_of_attempts(self):
+        return self.filter(attempts__gte=settings.VALIDATION_MAX_ATTEMPTS)
+
+    def waiting_too_long(self, now):
+        """`pending` versions older than a lease: their validation message was probably lost."""
+        return self.filter(
+            status=VersionStatus.PENDING,
+            created_at__lt=now - timedelta(seconds=settings.VALIDATION_LEASE_SECONDS),
+        )
+
+
+class AdapterQuerySet(models.QuerySet):
+    def _versions(self):
+        """The versions of the adapter in the enclosing query (for subqueries)."""
+        version_model = self.model._meta.get_field("versions").related_model
+        return version_model.objects.filter(adapter=OuterRef("pk"))
+
+    def visible_to(self, user=None):
+        """Adapters `user` may see: all public ones plus the private ones of their namespaces (all of them for
+        a superuser). Without a user (or anonymous): the public ones."""
+        if user is not None and user.is_authenticated:
+            if user.is_superuser:
+                return self.all()
+            return self.filter(Q(private=False) | Q(namespace__memberships__user=user)).distinct()
+        return self.filter(private=False)
+
+    def with_related(self):
+        """Joined with namespace, task, subtask and base model: what naming and describing an adapter needs."""
+        return self.select_related(*ADAPTER_RELATIONS)
+
+    def resolvable(self):
+        """Adapters with at least one valid version: those that resolve and are served to clients."""
+        return self.filter(Exists(self._versions().valid()))
+
+    def with_current_version(self):
+        """Annotates `current_version_id`, the version an adapter stands for when no version is named: its
+        default version when that is valid, else its newest valid version; None without a valid version.
+
+        This is the one rule for "the current version" (resolution, Hugging Face `main`, the v2 index's
+        `default_version`, the web page)."""
+        valid = self._versions().valid()
+        default_if_valid = valid.filter(pk=OuterRef("default_version_id")).values("id")[:1]
+        newest_valid = valid.newest_first().values("id")[:1]
+        current = Coalesce(Subquery(default_if_valid), Subquery(newest_valid), output_field=IntegerField())
+        return self.annotate(current_version_id=current)
+
+    def with_status(self):
+        """Annotates `status`: "valid" when any version is valid (the adapter resolves), else its newest
+        version's status ("pending", "validating", "invalid", "error"); "" without versions."""
+        newest_status = self._versions().newest_first().values("status")[:1]
+        return self.annotate(
+            status=Case(
+                When(Exists(self._versions().valid()), then=Value(VersionStatus.VALID)),
+                default=Coalesce(Subquery(newest_status), Value("")),
+                output_field=CharField(),
+            )
+        )
+
+    def with_latest_valid_label(self):
+        """Annotates `latest_version`: the label of the newest valid version, None without one."""
+        newest_valid = self._versions().valid().newest_first().values("version")[:1]
+        return self.annotate(latest_version=Subquery(newest_valid))
+
+    def for_list(self, user):
+        """The adapter list (REST `/api/v1/adapters/` and the web UI's lists): adapters `user` may see, with
+        everything a row shows (`status`, `latest_version`) in one query, ready for `AdapterFilterSet`."""
+        return (
+            self.visible_to(user)
+            .with_related()
+            .defer(*LIST_DEFERRED_FIELDS)
+            .with_status()
+            .with_latest_valid_label()
+        )

@@ -1,0 +1,436 @@
+"""Uploads: every rule about what the registry stores as a new version lives here.
+
+An upload is the files of an adapter directory (see `adapters_core.directory`) plus form fields. It is
+checked (names, files, declared hashes, the config, base model and taxonomy), then stored in one
+transaction as an immutable version in status `pending`, whose validation is queued when the transaction
+commits. `import_remote_adapter` records adapters whose files are hosted elsewhere (AdapterHub's Hub
+repository) under the same rules for names, base models and tasks.
+"""
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_from_saved, config_hash
+from adapters_core.directory import (
+    ALLOWED_FILES,
+    CONFIG_FILE,
+    PICKLE_WEIGHTS_FILE,
+    README_FILE,
+    SAFETENSORS_WEIGHTS_FILE,
+    AdapterDirectoryError,
+    parse_adapter_config,
+    weights_file_in,
+)
+from hub.registry.architectures import architecture_name_for
+from hub.registry.caching import registry_changed
+from hub.registry.choices import AdapterType, NamespaceKind
+from hub.registry.errors import BadRequest, Conflict, UploadRejected
+from hub.registry.lifecycle import enqueue_validation, set_default_version
+from hub.registry.models import Adapter, AdapterVersion, BaseModel, Namespace, Subtask, Task, VersionFile
+from hub.registry.names import check_name
+from hub.registry.permissions import require_write
+from hub.registry.storage import IncomingFile, discard_unreferenced_files, store_blob
+
+DEFAULT_VERSION_LABEL = "1"
+# The one file an imported version points to: AdapterHub hosted each version as a zip archive.
+IMPORTED_ARCHIVE_NAME = "archive.zip"
+
+
+@dataclass
+class UploadResult:
+    version: AdapterVersion
+    created: bool  # False when an identical version already existed (an idempotent re-upload)
+
+
+def compute_revision(full_name: str, version_label: str, files) -> str:
+    """The immutable id of a version's content: sha1 over `namespace/name`, the version label and the
+    sorted (file name, sha256) pairs. Used as the commit sha by Hugging Face clients."""
+    digest = hashlib.sha1()
+    digest.update(f"{full_name}\n{version_label}\n".encode())
+    for name, sha256 in sorted(files):
+        digest.update(f"{name} {sha256}\n".encode())
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# Checks of an upload
+# --------------------------------------------------------------------------------------------------
+
+
+def check_declared_hashes(declarations: list[str], incoming: list[IncomingFile]) -> None:
+    """Each declaration `<file name>:<sha256 hex>` must name an uploaded file and match the hash computed
+    while it arrived; a mismatch means the upload was corrupted on the way."""
+    received = {item.name: item.sha256 for item in incoming}
+    for declaration in declarations:
+        file_name, colon, declared = declaration.rpartition(":")
+        if not colon or not file_name:
+            raise UploadRejected(
+                f"sha256 field {declaration[:100]!r} must be '<file name>:<sha256 hex>'.", field="sha256"
+            )
+        if file_name not in received:
+            raise UploadRejected(
+                f"A sha256 is declared for {file_name!r}, but no file of that name was uploaded.",
+                field="sha256",
+            )
+        if declared.strip().lower() != received[file_name]:
+            raise UploadRejected(
+                f"File {file_name!r} arrived with sha256 {received[file_name]}, but {declared.strip()} was declared: "
+                "the upload was corrupted or the declaration is stale. Upload it again.",
+                field="sha256",
+            )
+
+
+def _check_files(files: list[IncomingFile]) -> dict[str, IncomingFile]:
+    if not files:
+        raise UploadRejected(
+            "No files: send the adapter directory's files as repeated multipart fields named 'files'.",
+            field="files",
+        )
+    by_name: dict[str, IncomingFile] = {}
+    for incoming in files:
+        name = incoming.name
+        if name not in ALLOWED_FILES:
+            raise UploadRejected(
+                f"File {name!r} is not part of an adapter directory; allowed files: {', '.join(ALLOWED_FILES)}.",
+                field="files",
+            )
+        if name in by_name:
+            raise UploadRejected(f"File {name!r} was sent twice; send each file once.", field="files")
+        by_name[name] = incoming
+    if CONFIG_FILE not in by_name:
+        raise UploadRejected(
+            f"The upload has no {CONFIG_FILE}; send the adapter directory's files, "
+            f"e.g. -F files=@my_adapter/{CONFIG_FILE} -F files=@my_adapter/{SAFETENSORS_WEIGHTS_FILE}.",
+            field="files",
+        )
+    if weights_file_in(by_name) is None:
+        raise UploadRejected(
+            f"The upload has no weights file; send {SAFETENSORS_WEIGHTS_FILE} (or the legacy {PICKLE_WEIGHTS_FILE}).",
+            field="files",
+        )
+    return by_name
+
+
+def read_config_file(incoming: IncomingFile) -> tuple[dict, AdapterConfig]:
+    """Read and check an uploaded adapter_config.json; returns (the saved dict, its config)."""
+    incoming.file.seek(0)
+    raw = incoming.file.read()
+    incoming.file.seek(0)
+    try:
+        saved = parse_adapter_config(raw, source=CONFIG_FILE)
+    except AdapterDirectoryError as exc:
+        raise UploadRejected(str(exc)) from None
+    try:
+        config = config_from_saved(saved)
+        config_hash(config)
+    except AdapterConfigError as exc:
+        raise UploadRejected(f"The config in {CONFIG_FILE} is invalid: {exc}") from None
+    return saved, config
+
+
+def find_base_model(model_name: str) -> BaseModel:
+    """The base model called `model_name`; raises `BadRequest` with the closest known names."""
+    base_model = BaseModel.objects.filter(model_name=model_name).first()
+    if base_model is None:
+        known = list(BaseModel.objects.values_list("model_name", flat=True))
+        close = difflib.get_close_matches(model_name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise BadRequest(
+            f"Unknown base model {model_name!r}.{hint} Known base models: {', '.join(known)}.",
+            field="model_name",
+        )
+    return base_model
+
+
+def _base_model_for_upload(saved: dict, model_name: str | None) -> BaseModel:
+    from_file = saved.get("model_name") or ""
+    if from_file and model_name and from_file != model_name:
+        raise UploadRejected(
+            f"{CONFIG_FILE} names base model {from_file!r} but the form says {model_name!r}; send one of them.",
+            field="model_name",
+        )
+    chosen = from_file or model_name
+    if not chosen:
+        raise UploadRejected(
+            f"No base model given: {CONFIG_FILE} has an empty 'model_name'; send the form field model_name "
+            "(e.g. model_name=bert-base-uncased).",
+            field="model_name",
+        )
+    base_model = find_base_model(chosen)
+    model_type = saved.get("model_type")
+    if model_type and model_type != base_model.model_type:
+        raise UploadRejected(
+            f"{CONFIG_FILE} says model_type {model_type!r}, but {chosen!r} is a {base_model.model_type!r} model.",
+            field="model_name",
+        )
+    return base_model
+
+
+def find_task(task_name: str, subtask_name: str, adapter_type: str | None) -> tuple[Task, Subtask | None]:
+    """The task and (if named) subtask of a new adapter; raises `BadRequest` naming the known ones."""
+    if not task_name:
+        raise BadRequest(
+            "The field 'task' is required for a new adapter (e.g. task=sentiment, or a language code such as "
+            "task=de for a language adapter).",
+            field="task",
+        )
+    task = Task.objects.filter(name=task_name).first()
+    if task is None:
+        known = list(Task.objects.values_list("name", flat=True))
+        close = difflib.get_close_matches(task_name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise BadRequest(f"Unknown task {task_name!r}.{hint} Known tasks: {', '.join(known)}.", field="task")
+    if adapter_type and adapter_type != task.type:
+        raise BadRequest(
+            f"Task {task_name!r} is for adapters of type {task.type!r}, not {adapter_type!r}.", field="type"
+        )
+    subtask = None
+    if subtask_name:
+        subtask = Subtask.objects.filter(task=task, name=subtask_name).first()
+        if subtask is None:
+            known = list(task.subtasks.values_list("name", flat=True))
+            raise BadRequest(
+                f"Unknown subtask {subtask_name!r} of task {task_name!r}; known: {', '.join(known) or 'none'}.",
+                field="subtask",
+            )
+    return task, subtask
+
+
+def _check_same_adapter(adapter: Adapter, base_model, hash_value, task, subtask, adapter_type) -> None:
+    """A new version must be for the adapter's base model and architecture; taxonomy may not change."""
+    if adapter.base_model_id != base_model.pk:
+        raise Conflict(
+            f"{adapter.full_name} is an adapter for {adapter.base_model.model_name}; this upload is for "
+            f"{base_model.model_name}. Upload it under another adapter name.",
+            field="model_name",
+        )
+    if adapter.config_hash != hash_value:
+        raise Conflict(
+            f"{adapter.full_name} has architecture {adapter.architecture_name} (config hash {adapter.config_hash}); "
+            f"this upload's config hashes to {hash_value}. Upload it under another adapter name.",
+            field="files",
+        )
+    if task and task != adapter.task.name:
+        raise Conflict(f"{adapter.full_name} is for task {adapter.task.name!r}, not {task!r}.", field="task")
+    if subtask and (adapter.subtask is None or subtask != adapter.subtask.name):
+        current = adapter.subtask.name if adapter.subtask else "none"
+        raise Conflict(f"{adapter.full_name} has subtask {current!r}, not {subtask!r}.", field="subtask")
+    if adapter_type and adapter_type != adapter.type:
+        raise Conflict(
+            f"{adapter.full_name} is of type {adapter.type!r}, not {adapter_type!r}.", field="type"
+        )
+
+
+def _next_label(label: str) -> str:
+    return str(int(label) + 1) if label.isdigit() else f"{label}.1"
+
+
+def _update_metadata(adapter: Adapter, **fields) -> None:
+    changed = [key for key, value in fields.items() if value and getattr(adapter, key) != value]
+    for key in changed:
+        setattr(adapter, key, fields[key])
+    if changed:
+        adapter.save(update_fields=[*changed, "updated_at"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Storing an upload
+# --------------------------------------------------------------------------------------------------
+
+
+def create_version(
+    *,
+    namespace: Namespace,
+    name: str,
+    files: list[IncomingFile],
+    user=None,
+    token=None,
+    version: str = "",
+    type: str = "",
+    task: str = "",
+    subtask: str = "",
+    description: str = "",
+    citation: str = "",
+    license: str = "",
+    model_name: str = "",
+    declared_sha256: list[str] = (),
+    check_permission: bool = True,
+) -> UploadResult:
+    """Store an upload as a new immutable version of `namespace/name` in status `pending`.
+
+    Creates the adapter on its first upload. `declared_sha256` lists `<file name>:<sha256>` the client
+    declared; each must match. In one transaction: blobs (stored by sha256), the adapter, the version and its
+    files; validation is enqueued when the transaction commits. Uploading the same version again with
+    identical files returns the existing version (`created=False`); other bytes under an existing version
+    raise `Conflict`. Raises a `RegistryError` for anything invalid, and then leaves nothing stored.
+    """
+    if check_permission:
+        require_write(user, namespace, token)
+    check_declared_hashes(list(declared_sha256), files)
+    # Every user gets a namespace named after them, so a user called `api` has one; it must not hold
+    # adapters, whose URLs would collide with the site's own routes.
+    check_name(namespace.name, "namespace name", field="namespace")
+    check_name(name, "adapter name", field="name")
+    version = (version or "").strip() or DEFAULT_VERSION_LABEL
+    check_name(version, "version label", field="version", reserved=False)
+    if type and type not in AdapterType.values:
+        raise UploadRejected(
+            f"Unknown type {type!r}; use one of {', '.join(AdapterType.values)}.", field="type"
+        )
+
+    by_name = _check_files(files)
+    saved, config = read_config_file(by_name[CONFIG_FILE])
+    base_model = _base_model_for_upload(saved, model_name or "")
+    hash_value = config_hash(config)
+    file_hashes = [(incoming.name, incoming.sha256) for incoming in files]
+    revision = compute_revision(f"{namespace.name}/{name}", version, file_hashes)
+
+    written_paths: list[str] = []
+    try:
+        with transaction.atomic():
+            # Serialises uploads into one namespace, so two first uploads cannot both create the adapter.
+            Namespace.objects.select_for_update().filter(pk=namespace.pk).first()
+            adapter = Adapter.objects.filter(namespace=namespace, name=name).first()
+            if adapter is None:
+                task_row, subtask_row = find_task(task, subtask, type or None)
+                adapter = Adapter.objects.create(
+                    namespace=namespace,
+                    name=name,
+                    type=type or task_row.type,
+                    task=task_row,
+                    subtask=subtask_row,
+                    base_model=base_model,
+                    architecture_name=architecture_name_for(config, hash_value),
+                    config=config.to_dict(),
+                    config_hash=hash_value,
+                    description=description,
+                    citation=citation,
+                    license=license,
+                )
+            else:
+                existing = adapter.versions.filter(version=version).first()
+                if existing is not None:
+                    stored = sorted(existing.files.values_list("name", "blob__sha256"))
+                    if stored == sorted(file_hashes):
+                        return UploadResult(existing, created=False)
+                    raise Conflict(
+                        f"Version {version!r} of {namespace.name}/{name} already exists with other files, and "
+                        "versions are immutable. Upload under a new version label (e.g. version="
+                        f"{_next_label(version)}).",
+                        field="version",
+                        extra={"existing_revision": existing.revision},
+                    )
+                _check_same_adapter(adapter, base_model, hash_value, task, subtask, type)
+                _update_metadata(adapter, description=description, citation=citation, license=license)
+
+            new_version = AdapterVersion.objects.create(
+                adapter=adapter,
+                version=version,
+                revision=revision,
+                created_by=user if user and user.pk else None,
+            )
+            for incoming in files:
+                blob = store_blob(incoming, written_paths)
+                VersionFile.objects.create(version=new_version, name=incoming.name, blob=blob)
+            if README_FILE in by_name:
+                readme = by_name[README_FILE]
+                readme.file.seek(0)
+                adapter.readme = readme.file.read().decode("utf-8", errors="replace")
+                adapter.save(update_fields=["readme", "updated_at"])
+
+            version_id = new_version.pk
+            transaction.on_commit(lambda: enqueue_validation(version_id))
+            transaction.on_commit(registry_changed)
+    except BaseException:
+        discard_unreferenced_files(written_paths)
+        raise
+    return UploadResult(new_version, created=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Adapters hosted elsewhere (AdapterHub's Hub repository)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteVersion:
+    """A version whose files are one archive at `url`, known by its sha256 (or, for old entries, sha1)."""
+
+    label: str
+    url: str
+    sha256: str = ""
+    sha1: str = ""
+
+
+def import_remote_adapter(
+    *,
+    namespace_name: str,
+    name: str,
+    model_name: str,
+    task: str,
+    subtask: str,
+    adapter_type: str,
+    config: AdapterConfig,
+    versions: list[RemoteVersion],
+    default_label: str = "",
+    description: str = "",
+    citation: str = "",
+) -> tuple[Adapter, bool, int]:
+    """Create or update the adapter `namespace_name/name` (an organisation's, created if missing) and record
+    its remote versions not recorded yet, in status `pending` with report `{"import": ...}` until their files
+    are fetched. `default_label` names the default version. Returns (adapter, created, versions recorded).
+    Raises a `RegistryError` for unknown names; call it inside a transaction."""
+    check_name(namespace_name, "organisation name")
+    check_name(name, "adapter name")
+    base_model = find_base_model(model_name)
+    task_row, subtask_row = find_task(task, subtask, None)
+    hash_value = config_hash(config)
+    namespace, _ = Namespace.objects.get_or_create(
+        name=namespace_name, defaults={"kind": NamespaceKind.ORGANIZATION}
+    )
+    adapter, created = Adapter.objects.update_or_create(
+        namespace=namespace,
+        name=name,
+        defaults={
+            "type": adapter_type if adapter_type in AdapterType.values else task_row.type,
+            "task": task_row,
+            "subtask": subtask_row,
+            "base_model": base_model,
+            "architecture_name": architecture_name_for(config, hash_value),
+            "config": config.to_dict(),
+            "config_hash": hash_value,
+            "description": description,
+            "citation": citation,
+        },
+    )
+    recorded = 0
+    for remote in versions:
+        if adapter.versions.filter(version=remote.label).exists():
+            continue
+        AdapterVersion.objects.create(
+            adapter=adapter,
+            version=remote.label,
+            revision=compute_revision(
+                adapter.full_name, remote.label, [(IMPORTED_ARCHIVE_NAME, remote.sha256 or remote.sha1)]
+            ),
+            report={
+                "import": {
+                    "url": remote.url,
+                    "sha256": remote.sha256,
+                    "sha1": remote.sha1,
+                    "state": "awaiting_fetch",
+                }
+            },
+        )
+        recorded += 1
+    if default_label:
+        default = adapter.versions.filter(version=default_label).first()
+        if default is None:
+            raise BadRequest(
+                f"default_version {default_label!r} is not among the listed versions", field="default_version"
+            )
+        set_default_version(adapter, default)
+    return adapter, created, recorded
