@@ -20,9 +20,9 @@ from adapters_core.hub_client import (
     resolve,
     store_token,
 )
+from hub.registry.caching import registry_changed
 from hub.registry.models import AdapterVersion, Architecture
 from hub.registry.seed import seed_architectures
-from hub.registry.caching import registry_changed
 from hub.registry.storage import read_blob
 from tests.factories import AdapterFactory, AdapterVersionFactory, ArchitectureFactory, SubtaskFactory
 
