@@ -91,7 +91,9 @@ def _decoder_layer_forward(
             cache_position=cache_position,
         )
         hidden_states = _dropout(self, hidden_states, self.dropout)
-        hidden_states = self.adapter_layers["cross_adapter"](hidden_states, residual, self.encoder_attn_layer_norm)
+        hidden_states = self.adapter_layers["cross_adapter"](
+            hidden_states, residual, self.encoder_attn_layer_norm
+        )
 
     residual = hidden_states
     hidden_states = _feed_forward(self, hidden_states)
