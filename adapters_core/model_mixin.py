@@ -37,7 +37,9 @@ class AdapterModelState:
         self.hidden_size = hidden_size
         self.configs: dict[str, BnConfig] = {}
         self.active = ActiveSetup()
-        self.layers: list[tuple[BottleneckLayer, BottleneckLayer]] = []
+        # One entry per Transformer layer in the reference's layer order (encoder layers, then decoder
+        # layers): the layer's bottleneck locations by location key ("mh_adapter", "cross_adapter", ...).
+        self.layers: list[dict[str, BottleneckLayer]] = []
         self.invertible_adapters = nn.ModuleDict()
 
     def invertible_adapter_for_active_setup(self) -> nn.Module | None:
@@ -49,9 +51,9 @@ class AdapterModelState:
         return self.invertible_adapters[first] if first in self.invertible_adapters else None
 
 
-def _apply_invertible_adapter(state: AdapterModelState, module, args, output):
+def _apply_invertible_adapter(state: AdapterModelState, embedding_output: torch.Tensor) -> torch.Tensor:
     adapter = state.invertible_adapter_for_active_setup()
-    return adapter(output) if adapter is not None else output
+    return adapter(embedding_output) if adapter is not None else embedding_output
 
 
 def _apply_inverse_invertible_adapter(state: AdapterModelState, module, args):
@@ -59,6 +61,14 @@ def _apply_inverse_invertible_adapter(state: AdapterModelState, module, args):
     if adapter is None:
         return None
     return (adapter(args[0], rev=True), *args[1:])
+
+
+def _has_submodule(module: nn.Module, path: str) -> bool:
+    try:
+        module.get_submodule(path)
+    except AttributeError:
+        return False
+    return True
 
 
 _CLASSES_WITH_ADAPTERS: dict[type, type] = {}
@@ -84,16 +94,19 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
     base_model = model.base_model
     state = AdapterModelState(family, config.hidden_size)
 
-    layers = base_model.get_submodule(family.layers)
-    for index, layer in enumerate(layers):
-        mh_adapter = BottleneckLayer("mh_adapter", index, state.active)
-        output_adapter = BottleneckLayer("output_adapter", index, state.active)
-        family.attach_layer(layer, mh_adapter, output_adapter)
-        state.layers.append((mh_adapter, output_adapter))
+    for stack in family.stacks:
+        # A stack the model lacks (the decoder of T5EncoderModel) is skipped; indices count on across stacks.
+        if not _has_submodule(base_model, stack.layers):
+            continue
+        for layer in base_model.get_submodule(stack.layers):
+            index = len(state.layers)
+            locations = {key: BottleneckLayer(key, index, state.active) for key in stack.locations}
+            stack.attach_layer(layer, locations)
+            state.layers.append(locations)
 
-    base_model.invertible_adapters = state.invertible_adapters
-    embeddings = base_model.get_submodule(family.embeddings)
-    embeddings.register_forward_hook(functools.partial(_apply_invertible_adapter, state))
+    invertible_owner = base_model.get_submodule(family.invertible_adapters_owner)
+    invertible_owner.invertible_adapters = state.invertible_adapters
+    family.hook_embedding_output(base_model, functools.partial(_apply_invertible_adapter, state))
     output_embeddings = None
     if inverse_before_output_embeddings and model is not base_model:
         output_embeddings = model.get_output_embeddings()
@@ -105,7 +118,11 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
     cls = type(model)
     if cls not in _CLASSES_WITH_ADAPTERS:
         _CLASSES_WITH_ADAPTERS[cls] = type(
-            cls.__name__, (ModelAdaptersMixin, cls), {"__qualname__": cls.__qualname__}
+            # The same name, qualified name and module: transformers looks up per-class registries by
+            # str(cls) (e.g. which layers record output_hidden_states in Llama-family models).
+            cls.__name__,
+            (ModelAdaptersMixin, cls),
+            {"__qualname__": cls.__qualname__, "__module__": cls.__module__},
         )
     model.__class__ = _CLASSES_WITH_ADAPTERS[cls]
     model.adapter_state = state
@@ -173,14 +190,11 @@ class ModelAdaptersMixin:
         # Build every module before touching the model, so a failing config leaves no partial adapter.
         leave_out = set(adapter_config["leave_out"])
         new_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
-        for index, (mh_adapter, output_adapter) in enumerate(state.layers):
+        for index, locations in enumerate(state.layers):
             if index in leave_out:
                 continue
-            for location, wanted in (
-                (mh_adapter, adapter_config["mh_adapter"]),
-                (output_adapter, adapter_config["output_adapter"]),
-            ):
-                if wanted:
+            for location_key, location in locations.items():
+                if adapter_config[location_key]:
                     module = build_bottleneck_adapter(adapter_name, state.hidden_size, index, adapter_config)
                     new_modules.append((location.adapters, module))
         if adapter_config.has_invertible_adapter:
@@ -205,8 +219,8 @@ class ModelAdaptersMixin:
         """Remove an adapter and its weights; it is also removed from the active setup."""
         self._require_adapter(adapter_name)
         state = self.adapter_state
-        for mh_adapter, output_adapter in state.layers:
-            for location in (mh_adapter, output_adapter):
+        for locations in state.layers:
+            for location in locations.values():
                 if adapter_name in location.adapters:
                     del location.adapters[adapter_name]
         if adapter_name in state.invertible_adapters:
@@ -221,8 +235,8 @@ class ModelAdaptersMixin:
         """Every module of one adapter (per layer and location, and its invertible adapter)."""
         self._require_adapter(adapter_name)
         state = self.adapter_state
-        for mh_adapter, output_adapter in state.layers:
-            for location in (mh_adapter, output_adapter):
+        for locations in state.layers:
+            for location in locations.values():
                 if adapter_name in location.adapters:
                     yield location.adapters[adapter_name]
         if adapter_name in state.invertible_adapters:

@@ -1,12 +1,40 @@
-"""Model families with adapter support. Adding one (ELECTRA, ALBERT, BART, T5, Llama, ...) is one more small
-file declaring a :class:`ModelFamily`, listed below."""
+"""Model families with adapter support. Adding one is one more small file declaring a
+:class:`ModelFamily`, listed below."""
 
-from adapters_core.models import bert, distilbert, gpt2, roberta, xlm_roberta
-from adapters_core.models.placement import ModelFamily
+from adapters_core.models import (
+    bart,
+    bert,
+    deberta_v2,
+    distilbert,
+    electra,
+    gpt2,
+    llama,
+    mbart,
+    mistral,
+    mt5,
+    roberta,
+    t5,
+    xlm_roberta,
+)
+from adapters_core.models.placement import AttentionSites, LayerStack, ModelFamily
 
 FAMILIES: dict[str, ModelFamily] = {
     model_type: module.FAMILY
-    for module in (bert, roberta, xlm_roberta, distilbert, gpt2)
+    for module in (
+        bert,
+        roberta,
+        xlm_roberta,
+        distilbert,
+        gpt2,
+        electra,
+        deberta_v2,
+        llama,
+        mistral,
+        t5,
+        mt5,
+        bart,
+        mbart,
+    )
     for model_type in module.FAMILY.model_types
 }
 
@@ -21,4 +49,4 @@ def family_for(model_type: str) -> ModelFamily:
         ) from None
 
 
-__all__ = ["FAMILIES", "ModelFamily", "family_for"]
+__all__ = ["FAMILIES", "AttentionSites", "LayerStack", "ModelFamily", "family_for"]

@@ -1,10 +1,19 @@
 """DistilBERT: both adapter locations sit in ``TransformerBlock``, before ``sa_layer_norm`` and
 ``output_layer_norm``; the invertible adapter on the output of ``embeddings``."""
 
+from collections.abc import Mapping
+
 from torch import nn
 
 from adapters_core.methods.bottleneck.layer import BottleneckLayer
-from adapters_core.models.placement import ModelFamily, attach_locations, bind_forward
+from adapters_core.models.placement import (
+    ENCODER_LOCATIONS,
+    AttentionSites,
+    LayerStack,
+    ModelFamily,
+    attach_locations,
+    bind_forward,
+)
 
 
 def _block_forward(self, x, attn_mask=None, head_mask=None, output_attentions=False):
@@ -24,16 +33,31 @@ def _block_forward(self, x, attn_mask=None, head_mask=None, output_attentions=Fa
     return (ffn_output,)
 
 
-def attach_distilbert_layer(
-    block: nn.Module, mh_adapter: BottleneckLayer, output_adapter: BottleneckLayer
-) -> None:
-    attach_locations(block, mh_adapter, output_adapter)
+def attach_distilbert_layer(block: nn.Module, locations: Mapping[str, BottleneckLayer]) -> None:
+    attach_locations(block, locations)
     bind_forward(block, _block_forward)
 
 
 FAMILY = ModelFamily(
     model_types=("distilbert",),
-    layers="transformer.layer",
+    stacks=(
+        LayerStack(
+            layers="transformer.layer",
+            locations=ENCODER_LOCATIONS,
+            attach_layer=attach_distilbert_layer,
+            self_attention=AttentionSites(
+                module="attention",
+                query="attention.q_lin",
+                key="attention.k_lin",
+                value="attention.v_lin",
+                output="attention.out_lin",
+                prefix_location="self",
+            ),
+            intermediate="ffn.lin1",
+            output="ffn.lin2",
+        ),
+    ),
     embeddings="embeddings",
-    attach_layer=attach_distilbert_layer,
+    input_embeddings="embeddings.word_embeddings",
+    prompt_tuning=True,
 )

@@ -1,10 +1,19 @@
 """GPT-2 (pre-LN): the adapter layers replace the two residual additions of ``GPT2Block`` (there is no
 LayerNorm after them); the invertible adapter on the output of ``drop`` (token + position embeddings)."""
 
+from collections.abc import Mapping
+
 from torch import nn
 
 from adapters_core.methods.bottleneck.layer import BottleneckLayer
-from adapters_core.models.placement import ModelFamily, attach_locations, bind_forward
+from adapters_core.models.placement import (
+    ENCODER_LOCATIONS,
+    AttentionSites,
+    LayerStack,
+    ModelFamily,
+    attach_locations,
+    bind_forward,
+)
 
 
 def _block_forward(
@@ -67,9 +76,32 @@ def _block_forward(
     return outputs
 
 
-def attach_gpt2_layer(block: nn.Module, mh_adapter: BottleneckLayer, output_adapter: BottleneckLayer) -> None:
-    attach_locations(block, mh_adapter, output_adapter)
+def attach_gpt2_layer(block: nn.Module, locations: Mapping[str, BottleneckLayer]) -> None:
+    attach_locations(block, locations)
     bind_forward(block, _block_forward)
 
 
-FAMILY = ModelFamily(model_types=("gpt2",), layers="h", embeddings="drop", attach_layer=attach_gpt2_layer)
+FAMILY = ModelFamily(
+    model_types=("gpt2",),
+    stacks=(
+        LayerStack(
+            layers="h",
+            locations=ENCODER_LOCATIONS,
+            attach_layer=attach_gpt2_layer,
+            # q, k and v are one fused Conv1D (the reference's LoRA splits it: LoRAMergedLinear).
+            self_attention=AttentionSites(
+                module="attn",
+                query="attn.c_attn",
+                key="attn.c_attn",
+                value="attn.c_attn",
+                output="attn.c_proj",
+                prefix_location="self_prefix",
+            ),
+            intermediate="mlp.c_fc",
+            output="mlp.c_proj",
+        ),
+    ),
+    embeddings="drop",
+    input_embeddings="wte",
+    prompt_tuning=False,
+)

@@ -1,8 +1,11 @@
 """RoBERTa: the same layer layout as BERT."""
 
-from adapters_core.models.bert import attach_bert_layer
-from adapters_core.models.placement import ModelFamily
+from adapters_core.models.placement import ModelFamily, bert_style_stack
 
 FAMILY = ModelFamily(
-    model_types=("roberta",), layers="encoder.layer", embeddings="embeddings", attach_layer=attach_bert_layer
+    model_types=("roberta",),
+    stacks=(bert_style_stack(),),
+    embeddings="embeddings",
+    input_embeddings="embeddings.word_embeddings",
+    prompt_tuning=True,
 )

@@ -1,11 +1,11 @@
 """XLM-RoBERTa: the same layer layout as BERT."""
 
-from adapters_core.models.bert import attach_bert_layer
-from adapters_core.models.placement import ModelFamily
+from adapters_core.models.placement import ModelFamily, bert_style_stack
 
 FAMILY = ModelFamily(
     model_types=("xlm-roberta",),
-    layers="encoder.layer",
+    stacks=(bert_style_stack(),),
     embeddings="embeddings",
-    attach_layer=attach_bert_layer,
+    input_embeddings="embeddings.word_embeddings",
+    prompt_tuning=True,
 )

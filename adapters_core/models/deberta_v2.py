@@ -1,0 +1,21 @@
+"""DeBERTa-v2: BERT's layer layout (post-LN ``attention.output`` and ``output``) with disentangled
+self-attention, whose projections are ``query_proj``/``key_proj``/``value_proj``."""
+
+from adapters_core.models.placement import AttentionSites, ModelFamily, bert_style_stack
+
+SELF_ATTENTION = AttentionSites(
+    module="attention.self",
+    query="attention.self.query_proj",
+    key="attention.self.key_proj",
+    value="attention.self.value_proj",
+    output="attention.output.dense",
+    prefix_location="self_prefix",
+)
+
+FAMILY = ModelFamily(
+    model_types=("deberta-v2",),
+    stacks=(bert_style_stack(SELF_ATTENTION),),
+    embeddings="embeddings",
+    input_embeddings="embeddings.word_embeddings",
+    prompt_tuning=True,
+)

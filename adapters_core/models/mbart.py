@@ -1,0 +1,108 @@
+"""mBART (pre-LN BART): the LayerNorms run before each sub-block, so the adapter layers replace only the
+residual additions; placement, names and the invertible adapter (on the encoder's
+``layernorm_embedding``) are BART's."""
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from adapters_core.methods.bottleneck.layer import BottleneckLayer
+from adapters_core.models.bart import encoder_decoder_stacks
+from adapters_core.models.placement import ModelFamily, attach_locations, bind_forward
+
+
+def _feed_forward(self, hidden_states):
+    hidden_states = self.activation_fn(self.fc1(self.final_layer_norm(hidden_states)))
+    hidden_states = nn.functional.dropout(hidden_states, p=self.activation_dropout, training=self.training)
+    hidden_states = self.fc2(hidden_states)
+    return nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
+
+
+def _encoder_layer_forward(self, hidden_states, attention_mask, layer_head_mask, output_attentions=False):
+    # MBartEncoderLayer.forward with "residual + ..." done by the adapter layers.
+    residual = hidden_states
+    hidden_states, attn_weights = self.self_attn(
+        hidden_states=self.self_attn_layer_norm(hidden_states),
+        attention_mask=attention_mask,
+        layer_head_mask=layer_head_mask,
+        output_attentions=output_attentions,
+    )
+    hidden_states = nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
+    hidden_states = self.adapter_layers["mh_adapter"](hidden_states, residual, None)
+
+    residual = hidden_states
+    hidden_states = self.adapter_layers["output_adapter"](_feed_forward(self, hidden_states), residual, None)
+
+    if hidden_states.dtype == torch.float16:
+        clamp_value = torch.finfo(hidden_states.dtype).max - 1000
+        hidden_states = torch.clamp(hidden_states, min=-clamp_value, max=clamp_value)
+    return hidden_states, attn_weights
+
+
+def _decoder_layer_forward(
+    self,
+    hidden_states,
+    attention_mask=None,
+    encoder_hidden_states=None,
+    encoder_attention_mask=None,
+    layer_head_mask=None,
+    cross_attn_layer_head_mask=None,
+    past_key_values=None,
+    output_attentions=False,
+    use_cache=True,
+    cache_position=None,
+):
+    # MBartDecoderLayer.forward, likewise.
+    residual = hidden_states
+    hidden_states, self_attn_weights = self.self_attn(
+        hidden_states=self.self_attn_layer_norm(hidden_states),
+        past_key_values=past_key_values,
+        attention_mask=attention_mask,
+        layer_head_mask=layer_head_mask,
+        output_attentions=output_attentions,
+        cache_position=cache_position,
+    )
+    hidden_states = nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
+    hidden_states = self.adapter_layers["mh_adapter"](hidden_states, residual, None)
+
+    cross_attn_weights = None
+    if encoder_hidden_states is not None:
+        residual = hidden_states
+        hidden_states, cross_attn_weights = self.encoder_attn(
+            hidden_states=self.encoder_attn_layer_norm(hidden_states),
+            key_value_states=encoder_hidden_states,
+            attention_mask=encoder_attention_mask,
+            layer_head_mask=cross_attn_layer_head_mask,
+            past_key_values=past_key_values,
+            output_attentions=output_attentions,
+        )
+        hidden_states = nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
+        hidden_states = self.adapter_layers["cross_adapter"](hidden_states, residual, None)
+
+    residual = hidden_states
+    hidden_states = self.adapter_layers["output_adapter"](_feed_forward(self, hidden_states), residual, None)
+
+    if output_attentions:
+        return (hidden_states, self_attn_weights, cross_attn_weights)
+    return (hidden_states,)
+
+
+def attach_encoder_layer(layer: nn.Module, locations: Mapping[str, BottleneckLayer]) -> None:
+    attach_locations(layer, locations)
+    bind_forward(layer, _encoder_layer_forward)
+
+
+def attach_decoder_layer(layer: nn.Module, locations: Mapping[str, BottleneckLayer]) -> None:
+    attach_locations(layer, locations)
+    bind_forward(layer, _decoder_layer_forward)
+
+
+FAMILY = ModelFamily(
+    model_types=("mbart",),
+    stacks=encoder_decoder_stacks(attach_encoder_layer, attach_decoder_layer),
+    embeddings="encoder.layernorm_embedding",
+    invertible_adapters_owner="encoder",
+    input_embeddings="shared",
+    prompt_tuning=False,
+)
