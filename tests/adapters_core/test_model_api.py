@@ -92,7 +92,10 @@ def test_unsupported_model_type_is_a_clear_error():
     model = AlbertModel(
         AlbertConfig(hidden_size=32, num_attention_heads=4, intermediate_size=37, embedding_size=16)
     )
-    with pytest.raises(ValueError, match="'albert' has no adapter support yet; supported: bart, bert, deberta-v2, distilbert, electra, gpt2, llama, mbart, mistral, mt5, roberta, t5, xlm-roberta."):
+    with pytest.raises(
+        ValueError,
+        match="'albert' has no adapter support yet; supported: bart, bert, deberta-v2, distilbert, electra, gpt2, llama, mbart, mistral, mt5, roberta, t5, xlm-roberta.",
+    ):
         adapters.init(model)
 
 
