@@ -40,6 +40,8 @@ class AttentionSites:
     GPT-2), ``output`` the output projection. ``prefix_forward``: for attention modules that transform or
     fuse keys after their projections (rotary embeddings, GPT-2's fused ``c_attn``), the forward bound to
     the module that calls its ``prefix_tuning`` layer; ``None``: hooks on ``key`` and ``value`` suffice.
+    ``prefix_supported``: False where neither works yet (the attention reads lengths before projecting or
+    adds relative-position terms per key), so prefix tuning is refused there.
     """
 
     module: str
@@ -49,6 +51,7 @@ class AttentionSites:
     output: str
     prefix_location: str
     prefix_forward: Callable | None = None
+    prefix_supported: bool = True
 
 
 @dataclass(frozen=True)

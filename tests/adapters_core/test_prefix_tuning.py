@@ -354,3 +354,20 @@ def test_methods_not_built_yet_are_refused_clearly(config, message):
     with pytest.raises(ValueError, match=message):
         model.add_adapter("a", config)
     assert model.adapter_names == []
+
+
+@pytest.mark.parametrize("model_type", ["distilbert", "deberta-v2"])
+def test_prefix_tuning_is_refused_where_it_is_not_supported_yet(model_type):
+    from transformers import DebertaV2Config, DebertaV2Model, DistilBertConfig, DistilBertModel
+
+    if model_type == "distilbert":
+        model = DistilBertModel(DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=37, vocab_size=99))
+    else:
+        config = DebertaV2Config(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, vocab_size=99
+        )
+        model = DebertaV2Model(config)
+    model = ours_lib.init(model)
+    with pytest.raises(ValueError, match=f"not supported on model type '{model_type}'"):
+        model.add_adapter("a", "prefix_tuning")
+    model.add_adapter("b", "pfeiffer")  # bottleneck adapters still work there

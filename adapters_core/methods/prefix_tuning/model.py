@@ -57,6 +57,7 @@ class PrefixTuningSites:
         """``stacks_layers``: (layer stack declaration, layer module) of every Transformer layer, in the
         model's layer order (the index in this list is the layer id ``leave_out`` names)."""
         self.model_config = base_model.config
+        self.supported = all(stack.self_attention.prefix_supported for stack, _ in stacks_layers)
         self.heads_and_head_dim = key_value_heads(self.model_config)
         self.pool = PrefixTuningPool()
         base_model.prefix_tuning = self.pool
@@ -66,7 +67,7 @@ class PrefixTuningSites:
         for stack, layer in stacks_layers:
             prefix_layers = []
             for sites in (stack.self_attention, stack.cross_attention):
-                if sites is None:
+                if sites is None or not sites.prefix_supported:
                     continue
                 attention = layer.get_submodule(sites.module)
                 prefix_layer = PrefixTuningLayer(
@@ -88,6 +89,11 @@ class PrefixTuningSites:
     def plan(self, config: Mapping[str, Any]) -> PrefixPlan:
         """The modules of a new prefix tuning adapter with ``config``, in the reference's creation order
         (gates layer by layer, then one generator per location) so that a seed draws the same weights."""
+        if not self.supported:
+            raise ValueError(
+                f"Prefix tuning is not supported on model type {self.model_config.model_type!r} yet: its "
+                "attention reads sequence lengths or relative positions that a prefix would break."
+            )
         plan = PrefixPlan()
         counts: dict[str, int] = {}
         leave_out = set(config["leave_out"])
