@@ -52,11 +52,35 @@ class AdapterDirectoryError(ValueError):
     """A file of an adapter directory breaks the format; the message says which file, what and how to fix it."""
 
 
+# The module dicts keyed by adapter name, by their names in the module tree: bottleneck adapters
+# (``...output.adapters.NAME``), invertible adapters (``invertible_adapters.NAME``), prefix tuning's generators
+# (``prefix_tuning.prefix_tunings.NAME``) and gates (``...attention.self.prefix_tuning.prefix_gates.NAME``).
+ADAPTER_CONTAINERS = ("adapters", "prefix_tunings", "prefix_gates")
+
+# The reference library registers prefix tuning's pool under every attention module as well
+# (``...attention.self.prefix_tuning.pool.prefix_tunings.NAME``): copies of the pool's tensors, which its
+# pickles hold and which are skipped when reading.
+SHARED_COPY_MARKER = ".prefix_tuning.pool."
+
+
 def adapter_key_filter(adapter_name: str) -> Callable[[str], bool]:
-    """Whether a parameter name belongs to adapter ``adapter_name`` (its modules in any layer, or its
-    invertible adapter)."""
-    markers = (f"_adapters.{adapter_name}.", f".adapters.{adapter_name}.")
-    return lambda key: key.startswith(f"adapters.{adapter_name}.") or any(m in key for m in markers)
+    """Whether a parameter name belongs to adapter ``adapter_name`` (its modules in any layer, its
+    invertible adapter, its prefixes and their gates)."""
+    markers = tuple(f"{container}.{adapter_name}." for container in ADAPTER_CONTAINERS)
+    return lambda key: any(key.startswith(m) or f".{m}" in key or f"_{m}" in key for m in markers)
+
+
+def rename_adapter_in_key(key: str, old_name: str, new_name: str) -> str:
+    """``key`` of adapter ``old_name`` as the same tensor of adapter ``new_name``."""
+    for container in ADAPTER_CONTAINERS:
+        key = key.replace(f"{container}.{old_name}.", f"{container}.{new_name}.")
+    return key
+
+
+def is_shared_copy(key: str) -> bool:
+    """Whether ``key`` is one of the reference's per-layer copies of prefix tuning's pool (see
+    :data:`SHARED_COPY_MARKER`)."""
+    return SHARED_COPY_MARKER in key
 
 
 def rename_legacy_key(key: str) -> str:

@@ -30,6 +30,8 @@ from adapters_core.directory import (
     AdapterDirectoryError,
     adapter_key_filter,
     compare_weight_shapes,
+    is_shared_copy,
+    rename_adapter_in_key,
     rename_legacy_key,
     strip_base_prefix,
 )
@@ -98,9 +100,9 @@ def adapter_weights_for(
     result = {}
     for key, value in state_dict.items():
         key = rename_legacy_key(key)
-        if not belongs(key):
+        if not belongs(key) or is_shared_copy(key):
             continue
-        key = key.replace(f"adapters.{saved_name}.", f"adapters.{new_name}.")
+        key = rename_adapter_in_key(key, saved_name, new_name)
         result[strip_base_prefix(key, base_model_prefix)] = value
     return result
 

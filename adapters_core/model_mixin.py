@@ -19,11 +19,18 @@ from torch import nn
 
 from adapters_core import model_io
 from adapters_core.composition import Stack, parse_composition
-from adapters_core.configuration import AdapterConfig, AdapterConfigError, BnConfig
+from adapters_core.configuration import (
+    AdapterConfig,
+    AdapterConfigError,
+    BnConfig,
+    ConfigUnion,
+    PrefixTuningConfig,
+)
 from adapters_core.directory import adapter_key_filter
 from adapters_core.hub_client import push
 from adapters_core.methods.bottleneck.invertible import build_invertible_adapter
 from adapters_core.methods.bottleneck.layer import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
+from adapters_core.methods.prefix_tuning.model import PrefixTuningSites
 from adapters_core.models import ModelFamily, family_for
 
 ADAPTER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-@+]+$")
@@ -41,6 +48,8 @@ class AdapterModelState:
         # layers): the layer's bottleneck locations by location key ("mh_adapter", "cross_adapter", ...).
         self.layers: list[dict[str, BottleneckLayer]] = []
         self.invertible_adapters = nn.ModuleDict()
+        # Prefix tuning's pool and per-attention layers; set by init().
+        self.prefix_tuning: PrefixTuningSites | None = None
 
     def invertible_adapter_for_active_setup(self) -> nn.Module | None:
         # Only the first adapter of the active setup transforms the embeddings (the language adapter).
@@ -94,6 +103,7 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
     base_model = model.base_model
     state = AdapterModelState(family, config.hidden_size)
 
+    stacks_layers = []
     for stack in family.stacks:
         # A stack the model lacks (the decoder of T5EncoderModel) is skipped; indices count on across stacks.
         if not _has_submodule(base_model, stack.layers):
@@ -103,6 +113,8 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
             locations = {key: BottleneckLayer(key, index, state.active) for key in stack.locations}
             stack.attach_layer(layer, locations)
             state.layers.append(locations)
+            stacks_layers.append((stack, layer))
+    state.prefix_tuning = PrefixTuningSites(base_model, stacks_layers, state.active)
 
     invertible_owner = base_model.get_submodule(family.invertible_adapters_owner)
     invertible_owner.invertible_adapters = state.invertible_adapters
@@ -176,11 +188,6 @@ class ModelAdaptersMixin:
                 "(no dots, since names become part of parameter names)."
             )
         adapter_config = AdapterConfig.load(config if config is not None else "pfeiffer")
-        if not isinstance(adapter_config, BnConfig):
-            raise AdapterConfigError(
-                f"{type(adapter_config).__name__} is not supported by this library yet; only bottleneck "
-                "adapter configs (BnConfig) can be added."
-            )
         state = self.adapter_state
         if adapter_name in state.configs and not overwrite_ok:
             raise ValueError(
@@ -188,6 +195,41 @@ class ModelAdaptersMixin:
                 "or choose another name."
             )
         # Build every module before touching the model, so a failing config leaves no partial adapter.
+        members = adapter_config.configs if isinstance(adapter_config, ConfigUnion) else (adapter_config,)
+        new_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
+        prefix_plans = []
+        for member in members:
+            if isinstance(member, BnConfig):
+                new_modules += self._bottleneck_modules(adapter_name, member)
+            elif isinstance(member, PrefixTuningConfig):
+                prefix_plans.append(state.prefix_tuning.plan(member))
+                new_modules += prefix_plans[-1].modules
+            else:
+                raise AdapterConfigError(
+                    f"{type(member).__name__} (architecture {member.architecture!r}) is not supported by this "
+                    "library yet."
+                )
+
+        if adapter_name in state.configs:
+            self.delete_adapter(adapter_name)
+        reference = next((p for p in self.parameters() if p.is_floating_point()), None)
+        for container, module in new_modules:
+            if reference is not None:
+                module.to(device=reference.device, dtype=reference.dtype)
+            module.train(self.training)
+            container[adapter_name] = module
+        for plan in prefix_plans:
+            plan.apply(adapter_name)
+        state.configs[adapter_name] = adapter_config
+        if set_active:
+            self.set_active_adapters(adapter_name)
+
+    def _bottleneck_modules(
+        self, adapter_name: str, adapter_config: BnConfig
+    ) -> list[tuple[nn.ModuleDict, nn.Module]]:
+        """(container, module) pairs of a new bottleneck adapter: one per layer and location it uses, and its
+        invertible adapter."""
+        state = self.adapter_state
         leave_out = set(adapter_config["leave_out"])
         new_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
         for index, locations in enumerate(state.layers):
@@ -202,18 +244,7 @@ class ModelAdaptersMixin:
             new_modules.append(
                 (state.invertible_adapters, build_invertible_adapter(embedding_size, adapter_config))
             )
-
-        if adapter_name in state.configs:
-            self.delete_adapter(adapter_name)
-        reference = next((p for p in self.parameters() if p.is_floating_point()), None)
-        for container, module in new_modules:
-            if reference is not None:
-                module.to(device=reference.device, dtype=reference.dtype)
-            module.train(self.training)
-            container[adapter_name] = module
-        state.configs[adapter_name] = adapter_config
-        if set_active:
-            self.set_active_adapters(adapter_name)
+        return new_modules
 
     def delete_adapter(self, adapter_name: str) -> None:
         """Remove an adapter and its weights; it is also removed from the active setup."""
@@ -225,6 +256,7 @@ class ModelAdaptersMixin:
                     del location.adapters[adapter_name]
         if adapter_name in state.invertible_adapters:
             del state.invertible_adapters[adapter_name]
+        state.prefix_tuning.delete(adapter_name)
         del state.configs[adapter_name]
         stack = state.active.stack
         if stack is not None and adapter_name in stack.flatten():
@@ -241,6 +273,24 @@ class ModelAdaptersMixin:
                     yield location.adapters[adapter_name]
         if adapter_name in state.invertible_adapters:
             yield state.invertible_adapters[adapter_name]
+        yield from state.prefix_tuning.adapter_modules(adapter_name)
+
+    def eject_prefix_tuning(self, adapter_name: str) -> None:
+        """Turn the prefix tuning of ``adapter_name`` into its flat form: each prefix MLP is replaced by the
+        prefix it produces (the same outputs, far fewer parameters). The adapter's config becomes
+        ``flat=True``, so that saving and loading it again works (the reference keeps ``flat=False``)."""
+        self._require_adapter(adapter_name)
+        state = self.adapter_state
+        if not state.prefix_tuning.eject(adapter_name):
+            raise ValueError(f"Adapter {adapter_name!r} has no prefix tuning to eject.")
+        config = state.configs[adapter_name]
+        if isinstance(config, ConfigUnion):
+            members = [
+                m.replace(flat=True) if isinstance(m, PrefixTuningConfig) else m for m in config.configs
+            ]
+            state.configs[adapter_name] = ConfigUnion(*members)
+        else:
+            state.configs[adapter_name] = config.replace(flat=True)
 
     def adapter_parameters(self, adapter_name: str) -> Iterator[nn.Parameter]:
         for module in self.adapter_modules(adapter_name):
@@ -296,8 +346,10 @@ class ModelAdaptersMixin:
         for name, adapter_config in state.configs.items():
             parameters = list(self.adapter_parameters(name))
             count = sum(p.numel() for p in parameters)
-            architecture = "bottleneck" + (
-                f"+{adapter_config['inv_adapter']}" if adapter_config.has_invertible_adapter else ""
+            architecture = adapter_config.architecture + (
+                f"+{adapter_config['inv_adapter']}"
+                if isinstance(adapter_config, BnConfig) and adapter_config.has_invertible_adapter
+                else ""
             )
             rows.append(
                 {

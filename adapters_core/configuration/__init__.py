@@ -28,12 +28,19 @@ from adapters_core.configuration.union import ConfigUnion
 # Each method's config module registers its config class and built-in names; add new methods here.
 from adapters_core.methods.bottleneck.config import (  # isort: skip
     BnConfig,
+    CompacterConfig,
+    CompacterPlusPlusConfig,
     HoulsbyConfig,
     HoulsbyInvConfig,
     ParallelConfig,
     PfeifferConfig,
     PfeifferInvConfig,
 )
+from adapters_core.methods.prefix_tuning.config import PrefixTuningConfig  # isort: skip
+from adapters_core.methods.prompt_tuning.config import PromptTuningConfig  # isort: skip
+
+# The built-in unions (mam, unipelt) reach their members through the registry: import them last.
+import adapters_core.methods.unions.config  # isort: skip  # noqa: E402, F401
 
 # Taken after every method module above registered its built-ins; the hub labels architectures with these.
 CANONICAL_BUILTIN_NAMES: tuple[str, ...] = canonical_builtin_names()
@@ -46,6 +53,8 @@ __all__ = [
     "AdapterConfig",
     "AdapterConfigError",
     "BnConfig",
+    "CompacterConfig",
+    "CompacterPlusPlusConfig",
     "ConfigHubUnreachableError",
     "ConfigKey",
     "ConfigUnion",
@@ -54,6 +63,8 @@ __all__ = [
     "ParallelConfig",
     "PfeifferConfig",
     "PfeifferInvConfig",
+    "PrefixTuningConfig",
+    "PromptTuningConfig",
     "UnknownConfigNameError",
     "builtin_name",
     "config_from_saved",

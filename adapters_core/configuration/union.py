@@ -1,4 +1,5 @@
-"""Several bottleneck configs forming one adapter."""
+"""Several configs forming one adapter, possibly of different methods (e.g. mam: prefix tuning and a
+parallel bottleneck adapter)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ def _check_members(key: str, value: Any) -> Any:
 
 
 class ConfigUnion(AdapterConfig):
-    """Several bottleneck configs forming one adapter (e.g. one adapter after attention, another after the
-    feed-forward block). ``.configs`` is a tuple; ``union[0]`` is the first config, ``union["0.mh_adapter"]``
-    one of its keys. Two configs may not both place a module at the same location of every layer."""
+    """Several configs forming one adapter: bottleneck configs placed at different locations (one adapter
+    after attention, another after the feed-forward block) and configs of other methods, which sit in
+    other places (prefix tuning in the attention, prompt tuning at the embeddings, LoRA in the projections).
+    ``.configs`` is a tuple; ``union[0]`` is the first config, ``union["0.mh_adapter"]`` one of its keys.
+    Two configs may not both place a module at the same location of every layer."""
 
     architecture: ClassVar[str | None] = registry.UNION_ARCHITECTURE
     # The keys of a union's dict, for the help the web pages show; a union is not built from a key table.
@@ -29,7 +32,7 @@ class ConfigUnion(AdapterConfig):
             "configs",
             REQUIRED,
             _check_members,
-            "The configs of a union (architecture 'union'), each a bottleneck config.",
+            "The configs of a union (architecture 'union'), each of any method but 'union'.",
         ),
     )
 
@@ -43,21 +46,29 @@ class ConfigUnion(AdapterConfig):
                 raise AdapterConfigError(
                     "A ConfigUnion cannot contain another ConfigUnion; list its configs instead."
                 )
-            if not isinstance(config, AdapterConfig) or config.architecture != registry.DEFAULT_ARCHITECTURE:
+            if not isinstance(config, AdapterConfig):
                 raise AdapterConfigError(
-                    f"ConfigUnion members must be bottleneck configs, got {describe(config)}."
+                    f"ConfigUnion members must be adapter configs, got {describe(config)}."
                 )
         self._check_compatible(configs)
         object.__setattr__(self, "configs", tuple(configs))
 
     @staticmethod
     def _check_compatible(configs: tuple[AdapterConfig, ...]) -> None:
-        # The same rule as the reference library: an adapter has one module per location, so two bottleneck
-        # configs combine only if they differ in both locations, unless leave_out may separate their layers.
+        # The same rule as the reference library: an adapter has one module per location. Configs of different
+        # methods sit in different places; two bottleneck configs combine only if they differ in both
+        # locations; two configs of another same method never do; leave_out may separate their layers.
         for i, first in enumerate(configs):
             for second in configs[i + 1 :]:
-                if first["leave_out"] or second["leave_out"]:
+                if first.architecture != second.architecture:
                     continue
+                if first.get("leave_out") or second.get("leave_out"):
+                    continue
+                if first.architecture != registry.DEFAULT_ARCHITECTURE:
+                    raise AdapterConfigError(
+                        f"ConfigUnion members {first.architecture!r} and {second.architecture!r} are the same method "
+                        "and would place two modules at the same location; separate their layers with leave_out."
+                    )
                 if (
                     first["mh_adapter"] == second["mh_adapter"]
                     or first["output_adapter"] == second["output_adapter"]
@@ -100,8 +111,20 @@ class ConfigUnion(AdapterConfig):
         return cls(*(AdapterConfig.from_dict(member) for member in config["configs"]))
 
     def replace(self, **changes: Any) -> ConfigUnion:
-        """A union whose every member has ``changes`` applied."""
-        return ConfigUnion(*(config.replace(**changes) for config in self.configs))
+        """A union whose members have ``changes`` applied, each change to every member that has that key
+        (``"mam[leave_out=[0]]"`` changes both members; ``"mam[prefix_length=8]"`` only prefix tuning)."""
+        unknown = [key for key in changes if not any(key in config for config in self.configs)]
+        if unknown:
+            known = sorted({key for config in self.configs for key in config})
+            raise AdapterConfigError(
+                f"Unknown config key {unknown[0]!r} for this union: no member has it; keys: {', '.join(known)}."
+            )
+        return ConfigUnion(
+            *(
+                config.replace(**{key: value for key, value in changes.items() if key in config})
+                for config in self.configs
+            )
+        )
 
     @property
     def has_invertible_adapter(self) -> bool:

@@ -17,6 +17,7 @@ from adapters_core.models.placement import (
     attach_locations,
     bind_forward,
 )
+from adapters_core.models.prefix_attention import bart_attention_forward
 
 
 def _dropout(self, hidden_states, p):
@@ -122,6 +123,7 @@ def _attention(module: str, prefix_location: str) -> AttentionSites:
         value=f"{module}.v_proj",
         output=f"{module}.out_proj",
         prefix_location=prefix_location,
+        prefix_forward=bart_attention_forward,
     )
 
 

@@ -10,6 +10,7 @@ SELF_ATTENTION = AttentionSites(
     value="attention.self.value_proj",
     output="attention.output.dense",
     prefix_location="self_prefix",
+    prefix_supported=False,
 )
 
 FAMILY = ModelFamily(

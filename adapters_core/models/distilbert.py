@@ -52,6 +52,7 @@ FAMILY = ModelFamily(
                 value="attention.v_lin",
                 output="attention.out_lin",
                 prefix_location="self",
+                prefix_supported=False,
             ),
             intermediate="ffn.lin1",
             output="ffn.lin2",

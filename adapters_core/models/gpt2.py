@@ -14,6 +14,7 @@ from adapters_core.models.placement import (
     attach_locations,
     bind_forward,
 )
+from adapters_core.models.prefix_attention import gpt2_attention_forward
 
 
 def _block_forward(
@@ -96,6 +97,7 @@ FAMILY = ModelFamily(
                 value="attn.c_attn",
                 output="attn.c_proj",
                 prefix_location="self_prefix",
+                prefix_forward=gpt2_attention_forward,
             ),
             intermediate="mlp.c_fc",
             output="mlp.c_proj",

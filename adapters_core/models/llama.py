@@ -14,6 +14,7 @@ from adapters_core.models.placement import (
     attach_locations,
     bind_forward,
 )
+from adapters_core.models.prefix_attention import llama_attention_forward
 
 
 def _decoder_layer_forward(
@@ -64,6 +65,7 @@ DECODER_STACK = LayerStack(
         value="self_attn.v_proj",
         output="self_attn.o_proj",
         prefix_location="self_prefix",
+        prefix_forward=llama_attention_forward,
     ),
     # Swapped on purpose: the reference wraps down_proj as LoRA's "intermediate" and up_proj as "output",
     # and its files name them so.

@@ -37,7 +37,11 @@ class AttentionSites:
     ``module`` is where prefix tuning attaches (the reference's ``prefix_tuning`` child) and
     ``prefix_location`` its location key there (``self_prefix``, ``encoder_prefix``, ``cross_prefix``,
     ``self``). ``query``/``key``/``value`` are LoRA's ``attn_matrices`` q/k/v (the same fused module on
-    GPT-2), ``output`` the output projection.
+    GPT-2), ``output`` the output projection. ``prefix_forward``: for attention modules that transform or
+    fuse keys after their projections (rotary embeddings, GPT-2's fused ``c_attn``), the forward bound to
+    the module that calls its ``prefix_tuning`` layer; ``None``: hooks on ``key`` and ``value`` suffice.
+    ``prefix_supported``: False where neither works yet (the attention reads lengths before projecting or
+    adds relative-position terms per key), so prefix tuning is refused there.
     """
 
     module: str
@@ -46,6 +50,8 @@ class AttentionSites:
     value: str
     output: str
     prefix_location: str
+    prefix_forward: Callable | None = None
+    prefix_supported: bool = True
 
 
 @dataclass(frozen=True)

@@ -389,6 +389,24 @@ class HoulsbyInvConfig(HoulsbyConfig):
     )
 
 
+class CompacterConfig(HoulsbyConfig):
+    """Compacter (Mahabadi et al., 2021): Houlsby's placement with parameterised hypercomplex multiplication
+    layers. Name "compacter"."""
+
+    PRESETS = MappingProxyType(
+        {**HoulsbyConfig.PRESETS, "phm_layer": True, "reduction_factor": 32, "non_linearity": "gelu"}
+    )
+
+
+class CompacterPlusPlusConfig(PfeifferConfig):
+    """Compacter++ (Mahabadi et al., 2021): Pfeiffer's placement with parameterised hypercomplex
+    multiplication layers. Name "compacter++"."""
+
+    PRESETS = MappingProxyType(
+        {**PfeifferConfig.PRESETS, "phm_layer": True, "reduction_factor": 32, "non_linearity": "gelu"}
+    )
+
+
 class ParallelConfig(BnConfig):
     """He et al. (2021): a scaled adapter in parallel to the feed-forward block. Names "parallel", "par_bn"."""
 
@@ -417,3 +435,5 @@ registry.register_builtin(PfeifferInvConfig(), "pfeiffer+inv", "seq_bn_inv")
 registry.register_builtin(HoulsbyInvConfig(), "houlsby+inv", "double_seq_bn_inv")
 registry.register_builtin(ParallelConfig(), "parallel", "par_bn")
 registry.register_builtin(ParallelConfig(scaling="learned"), "scaled_parallel", "scaled_par_bn")
+registry.register_builtin(CompacterConfig(), "compacter")
+registry.register_builtin(CompacterPlusPlusConfig(), "compacter++")

@@ -1,0 +1,1 @@
+"""The built-in unions of several methods: mam and unipelt."""
