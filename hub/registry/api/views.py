@@ -196,6 +196,13 @@ class AdapterDetailView(RegistryAPIView):
 class VersionListView(RegistryAPIView):
     parser_classes = [MultiPartParser]
 
+    def initialize_request(self, request, *args, **kwargs):
+        # Uploads are hashed while they stream in, so the hashing handler must be in place before anything
+        # reads the body, and session authentication's CSRF check reads request.POST before the view runs.
+        if request.method == "POST":
+            request.upload_handlers = [HashingUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
         responses={202: UploadAcceptedSerializer, 200: UploadAcceptedSerializer},
@@ -204,9 +211,8 @@ class VersionListView(RegistryAPIView):
     def post(self, request, namespace, name):
         namespace_row = get_namespace(namespace)
         require_write(request.user, namespace_row, request.auth)
-        handler = HashingUploadHandler(request._request)
-        request._request.upload_handlers = [handler]
         form, uploads = request.data, request.FILES.getlist("files")
+        handler = request._request.upload_handlers[0]  # set by initialize_request
         if handler.oversize_files:
             raise PayloadTooLarge(
                 f"File {handler.oversize_files[0]!r} is larger than the limit of "
