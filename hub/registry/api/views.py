@@ -177,6 +177,7 @@ def _get_adapter(user, namespace, name):
     adapter = (
         Adapter.objects.visible_to(user)
         .with_related()
+        .with_current_version_label()
         .select_related("default_version")
         .filter(namespace__name=namespace, name=name)
         .first()
