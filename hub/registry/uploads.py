@@ -32,6 +32,7 @@ from hub.registry.lifecycle import enqueue_validation, set_default_version
 from hub.registry.models import Adapter, AdapterVersion, BaseModel, Namespace, Subtask, Task, VersionFile
 from hub.registry.names import check_name
 from hub.registry.permissions import require_write
+from hub.registry.storable import nul_character_location
 from hub.registry.storage import IncomingFile, lock_contents, store_blob
 
 DEFAULT_VERSION_LABEL = "1"
@@ -123,6 +124,13 @@ def read_config_file(incoming: IncomingFile) -> tuple[dict, AdapterConfig]:
         saved = parse_adapter_config(raw, source=CONFIG_FILE)
     except AdapterDirectoryError as exc:
         raise UploadRejected(str(exc)) from None
+    nul_location = nul_character_location(saved)
+    if nul_location is not None:
+        raise UploadRejected(
+            f"{CONFIG_FILE} holds a NUL character (\\u0000) in {nul_location}, which the hub cannot store; "
+            "remove it and upload again.",
+            field="files",
+        )
     try:
         config = config_from_saved(saved)
         config_hash(config)

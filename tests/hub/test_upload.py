@@ -151,6 +151,12 @@ def _client_with(token_raw):
 
 BIG = b"x" * 4096
 
+
+def _config_with(**fields) -> bytes:
+    """adapter_config.json with `fields` set (json.dumps writes a NUL as the escape \\u0000)."""
+    return json.dumps(json.loads(CONFIG) | fields).encode()
+
+
 # (case, request arguments, expected status, words the message must contain)
 BAD_INPUT = [
     ("missing adapter_config.json", dict(files={"adapter.safetensors": WEIGHTS}), 400, "adapter_config.json"),
@@ -194,6 +200,33 @@ BAD_INPUT = [
         ),
         400,
         "bert-base-uncased",
+    ),
+    (
+        "NUL in a config string",
+        dict(files={"adapter_config.json": _config_with(name="ad\x00apter"), "adapter.safetensors": WEIGHTS}),
+        400,
+        "NUL character (\\u0000) in the value of 'name'",
+    ),
+    (
+        "NUL in a nested config value",
+        dict(
+            files={
+                "adapter_config.json": _config_with(
+                    config=PfeifferConfig().to_dict() | {"non_linearity": "relu\x00"}
+                ),
+                "adapter.safetensors": WEIGHTS,
+            }
+        ),
+        400,
+        "in the value of 'config' → 'non_linearity'",
+    ),
+    (
+        "NUL in a config key",
+        dict(
+            files={"adapter_config.json": _config_with(**{"no\x00te": "x"}), "adapter.safetensors": WEIGHTS}
+        ),
+        400,
+        "in the key 'no\\x00te'",
     ),
     ("unknown task", dict(task="sentimnet"), 400, "Did you mean: sentiment"),
     ("unknown subtask", dict(subtask="sst-3"), 400, "sst-2"),
