@@ -22,7 +22,15 @@ from hub.registry.choices import TokenScope
 from hub.registry.models import Blob, Namespace
 from hub.registry.storage import IncomingFile, delete_orphan_blobs, store_blob
 from hub.registry.uploads import create_version
-from tests.factories import ApiTokenFactory, UserFactory, adapter_config_json, weights_bytes
+from tests.factories import (
+    ApiTokenFactory,
+    BaseModelFactory,
+    SubtaskFactory,
+    TaskFactory,
+    UserFactory,
+    adapter_config_json,
+    weights_bytes,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,6 +79,9 @@ def own_media_root(settings, tmp_path):
 
 
 def test_a_failed_upload_never_deletes_a_blob_a_concurrent_upload_uses():
+    # Transactional tests empty the tables the migrations seed; both uploads need this task and base model.
+    SubtaskFactory(task=TaskFactory(name="sentiment"), name="sst-2")
+    BaseModelFactory(model_name="bert-base-uncased")
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
     bob_token = ApiTokenFactory(user=bob, scope=TokenScope.WRITE)
     shared_weights = weights_bytes(seed=42)
@@ -109,7 +120,10 @@ def test_a_failed_upload_never_deletes_a_blob_a_concurrent_upload_uses():
     alice_thread = _in_thread(alice_upload, outcome, "alice")
     try:
         # Alice's transaction has stored the shared weights and now reads the file that breaks.
-        assert reached.wait(WAIT_SECONDS), "alice's upload never reached its last file"
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not reached.wait(0.05):
+            assert alice_thread.is_alive(), f"alice's upload ended early: {outcome['alice']!r}"
+            assert time.monotonic() < deadline, "alice's upload never reached its last file"
         bob_thread = _in_thread(bob_upload, outcome, "bob")
         # Bob's upload goes as far as it can while alice's transaction is open: it waits on a lock she holds.
         deadline = time.monotonic() + WAIT_SECONDS
