@@ -1,20 +1,14 @@
 """Forms of the web UI and the option lists of the adapter list's filters."""
 
-import hashlib
 import json
-import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import PurePosixPath
 
 from django import forms
-from django.conf import settings
-from django.core.files import File
 from django.db.models import CharField, Count, F, Value
 from django.utils import timezone
 
-from adapters_core.directory import ALLOWED_FILES
+from frontend.archives import ZipRejected, files_from_zip
 from hub.registry.choices import AdapterType, TokenScope, VersionStatus
 from hub.registry.errors import UploadRejected
 from hub.registry.models import Adapter, Architecture, BaseModel, Namespace, Subtask, Task
@@ -250,65 +244,3 @@ class UploadForm(forms.Form):
             citation=data["citation"],
             license=data["license"],
         )
-
-
-class ZipRejected(ValueError):
-    pass
-
-
-ZIP_CHUNK = 1024 * 1024
-
-
-def files_from_zip(uploaded) -> list[IncomingFile]:
-    """The adapter files inside a zip of an adapter directory (at its root or in one folder).
-
-    Entries are read with a size cap while they are hashed, so a zip bomb stops at the per-file limit;
-    entries that are not adapter files (folders, `__MACOSX/`, other files) are refused by name, so a user
-    sees what the zip held.
-    """
-    limit = settings.ADAPTERHUB_MAX_FILE_SIZE
-    try:
-        archive = zipfile.ZipFile(uploaded)
-    except (zipfile.BadZipFile, OSError):
-        raise ZipRejected(
-            f"{uploaded.name} is not a zip file; zip the adapter directory, or select its files instead."
-        ) from None
-    incoming: list[IncomingFile] = []
-    with archive:
-        for entry in archive.infolist():
-            path = PurePosixPath(entry.filename)
-            if entry.is_dir() or path.name.startswith(".") or "__MACOSX" in path.parts:
-                continue
-            if len(path.parts) > 2:
-                raise ZipRejected(
-                    f"{entry.filename} is nested too deep; the zip must hold the adapter directory's files at its "
-                    "root or inside one folder."
-                )
-            if path.name not in ALLOWED_FILES:
-                raise ZipRejected(
-                    f"The zip holds {entry.filename}, which is not an adapter file; allowed files: "
-                    f"{', '.join(ALLOWED_FILES)}."
-                )
-            digest, size = hashlib.sha256(), 0
-            spool = tempfile.SpooledTemporaryFile(max_size=8 * ZIP_CHUNK)  # noqa: SIM115 (handed to File)
-            try:
-                with archive.open(entry) as member:
-                    while chunk := member.read(ZIP_CHUNK):
-                        size += len(chunk)
-                        if size > limit:
-                            raise ZipRejected(
-                                f"{entry.filename} exceeds the limit of {limit} bytes per file."
-                            )
-                        digest.update(chunk)
-                        spool.write(chunk)
-            except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
-                raise ZipRejected(f"{entry.filename} cannot be read from the zip ({exc}).") from None
-            spool.seek(0)
-            incoming.append(
-                IncomingFile(
-                    name=path.name, file=File(spool, name=path.name), sha256=digest.hexdigest(), size=size
-                )
-            )
-    if not incoming:
-        raise ZipRejected(f"{uploaded.name} holds no files.")
-    return incoming

@@ -27,7 +27,7 @@ from django.utils import timezone
 from hub.registry.caching import registry_changed
 from hub.registry.choices import VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
-from hub.registry.storage import IncomingFile, discard_unreferenced_files, store_blob
+from hub.registry.storage import IncomingFile, store_blob
 
 # The Celery task that validates one version (defined in hub.validation.tasks under this name).
 VALIDATE_VERSION_TASK = "hub.validation.tasks.validate_version"
@@ -83,33 +83,28 @@ def finish(
     entry) store them as a derived file of the version. A valid version is promoted to its adapter's default
     once this commits. False (and nothing written) if another attempt has taken over."""
     now = timezone.now()
-    written: list[str] = []
-    try:
-        with transaction.atomic():
-            updated = _held_by(version_id, attempt).update(
-                status=status, report=report, validated_at=now, lease_expires_at=None
+    with transaction.atomic():
+        updated = _held_by(version_id, attempt).update(
+            status=status, report=report, validated_at=now, lease_expires_at=None
+        )
+        if not updated:
+            return False
+        if converted_weights is not None:
+            entry = next(item for item in report["files"] if item.get("derived"))
+            with open(converted_weights, "rb") as handle:
+                incoming = IncomingFile(
+                    name=entry["name"], file=File(handle), sha256=entry["sha256"], size=entry["size"]
+                )
+                blob = store_blob(incoming)
+            VersionFile.objects.update_or_create(
+                version_id=version_id, name=entry["name"], defaults={"blob": blob, "derived": True}
             )
-            if not updated:
-                return False
-            if converted_weights is not None:
-                entry = next(item for item in report["files"] if item.get("derived"))
-                with open(converted_weights, "rb") as handle:
-                    incoming = IncomingFile(
-                        name=entry["name"], file=File(handle), sha256=entry["sha256"], size=entry["size"]
-                    )
-                    blob = store_blob(incoming, written)
-                VersionFile.objects.update_or_create(
-                    version_id=version_id, name=entry["name"], defaults={"blob": blob, "derived": True}
+        if status == VersionStatus.VALID:
+            transaction.on_commit(
+                lambda: promote_to_default(
+                    AdapterVersion.objects.select_related("adapter__default_version").get(pk=version_id)
                 )
-            if status == VersionStatus.VALID:
-                transaction.on_commit(
-                    lambda: promote_to_default(
-                        AdapterVersion.objects.select_related("adapter__default_version").get(pk=version_id)
-                    )
-                )
-    except BaseException:
-        discard_unreferenced_files(written)
-        raise
+            )
     return True
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, CharField, Exists, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, CharField, Exists, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from hub.registry.choices import VersionStatus
@@ -93,17 +93,24 @@ class AdapterQuerySet(models.QuerySet):
         """Adapters with at least one valid version: those that resolve and are served to clients."""
         return self.filter(Exists(self._versions().valid()))
 
-    def with_current_version(self):
-        """Annotates `current_version_id`, the version an adapter stands for when no version is named: its
-        default version when that is valid, else its newest valid version; None without a valid version.
+    def _current_version(self, field: str):
+        """`field` of the version an adapter stands for when no version is named: its default version when
+        that is valid, else its newest valid version; None without a valid version.
 
         This is the one rule for "the current version" (resolution, Hugging Face `main`, the v2 index's
-        `default_version`, the web page)."""
+        `default_version`, the web page, the REST API's `latest_version`)."""
         valid = self._versions().valid()
-        default_if_valid = valid.filter(pk=OuterRef("default_version_id")).values("id")[:1]
-        newest_valid = valid.newest_first().values("id")[:1]
-        current = Coalesce(Subquery(default_if_valid), Subquery(newest_valid), output_field=IntegerField())
-        return self.annotate(current_version_id=current)
+        default_if_valid = valid.filter(pk=OuterRef("default_version_id")).values(field)[:1]
+        newest_valid = valid.newest_first().values(field)[:1]
+        return Coalesce(Subquery(default_if_valid), Subquery(newest_valid))
+
+    def with_current_version(self):
+        """Annotates `current_version_id`: the current version's id (see `_current_version`)."""
+        return self.annotate(current_version_id=self._current_version("id"))
+
+    def with_current_version_label(self):
+        """Annotates `current_version_label`: the current version's label (see `_current_version`)."""
+        return self.annotate(current_version_label=self._current_version("version"))
 
     def with_status(self):
         """Annotates `status`: "valid" when any version is valid (the adapter resolves), else its newest
@@ -117,18 +124,13 @@ class AdapterQuerySet(models.QuerySet):
             )
         )
 
-    def with_latest_valid_label(self):
-        """Annotates `latest_version`: the label of the newest valid version, None without one."""
-        newest_valid = self._versions().valid().newest_first().values("version")[:1]
-        return self.annotate(latest_version=Subquery(newest_valid))
-
     def for_list(self, user):
         """The adapter list (REST `/api/v1/adapters/` and the web UI's lists): adapters `user` may see, with
-        everything a row shows (`status`, `latest_version`) in one query, ready for `AdapterFilterSet`."""
+        everything a row shows (`status`, `current_version_label`) in one query, ready for `AdapterFilterSet`."""
         return (
             self.visible_to(user)
             .with_related()
             .defer(*LIST_DEFERRED_FIELDS)
             .with_status()
-            .with_latest_valid_label()
+            .with_current_version_label()
         )

@@ -1,8 +1,14 @@
 """Blob storage: file content addressed by its sha256, kept through Django's default storage.
 
 Uploads are hashed while they stream in (`HashingUploadHandler`), so a file is read once. A blob's bytes
-are written before its row commits; if the transaction then rolls back, `discard_unreferenced_files`
-removes them at once, and `delete_orphan_blobs` (run periodically) removes whatever a crash left behind.
+are written before its row commits. A rolled-back transaction never deletes them: another upload of the
+same content may have found the file and be about to commit a row for it (content-addressed files are
+shared, and whether another transaction will reference one cannot be known at rollback). Files no row
+knows are removed by `delete_orphan_blobs` (run by the periodic sweep) once older than its grace period.
+
+Writing a blob (`store_blob`) and deleting one (`delete_orphan_blobs`) take a lock per sha256 (a PostgreSQL
+transaction-level advisory lock, so it covers every storage backend, file system or S3): the sweep never
+deletes a file an upload in flight has just decided to reuse.
 """
 
 import hashlib
@@ -15,7 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from adapters_core.directory import sha256_of_stream
@@ -87,26 +93,43 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         return uploaded
 
 
-def store_blob(incoming: IncomingFile, written_paths: list[str]) -> Blob:
-    """The Blob row for `incoming`'s content, writing the bytes to storage if no blob holds them yet.
+def lock_contents(sha256s) -> None:
+    """Lock each content hash for the rest of the current transaction, in sorted order (two uploads of the
+    same files then never wait for each other in a cycle). A writer and the orphan sweep holding the lock
+    of one sha256 exclude each other; locks are released when the transaction commits or rolls back.
 
-    Must run inside a transaction. Paths this call wrote are appended to `written_paths`, so the caller
-    can remove them if the transaction rolls back.
+    Only PostgreSQL has advisory locks; on SQLite (development) a writing transaction locks the whole
+    database anyway."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for sha256 in sorted(set(sha256s)):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(sha256)])
+
+
+def _lock_key(sha256: str) -> int:
+    # The first 64 bits of the hash as a signed bigint; a collision only makes two uploads wait in turn.
+    return int(sha256[:16], 16) - 2**63
+
+
+def store_blob(incoming: IncomingFile) -> Blob:
+    """The Blob row for `incoming`'s content, writing the bytes to storage if they are not there yet.
+
+    Must run inside a transaction, which keeps the content's lock (`lock_contents`) until it ends. If it
+    rolls back, the written file stays for the orphan sweep (see the module's docstring).
     """
+    lock_contents([incoming.sha256])
     existing = Blob.objects.filter(sha256=incoming.sha256).first()
-    if existing is not None and default_storage.exists(existing.file.name):
-        return existing
-    path = Blob.storage_path(incoming.sha256)
+    path = existing.file.name if existing is not None else Blob.storage_path(incoming.sha256)
     if not default_storage.exists(path):
+        # New content, or a row whose file went missing (it is written back).
         incoming.file.seek(0)
         saved_as = default_storage.save(path, incoming.file)
-        written_paths.append(saved_as)
         if saved_as != path:
-            # A concurrent upload of the same bytes won the race; its copy is identical.
+            # The file appeared meanwhile (written outside this lock, e.g. on SQLite); its bytes are identical.
             default_storage.delete(saved_as)
-            written_paths.remove(saved_as)
     if existing is not None:
-        return existing  # the row existed but its file had gone missing; it is back now
+        return existing
     blob, _ = Blob.objects.get_or_create(
         sha256=incoming.sha256, defaults={"size": incoming.size, "file": path}
     )
@@ -115,20 +138,8 @@ def store_blob(incoming: IncomingFile, written_paths: list[str]) -> Blob:
 
 def store_bytes(data: bytes, name: str = "blob") -> Blob:
     """Store `data` as a blob in its own transaction (for content the hub derives itself)."""
-    written: list[str] = []
-    try:
-        with transaction.atomic():
-            return store_blob(IncomingFile.from_bytes(name, data), written)
-    except BaseException:
-        discard_unreferenced_files(written)
-        raise
-
-
-def discard_unreferenced_files(paths: list[str]) -> None:
-    """Delete stored files that no committed Blob row points to (after a rolled-back upload)."""
-    for path in paths:
-        if not Blob.objects.filter(file=path).exists():
-            default_storage.delete(path)
+    with transaction.atomic():
+        return store_blob(IncomingFile.from_bytes(name, data))
 
 
 def open_blob(blob: Blob, mode: str = "rb"):
@@ -151,17 +162,19 @@ def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[s
     """Remove blobs no version uses and stored files no blob row knows, older than `grace_period`.
 
     Returns counts: {"rows": blob rows deleted, "files": stored files deleted}. Safe to run at any time:
-    uploads in flight are younger than the grace period.
+    uploads in flight are younger than the grace period, and each deletion happens under the content's lock
+    (`lock_contents`) after checking again, so an upload reusing an old file either commits its row first
+    (the file stays) or waits and writes the file anew.
     """
     cutoff = timezone.now() - grace_period
     orphan_rows = Blob.objects.filter(created_at__lt=cutoff).exclude(
         id__in=[row["blob_id"] for row in referenced_blob_ids()]
     )
     deleted_rows = 0
-    deleted_paths = set()  # their files go when the deleting transaction commits
     for blob in orphan_rows.iterator():
         with transaction.atomic():
-            # Re-check under a lock: an upload may have started using it since the query.
+            lock_contents([blob.sha256])
+            # Check again: an upload may have started using it since the query.
             locked = Blob.objects.select_for_update().filter(pk=blob.pk).first()
             if (
                 locked is None
@@ -169,23 +182,29 @@ def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[s
                 or AdapterVersion.objects.filter(archive=locked).exists()
             ):
                 continue
-            path = locked.file.name
             locked.delete()
-            deleted_paths.add(path)
-            transaction.on_commit(lambda path=path: default_storage.delete(path))
+            # Deleted while the lock is held: once it is released, an upload of this content finds no row and
+            # no file, and writes both.
+            default_storage.delete(locked.file.name)
             deleted_rows += 1
     deleted_files = 0
     known_paths = set(Blob.objects.values_list("file", flat=True))
     for path in _stored_blob_paths():
-        if path in known_paths or path in deleted_paths:
+        if path in known_paths:
             continue
         try:
             modified = default_storage.get_modified_time(path)
         except (NotImplementedError, OSError):
             continue
-        if modified < cutoff and not Blob.objects.filter(file=path).exists():
-            default_storage.delete(path)
-            deleted_files += 1
+        if modified >= cutoff:
+            continue
+        with transaction.atomic():
+            sha256 = path.removeprefix("blobs/").replace("/", "")
+            if SHA256_PATTERN.match(sha256):
+                lock_contents([sha256])
+            if not Blob.objects.filter(file=path).exists():
+                default_storage.delete(path)
+                deleted_files += 1
     if deleted_rows or deleted_files:
         logger.info("orphan sweep removed %d blob rows and %d stored files", deleted_rows, deleted_files)
     return {"rows": deleted_rows, "files": deleted_files}

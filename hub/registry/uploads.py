@@ -32,7 +32,8 @@ from hub.registry.lifecycle import enqueue_validation, set_default_version
 from hub.registry.models import Adapter, AdapterVersion, BaseModel, Namespace, Subtask, Task, VersionFile
 from hub.registry.names import check_name
 from hub.registry.permissions import require_write
-from hub.registry.storage import IncomingFile, discard_unreferenced_files, store_blob
+from hub.registry.storable import nul_character_location
+from hub.registry.storage import IncomingFile, lock_contents, store_blob
 
 DEFAULT_VERSION_LABEL = "1"
 # The one file an imported version points to: AdapterHub hosted each version as a zip archive.
@@ -123,6 +124,13 @@ def read_config_file(incoming: IncomingFile) -> tuple[dict, AdapterConfig]:
         saved = parse_adapter_config(raw, source=CONFIG_FILE)
     except AdapterDirectoryError as exc:
         raise UploadRejected(str(exc)) from None
+    nul_location = nul_character_location(saved)
+    if nul_location is not None:
+        raise UploadRejected(
+            f"{CONFIG_FILE} holds a NUL character (\\u0000) in {nul_location}, which the hub cannot store; "
+            "remove it and upload again.",
+            field="files",
+        )
     try:
         config = config_from_saved(saved)
         config_hash(config)
@@ -288,65 +296,62 @@ def create_version(
     file_hashes = [(incoming.name, incoming.sha256) for incoming in files]
     revision = compute_revision(f"{namespace.name}/{name}", version, file_hashes)
 
-    written_paths: list[str] = []
-    try:
-        with transaction.atomic():
-            # Serialises uploads into one namespace, so two first uploads cannot both create the adapter.
-            Namespace.objects.select_for_update().filter(pk=namespace.pk).first()
-            adapter = Adapter.objects.filter(namespace=namespace, name=name).first()
-            if adapter is None:
-                task_row, subtask_row = find_task(task, subtask, type or None)
-                adapter = Adapter.objects.create(
-                    namespace=namespace,
-                    name=name,
-                    type=type or task_row.type,
-                    task=task_row,
-                    subtask=subtask_row,
-                    base_model=base_model,
-                    architecture_name=architecture_name_for(config, hash_value),
-                    config=config.to_dict(),
-                    config_hash=hash_value,
-                    description=description,
-                    citation=citation,
-                    license=license,
-                )
-            else:
-                existing = adapter.versions.filter(version=version).first()
-                if existing is not None:
-                    stored = sorted(existing.files.values_list("name", "blob__sha256"))
-                    if stored == sorted(file_hashes):
-                        return UploadResult(existing, created=False)
-                    raise Conflict(
-                        f"Version {version!r} of {namespace.name}/{name} already exists with other files, and "
-                        "versions are immutable. Upload under a new version label (e.g. version="
-                        f"{_next_label(version)}).",
-                        field="version",
-                        extra={"existing_revision": existing.revision},
-                    )
-                _check_same_adapter(adapter, base_model, hash_value, task, subtask, type)
-                _update_metadata(adapter, description=description, citation=citation, license=license)
-
-            new_version = AdapterVersion.objects.create(
-                adapter=adapter,
-                version=version,
-                revision=revision,
-                created_by=user if user and user.pk else None,
+    with transaction.atomic():
+        # Serialises uploads into one namespace, so two first uploads cannot both create the adapter.
+        Namespace.objects.select_for_update().filter(pk=namespace.pk).first()
+        adapter = Adapter.objects.filter(namespace=namespace, name=name).first()
+        if adapter is None:
+            task_row, subtask_row = find_task(task, subtask, type or None)
+            adapter = Adapter.objects.create(
+                namespace=namespace,
+                name=name,
+                type=type or task_row.type,
+                task=task_row,
+                subtask=subtask_row,
+                base_model=base_model,
+                architecture_name=architecture_name_for(config, hash_value),
+                config=config.to_dict(),
+                config_hash=hash_value,
+                description=description,
+                citation=citation,
+                license=license,
             )
-            for incoming in files:
-                blob = store_blob(incoming, written_paths)
-                VersionFile.objects.create(version=new_version, name=incoming.name, blob=blob)
-            if README_FILE in by_name:
-                readme = by_name[README_FILE]
-                readme.file.seek(0)
-                adapter.readme = readme.file.read().decode("utf-8", errors="replace")
-                adapter.save(update_fields=["readme", "updated_at"])
+        else:
+            existing = adapter.versions.filter(version=version).first()
+            if existing is not None:
+                stored = sorted(existing.files.values_list("name", "blob__sha256"))
+                if stored == sorted(file_hashes):
+                    return UploadResult(existing, created=False)
+                raise Conflict(
+                    f"Version {version!r} of {namespace.name}/{name} already exists with other files, and "
+                    "versions are immutable. Upload under a new version label (e.g. version="
+                    f"{_next_label(version)}).",
+                    field="version",
+                    extra={"existing_revision": existing.revision},
+                )
+            _check_same_adapter(adapter, base_model, hash_value, task, subtask, type)
+            _update_metadata(adapter, description=description, citation=citation, license=license)
 
-            version_id = new_version.pk
-            transaction.on_commit(lambda: enqueue_validation(version_id))
-            transaction.on_commit(registry_changed)
-    except BaseException:
-        discard_unreferenced_files(written_paths)
-        raise
+        new_version = AdapterVersion.objects.create(
+            adapter=adapter,
+            version=version,
+            revision=revision,
+            created_by=user if user and user.pk else None,
+        )
+        # All of the upload's content is locked at once, in one order (see lock_contents).
+        lock_contents(incoming.sha256 for incoming in files)
+        for incoming in files:
+            blob = store_blob(incoming)
+            VersionFile.objects.create(version=new_version, name=incoming.name, blob=blob)
+        if README_FILE in by_name:
+            readme = by_name[README_FILE]
+            readme.file.seek(0)
+            adapter.readme = readme.file.read().decode("utf-8", errors="replace")
+            adapter.save(update_fields=["readme", "updated_at"])
+
+        version_id = new_version.pk
+        transaction.on_commit(lambda: enqueue_validation(version_id))
+        transaction.on_commit(registry_changed)
     return UploadResult(new_version, created=True)
 
 

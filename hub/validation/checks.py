@@ -30,6 +30,7 @@ from adapters_core.directory import (
     weights_file_in,
 )
 from adapters_core.io import AdapterLoadError, adapter_weights_for, foreign_weight_names, layer_count_mismatch
+from hub.registry.storable import nul_character_location
 from hub.validation.legacy_pickle import LegacyPickleError, convert_legacy_pickle
 from hub.validation.reference_models import ReferenceModel, run_probe
 from hub.validation.report import ReportBuilder
@@ -154,6 +155,14 @@ def check_config(subject: Subject, report: ReportBuilder) -> tuple[dict, Adapter
         ) from exc
     if not isinstance(saved, dict):
         raise CheckFailed("config", "config_not_object", f"{CONFIG_FILE} must hold a JSON object.")
+    nul_location = nul_character_location(saved)
+    if nul_location is not None:
+        raise CheckFailed(
+            "config",
+            "config_has_nul",
+            f"{CONFIG_FILE} holds a NUL character (\\u0000) in {nul_location}, which the hub cannot store; "
+            "remove it and upload again.",
+        )
     try:
         config = config_from_saved(saved)
         hash_value = config_hash(config)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.registry.storable import storable
+
 REPORT_SCHEMA_VERSION = 1
 
 # The checks, in the order they run. A failed check stops the ones after it (they are recorded as skipped).
@@ -162,7 +164,8 @@ class ReportBuilder:
             report["reference_model"] = dict(self.reference_model)
         if error:
             report["error"] = error
-        return report
+        # Messages and details quote uploaded content (tensor names, config values), which may hold NULs.
+        return storable(report)
 
 
 def error_report(*, message: str, attempt: int, worker: str, started_at, finished_at) -> dict:

@@ -206,3 +206,22 @@ def test_schema_and_offline_swagger_ui(client):
     html = ui.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
+
+
+def test_list_and_detail_name_the_same_current_version(api):
+    """`latest_version` follows the query layer's current-version rule in the list and in the detail: the
+    default version when it is valid, else the newest valid one."""
+    adapter = AdapterFactory(name="two-versions")
+    first = AdapterVersionFactory(adapter=adapter, version="1")
+    AdapterVersionFactory(adapter=adapter, version="2")
+    AdapterVersionFactory(adapter=adapter, version="3", status="invalid")
+
+    def shown():
+        row = api.get("/api/v1/adapters/", {"q": "two-versions"}).json()["results"][0]
+        detail = api.get(f"/api/v1/adapters/{adapter.full_name}/").json()
+        return row["latest_version"], detail["latest_version"]
+
+    assert shown() == ("2", "2")
+    adapter.default_version = first
+    adapter.save()
+    assert shown() == ("1", "1")

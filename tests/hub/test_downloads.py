@@ -4,12 +4,16 @@ import hashlib
 
 import pytest
 
+from hub.registry.choices import TokenScope
 from hub.registry.models import Adapter
 from hub.registry.storage import IncomingFile
 from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,
+    ApiTokenFactory,
+    MembershipFactory,
     NamespaceFactory,
+    UserFactory,
     adapter_config_json,
     valid_adapter,
 )
@@ -115,3 +119,56 @@ def test_private_files_need_membership(client):
     assert (
         client.get("/api/v1/adapters/secret/hidden/versions/1/files/adapter.safetensors").status_code == 404
     )
+
+
+@pytest.mark.parametrize("status", ["pending", "validating", "invalid", "error"])
+def test_files_of_versions_that_are_not_valid_are_served_to_members_and_admins_only(client, status):
+    """An upload that did not pass validation (e.g. a pickle with a payload) keeps its bytes from everyone but
+    its namespace's members and the hub's administrators, on every route that serves bytes."""
+    ukp = NamespaceFactory(name="ukp")
+    member = MembershipFactory(namespace=ukp, user=UserFactory(username="member")).user
+    stranger = UserFactory(username="stranger")
+    admin = UserFactory(username="admin", is_superuser=True, is_staff=True)
+    version = AdapterVersionFactory(
+        adapter=AdapterFactory(namespace=ukp, name="rejected"),
+        version="1",
+        status=status,
+        files=[
+            IncomingFile.from_bytes("adapter_config.json", adapter_config_json()),
+            IncomingFile.from_bytes("adapter.safetensors", CONTENT),
+        ],
+    )
+    url = "/api/v1/adapters/ukp/rejected/versions/1/files/adapter.safetensors"
+    hugging_face_url = f"/ukp/rejected/resolve/{version.revision}/adapter.safetensors"
+    archive_url = f"/dist/v2/archives/{version.revision}.zip"
+
+    def status_for(user=None, method="get", target=url):
+        headers = {}
+        if user is not None:
+            headers["Authorization"] = f"Bearer {ApiTokenFactory(user=user, scope=TokenScope.READ).raw}"
+        return getattr(client, method)(target, headers=headers).status_code
+
+    assert status_for() == 404
+    assert status_for(method="head") == 404
+    assert status_for(stranger) == 404
+    assert status_for(stranger, target=hugging_face_url) == 404
+    assert status_for(target=archive_url) == 404
+    # A member and an administrator get the bytes (the answers above were not cached for them).
+    assert status_for(member) == 200
+    assert status_for(member, method="head") == 200
+    assert status_for(admin) == 200
+    client.force_login(admin)
+    assert body(client.get(url)) == CONTENT
+
+
+def test_a_version_that_becomes_valid_is_served_to_everyone_at_once(client):
+    version = AdapterVersionFactory(
+        adapter=AdapterFactory(namespace=NamespaceFactory(name="ukp"), name="soon"),
+        version="1",
+        status="pending",
+    )
+    url = "/api/v1/adapters/ukp/soon/versions/1/files/adapter.safetensors"
+    assert client.get(url).status_code == 404
+    version.status = "valid"
+    version.save()
+    assert client.get(url).status_code == 200

@@ -94,7 +94,7 @@ def test_an_adapter_without_a_valid_version_has_no_current_version_and_does_not_
 # --- the list query ---------------------------------------------------------------------------------------
 
 
-def test_the_list_query_annotates_status_and_the_latest_valid_label():
+def test_the_list_query_annotates_status_and_the_current_version_label():
     resolving = AdapterFactory(name="resolving")
     version(resolving, "1", minutes_ago=10)
     version(resolving, "2", minutes_ago=5)
@@ -103,7 +103,7 @@ def test_the_list_query_annotates_status_and_the_latest_valid_label():
     version(failing, "1", status=VersionStatus.PENDING, minutes_ago=10)
     version(failing, "2", status=VersionStatus.INVALID, minutes_ago=1)
     AdapterFactory(name="empty")
-    rows = {row.name: (row.status, row.latest_version) for row in Adapter.objects.for_list(None)}
+    rows = {row.name: (row.status, row.current_version_label) for row in Adapter.objects.for_list(None)}
     assert rows == {
         "resolving": (VersionStatus.VALID, "2"),
         "failing": (VersionStatus.INVALID, None),

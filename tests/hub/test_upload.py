@@ -7,12 +7,14 @@ import os
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from rest_framework.test import APIClient
 
 from adapters_core.configuration import PfeifferConfig
 from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, Blob, VersionFile
 from tests.factories import (
+    PASSWORD,
     AdapterVersionFactory,
     ApiTokenFactory,
     NamespaceFactory,
@@ -149,6 +151,12 @@ def _client_with(token_raw):
 
 BIG = b"x" * 4096
 
+
+def _config_with(**fields) -> bytes:
+    """adapter_config.json with `fields` set (json.dumps writes a NUL as the escape \\u0000)."""
+    return json.dumps(json.loads(CONFIG) | fields).encode()
+
+
 # (case, request arguments, expected status, words the message must contain)
 BAD_INPUT = [
     ("missing adapter_config.json", dict(files={"adapter.safetensors": WEIGHTS}), 400, "adapter_config.json"),
@@ -192,6 +200,33 @@ BAD_INPUT = [
         ),
         400,
         "bert-base-uncased",
+    ),
+    (
+        "NUL in a config string",
+        dict(files={"adapter_config.json": _config_with(name="ad\x00apter"), "adapter.safetensors": WEIGHTS}),
+        400,
+        "NUL character (\\u0000) in the value of 'name'",
+    ),
+    (
+        "NUL in a nested config value",
+        dict(
+            files={
+                "adapter_config.json": _config_with(
+                    config=PfeifferConfig().to_dict() | {"non_linearity": "relu\x00"}
+                ),
+                "adapter.safetensors": WEIGHTS,
+            }
+        ),
+        400,
+        "in the value of 'config' → 'non_linearity'",
+    ),
+    (
+        "NUL in a config key",
+        dict(
+            files={"adapter_config.json": _config_with(**{"no\x00te": "x"}), "adapter.safetensors": WEIGHTS}
+        ),
+        400,
+        "in the key 'no\\x00te'",
     ),
     ("unknown task", dict(task="sentimnet"), 400, "Did you mean: sentiment"),
     ("unknown subtask", dict(subtask="sst-3"), 400, "sst-2"),
@@ -294,4 +329,35 @@ def test_new_version_must_keep_base_model_and_architecture(alice_api, alice_name
 def test_factory_versions_satisfy_the_invariants():
     AdapterVersionFactory()
     assert VersionFile.objects.count() == 2
+    assert_nothing_half_stored()
+
+
+def test_a_signed_in_browser_uploads_with_its_session_and_csrf_token(alice):
+    """A browser signed in to the web UI calls the REST upload with its session cookie and the CSRF token,
+    exactly as a client with a bearer token does; without the token it is refused."""
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.login(username="alice", password=PASSWORD)
+    assert browser.get("/accounts/upload/").status_code == 200  # the page sets the CSRF cookie
+    csrf_token = browser.cookies["csrftoken"].value
+
+    def post(**headers):
+        data = {"task": "sentiment", "subtask": "sst-2", "version": "1"}
+        data["files"] = [
+            SimpleUploadedFile("adapter_config.json", CONFIG),
+            SimpleUploadedFile("adapter.safetensors", WEIGHTS),
+        ]
+        return browser.post(URL.format("alice", "sst2"), data, headers=headers)
+
+    refused = post()
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+
+    response = post(**{"X-CSRFToken": csrf_token})
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == VersionStatus.PENDING
+    version = AdapterVersion.objects.get(adapter__namespace__name="alice", adapter__name="sst2")
+    assert version.created_by == alice
+    assert dict(version.files.values_list("name", "blob__sha256")) == {
+        "adapter_config.json": hashlib.sha256(CONFIG).hexdigest(),
+        "adapter.safetensors": hashlib.sha256(WEIGHTS).hexdigest(),
+    }
     assert_nothing_half_stored()

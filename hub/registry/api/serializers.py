@@ -44,7 +44,8 @@ class AdapterListSerializer(serializers.ModelSerializer):
     model_name = serializers.CharField(source="base_model.model_name")
     model_type = serializers.CharField(source="base_model.model_type")
     architecture = serializers.CharField(source="architecture_name")
-    latest_version = serializers.CharField(read_only=True, default=None)
+    # The current version (the query layer's rule; its queries annotate `current_version_label`).
+    latest_version = serializers.CharField(source="current_version_label", read_only=True, default=None)
     url = serializers.SerializerMethodField()
 
     class Meta:

@@ -40,6 +40,7 @@ from hub.registry.api.serializers import (
 from hub.registry.architectures import register_architecture
 from hub.registry.authentication import BearerTokenAuthentication
 from hub.registry.caching import cache_key
+from hub.registry.choices import VersionStatus
 from hub.registry.downloads import IMMUTABLE_CACHE_CONTROL, blob_response, count_download
 from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge, RegistryError
 from hub.registry.filtersets import AdapterFilterSet
@@ -177,6 +178,7 @@ def _get_adapter(user, namespace, name):
     adapter = (
         Adapter.objects.visible_to(user)
         .with_related()
+        .with_current_version_label()
         .select_related("default_version")
         .filter(namespace__name=namespace, name=name)
         .first()
@@ -196,6 +198,13 @@ class AdapterDetailView(RegistryAPIView):
 class VersionListView(RegistryAPIView):
     parser_classes = [MultiPartParser]
 
+    def initialize_request(self, request, *args, **kwargs):
+        # Uploads are hashed while they stream in, so the hashing handler must be in place before anything
+        # reads the body, and session authentication's CSRF check reads request.POST before the view runs.
+        if request.method == "POST":
+            request.upload_handlers = [HashingUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
         responses={202: UploadAcceptedSerializer, 200: UploadAcceptedSerializer},
@@ -204,9 +213,8 @@ class VersionListView(RegistryAPIView):
     def post(self, request, namespace, name):
         namespace_row = get_namespace(namespace)
         require_write(request.user, namespace_row, request.auth)
-        handler = HashingUploadHandler(request._request)
-        request._request.upload_handlers = [handler]
         form, uploads = request.data, request.FILES.getlist("files")
+        handler = request._request.upload_handlers[0]  # set by initialize_request
         if handler.oversize_files:
             raise PayloadTooLarge(
                 f"File {handler.oversize_files[0]!r} is larger than the limit of "
@@ -342,8 +350,9 @@ class MeView(RegistryAPIView):
 # --------------------------------------------------------------------------------------------------
 
 
-# A version's files never change, so where a file lives is kept briefly per process: a download then costs
-# no query but the count. A deleted version's files stop resolving within this delay.
+# A valid version's files never change, so where such a file lives is kept briefly per process: a download
+# then costs no query but the count. A deleted version's files stop resolving within this delay. Files of
+# versions not (yet) valid are looked up every time: the version may become valid any moment.
 FILE_LOCATION_CACHE_SECONDS = 60
 
 
@@ -368,18 +377,22 @@ def _file_location(namespace, name, version, file_name) -> dict | None:
             "blob": {"pk": blob.pk, "sha256": blob.sha256, "size": blob.size, "file": blob.file.name},
             "adapter_id": item.version.adapter_id,
             "private": item.version.adapter.private,
+            "valid": item.version.status == VersionStatus.VALID,
         }
-        cache.set(key, location, FILE_LOCATION_CACHE_SECONDS)
+        if location["valid"]:
+            cache.set(key, location, FILE_LOCATION_CACHE_SECONDS)
     return location
 
 
 @require_http_methods(["GET", "HEAD"])
 def download_file(request, namespace, name, version, file_name):
-    """GET/HEAD one file of a version. Streams; counts a download for the weights file."""
+    """GET/HEAD one file of a version. Streams; counts a download for the weights file. Files of private
+    adapters, and of versions that are not valid (rejected uploads may hold anything), are served only to the
+    namespace's members and administrators; anyone else gets 404."""
     location = _file_location(namespace, name, version, file_name)
     if location is None:
         raise Http404(f"{namespace}/{name} version {version} has no file {file_name!r}.")
-    if location["private"]:
+    if location["private"] or not location["valid"]:
         _require_member(request, Adapter.objects.with_related().get(pk=location["adapter_id"]))
     blob = Blob(**location["blob"])
     response = blob_response(request, blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})

@@ -317,3 +317,41 @@ def test_a_file_with_a_wrongly_shaped_tensor_has_its_own_code(store_version):
         "wrong_shapes": [f"{name}: file [5], expected [32]"],
     }
     assert "wrong shape 1: " in failure["message"] and "validation_" not in failure["message"]
+
+
+def test_a_config_holding_a_nul_character_is_invalid_with_a_readable_reason(store_version):
+    """PostgreSQL cannot store U+0000 in text or jsonb. A config holding one (stored before the upload check
+    refused it) ends `invalid` at the first attempt, with a report that names the key and can be stored."""
+    files = adapter_directory_files("tiny-bert", adapter_name="sst", seed=1)
+    saved = json.loads(files["adapter_config.json"])
+    saved["name"] = "s\x00st"
+    version = store_version(
+        {**files, "adapter_config.json": json.dumps(saved).encode()},
+        registered_config=files["adapter_config.json"],
+    )
+    assert run_validation(version.pk) == VersionStatus.INVALID
+    version.refresh_from_db()
+    assert version.attempts == 1
+    jsonschema.validate(version.report, REPORT_JSON_SCHEMA)
+    (failure,) = [check for check in version.report["checks"] if check["result"] == "failed"]
+    assert failure["name"] == "config" and failure["code"] == "config_has_nul"
+    assert "'name'" in failure["message"] and "\x00" not in failure["message"]
+    assert {item["name"] for item in version.report["files"]} == {
+        "adapter_config.json",
+        "adapter.safetensors",
+    }
+
+
+def test_a_report_quoting_a_nul_character_from_a_file_is_stored(store_version):
+    """Tensor names come from the uploaded file; one holding U+0000 must not keep the report from being stored."""
+    files = adapter_directory_files("tiny-bert", adapter_name="sst", seed=1)
+    tensors = load_safetensors(files["adapter.safetensors"])
+    tensors["encoder.layer.0.output.adapters.sst.odd\x00name"] = torch.zeros(2)
+    files["adapter.safetensors"] = save_safetensors(tensors)
+    version = store_version(files)
+    assert run_validation(version.pk) == VersionStatus.INVALID
+    version.refresh_from_db()
+    (failure,) = [check for check in version.report["checks"] if check["result"] == "failed"]
+    assert failure["code"] == "tensor_names_mismatch"
+    assert "odd\\u0000name" in failure["message"]
+    assert failure["details"]["unexpected"] == ["encoder.layer.0.output.adapters.sst.odd\\u0000name"]

@@ -1,0 +1,161 @@
+"""Reading an adapter directory from a zip uploaded in the web UI.
+
+A zip is judged from its own listing first (the central directory: names, declared sizes, compressed sizes)
+and refused before a single byte is extracted when the listing cannot be an adapter directory: too many
+entries, unsafe or nested paths, files in several folders, a name twice, a file over the per-file limit,
+more in total than an adapter directory holds, or a compression ratio only a zip bomb has. Extraction then
+reads each entry only up to its declared size and refuses one that holds more or less, so a listing that
+lies costs no more than the limits allow.
+"""
+
+import hashlib
+import tempfile
+import zipfile
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.files import File
+
+from adapters_core.directory import ALLOWED_FILES
+from hub.registry.storage import IncomingFile
+
+# An adapter directory has a handful of files; a zip made on a Mac adds a folder entry and a `__MACOSX/._*`
+# entry for each. Anything far beyond that is not a zip of an adapter directory.
+MAX_ZIP_ENTRIES = 4 * len(ALLOWED_FILES)
+# Weights (float tensors) compress little, configs and READMEs are small. An entry expanding more than this
+# is a zip bomb's, unless it is small anyway.
+MAX_COMPRESSION_RATIO = 100
+COMPRESSION_RATIO_EXEMPT_SIZE = 1024 * 1024
+# Extraction reads and hashes this much at a time.
+ZIP_CHUNK = 1024 * 1024
+
+
+class ZipRejected(ValueError):
+    """The zip cannot be an adapter directory; the message says why."""
+
+
+def max_zip_total_size() -> int:
+    """An adapter directory holds at most two weights files (safetensors and the legacy pickle) of up to the
+    per-file limit, plus small files; its zip may declare no more than twice the per-file limit in total."""
+    return 2 * settings.ADAPTERHUB_MAX_FILE_SIZE
+
+
+def files_from_zip(uploaded) -> list[IncomingFile]:
+    """The adapter files inside a zip of an adapter directory (at its root or in one folder). Raises
+    `ZipRejected` saying what is wrong, having extracted nothing when the listing shows it."""
+    try:
+        archive = zipfile.ZipFile(uploaded)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError):
+        raise ZipRejected(
+            f"{uploaded.name} is not a zip file; zip the adapter directory, or select its files instead."
+        ) from None
+    with archive:
+        entries = adapter_entries(archive.infolist())
+        if not entries:
+            raise ZipRejected(f"{uploaded.name} holds no adapter files.")
+        return [_extract(archive, entry) for entry in entries]
+
+
+def adapter_entries(listing: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
+    """The entries of a zip's listing that are adapter files; raises `ZipRejected` when the listing cannot be
+    an adapter directory's. Reads no content."""
+    if len(listing) > MAX_ZIP_ENTRIES:
+        raise ZipRejected(
+            f"The zip has {len(listing)} entries; a zip of an adapter directory has at most {MAX_ZIP_ENTRIES}. "
+            "Zip only the directory save_adapter wrote."
+        )
+    limit = settings.ADAPTERHUB_MAX_FILE_SIZE
+    entries: list[zipfile.ZipInfo] = []
+    folders: set[str] = set()
+    seen: dict[str, str] = {}
+    for entry in listing:
+        name = entry.filename
+        path = PurePosixPath(name)
+        if name.startswith("/") or "\\" in name or ".." in path.parts or ":" in name:
+            raise ZipRejected(
+                f"The zip holds {name!r}, an unsafe path; zip the adapter directory itself, with plain names."
+            )
+        if entry.is_dir() or path.name.startswith(".") or "__MACOSX" in path.parts:
+            continue
+        if len(path.parts) > 2:
+            raise ZipRejected(
+                f"{name} is nested too deep; the zip must hold the adapter directory's files at its root or "
+                "inside one folder."
+            )
+        if path.name not in ALLOWED_FILES:
+            raise ZipRejected(
+                f"The zip holds {name}, which is not an adapter file; allowed files: {', '.join(ALLOWED_FILES)}."
+            )
+        if path.name in seen:
+            raise ZipRejected(
+                f"The zip holds {path.name} twice ({seen[path.name]} and {name}); zip one adapter directory."
+            )
+        seen[path.name] = name
+        folders.add(str(path.parent))
+        if len(folders) > 1:
+            raise ZipRejected(
+                f"The zip holds files in several folders ({', '.join(sorted(folders))}); zip one adapter "
+                "directory."
+            )
+        if entry.flag_bits & 0x1:
+            raise ZipRejected(f"{name} is encrypted; zip the adapter directory without a password.")
+        entries.append(entry)
+    # Sizes once the names are known to be an adapter directory's, so the first error names the first problem.
+    for entry in entries:
+        name = entry.filename
+        if entry.file_size > limit:
+            raise ZipRejected(
+                f"{name} declares {entry.file_size} bytes, over the limit of {limit} bytes per file."
+            )
+        if entry.file_size > COMPRESSION_RATIO_EXEMPT_SIZE and (
+            entry.file_size > MAX_COMPRESSION_RATIO * max(entry.compress_size, 1)
+        ):
+            raise ZipRejected(
+                f"{name} is compressed {entry.file_size // max(entry.compress_size, 1)}:1 "
+                f"({entry.compress_size} bytes expand to {entry.file_size}); adapter files compress far less, "
+                "so this is not one."
+            )
+    total = sum(entry.file_size for entry in entries)
+    if total > max_zip_total_size():
+        raise ZipRejected(
+            f"The zip's files declare {total} bytes in total, more than an adapter directory holds "
+            f"({max_zip_total_size()} bytes at most)."
+        )
+    return entries
+
+
+def _extract(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> IncomingFile:
+    """One entry, hashed while it is read into a spooled temporary file; never more than it declares."""
+    name = PurePosixPath(entry.filename).name
+    declared = entry.file_size
+    digest, size = hashlib.sha256(), 0
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * ZIP_CHUNK)  # noqa: SIM115 (handed to File)
+    try:
+        with archive.open(entry) as member:
+            # One byte past the declared size is enough to know the listing lied.
+            while chunk := member.read(min(ZIP_CHUNK, declared + 1 - size)):
+                size += len(chunk)
+                if size > declared:
+                    raise ZipRejected(
+                        f"{entry.filename} holds more than the {declared} bytes its listing declares; the zip "
+                        "is damaged or forged."
+                    )
+                digest.update(chunk)
+                spool.write(chunk)
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError) as exc:
+        spool.close()
+        raise ZipRejected(
+            f"{entry.filename} cannot be read from the zip: its content does not match the zip's listing, or the "
+            f"zip is damaged ({exc})."
+        ) from None
+    except ZipRejected:
+        spool.close()
+        raise
+    if size != declared:
+        spool.close()
+        raise ZipRejected(
+            f"{entry.filename} holds {size} bytes, but its listing declares {declared} bytes; the zip is "
+            "damaged or forged."
+        )
+    spool.seek(0)
+    return IncomingFile(name=name, file=File(spool, name=name), sha256=digest.hexdigest(), size=size)
