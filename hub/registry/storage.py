@@ -121,6 +121,10 @@ def store_blob(incoming: IncomingFile) -> Blob:
     lock_contents([incoming.sha256])
     existing = Blob.objects.filter(sha256=incoming.sha256).first()
     path = existing.file.name if existing is not None else Blob.storage_path(incoming.sha256)
+    if existing is None and default_storage.exists(path) and default_storage.size(path) != incoming.size:
+        # A file no row knows is what a failed or crashed upload left; one cut short by a crash has the right
+        # name but not the right bytes. Under the content's lock it is safe to replace.
+        default_storage.delete(path)
     if not default_storage.exists(path):
         # New content, or a row whose file went missing (it is written back).
         incoming.file.seek(0)

@@ -48,3 +48,13 @@ def test_orphan_sweep_removes_unused_rows_and_unknown_files_past_the_grace_perio
     assert set(Blob.objects.values_list("id", flat=True)) >= used
     for blob in Blob.objects.filter(id__in=used):
         assert default_storage.exists(blob.file.name)
+
+
+def test_a_file_cut_short_by_a_crashed_upload_is_replaced_when_its_content_comes_again():
+    data = b"adapter weights " * 64
+    path = Blob.storage_path(hashlib.sha256(data).hexdigest())
+    default_storage.save(path, ContentFile(data[:100]))  # a crash stopped the first writer after 100 bytes
+
+    blob = store_bytes(data)
+
+    assert read_blob(blob) == data
