@@ -33,6 +33,12 @@ HEAD_FILES = (HEAD_CONFIG_FILE, "model_head.safetensors", "pytorch_model_head.bi
 README_FILE = "README.md"
 ALLOWED_FILES = (CONFIG_FILE, *WEIGHTS_FILES, *HEAD_FILES, README_FILE)
 
+# An AdapterFusion directory (``save_adapter_fusion``), the reference library's names: its config (the
+# adapter_config.json fields plus "adapter_names") and its weights, safetensors or the legacy pickle.
+FUSION_CONFIG_FILE = "adapter_fusion_config.json"
+FUSION_SAFETENSORS_WEIGHTS_FILE = "model_adapter_fusion.safetensors"
+FUSION_PICKLE_WEIGHTS_FILE = "pytorch_model_adapter_fusion.bin"
+
 # An adapter config is a few kilobytes; anything near this is not one.
 MAX_CONFIG_FILE_SIZE = 1024 * 1024
 
@@ -57,6 +63,12 @@ def adapter_key_filter(adapter_name: str) -> Callable[[str], bool]:
     invertible adapter)."""
     markers = (f"_adapters.{adapter_name}.", f".adapters.{adapter_name}.")
     return lambda key: key.startswith(f"adapters.{adapter_name}.") or any(m in key for m in markers)
+
+
+def fusion_key_filter(fusion_name: str) -> Callable[[str], bool]:
+    """Whether a parameter name belongs to AdapterFusion ``fusion_name`` (its layer at any location)."""
+    marker = f"adapter_fusion_layer.{fusion_name}."
+    return lambda key: marker in key
 
 
 def rename_legacy_key(key: str) -> str:
