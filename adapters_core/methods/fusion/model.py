@@ -33,9 +33,9 @@ from adapters_core.io import (
     read_adapter_weights,
     write_adapter_directory,
 )
-from adapters_core.model_io import library_version
 from adapters_core.methods.fusion.config import AdapterFusionConfig, load_fusion_config
 from adapters_core.methods.fusion.layer import AdapterFusionLayer, fusion_regularization_loss
+from adapters_core.model_io import library_version
 
 
 @dataclass(frozen=True)
