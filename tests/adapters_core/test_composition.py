@@ -343,3 +343,12 @@ def test_train_adapter_on_a_block_trains_every_adapter_in_it():
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable == {key for name in "abc" for key in model.adapter_state_dict(name)}
     assert model.active_adapters == Parallel("a", Stack("b", "c"))
+
+
+def test_parallel_still_copies_after_a_failed_forward_pass():
+    _, model, inputs = paired_models("bert")
+    model.set_active_adapters(Parallel("a", "b"))
+    with pytest.raises(IndexError):
+        model(input_ids=inputs["input_ids"] + 1000)  # ids beyond the vocabulary
+    logits, _ = _outputs(model, inputs)
+    assert logits.shape[0] == 2 * inputs["input_ids"].shape[0]
