@@ -312,7 +312,7 @@ def validate_composition(setup: str | AdapterCompositionBlock, level: int = 0, m
         if type(child) not in allowed:
             raise ValueError(
                 f"Cannot nest {_name(child)} ({child!r}) in {type(setup).__name__}; a {type(setup).__name__} "
-                f"may contain: {', '.join(_name(t) if t is not str else 'adapter names' for t in allowed)}."
+                f"may contain: {', '.join('adapter names' if t is str else t.__name__ for t in allowed)}."
             )
         validate_composition(child, level=level + 1, model_type=model_type)
     if level == 0:
@@ -395,29 +395,45 @@ def composition_from_dict(data: Mapping[str, Any]) -> AdapterCompositionBlock:
 
 # --- which blocks each adapter method implements ------------------------------------------------------
 
-# Method (its config's architecture) -> the blocks its layers implement. A method that has not registered
-# supports Stack only (one adapter, or adapters one after another).
-_SUPPORTED_BLOCKS: dict[str, frozenset[type]] = {}
+# Method (its config's architecture) -> the blocks its layers implement, and the model types they implement
+# them on (None: every family). A method that has not registered supports Stack only (one adapter, or
+# adapters one after another).
+_SUPPORTED_BLOCKS: dict[str, tuple[frozenset[type], frozenset[str] | None]] = {}
 
 
-def register_supported_blocks(architecture: str, blocks: Iterable[type[AdapterCompositionBlock]]) -> None:
-    """Declare the blocks the layers of method ``architecture`` implement (its layer module calls this)."""
-    _SUPPORTED_BLOCKS[architecture] = frozenset(blocks) | {Stack}
+def register_supported_blocks(
+    architecture: str,
+    blocks: Iterable[type[AdapterCompositionBlock]],
+    model_types: Iterable[str] | None = None,
+) -> None:
+    """Declare the blocks the layers of method ``architecture`` implement (its layer module calls this),
+    on every family or, with ``model_types``, on those only (the reference's LoRA has no blocks on GPT-2)."""
+    _SUPPORTED_BLOCKS[architecture] = (
+        frozenset(blocks) | {Stack},
+        frozenset(model_types) if model_types is not None else None,
+    )
 
 
-def supported_blocks(architecture: str) -> frozenset[type]:
-    return _SUPPORTED_BLOCKS.get(architecture, frozenset({Stack}))
+def supported_blocks(architecture: str, model_type: str | None = None) -> frozenset[type]:
+    """The blocks method ``architecture`` implements (on ``model_type``, if given)."""
+    blocks, model_types = _SUPPORTED_BLOCKS.get(architecture, (frozenset({Stack}), None))
+    if model_type is not None and model_types is not None and model_type not in model_types:
+        return frozenset({Stack})
+    return blocks
 
 
-def check_methods_support(setup: AdapterCompositionBlock, methods_of: Callable[[str], Iterable[str]]) -> None:
+def check_methods_support(
+    setup: AdapterCompositionBlock, methods_of: Callable[[str], Iterable[str]], model_type: str | None = None
+) -> None:
     """Raise ``ValueError`` if a block of ``setup`` contains an adapter whose method (``methods_of(name)``:
-    the architectures of its config, several for a union) does not implement that block."""
+    the architectures of its config, several for a union) does not implement that block (on ``model_type``)."""
     for block in _blocks(setup):
         for name in sorted(block.flatten()):
             for method in methods_of(name):
-                if type(block) not in supported_blocks(method):
-                    supported = sorted(b.__name__ for b in supported_blocks(method))
+                supported = supported_blocks(method, model_type)
+                if type(block) not in supported:
+                    where = f" on {model_type!r} models" if model_type else ""
                     raise ValueError(
-                        f"Adapter {name!r} ({method}) cannot be used in a {type(block).__name__} block: {method} "
-                        f"adapters support {', '.join(supported)}."
+                        f"Adapter {name!r} ({method}) cannot be used in a {type(block).__name__} block{where}: "
+                        f"{method} adapters support {', '.join(sorted(b.__name__ for b in supported))}."
                     )

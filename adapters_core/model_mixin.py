@@ -289,7 +289,7 @@ class ModelAdaptersMixin:
                 f"No adapter named {', '.join(repr(n) for n in unknown)} in this model; existing adapters: "
                 f"{_describe_names(self.adapter_state.configs)}."
             )
-        check_methods_support(setup, self._adapter_methods)
+        check_methods_support(setup, self._adapter_methods, model_type=self.config.model_type)
         fusion.check_fusions_exist(self, setup)
         return setup
 

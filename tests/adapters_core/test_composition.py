@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import adapters_core.model_mixin as ours
+from adapters_core import composition
 from adapters_core.composition import (
     ALLOWED_NESTINGS,
     BLOCK_MODEL_TYPES,
@@ -22,6 +23,7 @@ from adapters_core.composition import (
     check_methods_support,
     composition_from_dict,
     parse_composition,
+    register_supported_blocks,
     supported_blocks,
 )
 from adapters_core.configuration import AdapterConfig
@@ -123,8 +125,15 @@ def test_bad_block_arguments_are_clear_errors():
         composition_from_dict({"type": "Mix", "children": []})
 
 
-def test_methods_say_which_blocks_they_support():
+def test_methods_say_which_blocks_they_support(monkeypatch):
+    # A registry of this test's own, so that the method registered below does not outlive it.
+    monkeypatch.setattr(composition, "_SUPPORTED_BLOCKS", dict(composition._SUPPORTED_BLOCKS))
     assert supported_blocks("bottleneck") == {Stack, Fuse, Split, Parallel, BatchSplit, Average}
+    assert supported_blocks("bottleneck", "gpt2") == supported_blocks("bottleneck")
+    register_supported_blocks("test-method", [Parallel], model_types=["bert"])
+    check_methods_support(Parallel("a", "b"), lambda name: ["test-method"], model_type="bert")
+    with pytest.raises(ValueError, match="cannot be used in a Parallel block on 'gpt2' models"):
+        check_methods_support(Parallel("a", "b"), lambda name: ["test-method"], model_type="gpt2")
     # A method that registered nothing supports Stack only.
     check_methods_support(Stack("a", "b"), lambda name: ["not-registered"])
     with pytest.raises(ValueError, match=r"'b' \(not-registered\) cannot be used in a Parallel block"):

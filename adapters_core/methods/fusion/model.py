@@ -136,7 +136,8 @@ def add_adapter_fusion(
         container[name] = layer
     state.fusions[name] = Fusion(tuple(names), fusion_config)
     if set_active:
-        model.set_active_adapters(Fuse(*names, name=name))
+        block = adapter_names if isinstance(adapter_names, Fuse) else Fuse(*names)
+        model.set_active_adapters(Fuse(*block.children, name=name))
     return name
 
 
