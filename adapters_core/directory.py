@@ -33,6 +33,12 @@ HEAD_FILES = (HEAD_CONFIG_FILE, "model_head.safetensors", "pytorch_model_head.bi
 README_FILE = "README.md"
 ALLOWED_FILES = (CONFIG_FILE, *WEIGHTS_FILES, *HEAD_FILES, README_FILE)
 
+# An AdapterFusion directory (``save_adapter_fusion``), the reference library's names: its config (the
+# adapter_config.json fields plus "adapter_names") and its weights, safetensors or the legacy pickle.
+FUSION_CONFIG_FILE = "adapter_fusion_config.json"
+FUSION_SAFETENSORS_WEIGHTS_FILE = "model_adapter_fusion.safetensors"
+FUSION_PICKLE_WEIGHTS_FILE = "pytorch_model_adapter_fusion.bin"
+
 # An adapter config is a few kilobytes; anything near this is not one.
 MAX_CONFIG_FILE_SIZE = 1024 * 1024
 
@@ -81,6 +87,12 @@ def is_shared_copy(key: str) -> bool:
     """Whether ``key`` is one of the reference's per-layer copies of prefix tuning's pool (see
     :data:`SHARED_COPY_MARKER`)."""
     return SHARED_COPY_MARKER in key
+
+
+def fusion_key_filter(fusion_name: str) -> Callable[[str], bool]:
+    """Whether a parameter name belongs to AdapterFusion ``fusion_name`` (its layer at any location)."""
+    marker = f"adapter_fusion_layer.{fusion_name}."
+    return lambda key: marker in key
 
 
 def rename_legacy_key(key: str) -> str:

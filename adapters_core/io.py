@@ -53,28 +53,31 @@ def read_adapter_config(adapter_directory: str | os.PathLike) -> dict[str, Any]:
         raise AdapterLoadError(str(exc)) from exc
 
 
-def read_adapter_weights(adapter_directory: str | os.PathLike) -> dict[str, torch.Tensor]:
+def read_adapter_weights(
+    adapter_directory: str | os.PathLike,
+    safetensors_file: str = SAFETENSORS_WEIGHTS_FILE,
+    pickle_file: str = PICKLE_WEIGHTS_FILE,
+) -> dict[str, torch.Tensor]:
     """The tensors of an adapter directory: ``adapter.safetensors`` if present, else the legacy pickle
-    loaded with ``torch.load(weights_only=True)``; a pickle holding anything but tensors is refused."""
+    loaded with ``torch.load(weights_only=True)``; a pickle holding anything but tensors is refused.
+    ``safetensors_file``/``pickle_file`` name other files of the same kinds (AdapterFusion's)."""
     adapter_directory = Path(adapter_directory)
-    safe_path = adapter_directory / SAFETENSORS_WEIGHTS_FILE
-    pickle_path = adapter_directory / PICKLE_WEIGHTS_FILE
+    safe_path = adapter_directory / safetensors_file
+    pickle_path = adapter_directory / pickle_file
     if safe_path.is_file():
         try:
             return load_file(str(safe_path), device="cpu")
         except Exception as exc:  # safetensors raises its own error types for corrupt files
             raise AdapterLoadError(f"{safe_path} is not a readable safetensors file: {exc}") from exc
     if not pickle_path.is_file():
-        raise AdapterLoadError(
-            f"{adapter_directory} has neither {SAFETENSORS_WEIGHTS_FILE} nor {PICKLE_WEIGHTS_FILE}."
-        )
+        raise AdapterLoadError(f"{adapter_directory} has neither {safetensors_file} nor {pickle_file}.")
     try:
         state_dict = torch.load(pickle_path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as exc:
         raise AdapterLoadError(
             f"Refused {pickle_path}: it is not a plain dict of tensors (loading with weights_only=True failed: "
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}). Re-save the adapter as "
-            f"{SAFETENSORS_WEIGHTS_FILE}."
+            f"{safetensors_file}."
         ) from exc
     if not isinstance(state_dict, Mapping):
         raise AdapterLoadError(
@@ -211,10 +214,13 @@ def write_adapter_directory(
     config_json: Mapping[str, Any],
     tensors: Mapping[str, torch.Tensor],
     use_safetensors: bool = True,
+    config_file: str = CONFIG_FILE,
+    safetensors_file: str = SAFETENSORS_WEIGHTS_FILE,
+    pickle_file: str = PICKLE_WEIGHTS_FILE,
 ) -> None:
     """Write ``adapter_config.json`` and ``adapter.safetensors`` (or the legacy ``pytorch_adapter.bin``)
     into ``adapter_directory``, creating it; each file appears complete or not at all. ``tensors`` must not
-    share storage (safetensors refuses it)."""
+    share storage (safetensors refuses it). The ``*_file`` arguments name other files (AdapterFusion's)."""
     adapter_directory = Path(adapter_directory)
     if adapter_directory.exists() and not adapter_directory.is_dir():
         raise NotADirectoryError(f"{adapter_directory} exists and is not a directory.")
@@ -225,12 +231,8 @@ def write_adapter_directory(
             json.dump(config_json, handle, indent=2, sort_keys=True)
 
     if use_safetensors:
-        _write_atomically(
-            adapter_directory / SAFETENSORS_WEIGHTS_FILE, lambda path: save_file(dict(tensors), path)
-        )
+        _write_atomically(adapter_directory / safetensors_file, lambda path: save_file(dict(tensors), path))
     else:
-        _write_atomically(
-            adapter_directory / PICKLE_WEIGHTS_FILE, lambda path: torch.save(dict(tensors), path)
-        )
+        _write_atomically(adapter_directory / pickle_file, lambda path: torch.save(dict(tensors), path))
     # The config last: a directory with a config is one whose weights were written.
-    _write_atomically(adapter_directory / CONFIG_FILE, write_config)
+    _write_atomically(adapter_directory / config_file, write_config)

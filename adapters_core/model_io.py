@@ -27,7 +27,7 @@ from adapters_core.io import (
 )
 
 
-def _library_version() -> str:
+def library_version() -> str:
     try:
         return "adapters_core." + metadata.version("adapterhub-server")
     except metadata.PackageNotFoundError:
@@ -47,7 +47,7 @@ def build_adapter_config_json(model, adapter_name: str, meta_dict: Mapping[str, 
         "model_name": getattr(model.config, "name_or_path", "") or "",
         "model_type": model.config.model_type,
         "name": adapter_name,
-        "version": _library_version(),
+        "version": library_version(),
     }
     for key, value in (meta_dict or {}).items():
         config_json.setdefault(key, value)

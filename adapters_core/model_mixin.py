@@ -18,7 +18,13 @@ import torch
 from torch import nn
 
 from adapters_core import model_io
-from adapters_core.composition import Stack, parse_composition
+from adapters_core.composition import (
+    AdapterCompositionBlock,
+    Fuse,
+    Stack,
+    check_methods_support,
+    parse_composition,
+)
 from adapters_core.configuration import (
     AdapterConfig,
     AdapterConfigError,
@@ -30,8 +36,10 @@ from adapters_core.directory import adapter_key_filter
 from adapters_core.hub_client import push
 from adapters_core.methods.bottleneck.invertible import build_invertible_adapter
 from adapters_core.methods.bottleneck.layer import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
+from adapters_core.methods.fusion import model as fusion
 from adapters_core.methods.prefix_tuning.model import PrefixTuningSites
 from adapters_core.models import ModelFamily, family_for
+from adapters_core.parallel import hook_parallel_inputs
 
 ADAPTER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-@+]+$")
 
@@ -43,6 +51,8 @@ class AdapterModelState:
         self.family = family
         self.hidden_size = hidden_size
         self.configs: dict[str, BnConfig] = {}
+        # AdapterFusions by name (their layers sit in the locations, beside the adapters).
+        self.fusions: dict[str, fusion.Fusion] = {}
         self.active = ActiveSetup()
         # One entry per Transformer layer in the reference's layer order (encoder layers, then decoder
         # layers): the layer's bottleneck locations by location key ("mh_adapter", "cross_adapter", ...).
@@ -53,10 +63,10 @@ class AdapterModelState:
 
     def invertible_adapter_for_active_setup(self) -> nn.Module | None:
         # Only the first adapter of the active setup transforms the embeddings (the language adapter).
-        stack = self.active.stack
-        if stack is None:
+        setup = self.active.setup
+        if setup is None:
             return None
-        first = stack.first()
+        first = setup.first()
         return self.invertible_adapters[first] if first in self.invertible_adapters else None
 
 
@@ -126,6 +136,8 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
         output_embeddings.register_forward_pre_hook(
             functools.partial(_apply_inverse_invertible_adapter, state)
         )
+
+    hook_parallel_inputs(model, base_model, state.active)
 
     cls = type(model)
     if cls not in _CLASSES_WITH_ADAPTERS:
@@ -258,10 +270,13 @@ class ModelAdaptersMixin:
             del state.invertible_adapters[adapter_name]
         state.prefix_tuning.delete(adapter_name)
         del state.configs[adapter_name]
-        stack = state.active.stack
-        if stack is not None and adapter_name in stack.flatten():
-            remaining = [name for name in stack if name != adapter_name]
-            state.active.stack = Stack(*remaining) if remaining else None
+        setup = state.active.setup
+        if setup is not None and adapter_name in setup.flatten():
+            # A Stack of names goes on without the adapter; any other setup is deactivated, since what it
+            # meant without the adapter (splits, weights, fusion) is not clear.
+            remaining = [name for name in setup if name != adapter_name]
+            plain_stack = isinstance(setup, Stack) and all(isinstance(name, str) for name in setup)
+            state.active.setup = Stack(*remaining) if plain_stack and remaining else None
 
     def adapter_modules(self, adapter_name: str) -> Iterator[nn.Module]:
         """Every module of one adapter (per layer and location, and its invertible adapter)."""
@@ -299,40 +314,121 @@ class ModelAdaptersMixin:
     # --- activation and training -----------------------------------------------------------------------
 
     @property
-    def active_adapters(self) -> Stack | None:
-        """The adapter setup used in every forward pass (a ``Stack``), or ``None``."""
-        return self.adapter_state.active.stack
+    def active_adapters(self) -> AdapterCompositionBlock | None:
+        """The adapter setup used in every forward pass (a composition block such as ``Stack``), or ``None``."""
+        return self.adapter_state.active.setup
 
     @active_adapters.setter
     def active_adapters(self, adapter_setup) -> None:
         self.set_active_adapters(adapter_setup)
 
-    def set_active_adapters(self, adapter_setup: str | list[str] | Stack | None) -> None:
-        """Use ``adapter_setup`` in every forward pass: an adapter name, a ``Stack``/list of names, or
-        ``None`` for the bare model. Unknown names raise ``ValueError`` listing the existing adapters."""
-        stack = parse_composition(adapter_setup)
-        if stack is not None:
-            unknown = [name for name in stack if name not in self.adapter_state.configs]
-            if unknown:
-                raise ValueError(
-                    f"No adapter named {', '.join(repr(n) for n in unknown)} in this model; existing adapters: "
-                    f"{_describe_names(self.adapter_state.configs)}."
-                )
-        self.adapter_state.active.stack = stack
+    def _adapter_methods(self, adapter_name: str) -> list[str]:
+        config = self.adapter_state.configs[adapter_name]
+        members = getattr(config, "configs", None)  # a ConfigUnion's member configs
+        return [member.architecture for member in members] if members else [config.architecture]
 
-    def train_adapter(self, adapter_setup: str | list[str] | Stack) -> None:
+    def _checked_setup(self, adapter_setup) -> AdapterCompositionBlock | None:
+        """``adapter_setup`` as a validated block whose adapters (and fusions) exist and whose methods
+        implement its blocks."""
+        setup = parse_composition(adapter_setup, model_type=self.config.model_type)
+        if setup is None:
+            return None
+        unknown = sorted(name for name in setup.flatten() if name not in self.adapter_state.configs)
+        if unknown:
+            raise ValueError(
+                f"No adapter named {', '.join(repr(n) for n in unknown)} in this model; existing adapters: "
+                f"{_describe_names(self.adapter_state.configs)}."
+            )
+        check_methods_support(setup, self._adapter_methods, model_type=self.config.model_type)
+        fusion.check_fusions_exist(self, setup)
+        return setup
+
+    def set_active_adapters(self, adapter_setup) -> None:
+        """Use ``adapter_setup`` in every forward pass: an adapter name, a composition block (``Stack``,
+        ``Fuse``, ``Split``, ``Parallel``, ``BatchSplit``, ``Average``, nested as the reference allows), a list
+        (the reference's shorthand: a Stack, inner lists Fuse blocks) or ``None`` for the bare model.
+        Unknown names raise ``ValueError`` listing the existing adapters; a Fuse needs its AdapterFusion."""
+        self.adapter_state.active.setup = self._checked_setup(adapter_setup)
+
+    def train_adapter(self, adapter_setup) -> None:
         """Prepare training of ``adapter_setup``: training mode, every parameter frozen except those of the
-        named adapters (heads and embeddings included), and the setup activated."""
-        stack = parse_composition(adapter_setup)
-        if stack is None:
-            raise ValueError("train_adapter() needs an adapter name or a Stack of names.")
-        self.set_active_adapters(stack)
+        adapters in it (heads and embeddings included), and the setup activated."""
+        setup = self._checked_setup(adapter_setup)
+        if setup is None:
+            raise ValueError("train_adapter() needs an adapter name or a composition block of names.")
+        self.set_active_adapters(setup)
         self.train()
         for parameter in self.parameters():
             parameter.requires_grad_(False)
-        for name in stack:
+        for name in setup.flatten():
             for parameter in self.adapter_parameters(name):
                 parameter.requires_grad_(True)
+
+    # --- AdapterFusion ---------------------------------------------------------------------------------
+
+    @property
+    def adapter_fusion_names(self) -> list[str]:
+        """Names of the AdapterFusions in this model, in the order they were added."""
+        return list(self.adapter_state.fusions)
+
+    def add_adapter_fusion(
+        self,
+        adapter_names: Fuse | list[str] | str,
+        config: Any = None,
+        name: str | None = None,
+        overwrite_ok: bool = False,
+        set_active: bool = False,
+    ) -> str:
+        """Add AdapterFusion over ``adapter_names`` (a ``Fuse``, a list, or names joined by commas) with
+        ``config`` (``"dynamic"`` by default, ``"static"``, a dict, a config string, a JSON path). Its name is
+        ``name`` or the names joined by commas; a fusion layer goes to every location where all the fused
+        adapters have one. Returns the name."""
+        return fusion.add_adapter_fusion(
+            self, adapter_names, config=config, name=name, overwrite_ok=overwrite_ok, set_active=set_active
+        )
+
+    def delete_adapter_fusion(self, adapter_names: Fuse | list[str] | str) -> None:
+        """Remove an AdapterFusion (by ``Fuse``, list of names or name); a setup using it is deactivated."""
+        fusion.delete_adapter_fusion(self, adapter_names)
+
+    def train_adapter_fusion(self, adapter_setup, unfreeze_adapters: bool = False) -> None:
+        """Train the fusion layers of the Fuse blocks in ``adapter_setup`` (and the fused adapters with
+        ``unfreeze_adapters``): training mode, everything else frozen, the setup activated."""
+        fusion.train_adapter_fusion(self, adapter_setup, unfreeze_adapters=unfreeze_adapters)
+
+    def get_fusion_regularization_loss(self) -> torch.Tensor | None:
+        """The regularisation term of dynamic AdapterFusion training (add it to the loss), or ``None``."""
+        return fusion.regularization_loss(self)
+
+    def adapter_fusion_parameters(self, adapter_names: Fuse | list[str] | str) -> Iterator[nn.Parameter]:
+        for layer in fusion.fusion_layers(self, fusion.fusion_name_of(adapter_names)):
+            yield from layer.parameters()
+
+    def save_adapter_fusion(
+        self,
+        save_directory: str,
+        adapter_names: Fuse | list[str] | str,
+        meta_dict: dict[str, Any] | None = None,
+        use_safetensors: bool = True,
+    ) -> None:
+        """Write ``adapter_fusion_config.json`` and ``model_adapter_fusion.safetensors`` (or the legacy
+        ``pytorch_model_adapter_fusion.bin`` with ``use_safetensors=False``), in the reference's format."""
+        fusion.save_adapter_fusion(
+            self, save_directory, adapter_names, meta_dict=meta_dict, use_safetensors=use_safetensors
+        )
+
+    def load_adapter_fusion(
+        self,
+        adapter_fusion_path: str,
+        load_as: str | None = None,
+        set_active: bool = False,
+        overwrite_ok: bool = False,
+    ) -> str:
+        """Load a directory written by ``save_adapter_fusion`` (here or by the reference library); the fused
+        adapters must be loaded first. Returns the fusion's name."""
+        return fusion.load_adapter_fusion(
+            self, adapter_fusion_path, load_as=load_as, set_active=set_active, overwrite_ok=overwrite_ok
+        )
 
     # --- inspection ------------------------------------------------------------------------------------
 
@@ -341,7 +437,7 @@ class ModelAdaptersMixin:
         state = self.adapter_state
         adapter_parameter_ids = {id(p) for name in state.configs for p in self.adapter_parameters(name)}
         base_parameters = sum(p.numel() for p in self.parameters() if id(p) not in adapter_parameter_ids)
-        active = state.active.stack.flatten() if state.active.stack is not None else frozenset()
+        active = state.active.setup.flatten() if state.active.setup is not None else frozenset()
         rows = []
         for name, adapter_config in state.configs.items():
             parameters = list(self.adapter_parameters(name))

@@ -138,11 +138,14 @@ def resolve_site(layer: nn.Module, site: Site) -> str:
 
 
 class AdapterLocation(nn.Module):
-    """A container giving an adapter location its own name in the module tree (``attention_adapters``)."""
+    """A container giving an adapter location its own name in the module tree (``attention_adapters``):
+    its adapters as ``adapters``, its AdapterFusion layers as ``adapter_fusion_layer`` (the reference's
+    names)."""
 
     def __init__(self, layer: BottleneckLayer):
         super().__init__()
         self.adapters = layer.adapters
+        self.adapter_fusion_layer = layer.fusion_layers
 
 
 # The module attribute of each location where the reference mounts it on a whole layer (GPT-2, DistilBERT,
@@ -164,8 +167,10 @@ def attach_locations(block: nn.Module, locations: Mapping[str, BottleneckLayer])
 
 def mount_on_sublayer(host: nn.Module, layer: BottleneckLayer, forward: Callable) -> None:
     """For sub-blocks that hold one location themselves (BERT's ``attention.output``, T5's ``layer.0``):
-    the adapters are mounted as ``host.adapters`` and ``forward`` calls them as ``self.adapter_layer``."""
+    the adapters are mounted as ``host.adapters`` (its AdapterFusion layers as ``host.adapter_fusion_layer``)
+    and ``forward`` calls them as ``self.adapter_layer``."""
     host.adapters = layer.adapters
+    host.adapter_fusion_layer = layer.fusion_layers
     host.adapter_layer = layer
     bind_forward(host, forward)
 

@@ -36,7 +36,7 @@ def layer_with(config, *names, seed=0):
     layer = BottleneckLayer("output_adapter", 0, active)
     for offset, name in enumerate(names):
         layer.adapters[name] = randomized(build_bottleneck_adapter(name, H, 0, config), seed + offset)
-    active.stack = Stack(*names)
+    active.setup = Stack(*names)
     return layer
 
 
@@ -182,17 +182,17 @@ def test_mam_initialised_adapter_starts_as_the_identity(tensors):
     config = AdapterConfig.load("houlsby", init_weights="mam_adapter")
     layer = BottleneckLayer("output_adapter", 0, ActiveSetup())
     layer.adapters["a"] = build_bottleneck_adapter("a", H, 0, config)
-    layer.active.stack = Stack("a")
+    layer.active.setup = Stack("a")
     torch.testing.assert_close(layer(h, x, ln), ln(h + x))
 
 
 def test_inactive_layer_is_exactly_the_original_computation(tensors):
     h, x, ln = tensors
     layer = layer_with(AdapterConfig.load("pfeiffer", reduction_factor=4), "a")
-    layer.active.stack = None
+    layer.active.setup = None
     assert torch.equal(layer(h, x, ln), ln(h + x))
     assert torch.equal(layer(h, x, None), h + x)
-    layer.active.stack = Stack("other")  # active, but not in this layer
+    layer.active.setup = Stack("other")  # active, but not in this layer
     assert torch.equal(layer(h, x, ln), ln(h + x))
 
 
@@ -204,7 +204,7 @@ def test_stack_runs_adapters_in_order(tensors):
     after_lang = down_up(lang, ln(h + x)) + h
     after_task = down_up(task, ln(after_lang + x)) + after_lang
     torch.testing.assert_close(layer(h, x, ln), ln(after_task + x))
-    layer.active.stack = Stack("task", "lang")
+    layer.active.setup = Stack("task", "lang")
     assert not torch.allclose(layer(h, x, ln), ln(after_task + x))
 
 

@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 from transformers.activations import get_activation
 
-if TYPE_CHECKING:
-    from adapters_core.composition import Stack
+from adapters_core.composition import (
+    AdapterCompositionBlock,
+    Average,
+    BatchSplit,
+    Fuse,
+    Parallel,
+    Split,
+    Stack,
+    register_supported_blocks,
+)
+from adapters_core.methods.bottleneck.composition import BottleneckState, compose
 
 
 class Activation(nn.Module):
@@ -164,12 +173,26 @@ class BottleneckAdapter(nn.Module):
             residual = hidden_states
         return hidden_states, residual
 
-    def bottleneck(self, x: torch.Tensor) -> torch.Tensor:
-        """Down-projection, non-linearity, up-projection, scaling, dropout and gate: the adapter's own
-        output before any residual or LayerNorm."""
+    def fusion_query(
+        self,
+        hidden_states: torch.Tensor,
+        input_tensor: torch.Tensor,
+        adapter_input: torch.Tensor,
+        before_ln: bool,
+    ) -> torch.Tensor:
+        """AdapterFusion's query when this adapter is the last one fused: the location's input
+        ``hidden_states`` (``query_before_ln``) or the adapter input :meth:`pre_forward` chose."""
+        return hidden_states if before_ln else adapter_input
+
+    def up_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """Down-projection, non-linearity, up-projection and scaling: what AdapterFusion attends over."""
         up = self.adapter_up(self.adapter_down(x))
         if not (isinstance(self.scaling, float) and self.scaling == 1.0):
             up = up * self.scaling
+        return up
+
+    def gated(self, x: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        """Dropout and gate on the up-projection: the adapter's own output before any residual or LayerNorm."""
         output = self.dropout(up) if self._has_dropout else up
         if self.use_gating:
             # One gate per sequence: the mean over positions of sigmoid(gate(x)).
@@ -178,15 +201,22 @@ class BottleneckAdapter(nn.Module):
             output = output * gate
         return output
 
-    def forward(self, x: torch.Tensor, residual_input: torch.Tensor) -> torch.Tensor:
-        output = self.bottleneck(x)
+    def forward_with_up(
+        self, x: torch.Tensor, residual_input: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The adapter's output and its (scaled) up-projection."""
+        up = self.up_projection(x)
+        output = self.gated(x, up)
         if self.adapter_residual_before_ln:
             output = output + residual_input
         if self.add_layer_norm_after:
             output = self.adapter_norm_after(output)
         if not self.adapter_residual_before_ln:
             output = output + residual_input
-        return output
+        return output, up
+
+    def forward(self, x: torch.Tensor, residual_input: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_up(x, residual_input)[0]
 
     def post_forward(
         self,
@@ -212,11 +242,23 @@ class ParallelAdapter(BottleneckAdapter):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return input_tensor, input_tensor
 
-    def forward(self, x: torch.Tensor, residual_input: torch.Tensor) -> torch.Tensor:
-        output = self.bottleneck(x)
+    def fusion_query(
+        self,
+        hidden_states: torch.Tensor,
+        input_tensor: torch.Tensor,
+        adapter_input: torch.Tensor,
+        before_ln: bool,
+    ) -> torch.Tensor:
+        return input_tensor
+
+    def forward_with_up(
+        self, x: torch.Tensor, residual_input: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        up = self.up_projection(x)
+        output = self.gated(x, up)
         if self.add_layer_norm_after:
             output = self.adapter_norm_after(output)
-        return output
+        return output, up
 
     def post_forward(
         self,
@@ -238,17 +280,20 @@ def build_bottleneck_adapter(name: str, hidden_size: int, layer_index: int, conf
 
 
 class ActiveSetup:
-    """Holds the model's active composition; shared by every adapter location of one model."""
+    """Holds the model's active composition (``setup``: a block of :mod:`adapters_core.composition` or
+    ``None``); shared by every adapter location of one model."""
 
     def __init__(self) -> None:
-        self.stack: Stack | None = None
+        self.setup: AdapterCompositionBlock | None = None
 
 
 class BottleneckLayer:
-    """The adapters of one location (``"mh_adapter"`` or ``"output_adapter"``) in one Transformer layer.
+    """The adapters of one location (``"mh_adapter"``, ``"cross_adapter"`` or ``"output_adapter"``) in one
+    Transformer layer, and the AdapterFusion layers fusing them there.
 
-    ``adapters`` is the ``nn.ModuleDict`` that a model family mounts where the reference file format
-    expects it (e.g. ``encoder.layer.3.output.adapters``). Calling the layer replaces the sub-block's
+    ``adapters`` and ``fusion_layers`` are the ``nn.ModuleDict`` s that a model family mounts where the
+    reference file format expects them (e.g. ``encoder.layer.3.output.adapters`` and
+    ``encoder.layer.3.output.adapter_fusion_layer``). Calling the layer replaces the sub-block's
     ``LayerNorm(hidden_states + residual)`` (or ``hidden_states + residual`` where ``layer_norm`` is
     ``None``) and gives exactly that when no adapter of this location is active.
     """
@@ -258,24 +303,23 @@ class BottleneckLayer:
         self.layer_index = layer_index
         self.active = active
         self.adapters = nn.ModuleDict()
+        self.fusion_layers = nn.ModuleDict()
 
     def __call__(
         self, hidden_states: torch.Tensor, residual_input: torch.Tensor, layer_norm: nn.Module | None
     ) -> torch.Tensor:
-        stack = self.active.stack
+        setup = self.active.setup
         adapters = self.adapters
-        if stack is not None and len(adapters) > 0:
-            last = None
-            output = hidden_states
-            for name in stack.children:
-                adapter = adapters[name] if name in adapters else None
-                if adapter is None:
-                    continue
-                adapter_input, adapter_residual = adapter.pre_forward(output, residual_input, layer_norm)
-                output = adapter(adapter_input, adapter_residual)
-                last = adapter
-            if last is not None:
-                return last.post_forward(output, hidden_states, residual_input, layer_norm)
+        if setup is not None and len(adapters) > 0 and not setup.flatten().isdisjoint(adapters.keys()):
+            state = BottleneckState(hidden_states, residual_input, residual_input, layer_norm)
+            state = compose(self, setup, state)
+            return adapters[state.last].post_forward(
+                state.hidden_states, hidden_states, state.input_tensor, layer_norm
+            )
         if layer_norm is not None:
             return layer_norm(hidden_states + residual_input)
         return hidden_states + residual_input
+
+
+# Bottleneck adapters implement every composition block.
+register_supported_blocks("bottleneck", (Stack, Fuse, Split, Parallel, BatchSplit, Average))

@@ -146,7 +146,7 @@ class PrefixTuningLayer(nn.Module):
         self._context = (pool, active)
 
     def has_active_prefix(self) -> bool:
-        stack = self._context[1].stack
+        stack = self._context[1].setup
         return stack is not None and any(name in self.prefixes for name in stack.children)
 
     def extend(
@@ -161,7 +161,7 @@ class PrefixTuningLayer(nn.Module):
         input the gates read. A causal attention without a mask must pass an explicit one
         (:func:`causal_mask`): an implicit causal mask would not line up with the longer keys."""
         pool, active = self._context
-        stack = active.stack
+        stack = active.setup
         if stack is None:
             return key_states, value_states, attention_mask
         batch_size = key_states.shape[0]
