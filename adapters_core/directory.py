@@ -54,8 +54,8 @@ class AdapterDirectoryError(ValueError):
 
 def adapter_key_filter(adapter_name: str) -> Callable[[str], bool]:
     """Whether a parameter name belongs to adapter ``adapter_name`` (its modules in any layer, or its
-    invertible adapter)."""
-    markers = (f"_adapters.{adapter_name}.", f".adapters.{adapter_name}.")
+    invertible adapter, its LoRA modules)."""
+    markers = (f"_adapters.{adapter_name}.", f".adapters.{adapter_name}.", f".loras.{adapter_name}.")
     return lambda key: key.startswith(f"adapters.{adapter_name}.") or any(m in key for m in markers)
 
 

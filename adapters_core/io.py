@@ -101,6 +101,7 @@ def adapter_weights_for(
         if not belongs(key):
             continue
         key = key.replace(f"adapters.{saved_name}.", f"adapters.{new_name}.")
+        key = key.replace(f".loras.{saved_name}.", f".loras.{new_name}.")
         result[strip_base_prefix(key, base_model_prefix)] = value
     return result
 

@@ -19,11 +19,12 @@ from torch import nn
 
 from adapters_core import model_io
 from adapters_core.composition import Stack, parse_composition
-from adapters_core.configuration import AdapterConfig, AdapterConfigError, BnConfig
+from adapters_core.configuration import AdapterConfig, AdapterConfigError, BnConfig, LoRAConfig
 from adapters_core.directory import adapter_key_filter
 from adapters_core.hub_client import push
 from adapters_core.methods.bottleneck.invertible import build_invertible_adapter
 from adapters_core.methods.bottleneck.layer import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
+from adapters_core.methods.lora import model as lora_model
 from adapters_core.models import ModelFamily, family_for
 
 ADAPTER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-@+]+$")
@@ -35,12 +36,14 @@ class AdapterModelState:
     def __init__(self, family: ModelFamily, hidden_size: int):
         self.family = family
         self.hidden_size = hidden_size
-        self.configs: dict[str, BnConfig] = {}
+        self.configs: dict[str, AdapterConfig] = {}
         self.active = ActiveSetup()
         # One entry per Transformer layer in the reference's layer order (encoder layers, then decoder
         # layers): the layer's bottleneck locations by location key ("mh_adapter", "cross_adapter", ...).
         self.layers: list[dict[str, BottleneckLayer]] = []
         self.invertible_adapters = nn.ModuleDict()
+        # Every linear layer LoRA may adapt (its sites are attached by init), in the reference's order.
+        self.lora_targets: list[lora_model.LoRATarget] = []
 
     def invertible_adapter_for_active_setup(self) -> nn.Module | None:
         # Only the first adapter of the active setup transforms the embeddings (the language adapter).
@@ -104,6 +107,8 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
             stack.attach_layer(layer, locations)
             state.layers.append(locations)
 
+    state.lora_targets = lora_model.attach_lora_sites(family, base_model, state.active)
+
     invertible_owner = base_model.get_submodule(family.invertible_adapters_owner)
     invertible_owner.invertible_adapters = state.invertible_adapters
     family.hook_embedding_output(base_model, functools.partial(_apply_invertible_adapter, state))
@@ -146,7 +151,7 @@ class ModelAdaptersMixin:
         """Names of the adapters in this model, in the order they were added."""
         return list(self.adapter_state.configs)
 
-    def get_adapter_config(self, adapter_name: str) -> BnConfig:
+    def get_adapter_config(self, adapter_name: str) -> AdapterConfig:
         self._require_adapter(adapter_name)
         return self.adapter_state.configs[adapter_name]
 
@@ -176,18 +181,37 @@ class ModelAdaptersMixin:
                 "(no dots, since names become part of parameter names)."
             )
         adapter_config = AdapterConfig.load(config if config is not None else "pfeiffer")
-        if not isinstance(adapter_config, BnConfig):
-            raise AdapterConfigError(
-                f"{type(adapter_config).__name__} is not supported by this library yet; only bottleneck "
-                "adapter configs (BnConfig) can be added."
-            )
         state = self.adapter_state
         if adapter_name in state.configs and not overwrite_ok:
             raise ValueError(
                 f"An adapter named {adapter_name!r} already exists; pass overwrite_ok=True to replace it "
                 "or choose another name."
             )
-        # Build every module before touching the model, so a failing config leaves no partial adapter.
+        # Build every module before touching the model, so a failing config leaves no partial adapter. Each
+        # method's builder returns (container, module) pairs, the modules on the model's device.
+        if isinstance(adapter_config, LoRAConfig):
+            new_modules = lora_model.build_lora_modules(state.lora_targets, adapter_name, adapter_config)
+        elif isinstance(adapter_config, BnConfig):
+            new_modules = self._build_bottleneck_modules(adapter_name, adapter_config)
+        else:
+            raise AdapterConfigError(
+                f"{type(adapter_config).__name__} is not supported by this library yet; bottleneck (BnConfig) "
+                "and LoRA (LoRAConfig) adapter configs can be added."
+            )
+
+        if adapter_name in state.configs:
+            self.delete_adapter(adapter_name)
+        for container, module in new_modules:
+            module.train(self.training)
+            container[adapter_name] = module
+        state.configs[adapter_name] = adapter_config
+        if set_active:
+            self.set_active_adapters(adapter_name)
+
+    def _build_bottleneck_modules(
+        self, adapter_name: str, adapter_config: BnConfig
+    ) -> list[tuple[nn.ModuleDict, nn.Module]]:
+        state = self.adapter_state
         leave_out = set(adapter_config["leave_out"])
         new_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
         for index, locations in enumerate(state.layers):
@@ -202,18 +226,11 @@ class ModelAdaptersMixin:
             new_modules.append(
                 (state.invertible_adapters, build_invertible_adapter(embedding_size, adapter_config))
             )
-
-        if adapter_name in state.configs:
-            self.delete_adapter(adapter_name)
         reference = next((p for p in self.parameters() if p.is_floating_point()), None)
-        for container, module in new_modules:
-            if reference is not None:
+        if reference is not None:
+            for _, module in new_modules:
                 module.to(device=reference.device, dtype=reference.dtype)
-            module.train(self.training)
-            container[adapter_name] = module
-        state.configs[adapter_name] = adapter_config
-        if set_active:
-            self.set_active_adapters(adapter_name)
+        return new_modules
 
     def delete_adapter(self, adapter_name: str) -> None:
         """Remove an adapter and its weights; it is also removed from the active setup."""
@@ -225,6 +242,10 @@ class ModelAdaptersMixin:
                     del location.adapters[adapter_name]
         if adapter_name in state.invertible_adapters:
             del state.invertible_adapters[adapter_name]
+        for site in lora_model.lora_sites_of(state.lora_targets, adapter_name):
+            if site.merged_adapter == adapter_name:
+                site.reset()  # its weights must not stay folded into the model
+            del site.loras[adapter_name]
         del state.configs[adapter_name]
         stack = state.active.stack
         if stack is not None and adapter_name in stack.flatten():
@@ -241,6 +262,8 @@ class ModelAdaptersMixin:
                     yield location.adapters[adapter_name]
         if adapter_name in state.invertible_adapters:
             yield state.invertible_adapters[adapter_name]
+        for site in lora_model.lora_sites_of(state.lora_targets, adapter_name):
+            yield site.loras[adapter_name]
 
     def adapter_parameters(self, adapter_name: str) -> Iterator[nn.Parameter]:
         for module in self.adapter_modules(adapter_name):
@@ -284,6 +307,24 @@ class ModelAdaptersMixin:
             for parameter in self.adapter_parameters(name):
                 parameter.requires_grad_(True)
 
+    # --- merging LoRA ----------------------------------------------------------------------------------
+
+    def merge_adapter(self, adapter_name: str) -> None:
+        """Fold LoRA (or IA³, DoRA) adapter ``adapter_name`` into the weights of the layers it adapts: they
+        then compute exactly what the active adapter computed, at the cost of the bare model, whatever the
+        active setup. One LoRA can be merged at a time; a gated LoRA cannot be merged.
+        :meth:`reset_adapter` restores the original weights exactly."""
+        self._require_adapter(adapter_name)
+        if not isinstance(self.adapter_state.configs[adapter_name], LoRAConfig):
+            raise ValueError(
+                f"Adapter {adapter_name!r} is not a LoRA adapter; only LoRA, IA³ and DoRA adapters can be merged."
+            )
+        lora_model.merge_lora(self.adapter_state.lora_targets, adapter_name)
+
+    def reset_adapter(self) -> None:
+        """Undo :meth:`merge_adapter`: every layer gets its original weight and bias back, bit for bit."""
+        lora_model.reset_lora(self.adapter_state.lora_targets)
+
     # --- inspection ------------------------------------------------------------------------------------
 
     def adapter_summary(self, as_dict: bool = False) -> str | list[dict[str, Any]]:
@@ -296,9 +337,12 @@ class ModelAdaptersMixin:
         for name, adapter_config in state.configs.items():
             parameters = list(self.adapter_parameters(name))
             count = sum(p.numel() for p in parameters)
-            architecture = "bottleneck" + (
-                f"+{adapter_config['inv_adapter']}" if adapter_config.has_invertible_adapter else ""
-            )
+            if isinstance(adapter_config, LoRAConfig):
+                architecture = adapter_config.method_name
+            else:
+                architecture = "bottleneck" + (
+                    f"+{adapter_config['inv_adapter']}" if adapter_config.has_invertible_adapter else ""
+                )
             rows.append(
                 {
                     "name": name,

@@ -34,6 +34,7 @@ from adapters_core.methods.bottleneck.config import (  # isort: skip
     PfeifferConfig,
     PfeifferInvConfig,
 )
+from adapters_core.methods.lora.config import DoRAConfig, IA3Config, LoRAConfig, VeraConfig  # isort: skip
 
 # Taken after every method module above registered its built-ins; the hub labels architectures with these.
 CANONICAL_BUILTIN_NAMES: tuple[str, ...] = canonical_builtin_names()
@@ -49,12 +50,16 @@ __all__ = [
     "ConfigHubUnreachableError",
     "ConfigKey",
     "ConfigUnion",
+    "DoRAConfig",
     "HoulsbyConfig",
     "HoulsbyInvConfig",
+    "IA3Config",
+    "LoRAConfig",
     "ParallelConfig",
     "PfeifferConfig",
     "PfeifferInvConfig",
     "UnknownConfigNameError",
+    "VeraConfig",
     "builtin_name",
     "config_from_saved",
     "config_hash",
