@@ -21,6 +21,7 @@ from adapters_core.configuration import (
     LoRAConfig,
     config_hash,
 )
+from tests.adapters_core.tiny_models import FAMILIES as OLD_FAMILIES
 from tests.adapters_core.tiny_models import (
     NEW_FAMILIES,
     new_family_inputs,
@@ -28,7 +29,6 @@ from tests.adapters_core.tiny_models import (
     sample_inputs,
     tiny_model,
 )
-from tests.adapters_core.tiny_models import FAMILIES as OLD_FAMILIES
 
 ALL_FAMILIES = OLD_FAMILIES + NEW_FAMILIES
 EVERY_SITE = "lora[attn_matrices=['q','k','v'],intermediate_lora=True,output_lora=True,init_weights='bert']"
