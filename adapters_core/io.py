@@ -66,6 +66,11 @@ def read_adapter_weights(adapter_directory: str | os.PathLike) -> dict[str, torc
         raise AdapterLoadError(
             f"{adapter_directory} has neither {SAFETENSORS_WEIGHTS_FILE} nor {PICKLE_WEIGHTS_FILE}."
         )
+    return read_adapter_weights_pickle(pickle_path)
+
+
+def read_adapter_weights_pickle(pickle_path: Path) -> dict[str, torch.Tensor]:
+    """A pickled dict of tensors, loaded with ``torch.load(weights_only=True)``; anything else is refused."""
     try:
         state_dict = torch.load(pickle_path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as exc:

@@ -383,11 +383,18 @@ class ModelAdaptersMixin:
         adapter_name: str,
         meta_dict: dict[str, Any] | None = None,
         use_safetensors: bool = True,
+        format: str = "adapters",
     ) -> None:
         """Write ``adapter_config.json`` and ``adapter.safetensors`` (or the legacy ``pytorch_adapter.bin``
-        with ``use_safetensors=False``) into ``save_directory``, in the reference library's format."""
+        with ``use_safetensors=False``) into ``save_directory``, in the reference library's format; with
+        ``format="peft"`` a LoRA or IA³ adapter is written as a directory PEFT loads."""
         model_io.save_adapter(
-            self, save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors
+            self,
+            save_directory,
+            adapter_name,
+            meta_dict=meta_dict,
+            use_safetensors=use_safetensors,
+            format=format,
         )
 
     def load_adapter(
