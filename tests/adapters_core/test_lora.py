@@ -351,3 +351,26 @@ def test_deleting_a_merged_adapter_restores_the_weights():
     model.delete_adapter("a")
     for key, value in original.items():
         assert torch.equal(model.state_dict()[key], value), key
+
+
+def test_lora_on_a_bfloat16_model_takes_its_dtype():
+    # The reference's LoRA stays float32 and its matmul fails on a bfloat16 model.
+    model = ours.init(tiny_model("bert").to(torch.bfloat16))
+    model.add_adapter("a", config="lora[init_weights='bert']", set_active=True)
+    assert {p.dtype for p in model.adapter_parameters("a")} == {torch.bfloat16}
+    assert _run(model, sample_inputs())[0].dtype == torch.bfloat16
+
+
+def test_gpt2_fused_attention_takes_a_lora_in_a_stack_with_a_bottleneck_adapter():
+    model = ours.init(tiny_model("gpt2"))
+    model.add_adapter("bn", config="seq_bn")
+    model.add_adapter("lo", config="lora[init_weights='bert']")
+    model.add_adapter("lo2", config="lora")
+    model.set_active_adapters("bn")
+    bottleneck_only, _ = _run(model, sample_inputs())
+    model.set_active_adapters(Stack("bn", "lo"))
+    both, _ = _run(model, sample_inputs())
+    assert (both - bottleneck_only).abs().max() > 1e-3
+    model.set_active_adapters(Stack("lo", "lo2"))
+    with pytest.raises(ValueError, match="applies one LoRA at a time"):
+        _run(model, sample_inputs())
