@@ -60,8 +60,9 @@ class AdapterDirectoryError(ValueError):
 
 # The module dicts keyed by adapter name, by their names in the module tree: bottleneck adapters
 # (``...output.adapters.NAME``), invertible adapters (``invertible_adapters.NAME``), prefix tuning's generators
-# (``prefix_tuning.prefix_tunings.NAME``) and gates (``...attention.self.prefix_tuning.prefix_gates.NAME``).
-ADAPTER_CONTAINERS = ("adapters", "prefix_tunings", "prefix_gates")
+# (``prefix_tuning.prefix_tunings.NAME``) and gates (``...attention.self.prefix_tuning.prefix_gates.NAME``),
+# LoRA, IA³ and DoRA modules (``...attention.self.query.loras.NAME``).
+ADAPTER_CONTAINERS = ("adapters", "prefix_tunings", "prefix_gates", "loras")
 
 # The reference library registers prefix tuning's pool under every attention module as well
 # (``...attention.self.prefix_tuning.pool.prefix_tunings.NAME``): copies of the pool's tensors, which its
@@ -71,7 +72,7 @@ SHARED_COPY_MARKER = ".prefix_tuning.pool."
 
 def adapter_key_filter(adapter_name: str) -> Callable[[str], bool]:
     """Whether a parameter name belongs to adapter ``adapter_name`` (its modules in any layer, its
-    invertible adapter, its prefixes and their gates)."""
+    invertible adapter, its prefixes and their gates, its LoRA modules)."""
     markers = tuple(f"{container}.{adapter_name}." for container in ADAPTER_CONTAINERS)
     return lambda key: any(key.startswith(m) or f".{m}" in key or f"_{m}" in key for m in markers)
 

@@ -71,6 +71,14 @@ def read_adapter_weights(
             raise AdapterLoadError(f"{safe_path} is not a readable safetensors file: {exc}") from exc
     if not pickle_path.is_file():
         raise AdapterLoadError(f"{adapter_directory} has neither {safetensors_file} nor {pickle_file}.")
+    return read_adapter_weights_pickle(pickle_path, safetensors_file)
+
+
+def read_adapter_weights_pickle(
+    pickle_path: Path, safetensors_file: str = SAFETENSORS_WEIGHTS_FILE
+) -> dict[str, torch.Tensor]:
+    """A pickled dict of tensors, loaded with ``torch.load(weights_only=True)``; anything else is refused
+    (the message suggests re-saving as ``safetensors_file``)."""
     try:
         state_dict = torch.load(pickle_path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as exc:

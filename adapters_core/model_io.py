@@ -25,6 +25,7 @@ from adapters_core.io import (
     read_adapter_weights,
     write_adapter_directory,
 )
+from adapters_core.methods.lora import peft_io
 
 
 def library_version() -> str:
@@ -55,9 +56,20 @@ def build_adapter_config_json(model, adapter_name: str, meta_dict: Mapping[str, 
 
 
 def save_adapter(
-    model, save_directory: str | os.PathLike, adapter_name: str, meta_dict=None, use_safetensors: bool = True
+    model,
+    save_directory: str | os.PathLike,
+    adapter_name: str,
+    meta_dict=None,
+    use_safetensors: bool = True,
+    format: str = "adapters",
 ) -> None:
-    """Write adapter ``adapter_name`` of ``model`` in the reference library's directory format."""
+    """Write adapter ``adapter_name`` of ``model`` in the reference library's directory format, or with
+    ``format="peft"`` (LoRA and IA³ adapters) as a directory PEFT loads."""
+    if format == "peft":
+        peft_io.save_peft_adapter(model, save_directory, adapter_name)
+        return
+    if format != "adapters":
+        raise ValueError(f"Unknown adapter directory format {format!r}; use 'adapters' or 'peft'.")
     config_json = build_adapter_config_json(model, adapter_name, meta_dict)
     # Independent contiguous copies: safetensors refuses shared storage (adapter_norm_before is also
     # adapter_down.0 in the module tree, so both names hold the same tensor).
@@ -111,13 +123,19 @@ def load_adapter(
     no adapter is added. Returns the adapter's name in the model.
 
     A name that is not a local directory is resolved on the hub for ``model_name`` (default: the name the
-    model was loaded from), ``config`` and ``version``."""
+    model was loaded from), ``config`` and ``version``. A PEFT directory (LORA or IA3) is loaded as the
+    equivalent LoRA or IA³ adapter, named ``load_as`` or ``"default"``."""
     adapter_directory = resolve_adapter_directory(
         adapter_name_or_path,
         model_name or getattr(model.config, "name_or_path", None),
         config=config,
         version=version,
     )
+    peft_config = peft_io.peft_config_of(adapter_directory)
+    if peft_config is not None:
+        return peft_io.load_peft_adapter(
+            model, adapter_directory, peft_config, load_as, set_active=set_active, overwrite_ok=overwrite_ok
+        )
     config_json = read_adapter_config(adapter_directory)
     check_model_compatibility(config_json, model.config)
     adapter_config = AdapterConfig.load(config_json["config"])

@@ -30,6 +30,7 @@ from adapters_core.configuration import (
     AdapterConfigError,
     BnConfig,
     ConfigUnion,
+    LoRAConfig,
     PrefixTuningConfig,
 )
 from adapters_core.directory import adapter_key_filter
@@ -37,6 +38,7 @@ from adapters_core.hub_client import push
 from adapters_core.methods.bottleneck.invertible import build_invertible_adapter
 from adapters_core.methods.bottleneck.layer import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
 from adapters_core.methods.fusion import model as fusion
+from adapters_core.methods.lora import model as lora_model
 from adapters_core.methods.prefix_tuning.model import PrefixTuningSites
 from adapters_core.models import ModelFamily, family_for
 from adapters_core.parallel import hook_parallel_inputs
@@ -50,7 +52,7 @@ class AdapterModelState:
     def __init__(self, family: ModelFamily, hidden_size: int):
         self.family = family
         self.hidden_size = hidden_size
-        self.configs: dict[str, BnConfig] = {}
+        self.configs: dict[str, AdapterConfig] = {}
         # AdapterFusions by name (their layers sit in the locations, beside the adapters).
         self.fusions: dict[str, fusion.Fusion] = {}
         self.active = ActiveSetup()
@@ -60,6 +62,8 @@ class AdapterModelState:
         self.invertible_adapters = nn.ModuleDict()
         # Prefix tuning's pool and per-attention layers; set by init().
         self.prefix_tuning: PrefixTuningSites | None = None
+        # Every linear layer LoRA may adapt (its sites are attached by init), in the reference's order.
+        self.lora_targets: list[lora_model.LoRATarget] = []
 
     def invertible_adapter_for_active_setup(self) -> nn.Module | None:
         # Only the first adapter of the active setup transforms the embeddings (the language adapter).
@@ -126,6 +130,8 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
             stacks_layers.append((stack, layer))
     state.prefix_tuning = PrefixTuningSites(base_model, stacks_layers, state.active)
 
+    state.lora_targets = lora_model.attach_lora_sites(family, base_model, state.active)
+
     invertible_owner = base_model.get_submodule(family.invertible_adapters_owner)
     invertible_owner.invertible_adapters = state.invertible_adapters
     family.hook_embedding_output(base_model, functools.partial(_apply_invertible_adapter, state))
@@ -170,7 +176,7 @@ class ModelAdaptersMixin:
         """Names of the adapters in this model, in the order they were added."""
         return list(self.adapter_state.configs)
 
-    def get_adapter_config(self, adapter_name: str) -> BnConfig:
+    def get_adapter_config(self, adapter_name: str) -> AdapterConfig:
         self._require_adapter(adapter_name)
         return self.adapter_state.configs[adapter_name]
 
@@ -209,6 +215,8 @@ class ModelAdaptersMixin:
         # Build every module before touching the model, so a failing config leaves no partial adapter.
         members = adapter_config.configs if isinstance(adapter_config, ConfigUnion) else (adapter_config,)
         new_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
+        # LoRA's builder chooses its modules' dtype itself (the config's dtype, else the adapted layer's).
+        lora_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
         prefix_plans = []
         for member in members:
             if isinstance(member, BnConfig):
@@ -216,6 +224,8 @@ class ModelAdaptersMixin:
             elif isinstance(member, PrefixTuningConfig):
                 prefix_plans.append(state.prefix_tuning.plan(member))
                 new_modules += prefix_plans[-1].modules
+            elif isinstance(member, LoRAConfig):
+                lora_modules += lora_model.build_lora_modules(state.lora_targets, adapter_name, member)
             else:
                 raise AdapterConfigError(
                     f"{type(member).__name__} (architecture {member.architecture!r}) is not supported by this "
@@ -225,9 +235,10 @@ class ModelAdaptersMixin:
         if adapter_name in state.configs:
             self.delete_adapter(adapter_name)
         reference = next((p for p in self.parameters() if p.is_floating_point()), None)
-        for container, module in new_modules:
-            if reference is not None:
+        if reference is not None:
+            for _, module in new_modules:
                 module.to(device=reference.device, dtype=reference.dtype)
+        for container, module in new_modules + lora_modules:
             module.train(self.training)
             container[adapter_name] = module
         for plan in prefix_plans:
@@ -269,6 +280,10 @@ class ModelAdaptersMixin:
         if adapter_name in state.invertible_adapters:
             del state.invertible_adapters[adapter_name]
         state.prefix_tuning.delete(adapter_name)
+        for site in lora_model.lora_sites_of(state.lora_targets, adapter_name):
+            if site.merged_adapter == adapter_name:
+                site.reset()  # its weights must not stay folded into the model
+            del site.loras[adapter_name]
         del state.configs[adapter_name]
         setup = state.active.setup
         if setup is not None and adapter_name in setup.flatten():
@@ -289,6 +304,8 @@ class ModelAdaptersMixin:
         if adapter_name in state.invertible_adapters:
             yield state.invertible_adapters[adapter_name]
         yield from state.prefix_tuning.adapter_modules(adapter_name)
+        for site in lora_model.lora_sites_of(state.lora_targets, adapter_name):
+            yield site.loras[adapter_name]
 
     def eject_prefix_tuning(self, adapter_name: str) -> None:
         """Turn the prefix tuning of ``adapter_name`` into its flat form: each prefix MLP is replaced by the
@@ -430,6 +447,24 @@ class ModelAdaptersMixin:
             self, adapter_fusion_path, load_as=load_as, set_active=set_active, overwrite_ok=overwrite_ok
         )
 
+    # --- merging LoRA ----------------------------------------------------------------------------------
+
+    def merge_adapter(self, adapter_name: str) -> None:
+        """Fold LoRA (or IA³, DoRA) adapter ``adapter_name`` into the weights of the layers it adapts: they
+        then compute exactly what the active adapter computed, at the cost of the bare model, whatever the
+        active setup. One LoRA can be merged at a time; a gated LoRA cannot be merged.
+        :meth:`reset_adapter` restores the original weights exactly."""
+        self._require_adapter(adapter_name)
+        if not isinstance(self.adapter_state.configs[adapter_name], LoRAConfig):
+            raise ValueError(
+                f"Adapter {adapter_name!r} is not a LoRA adapter; only LoRA, IA³ and DoRA adapters can be merged."
+            )
+        lora_model.merge_lora(self.adapter_state.lora_targets, adapter_name)
+
+    def reset_adapter(self) -> None:
+        """Undo :meth:`merge_adapter`: every layer gets its original weight and bias back, bit for bit."""
+        lora_model.reset_lora(self.adapter_state.lora_targets)
+
     # --- inspection ------------------------------------------------------------------------------------
 
     def adapter_summary(self, as_dict: bool = False) -> str | list[dict[str, Any]]:
@@ -442,11 +477,14 @@ class ModelAdaptersMixin:
         for name, adapter_config in state.configs.items():
             parameters = list(self.adapter_parameters(name))
             count = sum(p.numel() for p in parameters)
-            architecture = adapter_config.architecture + (
-                f"+{adapter_config['inv_adapter']}"
-                if isinstance(adapter_config, BnConfig) and adapter_config.has_invertible_adapter
-                else ""
-            )
+            if isinstance(adapter_config, LoRAConfig):
+                architecture = adapter_config.method_name
+            else:
+                architecture = adapter_config.architecture + (
+                    f"+{adapter_config['inv_adapter']}"
+                    if isinstance(adapter_config, BnConfig) and adapter_config.has_invertible_adapter
+                    else ""
+                )
             rows.append(
                 {
                     "name": name,
@@ -487,11 +525,18 @@ class ModelAdaptersMixin:
         adapter_name: str,
         meta_dict: dict[str, Any] | None = None,
         use_safetensors: bool = True,
+        format: str = "adapters",
     ) -> None:
         """Write ``adapter_config.json`` and ``adapter.safetensors`` (or the legacy ``pytorch_adapter.bin``
-        with ``use_safetensors=False``) into ``save_directory``, in the reference library's format."""
+        with ``use_safetensors=False``) into ``save_directory``, in the reference library's format; with
+        ``format="peft"`` a LoRA or IA³ adapter is written as a directory PEFT loads."""
         model_io.save_adapter(
-            self, save_directory, adapter_name, meta_dict=meta_dict, use_safetensors=use_safetensors
+            self,
+            save_directory,
+            adapter_name,
+            meta_dict=meta_dict,
+            use_safetensors=use_safetensors,
+            format=format,
         )
 
     def load_adapter(

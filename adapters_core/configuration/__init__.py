@@ -36,6 +36,7 @@ from adapters_core.methods.bottleneck.config import (  # isort: skip
     PfeifferConfig,
     PfeifferInvConfig,
 )
+from adapters_core.methods.lora.config import DoRAConfig, IA3Config, LoRAConfig, VeraConfig  # isort: skip
 from adapters_core.methods.prefix_tuning.config import PrefixTuningConfig  # isort: skip
 from adapters_core.methods.prompt_tuning.config import PromptTuningConfig  # isort: skip
 
@@ -58,14 +59,18 @@ __all__ = [
     "ConfigHubUnreachableError",
     "ConfigKey",
     "ConfigUnion",
+    "DoRAConfig",
     "HoulsbyConfig",
     "HoulsbyInvConfig",
+    "IA3Config",
+    "LoRAConfig",
     "ParallelConfig",
     "PfeifferConfig",
     "PfeifferInvConfig",
     "PrefixTuningConfig",
     "PromptTuningConfig",
     "UnknownConfigNameError",
+    "VeraConfig",
     "builtin_name",
     "config_from_saved",
     "config_hash",

@@ -92,9 +92,13 @@ def builtin_config(name: str) -> Any:
 def key_descriptions() -> dict[str, str]:
     """Key -> one-line help, for every key of every registered architecture: ``architecture`` first, then
     each architecture's keys in its table's order (the default architecture first). The web pages list
-    keys in this order."""
+    keys in this order. A key several methods share (``leave_out``, ``init_weights``) is described by the
+    first; a method whose help for it differs adds its own, as ``(lora: ...)``."""
     descriptions = {ARCHITECTURE_KEY.name: ARCHITECTURE_KEY.help}
     for architecture in architectures():
         for key in _config_classes[architecture].KEYS:
-            descriptions.setdefault(key.name, key.help)
+            if key.name not in descriptions:
+                descriptions[key.name] = key.help
+            elif key.help not in descriptions[key.name]:
+                descriptions[key.name] += f" ({architecture}: {key.help})"
     return descriptions

@@ -1,0 +1,138 @@
+"""Where LoRA goes in a model, read from the model family's declared sites, and the model-wide steps:
+attaching the sites at ``init``, building an adapter's modules, merging and resetting.
+
+Sites (:class:`~adapters_core.methods.lora.layer.LoRASite`) are attached to every linear layer the family
+declares (attention query/key/value of self- and cross-attention, the feed-forward ``intermediate`` and
+``output`` layers); the config decides which of them get a module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from adapters_core.methods.bottleneck.layer import ActiveSetup
+from adapters_core.methods.lora.layer import FusedQKVLoRASite, LoRASite
+from adapters_core.models.placement import AttentionSites, LayerStack, ModelFamily, resolve_site
+
+# The feed-forward locations: the config key that switches LoRA on there, and the stack's site attribute.
+FEED_FORWARD_LOCATIONS = (("intermediate", "intermediate_lora"), ("output", "output_lora"))
+
+
+@dataclass(frozen=True)
+class LoRATarget:
+    """One linear layer LoRA may adapt: its path relative to the base model, the Transformer layer index
+    (counted across stacks, as ``leave_out`` counts), the reference's location and the attention matrix
+    (``"q"``, ``"k"``, ``"v"``; ``None`` for a fused query/key/value layer and the feed-forward layers)."""
+
+    path: str
+    layer_index: int
+    location: str
+    attn_key: str | None
+    site: LoRASite
+
+    def wanted_by(self, config: Mapping[str, Any]) -> bool:
+        """Whether ``config`` puts a module here (``leave_out`` aside)."""
+        if self.location == "selfattn":
+            if not config["selfattn_lora"]:
+                return False
+            if self.attn_key is None:  # fused q/k/v: any of them
+                return bool(set(config["attn_matrices"]) & {"q", "k", "v"})
+            return self.attn_key in config["attn_matrices"]
+        return bool(config[f"{self.location}_lora"])
+
+
+def _attention_paths(attention: AttentionSites) -> Iterator[tuple[str, str | None]]:
+    if attention.query == attention.key == attention.value:
+        yield attention.query, None
+        return
+    yield attention.query, "q"
+    yield attention.key, "k"
+    yield attention.value, "v"
+
+
+def _layer_targets(stack: LayerStack, layer: nn.Module) -> list[tuple[str, str, str | None]]:
+    """``(path in layer, location, attn_key)`` for one layer, in the layer's module order (the order in
+    which the reference adds modules, so that the same seed draws the same weights)."""
+    found = []
+    for attention in (stack.self_attention, stack.cross_attention):
+        if attention is not None:
+            found += [(path, "selfattn", key) for path, key in _attention_paths(attention)]
+    found += [
+        (resolve_site(layer, getattr(stack, location)), location, None)
+        for location, _ in FEED_FORWARD_LOCATIONS
+    ]
+    order = {name: position for position, (name, _) in enumerate(layer.named_modules())}
+    return sorted(found, key=lambda target: order[target[0]])
+
+
+def attach_lora_sites(family: ModelFamily, base_model: nn.Module, active: ActiveSetup) -> list[LoRATarget]:
+    """Attach a LoRA site to every linear layer of ``base_model`` that the family declares; returns them
+    in the reference's order (layer by layer, each layer in its module order)."""
+    targets = []
+    layer_index = 0
+    for stack in family.stacks:
+        try:
+            layers = base_model.get_submodule(stack.layers)
+        except AttributeError:
+            continue  # a stack the model lacks (the decoder of T5EncoderModel)
+        for position, layer in enumerate(layers):
+            for path, location, attn_key in _layer_targets(stack, layer):
+                host = layer.get_submodule(path)
+                if attn_key is None and location == "selfattn":
+                    site = FusedQKVLoRASite(host, location, active)
+                else:
+                    site = LoRASite(host, location, attn_key, active)
+                targets.append(
+                    LoRATarget(f"{stack.layers}.{position}.{path}", layer_index, location, attn_key, site)
+                )
+            layer_index += 1
+    return targets
+
+
+def build_lora_modules(
+    targets: list[LoRATarget], adapter_name: str, config: Mapping[str, Any]
+) -> list[tuple[nn.ModuleDict, nn.Module]]:
+    """The modules of a new LoRA adapter, each with the dict it goes into (nothing is attached yet)."""
+    leave_out = set(config["leave_out"])
+    return [
+        (target.site.loras, target.site.build(config))
+        for target in targets
+        if target.layer_index not in leave_out and target.wanted_by(config)
+    ]
+
+
+def lora_sites_of(targets: list[LoRATarget], adapter_name: str) -> list[LoRASite]:
+    return [target.site for target in targets if adapter_name in target.site.loras]
+
+
+def merge_lora(targets: list[LoRATarget], adapter_name: str) -> None:
+    """Fold LoRA ``adapter_name`` into the weights of every layer it adapts. Refused as a whole (nothing
+    changes) for a gated LoRA or where another LoRA is merged already."""
+    sites = lora_sites_of(targets, adapter_name)
+    for site in sites:
+        if site.loras[adapter_name].use_gating:
+            raise ValueError(
+                f"Adapter {adapter_name!r} uses gating (use_gating=True): its gate depends on the input, so it "
+                "cannot be folded into the weights. Use it unmerged."
+            )
+        if site.merged_adapter not in (None, adapter_name):
+            raise ValueError(
+                f"LoRA {site.merged_adapter!r} is merged already; call reset_adapter() before merging {adapter_name!r}."
+            )
+    for site in sites:
+        site.merge(adapter_name)
+
+
+def reset_lora(targets: list[LoRATarget]) -> None:
+    """Undo every merge: the original weights are restored exactly."""
+    for target in targets:
+        target.site.reset()
+
+
+def merged_lora(targets: list[LoRATarget]) -> str | None:
+    """The name of the merged LoRA, if any."""
+    return next((t.site.merged_adapter for t in targets if t.site.merged_adapter is not None), None)
