@@ -24,6 +24,7 @@ from adapters_core.directory import (
     parse_adapter_config,
     weights_file_in,
 )
+from hub.db_connections import reset_lost_connection
 from hub.registry.architectures import architecture_name_for
 from hub.registry.caching import registry_changed
 from hub.registry.choices import AdapterType, NamespaceKind
@@ -342,9 +343,13 @@ def create_version(
                 adapter.save(update_fields=["readme", "updated_at"])
 
             version_id = new_version.pk
-            transaction.on_commit(lambda: enqueue_validation(version_id))
+            # robust: with the broker down the upload is still stored and answered 202; the version waits
+            # `pending` and the workers' recovery sends its validation once the broker is back.
+            transaction.on_commit(lambda: enqueue_validation(version_id), robust=True)
             transaction.on_commit(registry_changed)
-    except BaseException:
+    except BaseException as error:
+        # After a lost connection the rolled-back upload's files are removed over a new one.
+        reset_lost_connection(error)
         discard_unreferenced_files(written_paths)
         raise
     return UploadResult(new_version, created=True)
