@@ -135,10 +135,14 @@ def pool_processes(worker) -> list[int]:
 def test_a_worker_killed_mid_validation_is_taken_up_again_by_itself(
     killed, store_version, worker_factory, settings, monkeypatch
 ):
-    """Nobody runs the sweep: the lease runs out, and a worker's own recovery queues the version again."""
-    monkeypatch.setenv("VALIDATION_LEASE_SECONDS", "4")
-    monkeypatch.setenv("VALIDATION_HEARTBEAT_SECONDS", "1")
-    monkeypatch.setenv("VALIDATION_RECOVERY_INTERVAL_SECONDS", "2")
+    """Nobody runs the sweep: the lease runs out, and a worker's own recovery queues the version again.
+
+    A lost pool process is redelivered at once (`reject_on_worker_lost`) and finds the lease still live, so it
+    runs with the default lease and recovery interval (about 40 s); the whole worker runs with short ones."""
+    if killed == "the whole worker":
+        monkeypatch.setenv("VALIDATION_LEASE_SECONDS", "4")
+        monkeypatch.setenv("VALIDATION_HEARTBEAT_SECONDS", "1")
+        monkeypatch.setenv("VALIDATION_RECOVERY_INTERVAL_SECONDS", "2")
     queue = f"validation-doomed-{os.getpid()}-{killed[-6:].strip()}"
     doomed = worker_factory(queue=queue, name=f"validation-doomed-{killed[-6:].strip()}")
     settings.VALIDATION_QUEUE = queue
