@@ -53,6 +53,8 @@ class RowLock:
     def blocked_backend(self, timeout=30.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            # Inside a transaction the statistics views keep their first snapshot; take a fresh one each time.
+            self.connection.execute("SELECT pg_stat_clear_snapshot()")
             row = self.connection.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
                 "AND pid <> pg_backend_pid()"
