@@ -41,6 +41,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "hub.db_connections.DatabaseConnectionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -67,6 +68,9 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# A persistent connection the server has closed (restart, failover, pg_terminate_backend) is replaced before
+# a request uses it; one lost during a request is handled by hub.db_connections.DatabaseConnectionMiddleware.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://adapterhub")}
@@ -111,8 +115,13 @@ VALIDATION_QUEUE = env.str("VALIDATION_QUEUE", default="validation")
 VALIDATION_MAX_ATTEMPTS = env.int("VALIDATION_MAX_ATTEMPTS", default=3)
 VALIDATION_SOFT_TIME_LIMIT = env.int("VALIDATION_SOFT_TIME_LIMIT", default=240)
 VALIDATION_TIME_LIMIT = env.int("VALIDATION_TIME_LIMIT", default=300)
-# A version whose lease is older than this is assumed abandoned by a dead worker and re-enqueued.
-VALIDATION_LEASE_SECONDS = env.int("VALIDATION_LEASE_SECONDS", default=VALIDATION_TIME_LIMIT + 60)
+# A claimed version is leased to its worker for this long and the running validation renews the lease every
+# VALIDATION_HEARTBEAT_SECONDS; a lease that runs out means the worker died, and the version is taken up again.
+VALIDATION_LEASE_SECONDS = env.int("VALIDATION_LEASE_SECONDS", default=30)
+VALIDATION_HEARTBEAT_SECONDS = env.float("VALIDATION_HEARTBEAT_SECONDS", default=VALIDATION_LEASE_SECONDS / 3)
+# Every worker looks for versions to take up again (expired leases, lost messages) when it starts and then
+# this often, so recovery needs no celery beat; 0 turns it off.
+VALIDATION_RECOVERY_INTERVAL_SECONDS = env.float("VALIDATION_RECOVERY_INTERVAL_SECONDS", default=10)
 # Seed demo adapters on `make run`'s first start.
 ADAPTERHUB_SEED_DEMO = env.bool("ADAPTERHUB_SEED_DEMO", default=False)
 
@@ -138,6 +147,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A new pool process warms up (torch, a forward pass) before it reports ready; on a busy machine that takes
+# longer than Celery's 4 s default, which would kill every replacement of a lost pool process.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("WORKER_PROC_ALIVE_TIMEOUT", default=60)
 CELERY_TASK_DEFAULT_QUEUE = "validation"
 CELERY_TASK_SOFT_TIME_LIMIT = VALIDATION_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = VALIDATION_TIME_LIMIT
@@ -146,6 +158,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep": {
         "task": "hub.validation.tasks.sweep",
+        # The full housekeeping (orphan blobs included); workers also recover validations on their own.
         "schedule": env.int("SWEEP_INTERVAL_SECONDS", default=60),
     },
 }

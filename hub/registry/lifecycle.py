@@ -5,7 +5,10 @@ UPDATE, so duplicate or late deliveries of a validation change nothing:
 
 - `claim` takes a claimable version (`pending`, or `validating` whose lease expired, with attempts left),
   setting `validating`, a lease and `attempts + 1`;
+- `renew_lease` extends the lease of the attempt that claimed, while its validation runs (the heartbeat), up
+  to the validation's hard time limit;
 - `finish` records the result of the attempt that claimed (and only of that attempt);
+- `release` takes the lease from a dead worker (it ran out), once, so that the version is queued again once;
 - `retry_later` keeps a version `validating` under a short lease after a fault of the hub;
 - `give_up` marks `error` a version whose attempts are used up;
 - `promote_to_default` makes a version that became valid its adapter's default version.
@@ -23,6 +26,7 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from kombu.exceptions import ChannelError
 
 from hub.registry.caching import registry_changed
 from hub.registry.choices import VersionStatus
@@ -49,6 +53,20 @@ def enqueue_validation(version_id: int, countdown: float | None = None) -> None:
     app.send_task(VALIDATE_VERSION_TASK, (version_id,), queue=settings.VALIDATION_QUEUE, countdown=countdown)
 
 
+def waiting_validations() -> int:
+    """How many validation messages wait in `VALIDATION_QUEUE` (not counting those a worker has taken)."""
+    app = current_app
+    if app.conf.task_always_eager:
+        return 0
+    with app.connection_for_read() as connection:
+        try:
+            return connection.default_channel.queue_declare(
+                queue=settings.VALIDATION_QUEUE, passive=True
+            ).message_count
+        except ChannelError:  # Redis keeps no empty queue: nothing waits
+            return 0
+
+
 def claim(version_id: int) -> int | None:
     """Take the version for this delivery. Returns the attempt number, or None if it is not claimable
     (already final, validated elsewhere under a live lease, out of attempts, or gone)."""
@@ -70,9 +88,29 @@ def claim(version_id: int) -> int | None:
         return AdapterVersion.objects.values_list("attempts", flat=True).get(pk=version_id)
 
 
+def release(version_id: int, now) -> bool:
+    """Clear the lease that ran out of a version still `validating` (its worker died): it stays claimable,
+    and only the caller that released it queues it again, so concurrent recoveries queue it once. False if
+    it was released, claimed or finished meanwhile."""
+    return bool(AdapterVersion.objects.abandoned(now).filter(pk=version_id).update(lease_expires_at=None))
+
+
 def _held_by(version_id: int, attempt: int):
     """The version, if `attempt` still holds it (nobody else has claimed it since)."""
     return AdapterVersion.objects.filter(pk=version_id, status=VersionStatus.VALIDATING, attempts=attempt)
+
+
+def renew_lease(version_id: int, attempt: int) -> bool:
+    """Extend the lease of `attempt` by `VALIDATION_LEASE_SECONDS` from now. False (nothing changed) once the
+    version is final, another attempt has taken over, or the attempt runs past the hard time limit (a hung
+    validation must not keep its version forever)."""
+    now = timezone.now()
+    updated = (
+        _held_by(version_id, attempt)
+        .filter(validation_started_at__gt=now - timedelta(seconds=settings.VALIDATION_TIME_LIMIT))
+        .update(lease_expires_at=now + timedelta(seconds=settings.VALIDATION_LEASE_SECONDS))
+    )
+    return bool(updated)
 
 
 def finish(

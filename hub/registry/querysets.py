@@ -62,11 +62,19 @@ class AdapterVersionQuerySet(models.QuerySet):
     def out_of_attempts(self):
         return self.filter(attempts__gte=settings.VALIDATION_MAX_ATTEMPTS)
 
+    def abandoned(self, now):
+        """Versions `validating` under a lease that ran out: their worker died (or stopped renewing it)."""
+        return self.filter(status=VersionStatus.VALIDATING, lease_expires_at__lt=now)
+
     def waiting_too_long(self, now):
-        """`pending` versions older than a lease: their validation message was probably lost."""
+        """Versions queued for a worker and not taken yet: `pending` ones older than a lease, and `validating`
+        ones released from a dead worker (no lease). While no message waits, their message was lost."""
         return self.filter(
-            status=VersionStatus.PENDING,
-            created_at__lt=now - timedelta(seconds=settings.VALIDATION_LEASE_SECONDS),
+            Q(
+                status=VersionStatus.PENDING,
+                created_at__lt=now - timedelta(seconds=settings.VALIDATION_LEASE_SECONDS),
+            )
+            | Q(status=VersionStatus.VALIDATING, lease_expires_at__isnull=True)
         )
 
 

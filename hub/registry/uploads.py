@@ -350,7 +350,9 @@ def create_version(
             adapter.save(update_fields=["readme", "updated_at"])
 
         version_id = new_version.pk
-        transaction.on_commit(lambda: enqueue_validation(version_id))
+        # robust: with the broker down the upload is still stored and answered 202; the version waits
+        # `pending` and the workers' recovery sends its validation once the broker is back.
+        transaction.on_commit(lambda: enqueue_validation(version_id), robust=True)
         transaction.on_commit(registry_changed)
     return UploadResult(new_version, created=True)
 

@@ -8,8 +8,11 @@ state machine (`hub.registry.lifecycle`), whose transitions are conditional UPDA
   redeliveries and duplicates are harmless, and the result is only written for the attempt that claimed;
 - an invalid upload is final at once; a fault of the hub (an exception, the soft time limit) is retried with
   a back-off until `VALIDATION_MAX_ATTEMPTS`, then the version is `error`;
-- a worker that dies mid-validation (kill -9, OOM, hard time limit) leaves a lease that expires; the periodic
-  `sweep` re-enqueues it, or marks it `error` once its attempts are used up. Nothing stays `validating`.
+- while a validation runs, a heartbeat renews its short lease (`hub.validation.heartbeat`); a worker that dies
+  mid-validation (kill -9, OOM, hard time limit) stops renewing it, and the lease runs out within
+  `VALIDATION_LEASE_SECONDS`. Every worker's recovery (`hub.validation.recovery`, at start and every
+  `VALIDATION_RECOVERY_INTERVAL_SECONDS`) then re-enqueues the version, or marks it `error` once its attempts
+  are used up. Nothing stays `validating`.
 """
 
 from __future__ import annotations
@@ -29,18 +32,14 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from adapters_core.directory import PICKLE_WEIGHTS_FILE, sha256_of_file
+from hub.db_connections import reset_lost_connection
 from hub.registry.choices import VersionStatus
-from hub.registry.lifecycle import (
-    VALIDATE_VERSION_TASK,
-    claim,
-    enqueue_validation,
-    finish,
-    give_up,
-    retry_later,
-)
+from hub.registry.lifecycle import VALIDATE_VERSION_TASK, claim, finish, retry_later
 from hub.registry.models import AdapterVersion, Architecture
 from hub.registry.storage import delete_orphan_blobs
 from hub.validation.checks import CheckFailed, Subject, run_checks
+from hub.validation.heartbeat import LeaseHeartbeat
+from hub.validation.recovery import give_up_exhausted, recover_validations
 from hub.validation.reference_models import reference_model_cache, warm_up
 from hub.validation.report import ReportBuilder, error_report
 
@@ -66,32 +65,6 @@ def validate_version(self, version_id: int) -> str | None:
 def sweep() -> dict[str, int]:
     """Periodic housekeeping (celery beat, or `manage.py validation_sweep`); see :func:`run_sweep`."""
     return run_sweep()
-
-
-# --- giving up ------------------------------------------------------------------------------------------
-
-
-def give_up_exhausted(version_ids=None) -> int:
-    """Mark `error` every version still `validating` whose lease expired after its last allowed attempt."""
-    now = timezone.now()
-    stuck = AdapterVersion.objects.lease_expired(now).out_of_attempts()
-    if version_ids is not None:
-        stuck = stuck.filter(pk__in=version_ids)
-    count = 0
-    for version_id, attempts, started_at in stuck.values_list("pk", "attempts", "validation_started_at"):
-        report = error_report(
-            message=(
-                f"Validation was attempted {attempts} times and never finished: the worker was lost (killed, out of "
-                f"memory) or exceeded the {settings.VALIDATION_TIME_LIMIT} s time limit each time. The hub's "
-                "administrators have to look at it; uploading again will not help until they do."
-            ),
-            attempt=attempts,
-            worker="sweep",
-            started_at=started_at,
-            finished_at=now,
-        )
-        count += give_up(version_id, attempts, report)
-    return count
 
 
 # --- one validation --------------------------------------------------------------------------------------
@@ -162,7 +135,11 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
         return lambda: reference_model_cache().get(subject.model_name, subject.base_config)
 
     try:
-        with tempfile.TemporaryDirectory(prefix="adapterhub-validation-") as work_dir:
+        # The heartbeat stops before a retry shortens the lease (the `except` clauses below).
+        with (
+            LeaseHeartbeat(version_id, attempt),
+            tempfile.TemporaryDirectory(prefix="adapterhub-validation-") as work_dir,
+        ):
             work_path = Path(work_dir)
             subject = _subject_for(version, _local_files(version, work_path / "files"))
             try:
@@ -194,6 +171,7 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
         message = f"Validation took longer than {settings.VALIDATION_SOFT_TIME_LIMIT} s."
     except Exception as exc:  # a fault of the hub, not of the upload: retried
         logger.exception("validation of version %s failed (attempt %s)", version_id, attempt)
+        reset_lost_connection(exc)  # so that the retry below is recorded over a new connection
         message = f"{type(exc).__name__}: {exc}"
     failed = error_report(
         message=message, attempt=attempt, worker=worker, started_at=started_at, finished_at=timezone.now()
@@ -210,18 +188,10 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
 
 
 def run_sweep() -> dict[str, int]:
-    """Re-enqueue versions whose lease expired (their worker died) and `pending` versions whose message
-    was lost (e.g. the broker was down at upload time); mark `error` those out of attempts; remove orphan
-    blobs. Safe to run any time and concurrently: every transition is a conditional UPDATE."""
-    now = timezone.now()
-    gave_up = give_up_exhausted()
-    expired = list(
-        AdapterVersion.objects.lease_expired(now).with_attempts_left().values_list("pk", flat=True)
-    )
-    forgotten = list(AdapterVersion.objects.waiting_too_long(now).values_list("pk", flat=True))
-    for version_id in expired + forgotten:
-        enqueue_validation(version_id)
-    counts = {"gave_up": gave_up, "reenqueued_expired": len(expired), "reenqueued_pending": len(forgotten)}
+    """All of the pipeline's housekeeping: `recover_validations` (which every worker also runs on its own) and
+    the removal of orphan blobs. Safe to run any time and concurrently: every transition is a conditional
+    UPDATE."""
+    counts = recover_validations()
     removed = delete_orphan_blobs()
     counts["orphan_blob_rows"] = removed["rows"]
     counts["orphan_files"] = removed["files"]

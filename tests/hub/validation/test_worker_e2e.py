@@ -1,14 +1,16 @@
 """End to end: real Celery workers over the real broker validate versions stored in the test database."""
 
 import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
 from hub.registry.models import AdapterVersion
-from hub.validation.tasks import run_sweep, validate_version
+from hub.validation.tasks import validate_version
 from tests.factories import ApiTokenFactory, TaskFactory, UserFactory
 from tests.hub.validation.adapters import adapter_directory_files
 from tests.hub.validation.conftest import ensure_tiny_base_models
@@ -116,40 +118,53 @@ def test_a_version_delivered_twice_at_once_changes_state_once(store_version, con
     assert version.attempts == 1
 
 
-def test_a_worker_killed_mid_validation_leaves_nothing_stuck(
-    store_version, worker_factory, concurrent_worker, settings, monkeypatch
+def pool_processes(worker) -> list[int]:
+    """The pids of a worker's pool processes (the children of its main process)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process has gone
+            continue
+        if int(fields[1]) == worker.process.pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.parametrize("killed", ["the whole worker", "its pool process"])
+def test_a_worker_killed_mid_validation_is_taken_up_again_by_itself(
+    killed, store_version, worker_factory, settings, monkeypatch
 ):
-    # The worker about to die takes short leases, so the sweep notices its death within seconds.
-    monkeypatch.setenv("VALIDATION_LEASE_SECONDS", "3")
-    doomed_queue = f"validation-doomed-{os.getpid()}"
-    doomed = worker_factory(queue=doomed_queue, name="validation-doomed")
-    settings.VALIDATION_QUEUE = doomed_queue
+    """Nobody runs the sweep: the lease runs out, and a worker's own recovery queues the version again.
+
+    A lost pool process is redelivered at once (`reject_on_worker_lost`) and finds the lease still live, so it
+    runs with the default lease and recovery interval (about 40 s); the whole worker runs with short ones."""
+    if killed == "the whole worker":
+        monkeypatch.setenv("VALIDATION_LEASE_SECONDS", "4")
+        monkeypatch.setenv("VALIDATION_HEARTBEAT_SECONDS", "1")
+        monkeypatch.setenv("VALIDATION_RECOVERY_INTERVAL_SECONDS", "2")
+    queue = f"validation-doomed-{os.getpid()}-{killed[-6:].strip()}"
+    doomed = worker_factory(queue=queue, name=f"validation-doomed-{killed[-6:].strip()}")
+    settings.VALIDATION_QUEUE = queue
     # A legacy pickle: its conversion runs in a child process for about a second, long enough to kill in.
     version = store_version(adapter_directory_files("tiny-bert", legacy_pickle=True, seed=13))
 
     wait_for(
         lambda: statuses([version.pk])[version.pk] == VersionStatus.VALIDATING, what="the validation to start"
     )
-    doomed.kill()
+    if killed == "the whole worker":
+        doomed.kill()
+        worker_factory(queue=queue, name="validation-restarted")  # the worker comes back (a new container)
+    else:
+        pool = pool_processes(doomed)
+        assert pool
+        for pid in pool:
+            os.kill(pid, signal.SIGKILL)  # the main process stays and starts a new pool process
+    killed_at = time.monotonic()
 
+    wait_for(lambda: all_final([version.pk]), timeout=60, what="the validation to be taken up again")
     version.refresh_from_db()
-    assert version.status == VersionStatus.VALIDATING and version.attempts == 1
-    wait_for(
-        lambda: AdapterVersion.objects.filter(pk=version.pk, lease_expires_at__lt=_now()).exists(),
-        timeout=10,
-        what="the lease to expire",
-    )
-    settings.VALIDATION_QUEUE = concurrent_worker.queue_name  # the restarted worker's queue
-    assert run_sweep()["reenqueued_expired"] == 1
-
-    wait_for(lambda: all_final([version.pk]), what="the re-enqueued validation")
-    version.refresh_from_db()
-    assert version.status == VersionStatus.VALID
+    assert version.status == VersionStatus.VALID, version.report
     assert version.attempts == 2
     assert version.files.filter(name="adapter.safetensors", derived=True).count() == 1
-
-
-def _now():
-    from django.utils import timezone
-
-    return timezone.now()
+    assert time.monotonic() - killed_at < 60

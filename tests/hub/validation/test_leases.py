@@ -1,0 +1,52 @@
+"""The lease heartbeat: a running validation keeps its short lease; once it stops, the lease runs out."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from hub.registry.choices import VersionStatus
+from hub.registry.lifecycle import claim, renew_lease
+from hub.registry.models import AdapterVersion
+from hub.validation.heartbeat import LeaseHeartbeat
+from tests.hub.validation.adapters import adapter_directory_files
+
+# The heartbeat renews from a thread with a connection of its own, which must see the committed version.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def lease_of(version) -> timedelta:
+    expires = AdapterVersion.objects.values_list("lease_expires_at", flat=True).get(pk=version.pk)
+    return expires - timezone.now()
+
+
+def test_a_running_validation_keeps_its_lease_and_loses_it_when_it_stops(store_version, settings):
+    settings.VALIDATION_LEASE_SECONDS = 1
+    version = store_version(adapter_directory_files("tiny-bert", seed=21))
+    attempt = claim(version.pk)
+
+    with LeaseHeartbeat(version.pk, attempt, interval=0.2):
+        time.sleep(2.5)  # more than twice the lease
+        assert lease_of(version) > timedelta(0)
+        assert claim(version.pk) is None  # nobody takes over a version whose validation is alive
+
+    time.sleep(1.2)
+    assert lease_of(version) < timedelta(0)
+    assert claim(version.pk) == attempt + 1  # now it may be taken up again
+
+
+def test_the_heartbeat_stops_renewing_at_the_hard_time_limit_and_after_the_end(store_version, settings):
+    version = store_version(adapter_directory_files("tiny-bert", seed=22))
+    attempt = claim(version.pk)
+    assert renew_lease(version.pk, attempt)
+    assert not renew_lease(version.pk, attempt + 1)  # only the attempt holding the version renews
+
+    started = timezone.now() - timedelta(seconds=settings.VALIDATION_TIME_LIMIT + 1)
+    AdapterVersion.objects.filter(pk=version.pk).update(validation_started_at=started)
+    assert not renew_lease(version.pk, attempt)  # a hung validation does not keep its version
+
+    AdapterVersion.objects.filter(pk=version.pk).update(
+        status=VersionStatus.VALID, validation_started_at=timezone.now()
+    )
+    assert not renew_lease(version.pk, attempt)
