@@ -97,6 +97,13 @@ def _download_operation() -> dict:
     }
 
 
+def _refuse_control_characters(schema: dict) -> None:
+    if "pattern" in schema:  # a route's own pattern (the Hugging Face routes): both must hold
+        schema.setdefault("allOf", []).append({"pattern": NO_CONTROL_CHARACTERS})
+    else:
+        schema["pattern"] = NO_CONTROL_CHARACTERS
+
+
 def document_errors(result, generator, request, public):
     """drf-spectacular postprocessing hook: adds the error responses and the download route."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
@@ -126,12 +133,7 @@ def document_errors(result, generator, request, public):
                     "path",
                     "query",
                 ):
-                    parameter["schema"].setdefault("pattern", NO_CONTROL_CHARACTERS)
+                    _refuse_control_characters(parameter["schema"])
             for code in codes:
                 operation["responses"].setdefault(code, _error(code, error_schema))
-    download = _download_operation()
-    result["paths"][DOWNLOAD_PATH] = {
-        "get": download,
-        "head": {**download, "operationId": "downloadFileHead"},
-    }
     return result
