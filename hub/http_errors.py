@@ -17,10 +17,11 @@ from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 from django.views import defaults
 
-# Anything but a tab: path segments and query values never need one either, but header values may fold.
+# In a path or a query parameter's name, every control character is refused.
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+# Header values may hold a tab.
 HEADER_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-# Form fields are free text (descriptions, citations): tabs and line breaks are fine there.
+# Form fields and query values are free text (descriptions, JSON configs): tabs and line breaks are fine.
 TEXT_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 API_PATH_PREFIXES = ("/api/", "/dist/")
@@ -71,8 +72,10 @@ def request_problem(request) -> str | None:
     if found:
         return f"The URL path contains the control character {found}; remove it (names never contain one)."
     for key, values in request.GET.lists():
-        for text in (key, *values):
-            found = control_character_in(text)
+        # Values may be JSON text (a config), where tabs and line breaks are whitespace.
+        checks = [(key, CONTROL_CHARACTER)] + [(value, TEXT_CONTROL_CHARACTER) for value in values]
+        for text, pattern in checks:
+            found = control_character_in(text, pattern)
             if found:
                 return (
                     f"The query parameter {control_character_free(key)!r} contains the control character "

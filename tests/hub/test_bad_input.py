@@ -73,7 +73,15 @@ def assert_clear_400(response, as_json):
 def test_a_control_character_in_the_path_or_query_is_a_clear_400(
     client, catalogue, route, as_json, character
 ):
+    if character == "%0A" and "={x}" in route:
+        pytest.skip("a line break is whitespace in a query value (JSON configs); see the test below")
     assert_clear_400(client.get(route.format(x=f"a{character}b")), as_json)
+
+
+def test_a_query_value_may_hold_line_breaks(client, catalogue):
+    response = client.get("/api/v1/architectures/pfeiffer/?leave_out=%5B0,%0A%091%5D")
+    assert response.status_code == 200
+    assert response.json()["config"]["leave_out"] == [0, 1]
 
 
 @pytest.mark.parametrize("character", ["\x00", "\x01", "\x1b", "\x7f"])
