@@ -134,6 +134,8 @@ def document_errors(result, generator, request, public):
                     "query",
                 ):
                     _refuse_control_characters(parameter["schema"])
+                    if parameter.get("required"):  # a required parameter is refused when empty
+                        parameter["schema"].setdefault("minLength", 1)
             for code in codes:
                 operation["responses"].setdefault(code, _error(code, error_schema))
     return result

@@ -42,7 +42,7 @@ class ConfigField(serializers.JSONField):
 
 
 class ArchitectureRegisterSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(min_length=1, max_length=100)
     config = ConfigField()
     display_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     description = serializers.CharField(required=False, allow_blank=True, default="")
