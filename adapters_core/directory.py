@@ -16,12 +16,13 @@ the rules from here. Tensor shapes are plain tuples of ints.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from adapters_core.configuration.values import load_json
 
 CONFIG_FILE = "adapter_config.json"
 SAFETENSORS_WEIGHTS_FILE = "adapter.safetensors"
@@ -116,8 +117,8 @@ def parse_adapter_config(raw: bytes | str, source: str = CONFIG_FILE) -> dict[st
             f"{source} is {len(raw)} bytes; an adapter config is at most {MAX_CONFIG_FILE_SIZE // 1024} KiB."
         )
     try:
-        saved = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        saved = load_json(raw)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise AdapterDirectoryError(
             f"{source} is not valid JSON ({exc}). Use the file save_adapter(...) writes."
         ) from None

@@ -17,3 +17,10 @@ urlpatterns = [
     # two-segment patterns would otherwise shadow the UI's pages.
     path("", include("hub.compat.hf_urls")),
 ]
+
+# Errors raised outside the API's views (a missing file, a malformed or oversized request, a failed CSRF
+# check) are answered as JSON on API routes and as pages elsewhere.
+handler400 = "hub.http_errors.bad_request"
+handler403 = "hub.http_errors.permission_denied"
+handler404 = "hub.http_errors.page_not_found"
+handler500 = "hub.http_errors.server_error"

@@ -5,7 +5,6 @@ the hub. Config objects are built through the registry (see its docstring for wh
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +14,7 @@ from adapters_core.configuration import registry
 from adapters_core.configuration.checks import VERSIONLESS_FILE_ACTIVATION_RENAMES
 from adapters_core.configuration.errors import AdapterConfigError, UnknownConfigNameError
 from adapters_core.configuration.strings import parse_config_string
-from adapters_core.configuration.values import describe
+from adapters_core.configuration.values import describe, load_json
 from adapters_core.hub_client import HubClient, HubNotFoundError, HubUnreachableError
 
 
@@ -58,10 +57,12 @@ def config_from_saved(saved: Mapping[str, Any]) -> Any:
 def load_file(path: Path) -> Any:
     """The config in a local JSON file: a config dict, or an ``adapter_config.json`` saved with an adapter."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AdapterConfigError(f"Cannot read config file {str(path)!r}: {exc}.") from exc
-    except json.JSONDecodeError as exc:
+    try:
+        data = load_json(text)
+    except ValueError as exc:
         raise AdapterConfigError(f"Config file {str(path)!r} is not valid JSON: {exc}.") from exc
     if not isinstance(data, Mapping):
         raise AdapterConfigError(f"Config file {str(path)!r} must hold a JSON object, got {describe(data)}.")

@@ -38,6 +38,8 @@ def _parse_overrides(text: str, chunk: str) -> dict[str, Any]:
         return {}
     try:
         call = ast.parse(f"_({text})", mode="eval").body
+    except RecursionError:
+        raise AdapterConfigError(f"Malformed config string {chunk!r}: it is nested too deeply.") from None
     except SyntaxError as exc:
         raise AdapterConfigError(
             f"Malformed config string {chunk!r}: {exc.msg}. Expected name[key=value, ...], "
@@ -54,7 +56,7 @@ def _parse_overrides(text: str, chunk: str) -> dict[str, Any]:
             raise AdapterConfigError(f"Malformed config string {chunk!r}: {keyword.arg} is given twice.")
         try:
             values[keyword.arg] = ast.literal_eval(keyword.value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise AdapterConfigError(
                 f"Malformed config string {chunk!r}: the value of {keyword.arg} ({ast.unparse(keyword.value)}) "
                 "must be a literal (number, 'string', True/False/None, [list], {dict})."

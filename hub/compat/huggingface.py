@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adapters_core.directory import WEIGHTS_FILES
+from hub.http_errors import header_safe
 from hub.registry.downloads import blob_response, count_download
 from hub.registry.models import Adapter, AdapterVersion
 
@@ -31,6 +32,8 @@ LIBRARY_NAME = "adapter-transformers"
 COMMON_TAGS = ("adapter-transformers", "adapters")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+# PostgreSQL's OFFSET is a 64-bit integer; an offset past every row gives an empty page whatever its size.
+MAX_OFFSET = 2**62
 MAIN_REVISION = "main"
 # The message `huggingface_hub` reports as a credentials problem rather than as a missing repository.
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
@@ -57,7 +60,7 @@ class HubRouteError(Exception):
     def response(self):
         response = JsonResponse({"error": self.message}, status=self.status)
         response["X-Error-Code"] = self.code
-        response["X-Error-Message"] = self.message
+        response["X-Error-Message"] = header_safe(self.message)
         if self.commit:
             # Lets clients remember that a file is absent from this revision.
             response["X-Repo-Commit"] = self.commit
@@ -76,7 +79,7 @@ class HuggingFaceView(APIView):
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
             response["X-Error-Message"] = INVALID_CREDENTIALS
         elif isinstance(exc, exceptions.APIException):
-            response["X-Error-Message"] = str(exc.detail)
+            response["X-Error-Message"] = header_safe(str(exc.detail))
         return response
 
 
@@ -270,7 +273,7 @@ class ModelListView(HuggingFaceView):
         adapters = adapters.order_by(*self.ordering(params))
 
         page_size = self.bounded_int(params.get("limit"), DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE, "limit")
-        offset = self.bounded_int(params.get("offset"), 0, 0, None, "offset")
+        offset = self.bounded_int(params.get("offset"), 0, 0, MAX_OFFSET, "offset")
         page = list(adapters[offset : offset + page_size + 1])
         has_next = len(page) > page_size
         full = _flag(request, "full")
@@ -309,8 +312,8 @@ class ModelListView(HuggingFaceView):
             return default
         try:
             value = int(raw)
-        except ValueError:
-            raise exceptions.ValidationError({name: f"must be a whole number, got {raw!r}."}) from None
+        except ValueError:  # also for more than 4,300 digits, which Python refuses to convert
+            raise exceptions.ValidationError({name: f"must be a whole number, got {raw[:40]!r}."}) from None
         if value < low:
             raise exceptions.ValidationError({name: f"must be at least {low}, got {value}."})
         return min(value, high) if high is not None else value

@@ -2,6 +2,7 @@
 
 from django.http import Http404, JsonResponse
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from hub.compat import adapterhub_index as index
@@ -20,6 +21,7 @@ def _json(document):
     return response
 
 
+@csrf_exempt  # read-only: a POST gets 405, not the CSRF failure's 403
 @require_http_methods(["GET", "HEAD"])
 def model_index(request, model_name):
     base_url = index.index_base_url(request)
@@ -28,6 +30,7 @@ def model_index(request, model_name):
     )
 
 
+@csrf_exempt  # read-only: a POST gets 405, not the CSRF failure's 403
 @require_http_methods(["GET", "HEAD"])
 def architectures(request):
     return _json(
@@ -35,11 +38,13 @@ def architectures(request):
     )
 
 
+@csrf_exempt  # read-only: a POST gets 405, not the CSRF failure's 403
 @require_http_methods(["GET", "HEAD"])
 def all_adapters(request):
     return _json(index.cached_document("all", index.build_all, index.index_base_url(request)))
 
 
+@csrf_exempt  # read-only: a POST gets 405, not the CSRF failure's 403
 @require_http_methods(["GET", "HEAD"])
 def adapter_entry(request, org, name):
     base_url = index.index_base_url(request)
@@ -50,6 +55,7 @@ def adapter_entry(request, org, name):
     )
 
 
+@csrf_exempt  # read-only: a POST gets 405, not the CSRF failure's 403
 @require_http_methods(["GET", "HEAD"])
 def archive(request, revision):
     version = (

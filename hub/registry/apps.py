@@ -8,3 +8,4 @@ class RegistryConfig(AppConfig):
 
     def ready(self):
         from hub.registry import signals  # noqa: F401  (connects the user → namespace handler)
+        from hub.registry.api import schema  # noqa: F401  (registers the Bearer scheme with drf-spectacular)

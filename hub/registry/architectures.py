@@ -2,7 +2,6 @@
 a new named architecture."""
 
 import difflib
-import json
 from collections.abc import Mapping
 
 from django.db import transaction
@@ -17,6 +16,7 @@ from adapters_core.configuration import (
     config_hash,
     parse_config_string,
 )
+from adapters_core.configuration.values import load_json
 from hub.registry.caching import registry_changed
 from hub.registry.errors import BadRequest, Conflict
 from hub.registry.models import Architecture
@@ -40,7 +40,7 @@ def resolve_config_text(text: str) -> AdapterConfig:
     string (`pfeiffer[reduction_factor=12]`). Names are looked up in this hub's database."""
     text = text.strip()
     if text.startswith("{"):
-        data = json.loads(text)  # JSONDecodeError is a ValueError; callers report it
+        data = load_json(text)  # raises ValueError (bad JSON, NaN, too deep, too large); callers report it
         if isinstance(data, Mapping) and isinstance(data.get("config"), Mapping):
             return config_from_saved(data)
         return AdapterConfig.from_dict(data)

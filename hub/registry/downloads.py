@@ -15,7 +15,9 @@ from django.utils.http import content_disposition_header
 from hub.registry.models import Adapter, Blob
 
 STREAM_CHUNK_SIZE = 256 * 1024
-RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
+# At most 19 digits (any file size fits): a longer position is no range this server sends, and Python refuses
+# to convert more than 4,300 digits at all. Such a header is ignored, as malformed ones are.
+RANGE_PATTERN = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
@@ -88,7 +90,10 @@ def blob_response(request, blob: Blob, filename: str, extra_headers=None) -> Htt
 
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match and _matches_etag(if_none_match, etag):
-        response = HttpResponse(status=304)
+        # Streaming, so that CommonMiddleware adds no `Content-Length: 0`: a 304 has no body, and its
+        # Content-Length would have to be the full file's length.
+        response = StreamingHttpResponse((), status=304)
+        del response["Content-Type"]
         for key, value in common.items():
             response[key] = value
         return response

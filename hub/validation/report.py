@@ -6,8 +6,12 @@ documented contract (docs/validation.md shows an example); the tests check every
 
 from __future__ import annotations
 
+import re
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.conf import settings
 
 from hub.registry.storable import storable
 
@@ -118,10 +122,12 @@ class ReportBuilder:
     reference_model: dict[str, Any] = field(default_factory=dict)
 
     def passed(self, name: str, message: str, **details: Any) -> None:
-        self.checks.append(CheckResult(name, CHECK_PASSED, message, details=details))
+        self.checks.append(CheckResult(name, CHECK_PASSED, without_server_paths(message), details=details))
 
     def failed(self, name: str, message: str, code: str, **details: Any) -> None:
-        self.checks.append(CheckResult(name, CHECK_FAILED, message, code=code, details=details))
+        self.checks.append(
+            CheckResult(name, CHECK_FAILED, without_server_paths(message), code=code, details=details)
+        )
 
     def first_failure(self) -> CheckResult | None:
         return next((check for check in self.checks if check.result == CHECK_FAILED), None)
@@ -176,5 +182,16 @@ def error_report(*, message: str, attempt: int, worker: str, started_at, finishe
         worker=worker,
         started_at=started_at,
         finished_at=finished_at,
-        error=message,
+        error=without_server_paths(message),
+    )
+
+
+def without_server_paths(text: str) -> str:
+    """`text` with each path under the server's temporary or media folder replaced by the file's name:
+    messages of libraries name the worker's copy of a file (`/tmp/adapterhub-validation-x/files/adapter.
+    safetensors`), which says nothing to the uploader and something to an attacker."""
+    roots = sorted({tempfile.gettempdir(), str(settings.MEDIA_ROOT)}, key=len, reverse=True)
+    pattern = "|".join(re.escape(root.rstrip("/")) for root in roots)
+    return re.sub(
+        rf"(?:{pattern})/[^\s'\"]*", lambda match: match.group().rstrip("/").rsplit("/", 1)[-1], text
     )

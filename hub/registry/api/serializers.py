@@ -1,6 +1,7 @@
 """JSON shapes of the REST API. URLs in responses are absolute (ADAPTERHUB_PUBLIC_URL, else the request's host)."""
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Subtask, Task
@@ -25,9 +26,24 @@ class ArchitectureSerializer(serializers.ModelSerializer):
         fields = ["name", "display_name", "description", "config", "config_hash", "citation", "builtin"]
 
 
+@extend_schema_field({"type": "object", "description": "The architecture's config (a JSON object)"})
+class ConfigField(serializers.JSONField):
+    """A config: a JSON object (null or any other JSON value is refused)."""
+
+    default_error_messages = {
+        "not_an_object": 'The config must be a JSON object, e.g. {"architecture": "bottleneck", ...}.'
+    }
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_an_object")
+        return value
+
+
 class ArchitectureRegisterSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    config = serializers.JSONField()
+    name = serializers.CharField(min_length=1, max_length=100)
+    config = ConfigField()
     display_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     citation = serializers.CharField(required=False, allow_blank=True, default="")
@@ -40,12 +56,14 @@ class AdapterListSerializer(serializers.ModelSerializer):
     namespace = serializers.CharField(source="namespace.name")
     identifier = serializers.CharField()
     task = serializers.CharField(source="task.name")
-    subtask = serializers.CharField(source="subtask.name", default=None)
+    subtask = serializers.CharField(source="subtask.name", default=None, allow_null=True)
     model_name = serializers.CharField(source="base_model.model_name")
     model_type = serializers.CharField(source="base_model.model_type")
     architecture = serializers.CharField(source="architecture_name")
     # The current version (the query layer's rule; its queries annotate `current_version_label`).
-    latest_version = serializers.CharField(source="current_version_label", read_only=True, default=None)
+    latest_version = serializers.CharField(
+        source="current_version_label", read_only=True, default=None, allow_null=True
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -76,7 +94,7 @@ class VersionSummarySerializer(serializers.ModelSerializer):
 
 class AdapterDetailSerializer(AdapterListSerializer):
     versions = serializers.SerializerMethodField()
-    default_version = serializers.CharField(source="default_version.version", default=None)
+    default_version = serializers.CharField(source="default_version.version", default=None, allow_null=True)
 
     class Meta(AdapterListSerializer.Meta):
         fields = [

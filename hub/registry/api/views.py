@@ -8,20 +8,22 @@ import json
 
 from django.core.cache import cache
 from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.decorators import api_view, permission_classes, renderer_classes
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_hash
+from adapters_core.configuration.values import load_json
 from adapters_core.directory import WEIGHTS_FILES
+from hub.registry.api.parsers import MultiPartParser
 from hub.registry.api.permissions import WriteAccess
 from hub.registry.api.serializers import (
     AdapterDetailSerializer,
@@ -84,12 +86,15 @@ class Pagination(PageNumberPagination):
 # --------------------------------------------------------------------------------------------------
 
 
-def _override_value(text: str):
-    """Query parameter values are JSON (`12`, `true`, `[0, 1]`, `"gelu"`); anything else is a string."""
+def _override_value(key: str, text: str):
+    """Query parameter values are JSON (`12`, `true`, `[0, 1]`, `"gelu"`); anything else is a string. JSON
+    the hub cannot keep (a 3,000-digit number, NaN, nesting 2,000 deep) is refused."""
     try:
-        return json.loads(text)
-    except ValueError:
+        return load_json(text)
+    except json.JSONDecodeError:
         return text
+    except ValueError as exc:
+        raise BadRequest(f"The value of {key} cannot be used: {exc}.", field=key) from None
 
 
 class ArchitectureListView(RegistryAPIView, generics.GenericAPIView):
@@ -147,7 +152,7 @@ class ArchitectureDetailView(RegistryAPIView):
                 extra={"suggestions": suggestions},
             )
         data = ArchitectureSerializer(architecture).data
-        overrides = {key: _override_value(value) for key, value in request.query_params.items()}
+        overrides = {key: _override_value(key, value) for key, value in request.query_params.items()}
         if overrides:
             try:
                 config = AdapterConfig.from_dict(architecture.config).replace(**overrides)
@@ -384,6 +389,8 @@ def _file_location(namespace, name, version, file_name) -> dict | None:
     return location
 
 
+# Exempt from the CSRF check: it changes nothing, and a POST must get 405 (not the CSRF failure's 403).
+@csrf_exempt
 @require_http_methods(["GET", "HEAD"])
 def download_file(request, namespace, name, version, file_name):
     """GET/HEAD one file of a version. Streams; counts a download for the weights file. Files of private
