@@ -8,7 +8,7 @@ COPY pyproject.toml README.md ./
 COPY adapters_core adapters_core
 COPY hub hub
 COPY frontend frontend
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 RUN if [ -n "$TORCH_CUDA" ]; then \
         pip install --no-cache-dir torch==2.13.0 --index-url "https://download.pytorch.org/whl/${TORCH_CUDA}"; \
     else \

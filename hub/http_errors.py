@@ -24,6 +24,11 @@ HEADER_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Form fields and query values are free text (descriptions, JSON configs): tabs and line breaks are fine.
 TEXT_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+# The longest path + query string answered: longer ones get a 414 in the route's own format. The front server
+# allows longer request lines (gunicorn.conf.py: 8190 bytes, gunicorn's maximum), so that this answer, not the
+# server's HTML page, is what a client sees up to that length.
+MAX_REQUEST_TARGET_LENGTH = 4096
+
 API_PATH_PREFIXES = ("/api/", "/dist/")
 # Routes outside API_PATH_PREFIXES that are API routes all the same (the Hugging Face `resolve/` URLs).
 API_URL_NAMESPACES = {"huggingface", "api", "adapterhub_index"}
@@ -95,12 +100,22 @@ def control_character_free(text: str) -> str:
 
 
 class ControlCharacterMiddleware:
-    """Answers 400 to a request with a control character in its path, query or header values."""
+    """Answers 414 to a request whose URL is too long, and 400 to one with a control character in its path,
+    query or header values."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        target_length = len(request.get_full_path())
+        if target_length > MAX_REQUEST_TARGET_LENGTH:
+            return error_response(
+                request,
+                414,
+                f"The URL is {target_length} characters long; at most {MAX_REQUEST_TARGET_LENGTH} are accepted. "
+                "Send long values (a config) in the request body, or by name.",
+                "URI too long",
+            )
         problem = request_problem(request)
         if problem is not None:
             return error_response(request, 400, problem)

@@ -292,3 +292,15 @@ def test_error_reports_name_files_not_server_paths(settings):
         == "adapter.safetensors cannot be read: Error while deserializing adapter.safetensors"
     )
     assert failed["error"] == "OSError: [Errno 5] cdef"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_over_long_url_is_a_414_in_json_through_gunicorn(web_server):
+    import requests
+
+    # 6,000 characters: over gunicorn's default request-line limit (4094), under the configured one.
+    response = requests.get(f"{web_server.url}/api/v1/adapters/?q={'x' * 6000}", timeout=30)
+
+    assert response.status_code == 414
+    assert response.headers["Content-Type"] == "application/json"
+    assert "at most 4096" in response.json()["detail"]
