@@ -345,7 +345,6 @@ def test_saved_without_duplicates_and_loaded_by_both_libraries(tmp_path, use_saf
     "config, message",
     [
         ("prompt_tuning", "PromptTuningConfig .* is not supported"),
-        ("compacter", "phm_layer=True .* not supported"),
     ],
 )
 def test_methods_not_built_yet_are_refused_clearly(config, message):
