@@ -25,6 +25,7 @@ from adapters_core.configuration import (
     BnConfig,
     ConfigUnion,
     PrefixTuningConfig,
+    PromptTuningConfig,
 )
 from adapters_core.directory import adapter_key_filter
 from adapters_core.hub_client import push
@@ -37,6 +38,7 @@ from adapters_core.methods.bottleneck.layer import (
 )
 from adapters_core.methods.bottleneck.phm import FIXED_PARAMETER_ATTRIBUTE, init_shared_phm_parameters
 from adapters_core.methods.prefix_tuning.model import PrefixTuningSites
+from adapters_core.methods.prompt_tuning.model import PromptTuningSites
 from adapters_core.models import ModelFamily, family_for
 
 ADAPTER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-@+]+$")
@@ -59,6 +61,8 @@ class AdapterModelState:
         self.shared_parameters = nn.ModuleDict()
         # Prefix tuning's pool and per-attention layers; set by init().
         self.prefix_tuning: PrefixTuningSites | None = None
+        # Prompt tuning's prompts and hooks; set by init().
+        self.prompt_tuning: PromptTuningSites | None = None
 
     def invertible_adapter_for_active_setup(self) -> nn.Module | None:
         # Only the first adapter of the active setup transforms the embeddings (the language adapter).
@@ -136,6 +140,11 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
         output_embeddings.register_forward_pre_hook(
             functools.partial(_apply_inverse_invertible_adapter, state)
         )
+    # After the invertible adapter's hook: the prompt joins the embedding output it transformed, as in the
+    # reference.
+    state.prompt_tuning = PromptTuningSites(
+        base_model, family, [layer for _, layer in stacks_layers], state.active
+    )
 
     cls = type(model)
     if cls not in _CLASSES_WITH_ADAPTERS:
@@ -214,6 +223,8 @@ class ModelAdaptersMixin:
             elif isinstance(member, PrefixTuningConfig):
                 prefix_plans.append(state.prefix_tuning.plan(member))
                 new_modules += prefix_plans[-1].modules
+            elif isinstance(member, PromptTuningConfig):
+                new_modules += state.prompt_tuning.build(member)
             else:
                 raise AdapterConfigError(
                     f"{type(member).__name__} (architecture {member.architecture!r}) is not supported by this "
@@ -287,6 +298,7 @@ class ModelAdaptersMixin:
         if adapter_name in state.shared_parameters:
             del state.shared_parameters[adapter_name]
         state.prefix_tuning.delete(adapter_name)
+        state.prompt_tuning.delete(adapter_name)
         del state.configs[adapter_name]
         stack = state.active.stack
         if stack is not None and adapter_name in stack.flatten():
@@ -306,6 +318,7 @@ class ModelAdaptersMixin:
         if adapter_name in state.shared_parameters:
             yield state.shared_parameters[adapter_name]
         yield from state.prefix_tuning.adapter_modules(adapter_name)
+        yield from state.prompt_tuning.adapter_modules(adapter_name)
 
     def eject_prefix_tuning(self, adapter_name: str) -> None:
         """Turn the prefix tuning of ``adapter_name`` into its flat form: each prefix MLP is replaced by the

@@ -19,4 +19,6 @@ FAMILY = ModelFamily(
     embeddings="embeddings",
     input_embeddings="embeddings.word_embeddings",
     prompt_tuning=True,
+    # DebertaV2Encoder.get_attention_mask: mask[i] * mask[j], 1 where attended.
+    layer_mask_form="multiplicative",
 )

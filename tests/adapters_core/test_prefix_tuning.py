@@ -341,20 +341,6 @@ def test_saved_without_duplicates_and_loaded_by_both_libraries(tmp_path, use_saf
             torch.testing.assert_close(model(**batch).last_hidden_state, expected, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "config, message",
-    [
-        ("prompt_tuning", "PromptTuningConfig .* is not supported"),
-    ],
-)
-def test_methods_not_built_yet_are_refused_clearly(config, message):
-    # Their configs load, save and hash as the reference's; their modules are not built yet.
-    model = ours_lib.init(tiny("bert"))
-    with pytest.raises(ValueError, match=message):
-        model.add_adapter("a", config)
-    assert model.adapter_names == []
-
-
 @pytest.mark.parametrize("model_type", ["distilbert", "deberta-v2"])
 def test_prefix_tuning_is_refused_where_it_is_not_supported_yet(model_type):
     from transformers import DebertaV2Config, DebertaV2Model, DistilBertConfig, DistilBertModel
