@@ -32,14 +32,22 @@ from adapters_core.configuration import (
     ConfigUnion,
     LoRAConfig,
     PrefixTuningConfig,
+    PromptTuningConfig,
 )
 from adapters_core.directory import adapter_key_filter
 from adapters_core.hub_client import push
 from adapters_core.methods.bottleneck.invertible import build_invertible_adapter
-from adapters_core.methods.bottleneck.layer import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
+from adapters_core.methods.bottleneck.layer import (
+    ActiveSetup,
+    BottleneckLayer,
+    bottleneck_size,
+    build_bottleneck_adapter,
+)
+from adapters_core.methods.bottleneck.phm import FIXED_PARAMETER_ATTRIBUTE, init_shared_phm_parameters
 from adapters_core.methods.fusion import model as fusion
 from adapters_core.methods.lora import model as lora_model
 from adapters_core.methods.prefix_tuning.model import PrefixTuningSites
+from adapters_core.methods.prompt_tuning.model import PromptTuningSites
 from adapters_core.models import ModelFamily, family_for
 from adapters_core.parallel import hook_parallel_inputs
 
@@ -60,10 +68,15 @@ class AdapterModelState:
         # layers): the layer's bottleneck locations by location key ("mh_adapter", "cross_adapter", ...).
         self.layers: list[dict[str, BottleneckLayer]] = []
         self.invertible_adapters = nn.ModuleDict()
+        # Per adapter, the tensors its layers share (Compacter's phm rule and W), mounted at the base model as
+        # the reference's ``shared_parameters``.
+        self.shared_parameters = nn.ModuleDict()
         # Prefix tuning's pool and per-attention layers; set by init().
         self.prefix_tuning: PrefixTuningSites | None = None
         # Every linear layer LoRA may adapt (its sites are attached by init), in the reference's order.
         self.lora_targets: list[lora_model.LoRATarget] = []
+        # Prompt tuning's prompts and hooks; set by init().
+        self.prompt_tuning: PromptTuningSites | None = None
 
     def invertible_adapter_for_active_setup(self) -> nn.Module | None:
         # Only the first adapter of the active setup transforms the embeddings (the language adapter).
@@ -132,6 +145,7 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
 
     state.lora_targets = lora_model.attach_lora_sites(family, base_model, state.active)
 
+    base_model.shared_parameters = state.shared_parameters
     invertible_owner = base_model.get_submodule(family.invertible_adapters_owner)
     invertible_owner.invertible_adapters = state.invertible_adapters
     family.hook_embedding_output(base_model, functools.partial(_apply_invertible_adapter, state))
@@ -142,6 +156,11 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
         output_embeddings.register_forward_pre_hook(
             functools.partial(_apply_inverse_invertible_adapter, state)
         )
+    # After the invertible adapter's hook: the prompt joins the embedding output it transformed, as in the
+    # reference.
+    state.prompt_tuning = PromptTuningSites(
+        base_model, family, [layer for _, layer in stacks_layers], state.active
+    )
 
     hook_parallel_inputs(model, base_model, state.active)
 
@@ -226,6 +245,8 @@ class ModelAdaptersMixin:
                 new_modules += prefix_plans[-1].modules
             elif isinstance(member, LoRAConfig):
                 lora_modules += lora_model.build_lora_modules(state.lora_targets, adapter_name, member)
+            elif isinstance(member, PromptTuningConfig):
+                new_modules += state.prompt_tuning.build(member)
             else:
                 raise AdapterConfigError(
                     f"{type(member).__name__} (architecture {member.architecture!r}) is not supported by this "
@@ -254,19 +275,37 @@ class ModelAdaptersMixin:
         invertible adapter."""
         state = self.adapter_state
         leave_out = set(adapter_config["leave_out"])
+        used_layers = [index for index in range(len(state.layers)) if index not in leave_out]
+        shared_phm = None
+        if adapter_config["phm_layer"] and (
+            adapter_config["shared_phm_rule"] or adapter_config["shared_W_phm"]
+        ):
+            shared_phm = nn.ParameterDict()
         new_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
-        for index, locations in enumerate(state.layers):
-            if index in leave_out:
-                continue
-            for location_key, location in locations.items():
+        for index in used_layers:
+            for location_key, location in state.layers[index].items():
                 if adapter_config[location_key]:
-                    module = build_bottleneck_adapter(adapter_name, state.hidden_size, index, adapter_config)
+                    module = build_bottleneck_adapter(
+                        adapter_name, state.hidden_size, index, adapter_config, shared_phm
+                    )
                     new_modules.append((location.adapters, module))
         if adapter_config.has_invertible_adapter:
             embedding_size = getattr(self.config, "embedding_size", state.hidden_size)
             new_modules.append(
                 (state.invertible_adapters, build_invertible_adapter(embedding_size, adapter_config))
             )
+        if shared_phm is not None:
+            # Drawn after the layers' modules, as the reference does; one W fits every layer only if all have
+            # the same bottleneck size.
+            sizes = {bottleneck_size(state.hidden_size, index, adapter_config) for index in used_layers}
+            if adapter_config["shared_W_phm"] and len(sizes) > 1:
+                raise AdapterConfigError(
+                    f"shared_W_phm=True needs one bottleneck size in every layer, but reduction_factor "
+                    f"{adapter_config['reduction_factor']!r} gives {sorted(sizes)}."
+                )
+            size = sizes.pop() if sizes else bottleneck_size(state.hidden_size, 0, adapter_config)
+            init_shared_phm_parameters(shared_phm, adapter_config, state.hidden_size, size)
+            new_modules.append((state.shared_parameters, shared_phm))
         return new_modules
 
     def delete_adapter(self, adapter_name: str) -> None:
@@ -279,11 +318,14 @@ class ModelAdaptersMixin:
                     del location.adapters[adapter_name]
         if adapter_name in state.invertible_adapters:
             del state.invertible_adapters[adapter_name]
+        if adapter_name in state.shared_parameters:
+            del state.shared_parameters[adapter_name]
         state.prefix_tuning.delete(adapter_name)
         for site in lora_model.lora_sites_of(state.lora_targets, adapter_name):
             if site.merged_adapter == adapter_name:
                 site.reset()  # its weights must not stay folded into the model
             del site.loras[adapter_name]
+        state.prompt_tuning.delete(adapter_name)
         del state.configs[adapter_name]
         setup = state.active.setup
         if setup is not None and adapter_name in setup.flatten():
@@ -303,9 +345,12 @@ class ModelAdaptersMixin:
                     yield location.adapters[adapter_name]
         if adapter_name in state.invertible_adapters:
             yield state.invertible_adapters[adapter_name]
+        if adapter_name in state.shared_parameters:
+            yield state.shared_parameters[adapter_name]
         yield from state.prefix_tuning.adapter_modules(adapter_name)
         for site in lora_model.lora_sites_of(state.lora_targets, adapter_name):
             yield site.loras[adapter_name]
+        yield from state.prompt_tuning.adapter_modules(adapter_name)
 
     def eject_prefix_tuning(self, adapter_name: str) -> None:
         """Turn the prefix tuning of ``adapter_name`` into its flat form: each prefix MLP is replaced by the
@@ -369,7 +414,8 @@ class ModelAdaptersMixin:
 
     def train_adapter(self, adapter_setup) -> None:
         """Prepare training of ``adapter_setup``: training mode, every parameter frozen except those of the
-        adapters in it (heads and embeddings included), and the setup activated."""
+        named adapters (heads and embeddings included), and the setup activated. Parameters an adapter's
+        config keeps fixed (Compacter's rule with ``learn_phm=False``) stay frozen."""
         setup = self._checked_setup(adapter_setup)
         if setup is None:
             raise ValueError("train_adapter() needs an adapter name or a composition block of names.")
@@ -379,7 +425,7 @@ class ModelAdaptersMixin:
             parameter.requires_grad_(False)
         for name in setup.flatten():
             for parameter in self.adapter_parameters(name):
-                parameter.requires_grad_(True)
+                parameter.requires_grad_(not getattr(parameter, FIXED_PARAMETER_ATTRIBUTE, False))
 
     # --- AdapterFusion ---------------------------------------------------------------------------------
 
@@ -492,7 +538,12 @@ class ModelAdaptersMixin:
                     "num_params": count,
                     "%_params": 100.0 * count / base_parameters if base_parameters else 0.0,
                     "active": name in active,
-                    "train": bool(parameters) and all(p.requires_grad for p in parameters),
+                    "train": bool(parameters)
+                    and all(
+                        p.requires_grad
+                        for p in parameters
+                        if not getattr(p, FIXED_PARAMETER_ATTRIBUTE, False)
+                    ),
                 }
             )
         if as_dict:

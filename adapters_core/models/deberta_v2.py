@@ -2,6 +2,7 @@
 self-attention, whose projections are ``query_proj``/``key_proj``/``value_proj``."""
 
 from adapters_core.models.placement import AttentionSites, ModelFamily, bert_style_stack
+from adapters_core.models.prefix_attention import deberta_v2_attention_forward
 
 SELF_ATTENTION = AttentionSites(
     module="attention.self",
@@ -10,7 +11,7 @@ SELF_ATTENTION = AttentionSites(
     value="attention.self.value_proj",
     output="attention.output.dense",
     prefix_location="self_prefix",
-    prefix_supported=False,
+    prefix_forward=deberta_v2_attention_forward,
 )
 
 FAMILY = ModelFamily(
@@ -19,4 +20,6 @@ FAMILY = ModelFamily(
     embeddings="embeddings",
     input_embeddings="embeddings.word_embeddings",
     prompt_tuning=True,
+    # DebertaV2Encoder.get_attention_mask: mask[i] * mask[j], 1 where attended.
+    layer_mask_form="multiplicative",
 )

@@ -14,6 +14,7 @@ from adapters_core.models.placement import (
     attach_locations,
     bind_forward,
 )
+from adapters_core.models.prefix_attention import distilbert_attention_forward
 
 
 def _block_forward(self, x, attn_mask=None, head_mask=None, output_attentions=False):
@@ -52,7 +53,7 @@ FAMILY = ModelFamily(
                 value="attention.v_lin",
                 output="attention.out_lin",
                 prefix_location="self",
-                prefix_supported=False,
+                prefix_forward=distilbert_attention_forward,
             ),
             intermediate="ffn.lin1",
             output="ffn.lin2",

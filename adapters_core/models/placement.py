@@ -87,7 +87,9 @@ class ModelFamily:
     stack dropout runs again after the final LayerNorm): only its first call per forward of the owner
     counts. ``invertible_adapters_owner``: the module holding the ``invertible_adapters`` dict ("" for the
     base model itself, "encoder" for encoder-decoder models). ``input_embeddings``: the token embeddings;
-    ``prompt_tuning``: whether the reference supports prompt tuning on this family.
+    ``prompt_tuning``: whether the reference supports prompt tuning on this family. ``layer_mask_form``: how a
+    4-dimensional attention mask reaching a Transformer layer marks attended keys, which prompt tuning needs to
+    widen it: ``"additive"`` (0; transformers' BERT-style and SDPA masks) or ``"multiplicative"`` (1; DeBERTa-v2).
     """
 
     model_types: tuple[str, ...]
@@ -97,6 +99,7 @@ class ModelFamily:
     prompt_tuning: bool
     invertible_adapters_owner: str = ""
     embeddings_owner: str | None = None
+    layer_mask_form: str = "additive"
 
     @property
     def layers(self) -> str:

@@ -339,35 +339,3 @@ def test_saved_without_duplicates_and_loaded_by_both_libraries(tmp_path, use_saf
             model.load_adapter(str(tmp_path), set_active=True)
         with torch.no_grad():
             torch.testing.assert_close(model(**batch).last_hidden_state, expected, rtol=0, atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "config, message",
-    [
-        ("prompt_tuning", "PromptTuningConfig .* is not supported"),
-        ("compacter", "phm_layer=True .* not supported"),
-    ],
-)
-def test_methods_not_built_yet_are_refused_clearly(config, message):
-    # Their configs load, save and hash as the reference's; their modules are not built yet.
-    model = ours_lib.init(tiny("bert"))
-    with pytest.raises(ValueError, match=message):
-        model.add_adapter("a", config)
-    assert model.adapter_names == []
-
-
-@pytest.mark.parametrize("model_type", ["distilbert", "deberta-v2"])
-def test_prefix_tuning_is_refused_where_it_is_not_supported_yet(model_type):
-    from transformers import DebertaV2Config, DebertaV2Model, DistilBertConfig, DistilBertModel
-
-    if model_type == "distilbert":
-        model = DistilBertModel(DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=37, vocab_size=99))
-    else:
-        config = DebertaV2Config(
-            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, vocab_size=99
-        )
-        model = DebertaV2Model(config)
-    model = ours_lib.init(model)
-    with pytest.raises(ValueError, match=f"not supported on model type '{model_type}'"):
-        model.add_adapter("a", "prefix_tuning")
-    model.add_adapter("b", "pfeiffer")  # bottleneck adapters still work there

@@ -27,6 +27,7 @@ from adapters_core.composition import (
     register_supported_blocks,
 )
 from adapters_core.methods.bottleneck.composition import BottleneckState, compose
+from adapters_core.methods.bottleneck.phm import PHMLayer
 
 
 class Activation(nn.Module):
@@ -63,9 +64,13 @@ def init_bert_weights(module: nn.Module) -> None:
         module.bias.data.zero_()
 
 
+def _fix_seed(seed: int | None) -> None:
+    # As the reference: a set (non-zero) init_weights_seed makes the adapter start from the same weights.
+    if seed:
+        torch.manual_seed(seed)
+
+
 def _unsupported(config: Mapping[str, Any]) -> None:
-    if config.get("phm_layer"):
-        raise ValueError("phm_layer=True (Compacter) is not supported; use a plain bottleneck config.")
     if (config.get("stochastic_depth") or 0.0) > 0.0:
         raise ValueError("stochastic_depth > 0 is not supported; set it to 0.0.")
 
@@ -79,7 +84,15 @@ class BottleneckAdapter(nn.Module):
     with the Transformer's own residual and LayerNorm afterwards by :meth:`post_forward`.
     """
 
-    def __init__(self, name: str, input_size: int, down_sample: int, config: Mapping[str, Any]):
+    def __init__(
+        self,
+        name: str,
+        input_size: int,
+        down_sample: int,
+        config: Mapping[str, Any],
+        shared_phm: nn.ParameterDict | None = None,
+    ):
+        """``shared_phm``: with ``phm_layer`` (Compacter), the adapter's tensors shared by every layer."""
         super().__init__()
         _unsupported(config)
         self.name = name
@@ -100,12 +113,19 @@ class BottleneckAdapter(nn.Module):
             # Registered twice (here and as adapter_down.0), as in the reference file format.
             self.adapter_norm_before = nn.LayerNorm(input_size)
             down_layers.append(self.adapter_norm_before)
-        down_layers.append(nn.Linear(input_size, self.down_sample))
+        phm_layer = config["phm_layer"]
+        if phm_layer:
+            down_layers.append(PHMLayer(input_size, self.down_sample, "down", config, shared_phm))
+        else:
+            down_layers.append(nn.Linear(input_size, self.down_sample))
         non_linearity = config["non_linearity"]
         self.non_linearity = Activation(non_linearity.lower() if non_linearity is not None else None)
         down_layers.append(self.non_linearity)
         self.adapter_down = nn.Sequential(*down_layers)
-        self.adapter_up = nn.Linear(self.down_sample, input_size)
+        if phm_layer:
+            self.adapter_up = PHMLayer(self.down_sample, input_size, "up", config, shared_phm)
+        else:
+            self.adapter_up = nn.Linear(self.down_sample, input_size)
 
         scaling = config["scaling"]
         if scaling == "learned":
@@ -125,6 +145,7 @@ class BottleneckAdapter(nn.Module):
         # Dropout with p=0 is the identity; skipping the call saves a kernel per adapter in training.
         self._has_dropout = config["dropout"] > 0.0
 
+        _fix_seed(config["init_weights_seed"])
         self._init_weights(config["init_weights"])
 
     def _init_weights(self, init_weights: str) -> None:
@@ -271,12 +292,24 @@ class ParallelAdapter(BottleneckAdapter):
         return super().post_forward(hidden_states, input_hidden_states, input_tensor, layer_norm)
 
 
-def build_bottleneck_adapter(name: str, hidden_size: int, layer_index: int, config: Any) -> BottleneckAdapter:
-    """The adapter module for ``config`` in layer ``layer_index`` of a model with ``hidden_size``."""
-    reduction_factor = config.reduction_factor_for_layer(layer_index)
-    down_sample = int(hidden_size // reduction_factor)
+def bottleneck_size(hidden_size: int, layer_index: int, config: Any) -> int:
+    """The bottleneck (down-projection) size of ``config`` in layer ``layer_index``."""
+    return max(1, int(hidden_size // config.reduction_factor_for_layer(layer_index)))
+
+
+def build_bottleneck_adapter(
+    name: str,
+    hidden_size: int,
+    layer_index: int,
+    config: Any,
+    shared_phm: nn.ParameterDict | None = None,
+) -> BottleneckAdapter:
+    """The adapter module for ``config`` in layer ``layer_index`` of a model with ``hidden_size``;
+    ``shared_phm``: the adapter's shared Compacter tensors (see :mod:`.phm`)."""
     adapter_class = ParallelAdapter if config["is_parallel"] else BottleneckAdapter
-    return adapter_class(name, hidden_size, down_sample, config)
+    return adapter_class(
+        name, hidden_size, bottleneck_size(hidden_size, layer_index, config), config, shared_phm
+    )
 
 
 class ActiveSetup:

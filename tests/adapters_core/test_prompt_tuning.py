@@ -1,0 +1,215 @@
+"""Prompt tuning against the reference library (adapters 1.3.0): the parameter count on bert-base-uncased,
+fresh prompts drawn as the reference draws them, outputs on the encoder families it supports (BERT, RoBERTa,
+ELECTRA, DistilBERT, DeBERTa-v2), a training step, ``from_string`` with a local tokenizer, files both ways;
+and padded batches, where the reference lets the prompt see the padding (or fails, DistilBERT eager)."""
+
+import copy
+
+import adapters as reference
+import pytest
+import torch
+from transformers import BertConfig, BertModel, BertTokenizer
+
+import adapters_core.model_mixin as ours_lib
+from adapters_core.composition import Stack
+from tests.adapters_core.tiny_models import (
+    HEAD_CLASSES,
+    new_family_config,
+    new_family_head_class,
+    sample_inputs,
+    tiny_config,
+    tiny_model,
+)
+
+PROMPT = "prompt_tuning[prompt_length=3]"
+AFTER_BOS = "prompt_tuning[prompt_length=3, combine='prefix_after_bos']"
+
+
+def _model(family: str, attn: str = "eager"):
+    torch.manual_seed(0)
+    if family in HEAD_CLASSES:
+        config = tiny_config(family)
+        config._attn_implementation = attn
+        return HEAD_CLASSES[family](config).eval()
+    config = new_family_config(family)
+    config._attn_implementation = attn
+    return new_family_head_class(family)(config).eval()
+
+
+def _pair(family: str, config: str, attn: str = "eager"):
+    """The same model with prompt "a" added in both libraries after the same seed."""
+    theirs = _model(family, attn)
+    ours = copy.deepcopy(theirs)
+    reference.init(theirs)
+    ours_lib.init(ours)
+    torch.manual_seed(5)
+    theirs.add_adapter("a", config, set_active=True)
+    torch.manual_seed(5)
+    ours.add_adapter("a", config, set_active=True)
+    return theirs, ours
+
+
+def _logits(model, inputs):
+    with torch.no_grad():
+        return model(**inputs).logits
+
+
+def _prompt_weight(model) -> torch.Tensor:
+    return model.base_model.prompt_tuning.prompt_tunings["a"].prompt_embedding.weight
+
+
+def test_parameter_count_on_bert_base_equals_the_reference():
+    counts = []
+    for library in (ours_lib, reference):
+        with torch.device("meta"):
+            model = BertModel(BertConfig())
+        library.init(model)
+        model.add_adapter("a", "prompt_tuning")
+        counts.append(sum(p.numel() for name, p in model.named_parameters() if "prompt_tunings.a." in name))
+    assert counts == [7_680, 7_680]
+
+
+@pytest.mark.parametrize(
+    "family, config, attn, padded",
+    [
+        ("bert", PROMPT, "eager", True),
+        ("bert", AFTER_BOS, "eager", True),
+        ("bert", PROMPT, "sdpa", False),
+        ("roberta", AFTER_BOS, "sdpa", False),
+        ("electra", PROMPT, "eager", True),  # embedding_size 16 < hidden size 32: the prompt has 16
+        ("distilbert", PROMPT, "sdpa", False),
+        ("deberta-v2", PROMPT, "eager", False),
+        ("deberta-v2", AFTER_BOS, "eager", False),
+    ],
+)
+def test_outputs_equal_the_reference(family, config, attn, padded):
+    # On padded batches the reference differs (see test_padding_does_not_reach_the_prompt), except with the
+    # broadcast eager masks of BERT-style models.
+    theirs, ours = _pair(family, config, attn)
+    torch.testing.assert_close(_prompt_weight(ours), _prompt_weight(theirs), rtol=0, atol=0)
+    with torch.no_grad():  # a larger prompt than U(-0.5, 0.5), so that it clearly changes the outputs
+        for model in (theirs, ours):
+            _prompt_weight(model).mul_(4.0)
+    inputs = sample_inputs()
+    if not padded:
+        del inputs["attention_mask"]
+    expected = _logits(theirs, inputs)
+    got = _logits(ours, inputs)
+    assert got.shape[1] == inputs["input_ids"].shape[1] + 3  # the outputs keep the prompt's positions
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    ours.set_active_adapters(None)
+    bare = _logits(ours, inputs)
+    position = 0 if config == PROMPT else 1
+    assert (torch.cat([got[:, :position], got[:, position + 3 :]], dim=1) - bare).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    "family, attn, config",
+    [
+        ("bert", "eager", PROMPT),
+        ("bert", "sdpa", AFTER_BOS),
+        ("distilbert", "eager", PROMPT),  # the reference fails here (IndexError)
+        ("distilbert", "sdpa", PROMPT),
+        ("deberta-v2", "eager", AFTER_BOS),
+    ],
+)
+def test_padding_does_not_reach_the_prompt(family, attn, config):
+    # A padded sequence gives, at its real positions and the prompt's, what it gives alone without padding.
+    _, ours = _pair(family, config, attn)
+    inputs = sample_inputs()  # the second sequence has 5 tokens and 2 padding positions
+    padded = _logits(ours, inputs)[1, : 3 + 5]
+    alone = _logits(ours, {"input_ids": inputs["input_ids"][1:, :5]})[0]
+    torch.testing.assert_close(padded, alone, rtol=0, atol=1e-5)
+
+
+def test_a_training_step_equals_the_reference():
+    theirs, ours = _pair("bert", PROMPT)
+    inputs = sample_inputs()
+    for model in (theirs, ours):
+        model.train_adapter("a")
+        model.eval()
+        model.zero_grad()
+        model(**inputs).logits.square().mean().backward()
+    trained = {name for name, p in ours.named_parameters() if p.requires_grad}
+    assert trained == {"bert.prompt_tuning.prompt_tunings.a.prompt_embedding.weight"}
+    for model in (theirs, ours):
+        with torch.no_grad():
+            _prompt_weight(model).sub_(10.0 * _prompt_weight(model).grad)
+    torch.testing.assert_close(_prompt_weight(ours), _prompt_weight(theirs), rtol=0, atol=1e-7)
+    torch.testing.assert_close(_logits(ours, inputs), _logits(theirs, inputs), rtol=0, atol=1e-5)
+
+
+def _tokenizer_directory(tmp_path):
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "classify", "the", "review", "sentiment"]
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path / "tokenizer")
+    return str(tmp_path / "tokenizer")
+
+
+def test_from_string_starts_from_the_text_embeddings_as_the_reference(tmp_path):
+    config = (
+        "prompt_tuning[prompt_length=7, prompt_init='from_string', prompt_init_text='classify the review']"
+    )
+    base = _model("bert")
+    base.config.tokenizer_name_or_path = _tokenizer_directory(tmp_path)
+    theirs, ours = copy.deepcopy(base), copy.deepcopy(base)
+    reference.init(theirs)
+    ours_lib.init(ours)
+    theirs.add_adapter("a", config)
+    ours.add_adapter("a", config)
+    # [CLS] classify the review [SEP], repeated and cut to 7 tokens.
+    expected = ours.bert.embeddings.word_embeddings.weight[[2, 5, 6, 7, 3, 2, 5]]
+    torch.testing.assert_close(_prompt_weight(ours), expected, rtol=0, atol=0)
+    torch.testing.assert_close(_prompt_weight(ours), _prompt_weight(theirs), rtol=0, atol=0)
+
+
+def test_from_string_without_a_tokenizer_is_refused_clearly():
+    model = ours_lib.init(tiny_model("bert"))
+    with pytest.raises(ValueError, match="tokenizer_name_or_path"):
+        model.add_adapter("a", "prompt_tuning[prompt_init='from_string', prompt_init_text='hello']")
+    assert model.adapter_names == []
+
+
+@pytest.mark.parametrize("use_safetensors", [True, False])
+def test_files_move_both_ways(tmp_path, use_safetensors):
+    theirs, ours = _pair("bert", AFTER_BOS)
+    with torch.no_grad():
+        _prompt_weight(theirs).normal_()
+        _prompt_weight(ours).copy_(_prompt_weight(theirs))
+    inputs = sample_inputs()
+    expected = _logits(theirs, inputs)
+    ours.save_adapter(tmp_path / "ours", "a", use_safetensors=use_safetensors)
+    theirs.save_adapter(str(tmp_path / "theirs"), "a")
+    for directory in ("ours", "theirs"):
+        for library in (ours_lib, reference):
+            model = _model("bert")
+            library.init(model)
+            if library is reference:
+                # Its load_as does not rename prompts (their weights would stay fresh): keep the saved name.
+                options = {"use_safetensors": use_safetensors} if directory == "ours" else {}
+            else:
+                options = {"load_as": "b"}
+            model.load_adapter(str(tmp_path / directory), set_active=True, **options)
+            torch.testing.assert_close(_logits(model, inputs), expected, rtol=0, atol=1e-5)
+
+
+def test_only_a_first_adapter_prompts_and_delete_removes_it():
+    model = ours_lib.init(tiny_model("bert"))
+    model.add_adapter("p", PROMPT)
+    model.add_adapter("b", "pfeiffer")
+    inputs = sample_inputs()
+    model.set_active_adapters(Stack("b", "p"))
+    assert _logits(model, inputs).shape[1] == 7
+    model.set_active_adapters(Stack("p", "b"))
+    assert _logits(model, inputs).shape[1] == 10
+    model.delete_adapter("p")
+    assert not any("prompt_tunings" in name for name in model.state_dict())
+    assert _logits(model, inputs).shape[1] == 7
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "t5"])
+def test_families_the_reference_does_not_support_refuse_it(family):
+    model = ours_lib.init(tiny_model("gpt2") if family == "gpt2" else _model(family))
+    with pytest.raises(ValueError, match=f"Prompt tuning is not supported on model type '{family}'"):
+        model.add_adapter("a", "prompt_tuning")
+    assert model.adapter_names == []
