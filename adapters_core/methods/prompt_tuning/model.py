@@ -54,8 +54,8 @@ class PromptTuningSites:
 
     def _join_prompt(self, embedding_output: torch.Tensor) -> torch.Tensor:
         # As the reference: only a prompt of the first adapter of the active setup is used.
-        stack = self.active.stack
-        first = stack.first() if stack is not None else None
+        setup = self.active.setup
+        first = setup.first() if setup is not None else None
         if first is None or first not in self.pool.prompt_tunings:
             self._joined = None
             return embedding_output
