@@ -27,7 +27,7 @@ TEXT_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # The longest path + query string answered: longer ones get a 414 in the route's own format. The front server
 # allows longer request lines (gunicorn.conf.py: 8190 bytes, gunicorn's maximum), so that this answer, not the
 # server's HTML page, is what a client sees up to that length.
-MAX_REQUEST_TARGET_LENGTH = 4096
+MAX_REQUEST_TARGET_LENGTH = 8000
 
 API_PATH_PREFIXES = ("/api/", "/dist/")
 # Routes outside API_PATH_PREFIXES that are API routes all the same (the Hugging Face `resolve/` URLs).

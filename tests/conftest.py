@@ -215,6 +215,22 @@ def worker_factory(django_db_setup, django_db_blocker):
         worker.stop()
 
 
+@pytest.fixture
+def start_worker(worker_factory):
+    """Start real Celery workers for one test; they stop when the test ends. (A worker left running recovers,
+    and so validates, versions other tests wait for.)"""
+    started = []
+
+    def start(**kwargs):
+        worker = worker_factory(**kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(worker_factory):
     """One real worker on the `validation` queue for the whole session."""

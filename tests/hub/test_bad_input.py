@@ -134,6 +134,8 @@ DIGITS_3000 = "9" * 3000
 DIGITS_5000 = "9" * 5000
 NESTED_LIST = "[" * 2000 + "]" * 2000
 NESTED_OBJECT = '{"a":' * 2000 + "1" + "}" * 2000
+# Deep enough to be refused, short enough for a URL (URLs over 8,000 characters get a 414 first).
+NESTED_OBJECT_IN_URL = '{"a":' * 100 + "1" + "}" * 100
 RESOLVE = "/api/v1/resolve/?identifier=sentiment/sst-2&model_name=bert-base-uncased&config="
 
 
@@ -145,7 +147,7 @@ RESOLVE = "/api/v1/resolve/?identifier=sentiment/sst-2&model_name=bert-base-unca
         ("/api/v1/architectures/pfeiffer/?reduction_factor=NaN", "NaN is not a JSON number"),
         ("/api/v1/architectures/pfeiffer/?reduction_factor=1e999", "too large for a 64-bit float"),
         (f"/api/v1/architectures/pfeiffer/?leave_out={NESTED_LIST}", "nested deeper than 32 levels"),
-        (RESOLVE + quote(NESTED_OBJECT), "nested deeper than 32 levels"),
+        (RESOLVE + quote(NESTED_OBJECT_IN_URL), "nested deeper than 32 levels"),
         (
             RESOLVE + quote('{"architecture": "bottleneck", "reduction_factor": ' + DIGITS_3000 + "}"),
             "64 bits",
@@ -298,9 +300,10 @@ def test_error_reports_name_files_not_server_paths(settings):
 def test_an_over_long_url_is_a_414_in_json_through_gunicorn(web_server):
     import requests
 
-    # 6,000 characters: over gunicorn's default request-line limit (4094), under the configured one.
-    response = requests.get(f"{web_server.url}/api/v1/adapters/?q={'x' * 6000}", timeout=30)
+    # 8,100 characters: over the hub's limit and gunicorn's default request-line limit (4094), under the
+    # request-line limit gunicorn.conf.py sets.
+    response = requests.get(f"{web_server.url}/api/v1/adapters/?q={'x' * 8100}", timeout=30)
 
     assert response.status_code == 414
     assert response.headers["Content-Type"] == "application/json"
-    assert "at most 4096" in response.json()["detail"]
+    assert "at most 8000" in response.json()["detail"]

@@ -32,7 +32,7 @@ def burst(urls: list[str], stop: threading.Event, answers: list) -> None:
 
 
 def test_a_killed_worker_and_terminated_connections_during_a_burst_cost_no_5xx_and_under_a_minute(
-    worker_factory, settings
+    start_worker, settings
 ):
     queue = f"validation-faults-{os.getpid()}"
     settings.VALIDATION_QUEUE = queue
@@ -41,7 +41,7 @@ def test_a_killed_worker_and_terminated_connections_during_a_burst_cost_no_5xx_a
     token = ApiTokenFactory(user=UserFactory(username="faulty"), scope=TokenScope.WRITE)
     readable = valid_adapter()
     web = WebServerProcess(name="faults", VALIDATION_QUEUE=queue).start()
-    doomed = worker_factory(queue=queue, name="faults-doomed")
+    doomed = start_worker(queue=queue, name="faults-doomed")
     try:
         # A legacy pickle: its conversion runs for about a second, long enough to kill the worker in.
         files = adapter_directory_files("tiny-bert", legacy_pickle=True, seed=31)
@@ -63,7 +63,7 @@ def test_a_killed_worker_and_terminated_connections_during_a_burst_cost_no_5xx_a
         doomed.kill()
         killed_at = time.monotonic()
         replacement = threading.Thread(
-            target=worker_factory, kwargs={"queue": queue, "name": "faults-restarted"}
+            target=start_worker, kwargs={"queue": queue, "name": "faults-restarted"}
         )
         replacement.start()  # the worker comes back, as a supervisor or orchestrator restarts it
 

@@ -133,7 +133,7 @@ def pool_processes(worker) -> list[int]:
 
 @pytest.mark.parametrize("killed", ["the whole worker", "its pool process"])
 def test_a_worker_killed_mid_validation_is_taken_up_again_by_itself(
-    killed, store_version, worker_factory, settings, monkeypatch
+    killed, store_version, start_worker, settings, monkeypatch
 ):
     """Nobody runs the sweep: the lease runs out, and a worker's own recovery queues the version again.
 
@@ -144,7 +144,7 @@ def test_a_worker_killed_mid_validation_is_taken_up_again_by_itself(
         monkeypatch.setenv("VALIDATION_HEARTBEAT_SECONDS", "1")
         monkeypatch.setenv("VALIDATION_RECOVERY_INTERVAL_SECONDS", "2")
     queue = f"validation-doomed-{os.getpid()}-{killed[-6:].strip()}"
-    doomed = worker_factory(queue=queue, name=f"validation-doomed-{killed[-6:].strip()}")
+    doomed = start_worker(queue=queue, name=f"validation-doomed-{killed[-6:].strip()}")
     settings.VALIDATION_QUEUE = queue
     # A legacy pickle: its conversion runs in a child process for about a second, long enough to kill in.
     version = store_version(adapter_directory_files("tiny-bert", legacy_pickle=True, seed=13))
@@ -154,7 +154,7 @@ def test_a_worker_killed_mid_validation_is_taken_up_again_by_itself(
     )
     if killed == "the whole worker":
         doomed.kill()
-        worker_factory(queue=queue, name="validation-restarted")  # the worker comes back (a new container)
+        start_worker(queue=queue, name="validation-restarted")  # the worker comes back (a new container)
     else:
         pool = pool_processes(doomed)
         assert pool
