@@ -54,10 +54,12 @@ def database_url_of(database_settings) -> str:
 
 
 class WorkerProcess:
-    """A `celery worker` subprocess for one queue, using the test database and the configured broker."""
+    """A `celery worker` subprocess for one queue, using the test database and the configured broker.
+    `environment` adds variables of its own (e.g. another storage backend's settings)."""
 
-    def __init__(self, queue="validation", concurrency=1, name="e2e"):
+    def __init__(self, queue="validation", concurrency=1, name="e2e", environment=None):
         self.queue, self.concurrency, self.name = queue, concurrency, name
+        self.extra_environment = dict(environment or {})
         self.process = None
         self.log_path = REPO_ROOT / "var" / "test-output" / f"worker-{name}.log"
 
@@ -68,6 +70,7 @@ class WorkerProcess:
         env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
         env["CELERY_TASK_ALWAYS_EAGER"] = "false"
         env["DATABASE_CONN_MAX_AGE"] = "0"
+        env.update(self.extra_environment)
         return env
 
     def start(self, timeout=60.0):
