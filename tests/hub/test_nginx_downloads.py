@@ -11,6 +11,7 @@ import time
 
 import pytest
 import requests
+import yaml
 
 from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.models import Adapter, Namespace
@@ -219,3 +220,21 @@ def test_the_internal_location_cannot_be_requested_directly(nginx, accel):
     response = requests.get(f"{nginx}{PREFIX}{blob_path}", timeout=10)
     assert response.status_code == 404
     assert response.content != CONTENT
+
+
+def test_docker_compose_puts_this_configuration_in_front_of_web():
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    server_block = (REPO_ROOT / "deploy" / "nginx.conf").read_text()
+    environment = compose["x-hub-environment"]
+    nginx_service = compose["services"]["nginx"]
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in nginx_service["volumes"]
+    # The prefix Django sends is nginx's internal location, aliasing the volume Django writes blobs to.
+    prefix = environment["DOWNLOADS_X_ACCEL_REDIRECT_PREFIX"]
+    assert (
+        f"location {prefix} {{\n        internal;\n        alias {environment['MEDIA_ROOT']}/;"
+        in server_block
+    )
+    assert f"media:{environment['MEDIA_ROOT']}:ro" in nginx_service["volumes"]
+    assert f"alias {environment['STATIC_ROOT']}/;" in server_block
+    assert f"static:{environment['STATIC_ROOT']}:ro" in nginx_service["volumes"]
+    assert "server web:8000;" in server_block and "expose" in compose["services"]["web"]

@@ -13,6 +13,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
+from adapters_core.hub_client import HubClient
 from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, Blob
 from hub.registry.storage import delete_orphan_blobs, store_bytes
@@ -84,7 +85,9 @@ def s3_worker(worker_factory, s3_endpoint):
     return worker
 
 
-def test_upload_validation_and_download_with_s3_storage(live_server, s3_endpoint, s3_worker, settings):
+def test_upload_validation_and_download_with_s3_storage(
+    live_server, s3_endpoint, s3_worker, settings, tmp_path
+):
     use_s3(settings, s3_endpoint, WORKER_BUCKET)
     settings.VALIDATION_QUEUE = s3_worker.queue_name
     ensure_tiny_base_models()
@@ -138,8 +141,14 @@ def test_upload_validation_and_download_with_s3_storage(live_server, s3_endpoint
         len(files["adapter.safetensors"])
     )
 
-    # Counted: the two redirects to the whole file; not the range from byte 8, nor the HEAD.
-    assert Adapter.objects.get(name="sst-s3").download_count == 2
+    # The library's client follows the redirect and checks the sha256.
+    directory = HubClient(url=live_server.url, cache_dir=tmp_path, progress=False).download_adapter(
+        "@cloud/sst-s3", "tiny-bert"
+    )
+    assert (directory / "adapter.safetensors").read_bytes() == files["adapter.safetensors"]
+
+    # Counted: the three redirects to the whole file; not the range from byte 8, nor the HEAD.
+    assert Adapter.objects.get(name="sst-s3").download_count == 3
 
 
 def test_private_files_get_no_presigned_url(live_server, s3_endpoint, settings):
