@@ -141,10 +141,10 @@ def test_upload_validation_and_download_with_s3_storage(
         len(files["adapter.safetensors"])
     )
 
-    # The library's client follows the redirect and checks the sha256.
-    directory = HubClient(url=live_server.url, cache_dir=tmp_path, progress=False).download_adapter(
-        "@cloud/sst-s3", "tiny-bert"
-    )
+    # The library's client follows the redirect and checks the sha256. (Its token is given: another test
+    # may have stored a login for this live server's URL.)
+    client = HubClient(url=live_server.url, token=token.raw, cache_dir=tmp_path, progress=False)
+    directory = client.download_adapter("@cloud/sst-s3", "tiny-bert")
     assert (directory / "adapter.safetensors").read_bytes() == files["adapter.safetensors"]
 
     # Counted: the three redirects to the whole file; not the range from byte 8, nor the HEAD.
