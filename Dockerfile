@@ -15,7 +15,7 @@ RUN if [ -n "$TORCH_CUDA" ]; then \
         pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu; \
     fi \
  && pip install --no-cache-dir ".[server]"
-RUN useradd --create-home adapterhub && mkdir -p /data/media && chown adapterhub /data/media
+RUN useradd --create-home adapterhub && mkdir -p /data/media /data/static && chown adapterhub /data/media /data/static
 USER adapterhub
 EXPOSE 8000
 CMD ["gunicorn", "hub.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4"]

@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/adapterhub
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run worker test test-fast lint format bench chromium clean
+.PHONY: install run worker test test-fast lint format bench chromium nginx clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
@@ -29,7 +29,11 @@ worker: $(INSTALLED)
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-test: $(INSTALLED) chromium
+# Debian's nginx runs deploy/nginx.conf in the download tests (tests/hub/test_nginx_downloads.py).
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
+
+test: $(INSTALLED) chromium nginx
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	MEDIA_ROOT=$(CURDIR)/var/test-media $(VENV)/bin/pytest $(PYTEST_ARGS)
 

@@ -7,6 +7,7 @@ README lists every variable.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("ADAPTERHUB_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -84,19 +85,32 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Where `collectstatic` writes (nginx serves it in docker-compose.yml).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 # WhiteNoise scans STATIC_ROOT at start and warns when it is missing; before `collectstatic` it is empty.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
-# Blobs go through the "default" storage, so S3-compatible object storage is this setting
-# (e.g. storages.backends.s3.S3Storage with the AWS_* variables django-storages reads).
+# Blobs go through the "default" storage. S3-compatible object storage is
+# FILE_STORAGE_BACKEND=storages.backends.s3.S3Storage with the AWS_* variables below; downloads are then
+# redirects to presigned URLs (hub.registry.downloads).
 STORAGES = {
     "default": {
         "BACKEND": env.str("FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Read by django-storages' S3Storage (keys: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by it from the
+# environment). Every worker and web process must see the same values.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+# Another S3 API than AWS's (MinIO, Ceph, ...). Presigned download URLs point here, so clients must reach it.
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+# "path" for servers without per-bucket host names; empty lets boto3 choose.
+AWS_S3_ADDRESSING_STYLE = env.str("AWS_S3_ADDRESSING_STYLE", default="") or None
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+# Objects are named by their sha256: writing one again writes the same bytes.
+AWS_S3_FILE_OVERWRITE = True
 # Serve static files straight from the apps, so `make run` needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -127,6 +141,21 @@ VALIDATION_HEARTBEAT_SECONDS = env.float("VALIDATION_HEARTBEAT_SECONDS", default
 VALIDATION_RECOVERY_INTERVAL_SECONDS = env.float("VALIDATION_RECOVERY_INTERVAL_SECONDS", default=10)
 # Seed demo adapters on `make run`'s first start.
 ADAPTERHUB_SEED_DEMO = env.bool("ADAPTERHUB_SEED_DEMO", default=False)
+
+# --- Downloads ------------------------------------------------------------------------------------
+# With nginx in front (deploy/nginx.conf): the internal location that aliases MEDIA_ROOT, e.g. "/_protected/".
+# Django then checks access, counts, and answers with `X-Accel-Redirect: <prefix><blob path>`; nginx sends
+# the bytes. Empty: Django sends them itself. Ignored with S3 storage (presigned redirects instead).
+DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = env.str("DOWNLOADS_X_ACCEL_REDIRECT_PREFIX", default="")
+if DOWNLOADS_X_ACCEL_REDIRECT_PREFIX and not (
+    DOWNLOADS_X_ACCEL_REDIRECT_PREFIX.startswith("/") and DOWNLOADS_X_ACCEL_REDIRECT_PREFIX.endswith("/")
+):
+    raise ImproperlyConfigured(
+        f"DOWNLOADS_X_ACCEL_REDIRECT_PREFIX={DOWNLOADS_X_ACCEL_REDIRECT_PREFIX!r} must start and end with '/' "
+        "(the internal nginx location, e.g. '/_protected/'), or be empty."
+    )
+# How long a presigned S3 download URL stays valid (seconds).
+DOWNLOADS_PRESIGNED_URL_SECONDS = env.int("DOWNLOADS_PRESIGNED_URL_SECONDS", default=300)
 
 # --- Celery ---------------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"

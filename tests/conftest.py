@@ -68,15 +68,19 @@ def subprocess_environment(**overrides) -> dict[str, str]:
 
 class WorkerProcess:
     """A `celery worker` subprocess for one queue, using the test database and the configured broker. The
-    versions its recovery re-enqueues go to that queue too."""
+    versions its recovery re-enqueues go to that queue too. `environment` adds variables of its own (e.g.
+    another storage backend's settings)."""
 
-    def __init__(self, queue="validation", concurrency=1, name="e2e"):
+    def __init__(self, queue="validation", concurrency=1, name="e2e", environment=None):
         self.queue, self.concurrency, self.name = queue, concurrency, name
+        self.extra_environment = dict(environment or {})
         self.process = None
         self.log_path = REPO_ROOT / "var" / "test-output" / f"worker-{name}.log"
 
     def environment(self):
-        return subprocess_environment(DATABASE_CONN_MAX_AGE="0", VALIDATION_QUEUE=self.queue)
+        return subprocess_environment(
+            DATABASE_CONN_MAX_AGE="0", VALIDATION_QUEUE=self.queue, **self.extra_environment
+        )
 
     def start(self, timeout=60.0):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,16 +1,34 @@
-"""Serving stored blobs over HTTP: GET and HEAD, conditional requests and byte ranges, streamed.
+"""Serving stored blobs over HTTP: GET and HEAD, conditional requests and byte ranges.
 
 `blob_response` is shared by every download route (REST files, AdapterHub archives, Hugging Face
-`resolve/` URLs). Counting is separate (`count_download`), because only some files count as a download.
+`resolve/` URLs). The view has checked access; who sends the bytes depends on the deployment:
+
+- S3 storage (`storages.backends.s3.S3Storage`): a 302 to a short-lived presigned URL of the object, which
+  carries the file name (Content-Disposition) and type; the object store serves ranges.
+- `DOWNLOADS_X_ACCEL_REDIRECT_PREFIX` set (nginx in front, see deploy/nginx.conf): an empty response whose
+  `X-Accel-Redirect` names the file under that internal location; nginx sends the bytes and ranges.
+- otherwise Django streams the bytes itself (`make run`, tests).
+
+In every case Django answers `If-None-Match` (304) and unsatisfiable ranges (416) itself, and sends the
+`ETag` (the quoted sha256). Counting is separate (`count_download`), because only some files count as a
+download.
 """
 
 import mimetypes
 import re
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import F
-from django.http import FileResponse, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.utils.http import content_disposition_header
+from storages.backends.s3 import S3Storage
 
 from hub.registry.models import Adapter, Blob
 
@@ -53,6 +71,15 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     return first, min(last, size - 1)
 
 
+def _applicable_range(request, etag: str) -> str | None:
+    """The request's Range header, unless its If-Range names another version (then the whole file is sent)."""
+    range_header = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    if range_header and (not if_range or if_range.strip() == etag):
+        return range_header.strip()
+    return None
+
+
 def _content_type(filename: str) -> str:
     if filename.endswith(".json"):
         return "application/json"
@@ -79,9 +106,10 @@ def _stream_slice(handle, first: int, length: int):
 def blob_response(request, blob: Blob, filename: str, extra_headers=None) -> HttpResponse:
     """The response for a GET or HEAD of `blob`, delivered as `filename`.
 
-    Sends `ETag` (the quoted sha256), `Content-Length`, `Accept-Ranges: bytes`; answers 304 to a matching
-    `If-None-Match`, 206 to a satisfiable single `Range` (honouring `If-Range`), 416 otherwise. Bodies are
-    streamed from storage, so memory stays flat whatever the size. `extra_headers` are added last.
+    Sends `ETag` (the quoted sha256) and `Accept-Ranges: bytes`; answers 304 to a matching `If-None-Match`
+    and 416 to an unsatisfiable `Range`. Otherwise hands the delivery to object storage or nginx (see the
+    module's docstring), or streams it: `Content-Length`, 206 to a satisfiable single `Range` (honouring
+    `If-Range`), memory flat whatever the size. `extra_headers` are added last.
     """
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
@@ -99,9 +127,8 @@ def blob_response(request, blob: Blob, filename: str, extra_headers=None) -> Htt
         return response
 
     byte_range = None
-    range_header = request.headers.get("Range")
-    if_range = request.headers.get("If-Range")
-    if range_header and (not if_range or if_range.strip() == etag):
+    range_header = _applicable_range(request, etag)
+    if range_header:
         byte_range = _parse_range(range_header, blob.size)
     if byte_range is False:
         response = HttpResponse(status=416)
@@ -112,7 +139,11 @@ def blob_response(request, blob: Blob, filename: str, extra_headers=None) -> Htt
 
     content_type = _content_type(filename)
     disposition = content_disposition_header(as_attachment=True, filename=filename)
-    if request.method == "HEAD":
+    if isinstance(default_storage, S3Storage):
+        response = _presigned_redirect(request, blob, content_type, disposition)
+    elif settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX:
+        response = _accel_redirect(blob, content_type)
+    elif request.method == "HEAD":
         response = HttpResponse(status=206 if byte_range else 200, content_type=content_type)
         if byte_range:
             first, last = byte_range
@@ -137,15 +168,49 @@ def blob_response(request, blob: Blob, filename: str, extra_headers=None) -> Htt
     response["Content-Disposition"] = disposition
     for key, value in common.items():
         response[key] = value
+    if response.status_code == 302:
+        # The presigned URL expires; the views' immutable Cache-Control is meant for the bytes, not for this.
+        response["Cache-Control"] = "no-store"
     return response
+
+
+def _presigned_redirect(request, blob: Blob, content_type: str, disposition: str) -> HttpResponse:
+    """A 302 to a presigned URL of the object, valid for `DOWNLOADS_PRESIGNED_URL_SECONDS`. The signature
+    covers the HTTP method, so a HEAD gets a URL signed for HEAD. The client sends its Range to the store."""
+    url = default_storage.url(
+        blob.file.name,
+        parameters={"ResponseContentDisposition": disposition, "ResponseContentType": content_type},
+        expire=settings.DOWNLOADS_PRESIGNED_URL_SECONDS,
+        http_method=request.method,
+    )
+    return HttpResponseRedirect(url)
+
+
+def _accel_redirect(blob: Blob, content_type: str) -> HttpResponse:
+    """An empty response telling nginx to send the stored file itself (an `internal` location aliasing the
+    media root). nginx keeps this response's Content-Type, Content-Disposition, Cache-Control and (with the
+    checked-in config) ETag, and answers Range and If-Range on its own."""
+    response = HttpResponse(content_type=content_type)
+    response["X-Accel-Redirect"] = settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX + blob.file.name
+    return response
+
+
+def hands_off_delivery(response) -> bool:
+    """Whether the bytes of `response` are sent by someone else (nginx or object storage)."""
+    return response.has_header("X-Accel-Redirect") or response.status_code == 302
 
 
 def count_download(request, response, adapter_id: int) -> None:
     """Count a download of the adapter if `response` delivers the start of the file to a GET: a full 200,
-    or a 206 from byte 0 (a resumed download is not counted twice)."""
+    or a 206 from byte 0 (a resumed download is not counted twice). When nginx or object storage sends the
+    bytes, the request tells the same: no applicable Range, or one from byte 0."""
     if request.method != "GET":
         return
-    if response.status_code == 200 or (
+    if hands_off_delivery(response):
+        range_header = _applicable_range(request, response["ETag"])
+        if not range_header or range_header.startswith("bytes=0-"):
+            record_download(adapter_id)
+    elif response.status_code == 200 or (
         response.status_code == 206 and response.get("Content-Range", "").startswith("bytes 0-")
     ):
         record_download(adapter_id)

@@ -1,6 +1,9 @@
 """GET/HEAD of version files: ETag, Content-Length, ranges (206/416), 304, download counts."""
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -174,3 +177,65 @@ def test_a_version_that_becomes_valid_is_served_to_everyone_at_once(client):
     version.status = "valid"
     version.save()
     assert client.get(url).status_code == 200
+
+
+# --- Handing the bytes to nginx (DOWNLOADS_X_ACCEL_REDIRECT_PREFIX); the real nginx: test_nginx_downloads.py
+
+
+def test_with_an_accel_prefix_django_answers_with_an_internal_redirect_and_no_body(
+    client, weights_url, settings
+):
+    settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = "/_protected/"
+    sha256 = hashlib.sha256(CONTENT).hexdigest()
+    response = client.get(weights_url)
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == f"/_protected/blobs/{sha256[:2]}/{sha256[2:]}"
+    assert response.content == b""
+    assert response["ETag"] == f'"{sha256}"'
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"] == 'attachment; filename="adapter.safetensors"'
+    assert downloads() == 1
+
+
+@pytest.mark.parametrize(
+    "headers, counted",
+    [
+        ({"Range": "bytes=0-99"}, True),
+        ({"Range": "bytes=100-"}, False),
+        ({"Range": "bytes=100-", "If-Range": '"another-version"'}, True),  # nginx sends the whole file
+    ],
+)
+def test_handed_off_downloads_are_counted_when_they_start_at_byte_zero(
+    client, weights_url, settings, headers, counted
+):
+    settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = "/_protected/"
+    response = client.get(weights_url, headers=headers)
+    assert response.has_header("X-Accel-Redirect")
+    assert downloads() == (1 if counted else 0)
+
+
+def test_with_an_accel_prefix_django_still_answers_304_and_416_itself(client, weights_url, settings):
+    settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = "/_protected/"
+    etag = f'"{hashlib.sha256(CONTENT).hexdigest()}"'
+    not_modified = client.get(weights_url, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304 and not not_modified.has_header("X-Accel-Redirect")
+    unsatisfiable = client.get(weights_url, headers={"Range": "bytes=99999-"})
+    assert unsatisfiable.status_code == 416 and not unsatisfiable.has_header("X-Accel-Redirect")
+    assert downloads() == 0
+
+
+@pytest.mark.parametrize("prefix", ["_protected/", "/_protected"])
+def test_an_accel_prefix_without_slashes_is_refused_at_start(prefix):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "hub.settings",
+            "DOWNLOADS_X_ACCEL_REDIRECT_PREFIX": prefix,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"DOWNLOADS_X_ACCEL_REDIRECT_PREFIX={prefix!r} must start and end with '/'" in result.stderr
