@@ -26,6 +26,7 @@ from adapters_core.directory import (
     PICKLE_WEIGHTS_FILE,
     SAFETENSORS_WEIGHTS_FILE,
     compare_weight_shapes,
+    rename_adapter_in_key,
     sha256_of_file,
     weights_file_in,
 )
@@ -247,7 +248,7 @@ def check_structure(
             model.delete_adapter(internal)
 
     def shown(name: str) -> str:  # as the file names it (the internal name is ours, not the user's)
-        return name.replace(f"adapters.{internal}.", f"adapters.{saved_name}.")
+        return rename_adapter_in_key(name, internal, saved_name)
 
     found = {
         key: tuple(value.shape)
@@ -285,6 +286,7 @@ def check_structure(
                 f"The tensors of {SAFETENSORS_WEIGHTS_FILE} do not match the config for {subject.model_name}: "
                 + "; ".join(parts)
                 + "."
+                + _rank_hint(config, comparison.wrong_shapes)
             )
         code = "wrong_shapes" if wrong_shapes and not (missing or unexpected) else "tensor_names_mismatch"
         raise CheckFailed(
@@ -304,6 +306,19 @@ def check_structure(
         "structure",
         f"{len(expected)} tensors with the names and shapes the config implies for {subject.model_name}; all values finite.",
         tensor_count=len(expected),
+    )
+
+
+def _rank_hint(config: AdapterConfig, wrong_shapes) -> str:
+    """For a LoRA whose A matrices have another rank than the config's ``r``: a sentence saying both, the
+    commonest cause (a config edited or saved from another adapter)."""
+    ranks = {in_file[0] for name, in_file, _ in wrong_shapes if name.endswith(".lora_A") and in_file}
+    configured = config.to_dict().get("r")  # None for methods without a rank, and for unions
+    if len(ranks) != 1 or configured is None or configured in ranks:
+        return ""
+    return (
+        f" The LoRA weights were saved at rank {ranks.pop()}, but the config says r={configured}: upload the "
+        "adapter_config.json saved with these weights."
     )
 
 
