@@ -114,3 +114,29 @@ def with_config_values(files: dict[str, bytes], **values) -> dict[str, bytes]:
     saved = json.loads(files["adapter_config.json"])
     saved["config"].update(values)
     return {**files, "adapter_config.json": json.dumps(saved, indent=2, sort_keys=True).encode()}
+
+
+def peft_directory_files(model_name: str = "tiny-bert", peft_type: str = "LORA", seed: int = 0, pickle=False):
+    """The files PEFT's `save_pretrained` writes for a LoRA (r=8 on query and value: the built-in `lora`) or IA³
+    (key and value)
+    adapter with seeded random weights; `pickle=True` writes PEFT's adapter_model.bin instead."""
+    from peft import IA3Config, LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    model = AutoModel.from_config(transformers_config(model_name)).eval()
+    if peft_type == "LORA":
+        config = LoraConfig(r=8, lora_alpha=8, target_modules=["query", "value"])
+    else:
+        config = IA3Config(target_modules=["key", "value"], feedforward_modules=[])
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_" in name or "ia3_" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    with tempfile.TemporaryDirectory() as directory:
+        peft_model.save_pretrained(directory, safe_serialization=not pickle)
+        files = {path.name: path.read_bytes() for path in Path(directory).iterdir()}
+    saved = json.loads(files["adapter_config.json"])
+    saved["base_model_name_or_path"] = model_name
+    files["adapter_config.json"] = json.dumps(saved, indent=2, sort_keys=True).encode()
+    return files
