@@ -9,6 +9,9 @@ the reference ``adapters`` library):
 ``pytorch_adapter.bin``  the legacy pickle (read only with ``torch.load(weights_only=True)``),
 plus an optional prediction head (``head_config.json`` with its weights) and ``README.md``.
 
+A PEFT adapter directory is accepted as well: PEFT's ``adapter_config.json`` (it has ``peft_type``) with
+``adapter_model.safetensors`` (or PEFT's pickle ``adapter_model.bin``) and ``README.md``.
+
 This module imports neither torch nor Django: the hub's web processes, the client and the library all read
 the rules from here. Tensor shapes are plain tuples of ints.
 """
@@ -29,10 +32,14 @@ SAFETENSORS_WEIGHTS_FILE = "adapter.safetensors"
 PICKLE_WEIGHTS_FILE = "pytorch_adapter.bin"
 # Safetensors first: it is what is written, and what is read when both are there.
 WEIGHTS_FILES = (SAFETENSORS_WEIGHTS_FILE, PICKLE_WEIGHTS_FILE)
+# PEFT's weights files (its config file has the same name as ours; ``peft_type`` tells them apart).
+PEFT_SAFETENSORS_WEIGHTS_FILE = "adapter_model.safetensors"
+PEFT_PICKLE_WEIGHTS_FILE = "adapter_model.bin"
+PEFT_WEIGHTS_FILES = (PEFT_SAFETENSORS_WEIGHTS_FILE, PEFT_PICKLE_WEIGHTS_FILE)
 HEAD_CONFIG_FILE = "head_config.json"
 HEAD_FILES = (HEAD_CONFIG_FILE, "model_head.safetensors", "pytorch_model_head.bin")
 README_FILE = "README.md"
-ALLOWED_FILES = (CONFIG_FILE, *WEIGHTS_FILES, *HEAD_FILES, README_FILE)
+ALLOWED_FILES = (CONFIG_FILE, *WEIGHTS_FILES, *PEFT_WEIGHTS_FILES, *HEAD_FILES, README_FILE)
 
 # An AdapterFusion directory (``save_adapter_fusion``), the reference library's names: its config (the
 # adapter_config.json fields plus "adapter_names") and its weights, safetensors or the legacy pickle.
@@ -155,9 +162,15 @@ def read_adapter_config(directory: str | os.PathLike) -> dict[str, Any]:
     return saved
 
 
-def weights_file_in(names) -> str | None:
-    """Which weights file of ``names`` (file names present in a directory) is read: safetensors first."""
-    return next((name for name in WEIGHTS_FILES if name in names), None)
+def weights_file_in(names, peft: bool = False) -> str | None:
+    """Which weights file of ``names`` (file names present in a directory) is read: safetensors first;
+    PEFT's files with ``peft=True`` (the directory's config is PEFT's)."""
+    return next((name for name in (PEFT_WEIGHTS_FILES if peft else WEIGHTS_FILES) if name in names), None)
+
+
+def is_peft_config(config_json: Mapping[str, Any]) -> bool:
+    """Whether a parsed ``adapter_config.json`` is PEFT's (it has ``peft_type``; ours has ``config``)."""
+    return "peft_type" in config_json and "config" not in config_json
 
 
 def sha256_of_stream(stream: BinaryIO) -> str:

@@ -17,6 +17,7 @@ The validation app (hub.validation.tasks) drives these transitions. The registry
 name (`enqueue_validation`), so it does not import the validation app.
 """
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -114,12 +115,17 @@ def renew_lease(version_id: int, attempt: int) -> bool:
 
 
 def finish(
-    version_id: int, attempt: int, status: str, report: dict, converted_weights: Path | None = None
+    version_id: int,
+    attempt: int,
+    status: str,
+    report: dict,
+    derived_files: Mapping[str, Path] | None = None,
 ) -> bool:
-    """Record the final `status` (valid, invalid or error) and `report` of `attempt`; with
-    `converted_weights` (safetensors converted from a legacy pickle, described by the report's derived file
-    entry) store them as a derived file of the version. A valid version is promoted to its adapter's default
-    once this commits. False (and nothing written) if another attempt has taken over."""
+    """Record the final `status` (valid, invalid or error) and `report` of `attempt`; store `derived_files`
+    (name in the version -> local file: safetensors converted from a pickle, the other directory format, each
+    described by the report's derived file entry of that name) as derived files of the version. A valid
+    version is promoted to its adapter's default once this commits. False (and nothing written) if another
+    attempt has taken over."""
     now = timezone.now()
     with transaction.atomic():
         updated = _held_by(version_id, attempt).update(
@@ -127,9 +133,10 @@ def finish(
         )
         if not updated:
             return False
-        if converted_weights is not None:
-            entry = next(item for item in report["files"] if item.get("derived"))
-            with open(converted_weights, "rb") as handle:
+        entries = {item["name"]: item for item in report.get("files", []) if item.get("derived")}
+        for name, path in (derived_files or {}).items():
+            entry = entries[name]
+            with open(path, "rb") as handle:
                 incoming = IncomingFile(
                     name=entry["name"], file=File(handle), sha256=entry["sha256"], size=entry["size"]
                 )

@@ -252,7 +252,8 @@ class VersionFile(models.Model):
     version = models.ForeignKey(AdapterVersion, on_delete=models.CASCADE, related_name="files")
     name = models.CharField(max_length=255)
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="version_files")
-    # True for files the hub derived itself (adapter.safetensors converted from a legacy pickle).
+    # True for files the hub derived itself: safetensors converted from a pickle, and the other directory
+    # format of a valid version (adapters/... from a PEFT upload, peft/... from a LoRA or IA³ upload).
     derived = models.BooleanField(default=False)
 
     class Meta:

@@ -14,13 +14,17 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_from_saved, config_hash
+from adapters_core.configuration.values import load_json
 from adapters_core.directory import (
     ALLOWED_FILES,
     CONFIG_FILE,
-    PICKLE_WEIGHTS_FILE,
+    MAX_CONFIG_FILE_SIZE,
+    PEFT_WEIGHTS_FILES,
     README_FILE,
     SAFETENSORS_WEIGHTS_FILE,
+    WEIGHTS_FILES,
     AdapterDirectoryError,
+    is_peft_config,
     parse_adapter_config,
     weights_file_in,
 )
@@ -107,12 +111,77 @@ def _check_files(files: list[IncomingFile]) -> dict[str, IncomingFile]:
             f"e.g. -F files=@my_adapter/{CONFIG_FILE} -F files=@my_adapter/{SAFETENSORS_WEIGHTS_FILE}.",
             field="files",
         )
-    if weights_file_in(by_name) is None:
+    return by_name
+
+
+def _require_weights(by_name: dict[str, IncomingFile], peft: bool) -> None:
+    if weights_file_in(by_name, peft=peft) is None:
+        safetensors, pickle = PEFT_WEIGHTS_FILES if peft else WEIGHTS_FILES
+        kind = "a PEFT directory" if peft else "an adapter directory"
         raise UploadRejected(
-            f"The upload has no weights file; send {SAFETENSORS_WEIGHTS_FILE} (or the legacy {PICKLE_WEIGHTS_FILE}).",
+            f"The upload ({kind}, by its {CONFIG_FILE}) has no weights file; send {safetensors} (or {pickle}).",
             field="files",
         )
-    return by_name
+    other = [name for name in (WEIGHTS_FILES if peft else PEFT_WEIGHTS_FILES) if name in by_name]
+    if other:
+        raise UploadRejected(
+            f"{other[0]} belongs to {'our' if peft else 'a PEFT'} directory format, but {CONFIG_FILE} is "
+            f"{'PEFT' if peft else 'ours'}; send the files of one adapter directory.",
+            field="files",
+        )
+
+
+def _peek_config(incoming: IncomingFile):
+    """The parsed adapter_config.json, or None when it is not JSON (read_config_file then says why)."""
+    incoming.file.seek(0)
+    raw = incoming.file.read(MAX_CONFIG_FILE_SIZE + 1)
+    incoming.file.seek(0)
+    try:
+        return load_json(raw) if len(raw) <= MAX_CONFIG_FILE_SIZE else None
+    except ValueError:
+        return None
+
+
+def read_peft_config(incoming: IncomingFile, model_name: str) -> tuple[BaseModel, AdapterConfig]:
+    """A PEFT adapter_config.json: its base model (`base_model_name_or_path`, or the form's `model_name`)
+    and the LoRA (or IA³) config it is equivalent to there. Refuses what has no equivalent, saying why."""
+    peft_config = _peek_config(incoming)
+    nul_location = nul_character_location(peft_config)
+    if nul_location is not None:
+        raise UploadRejected(
+            f"{CONFIG_FILE} holds a NUL character (\\u0000) in {nul_location}, which the hub cannot store; "
+            "remove it and upload again.",
+            field="files",
+        )
+    from_file = peft_config.get("base_model_name_or_path") or ""
+    if not isinstance(from_file, str):
+        raise UploadRejected(f"{CONFIG_FILE}: base_model_name_or_path must be a string.", field="files")
+    if from_file and model_name and from_file != model_name:
+        raise UploadRejected(
+            f"{CONFIG_FILE} names base model {from_file!r} (base_model_name_or_path) but the form says "
+            f"{model_name!r}; send one of them.",
+            field="model_name",
+        )
+    if not (from_file or model_name):
+        raise UploadRejected(
+            f"No base model given: the PEFT {CONFIG_FILE} has no base_model_name_or_path; send the form field "
+            "model_name (e.g. model_name=bert-base-uncased).",
+            field="model_name",
+        )
+    base_model = find_base_model(from_file or model_name)
+    # Imported here: it brings torch and transformers, which only a PEFT upload needs in the web process.
+    from adapters_core.methods.lora.peft import PeftConversionError
+    from adapters_core.methods.lora.peft_meta import equivalent_lora_config_for_base
+
+    try:
+        config = equivalent_lora_config_for_base(peft_config, base_model.config)
+        config_hash(config)
+    except (PeftConversionError, AdapterConfigError) as exc:
+        raise UploadRejected(
+            f"The PEFT adapter in {CONFIG_FILE} cannot be used with {base_model.model_name}: {exc}",
+            field="files",
+        ) from None
+    return base_model, config
 
 
 def read_config_file(incoming: IncomingFile) -> tuple[dict, AdapterConfig]:
@@ -290,8 +359,14 @@ def create_version(
         )
 
     by_name = _check_files(files)
-    saved, config = read_config_file(by_name[CONFIG_FILE])
-    base_model = _base_model_for_upload(saved, model_name or "")
+    peeked = _peek_config(by_name[CONFIG_FILE])
+    if isinstance(peeked, dict) and is_peft_config(peeked):
+        _require_weights(by_name, peft=True)
+        base_model, config = read_peft_config(by_name[CONFIG_FILE], model_name or "")
+    else:
+        saved, config = read_config_file(by_name[CONFIG_FILE])
+        _require_weights(by_name, peft=False)
+        base_model = _base_model_for_upload(saved, model_name or "")
     hash_value = config_hash(config)
     file_hashes = [(incoming.name, incoming.sha256) for incoming in files]
     revision = compute_revision(f"{namespace.name}/{name}", version, file_hashes)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,22 @@ from adapters_core.configuration import AdapterConfig, AdapterConfigError, confi
 from adapters_core.directory import (
     CONFIG_FILE,
     MAX_CONFIG_FILE_SIZE,
+    PEFT_PICKLE_WEIGHTS_FILE,
+    PEFT_SAFETENSORS_WEIGHTS_FILE,
     PICKLE_WEIGHTS_FILE,
     SAFETENSORS_WEIGHTS_FILE,
     compare_weight_shapes,
+    is_peft_config,
+    rename_adapter_in_key,
     sha256_of_file,
     weights_file_in,
 )
 from adapters_core.io import AdapterLoadError, adapter_weights_for, foreign_weight_names, layer_count_mismatch
+from adapters_core.methods.lora import peft
+from adapters_core.methods.lora.peft_io import DEFAULT_PEFT_ADAPTER_NAME
+from adapters_core.methods.lora.peft_meta import equivalent_lora_config_for_base
 from hub.registry.storable import nul_character_location
+from hub.validation.derived_formats import DerivedFile, derive_other_format
 from hub.validation.legacy_pickle import LegacyPickleError, convert_legacy_pickle
 from hub.validation.reference_models import ReferenceModel, run_probe
 from hub.validation.report import ReportBuilder
@@ -71,9 +79,14 @@ class Subject:
 
 @dataclass
 class Outcome:
-    """What the checks produced besides the report: a safetensors file converted from the legacy pickle."""
+    """What the checks produced besides the report: files the hub derived (stored as derived files of a valid
+    version): safetensors converted from a pickle, and the adapter in the other directory format."""
 
-    converted_weights: Path | None = None
+    derived: list[DerivedFile] = field(default_factory=list)
+    # The weights that were checked (the uploaded safetensors, or the one converted from the pickle).
+    weights: Path | None = None
+    # Whether the upload is a PEFT directory (PEFT's names for config and weights).
+    peft: bool = False
 
 
 def _list_names(names: list[str]) -> str:
@@ -90,43 +103,52 @@ def check_file(
     """Find the weights, convert a legacy pickle in a limited child process, check the safetensors header
     with limits, and only then read the tensors."""
     details: dict[str, Any] = {}
-    weights_file = weights_file_in(subject.files)
-    if weights_file == SAFETENSORS_WEIGHTS_FILE:
-        weights_path = subject.files[SAFETENSORS_WEIGHTS_FILE]
-        if PICKLE_WEIGHTS_FILE in subject.files:
+    outcome.peft = (
+        weights_file_in(subject.files) is None and weights_file_in(subject.files, peft=True) is not None
+    )
+    safetensors_file, pickle_file = (
+        (PEFT_SAFETENSORS_WEIGHTS_FILE, PEFT_PICKLE_WEIGHTS_FILE)
+        if outcome.peft
+        else (SAFETENSORS_WEIGHTS_FILE, PICKLE_WEIGHTS_FILE)
+    )
+    if safetensors_file in subject.files:
+        weights_path = subject.files[safetensors_file]
+        if pickle_file in subject.files:
             report.warnings.append(
-                f"Both {SAFETENSORS_WEIGHTS_FILE} and {PICKLE_WEIGHTS_FILE} were uploaded; {SAFETENSORS_WEIGHTS_FILE} was checked."
+                f"Both {safetensors_file} and {pickle_file} were uploaded; {safetensors_file} was checked."
             )
-    elif weights_file == PICKLE_WEIGHTS_FILE:
-        weights_path = work_dir / SAFETENSORS_WEIGHTS_FILE
+    elif pickle_file in subject.files:
+        weights_path = work_dir / safetensors_file
         try:
-            convert_legacy_pickle(subject.files[PICKLE_WEIGHTS_FILE], weights_path)
+            convert_legacy_pickle(subject.files[pickle_file], weights_path)
         except LegacyPickleError as exc:
             raise CheckFailed("file", exc.code, str(exc)) from exc
-        outcome.converted_weights = weights_path
-        details["converted_from"] = PICKLE_WEIGHTS_FILE
+        outcome.derived.append(DerivedFile(safetensors_file, weights_path, derived_from=pickle_file))
+        details["converted_from"] = pickle_file
     else:
         raise CheckFailed(
             "file",
             "no_weights",
-            f"The version has no weights file; upload {SAFETENSORS_WEIGHTS_FILE} (or the legacy {PICKLE_WEIGHTS_FILE}).",
+            f"The version has no weights file; upload {SAFETENSORS_WEIGHTS_FILE} (or the legacy {PICKLE_WEIGHTS_FILE}), "
+            f"or for a PEFT directory {PEFT_SAFETENSORS_WEIGHTS_FILE} (or {PEFT_PICKLE_WEIGHTS_FILE}).",
         )
+    outcome.weights = weights_path
 
     try:
         header = read_safetensors_header(weights_path)
     except SafetensorsHeaderError as exc:
-        raise CheckFailed("file", exc.code, f"{SAFETENSORS_WEIGHTS_FILE}: {exc}") from exc
+        raise CheckFailed("file", exc.code, f"{safetensors_file}: {exc}") from exc
     if not header.tensors:
-        raise CheckFailed("file", "no_tensors", f"{SAFETENSORS_WEIGHTS_FILE} holds no tensors.")
+        raise CheckFailed("file", "no_tensors", f"{safetensors_file} holds no tensors.")
     try:
         tensors = load_file(str(weights_path), device="cpu")
     except Exception as exc:  # the header passed, so this is a file safetensors itself rejects
-        raise CheckFailed("file", "unreadable", f"{SAFETENSORS_WEIGHTS_FILE} cannot be read: {exc}") from exc
+        raise CheckFailed("file", "unreadable", f"{safetensors_file} cannot be read: {exc}") from exc
     details.update(tensor_count=len(tensors), weights_bytes=header.file_size)
     report.metrics["weights_bytes"] = header.file_size
     report.passed(
         "file",
-        f"{SAFETENSORS_WEIGHTS_FILE}: {len(tensors)} tensors, {header.file_size} bytes, well-formed.",
+        f"{safetensors_file}: {len(tensors)} tensors, {header.file_size} bytes, well-formed.",
         **details,
     )
     return tensors
@@ -163,6 +185,8 @@ def check_config(subject: Subject, report: ReportBuilder) -> tuple[dict, Adapter
             f"{CONFIG_FILE} holds a NUL character (\\u0000) in {nul_location}, which the hub cannot store; "
             "remove it and upload again.",
         )
+    if is_peft_config(saved):
+        return saved, _check_peft_config(subject, saved, report)
     try:
         config = config_from_saved(saved)
         hash_value = config_hash(config)
@@ -175,22 +199,7 @@ def check_config(subject: Subject, report: ReportBuilder) -> tuple[dict, Adapter
             "no_adapter_name",
             f"{CONFIG_FILE} has no 'name' (the adapter's name its weights are saved under).",
         )
-    if hash_value != subject.declared_config_hash:
-        raise CheckFailed(
-            "config",
-            "config_hash_mismatch",
-            f"The config in {CONFIG_FILE} hashes to {hash_value}, but the adapter is registered with config hash "
-            f"{subject.declared_config_hash}; upload it under an adapter with this architecture.",
-            config_hash=hash_value,
-        )
-    if subject.architecture_config_hash is not None and subject.architecture_config_hash != hash_value:
-        raise CheckFailed(
-            "config",
-            "architecture_mismatch",
-            f"The adapter is declared as architecture {subject.architecture_name!r} (config hash "
-            f"{subject.architecture_config_hash}), but its config hashes to {hash_value}.",
-            config_hash=hash_value,
-        )
+    _check_registered_hash(subject, hash_value)
     for key, expected in (("model_type", subject.model_type), ("hidden_size", subject.hidden_size)):
         found = saved.get(key)
         if found is None:
@@ -216,6 +225,69 @@ def check_config(subject: Subject, report: ReportBuilder) -> tuple[dict, Adapter
     return saved, config
 
 
+def _check_registered_hash(subject: Subject, hash_value: str) -> None:
+    """The config's hash must be the one the adapter is registered with (and its architecture's)."""
+    if hash_value != subject.declared_config_hash:
+        raise CheckFailed(
+            "config",
+            "config_hash_mismatch",
+            f"The config in {CONFIG_FILE} hashes to {hash_value}, but the adapter is registered with config hash "
+            f"{subject.declared_config_hash}; upload it under an adapter with this architecture.",
+            config_hash=hash_value,
+        )
+    if subject.architecture_config_hash is not None and subject.architecture_config_hash != hash_value:
+        raise CheckFailed(
+            "config",
+            "architecture_mismatch",
+            f"The adapter is declared as architecture {subject.architecture_name!r} (config hash "
+            f"{subject.architecture_config_hash}), but its config hashes to {hash_value}.",
+            config_hash=hash_value,
+        )
+
+
+def _check_peft_config(subject: Subject, peft_config: dict, report: ReportBuilder) -> AdapterConfig:
+    """A PEFT adapter_config.json: it must convert to a LoRA (or IA³) config for the base model, whose hash
+    is the one the adapter was registered with at upload, and name this base model if it names one."""
+    named = peft_config.get("base_model_name_or_path")
+    if named and named != subject.model_name:
+        raise CheckFailed(
+            "config",
+            "model_name_mismatch",
+            f"{CONFIG_FILE} says base_model_name_or_path {named!r}, but the adapter is registered for "
+            f"{subject.model_name}.",
+        )
+    try:
+        config = equivalent_lora_config_for_base(peft_config, subject.base_config)
+        hash_value = config_hash(config)
+    except (peft.PeftConversionError, AdapterConfigError) as exc:
+        raise CheckFailed(
+            "config", "peft_not_convertible", f"The PEFT adapter in {CONFIG_FILE} cannot be used here: {exc}"
+        ) from exc
+    _check_registered_hash(subject, hash_value)
+    report.passed(
+        "config",
+        f"PEFT {peft_config['peft_type']} adapter, equivalent to architecture {subject.architecture_name} (config "
+        f"hash {hash_value}) on {subject.model_name}.",
+        config_hash=hash_value,
+        architecture=subject.architecture_name,
+        peft_type=peft_config["peft_type"],
+    )
+    return config
+
+
+def _peft_weights_as_ours(tensors: dict, peft_type: str, internal: str, prefix: str) -> dict[str, str]:
+    """Our tensor name (of adapter `internal`) -> PEFT's name in the file, for a PEFT adapter's weights."""
+    try:
+        paths = peft.adapted_module_paths(tensors, peft_type, prefix)
+    except peft.PeftConversionError as exc:
+        raise CheckFailed("structure", "tensor_names_mismatch", str(exc)) from exc
+    ours = {}
+    for name, path in paths.items():
+        tensor = name.rsplit(".", 2)[-2] if peft_type == "LORA" else "lora_B"
+        ours[f"{path}.loras.{internal}.{tensor}"] = name
+    return ours
+
+
 # --- 3. structure --------------------------------------------------------------------------------------
 
 
@@ -229,7 +301,7 @@ def check_structure(
 ) -> None:
     """Tensor names and shapes exactly as the config implies for the base model, and every value finite."""
     model = reference.model
-    saved_name = saved["name"]
+    saved_name = saved.get("name", "")  # PEFT's config has none
     internal = subject.internal_name
     prefix = model.base_model_prefix
     with reference.lock:
@@ -246,15 +318,25 @@ def check_structure(
         finally:
             model.delete_adapter(internal)
 
-    def shown(name: str) -> str:  # as the file names it (the internal name is ours, not the user's)
-        return name.replace(f"adapters.{internal}.", f"adapters.{saved_name}.")
+    if is_peft_config(saved):
+        peft_names = _peft_weights_as_ours(tensors, saved["peft_type"], internal, prefix)
+        found = {ours: tuple(tensors[name].shape) for ours, name in peft_names.items()}
+        foreign = []
 
-    found = {
-        key: tuple(value.shape)
-        for key, value in adapter_weights_for(tensors, saved_name, internal, prefix).items()
-    }
+        def shown(name: str) -> str:  # PEFT's name for a tensor it has, else ours
+            return peft_names.get(name) or rename_adapter_in_key(name, internal, DEFAULT_PEFT_ADAPTER_NAME)
+
+    else:
+        found = {
+            key: tuple(value.shape)
+            for key, value in adapter_weights_for(tensors, saved_name, internal, prefix).items()
+        }
+        foreign = foreign_weight_names(tensors, saved_name)
+
+        def shown(name: str) -> str:  # as the file names it (the internal name is ours, not the user's)
+            return rename_adapter_in_key(name, internal, saved_name)
+
     comparison = compare_weight_shapes(expected, found)
-    foreign = foreign_weight_names(tensors, saved_name)
     if not comparison.matches or foreign:
         missing = sorted(shown(name) for name in comparison.missing)
         unexpected = sorted({shown(name) for name in comparison.unexpected} | set(foreign))
@@ -265,7 +347,7 @@ def check_structure(
         # A file written for another number of layers says so; when it also holds foreign tensors, the
         # full listing below is the more useful message.
         message = None
-        if not foreign:
+        if not foreign and saved_name:
             message = layer_count_mismatch(
                 found,
                 comparison.missing,
@@ -281,10 +363,14 @@ def check_structure(
                 parts.append(f"unexpected {len(unexpected)}: {_list_names(unexpected)}")
             if wrong_shapes:
                 parts.append(f"wrong shape {len(wrong_shapes)}: {_list_names(wrong_shapes)}")
+            weights_name = (
+                PEFT_SAFETENSORS_WEIGHTS_FILE if is_peft_config(saved) else SAFETENSORS_WEIGHTS_FILE
+            )
             message = (
-                f"The tensors of {SAFETENSORS_WEIGHTS_FILE} do not match the config for {subject.model_name}: "
+                f"The tensors of {weights_name} do not match the config for {subject.model_name}: "
                 + "; ".join(parts)
                 + "."
+                + _rank_hint(config, comparison.wrong_shapes)
             )
         code = "wrong_shapes" if wrong_shapes and not (missing or unexpected) else "tensor_names_mismatch"
         raise CheckFailed(
@@ -307,6 +393,19 @@ def check_structure(
     )
 
 
+def _rank_hint(config: AdapterConfig, wrong_shapes) -> str:
+    """For a LoRA whose A matrices have another rank than the config's ``r``: a sentence saying both, the
+    commonest cause (a config edited or saved from another adapter)."""
+    ranks = {in_file[0] for name, in_file, _ in wrong_shapes if name.endswith(".lora_A") and in_file}
+    configured = config.to_dict().get("r")  # None for methods without a rank, and for unions
+    if len(ranks) != 1 or configured is None or configured in ranks:
+        return ""
+    return (
+        f" The LoRA weights were saved at rank {ranks.pop()}, but the config says r={configured}: upload the "
+        "adapter_config.json saved with these weights."
+    )
+
+
 # --- 4. load and run -----------------------------------------------------------------------------------
 
 
@@ -318,9 +417,15 @@ def probe_checksum(output: torch.Tensor) -> str:
 
 
 def check_load_and_run(
-    subject: Subject, reference: ReferenceModel, adapter_dir: Path, report: ReportBuilder
+    subject: Subject,
+    reference: ReferenceModel,
+    adapter_dir: Path,
+    report: ReportBuilder,
+    outcome: Outcome,
+    work_dir: Path,
 ) -> None:
-    """Load the adapter into the reference model with adapters_core, run the probe, require finite outputs."""
+    """Load the adapter into the reference model with adapters_core, run the probe, require finite outputs;
+    while it is loaded, write it in the other directory format (`derive_other_format`)."""
     model = reference.model
     internal = subject.internal_name
     with reference.lock:
@@ -335,6 +440,9 @@ def check_load_and_run(
             started = time.perf_counter()
             output = run_probe(model, reference.probe_inputs)
             forward_seconds = time.perf_counter() - started
+            derived, warning = derive_other_format(
+                model, internal, subject.model_name, outcome.peft, work_dir / "derived"
+            )
         finally:
             model.set_active_adapters(None)
             model.delete_adapter(internal)
@@ -352,6 +460,9 @@ def check_load_and_run(
         probe_output_checksum=probe_checksum(output),
         probe_output_max_abs_change=change if math.isfinite(change) else 0.0,
     )
+    outcome.derived.extend(derived)
+    if warning:
+        report.warnings.append(warning)
     if change == 0.0:
         report.warnings.append(
             "The adapter does not change the model's output on the probe input: it has no effect (untrained "
@@ -376,8 +487,6 @@ def run_checks(subject: Subject, work_dir: Path, report: ReportBuilder, referenc
     adapter_dir = work_dir / "adapter"
     adapter_dir.mkdir(exist_ok=True)
     (adapter_dir / CONFIG_FILE).symlink_to(subject.files[CONFIG_FILE].resolve())
-    (adapter_dir / SAFETENSORS_WEIGHTS_FILE).symlink_to(
-        (outcome.converted_weights or subject.files[SAFETENSORS_WEIGHTS_FILE]).resolve()
-    )
-    check_load_and_run(subject, reference, adapter_dir, report)
+    (adapter_dir / outcome.weights.name).symlink_to(outcome.weights.resolve())
+    check_load_and_run(subject, reference, adapter_dir, report, outcome, work_dir)
     return outcome

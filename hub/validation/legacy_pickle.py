@@ -58,15 +58,16 @@ class ConversionResult:
 
 def _sniff(path: Path) -> None:
     """Refuse well-known non-torch formats with a message naming them, before any child is started."""
+    name = path.name
     with open(path, "rb") as handle:
         head = handle.read(8)
     if not head:
-        raise LegacyPickleError("empty_file", "pytorch_adapter.bin is empty.")
+        raise LegacyPickleError("empty_file", f"{name} is empty.")
     for magic, description in _ARCHIVE_MAGIC.items():
         if head.startswith(magic):
             raise LegacyPickleError(
                 "not_a_torch_file",
-                f"pytorch_adapter.bin is {description}, not a file written by torch.save. {_RESAVE_HINT}",
+                f"{name} is {description}, not a file written by torch.save. {_RESAVE_HINT}",
             )
     if zipfile.is_zipfile(path):
         # torch.save writes a zip whose members sit in one folder holding data.pkl; reading the central
@@ -75,13 +76,11 @@ def _sniff(path: Path) -> None:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
         except zipfile.BadZipFile as exc:
-            raise LegacyPickleError(
-                "not_a_torch_file", f"pytorch_adapter.bin is a damaged zip archive ({exc})."
-            ) from exc
+            raise LegacyPickleError("not_a_torch_file", f"{name} is a damaged zip archive ({exc}).") from exc
         if not any(name.endswith("/data.pkl") for name in names):
             raise LegacyPickleError(
                 "not_a_torch_file",
-                f"pytorch_adapter.bin is a zip archive but not one written by torch.save (no data.pkl). {_RESAVE_HINT}",
+                f"{name} is a zip archive but not one written by torch.save (no data.pkl). {_RESAVE_HINT}",
             )
 
 
@@ -112,6 +111,7 @@ def convert_legacy_pickle(
     memory or time.
     """
     source, destination = Path(source), Path(destination)
+    name = source.name  # the uploaded file's name (pytorch_adapter.bin, or PEFT's adapter_model.bin)
     _sniff(source)
     input_size = source.stat().st_size
     if address_space_bytes is None:
@@ -132,7 +132,7 @@ def convert_legacy_pickle(
     except subprocess.TimeoutExpired as exc:
         raise LegacyPickleError(
             "conversion_timeout",
-            f"Reading pytorch_adapter.bin took longer than {time_limit_seconds} s. {_RESAVE_HINT}",
+            f"Reading {name} took longer than {time_limit_seconds} s. {_RESAVE_HINT}",
         ) from exc
     outcome = None
     for line in reversed(completed.stdout.decode("utf-8", "replace").splitlines()):
@@ -147,7 +147,7 @@ def convert_legacy_pickle(
     if completed.returncode < 0 or "MemoryError" in stderr or "std::bad_alloc" in stderr:
         raise LegacyPickleError(
             "conversion_resources",
-            f"Reading pytorch_adapter.bin exceeded the memory ({address_space_bytes // 1024**2} MiB) or CPU time "
+            f"Reading {name} exceeded the memory ({address_space_bytes // 1024**2} MiB) or CPU time "
             f"limit of the converter. {_RESAVE_HINT}",
         )
     # Anything else is a fault of the converter, not of the file: let the caller treat it as an error.
@@ -157,13 +157,13 @@ def convert_legacy_pickle(
 # --- child side -------------------------------------------------------------------------------------
 
 
-def _refusal_message(exc: Exception) -> tuple[str, str]:
+def _refusal_message(exc: Exception, name: str) -> tuple[str, str]:
     text = str(exc)
     forbidden = re.search(r"GLOBAL ([\w.]+)", text)
     if forbidden:
         return (
             "forbidden_object",
-            f"pytorch_adapter.bin contains a Python object ({forbidden.group(1)}) besides tensors; such files can "
+            f"{name} contains a Python object ({forbidden.group(1)}) besides tensors; such files can "
             f"run code when opened and are refused. {_RESAVE_HINT}",
         )
     if "Weights only load failed" in text:
@@ -172,12 +172,12 @@ def _refusal_message(exc: Exception) -> tuple[str, str]:
         )
         return (
             "forbidden_object",
-            f"pytorch_adapter.bin contains something other than tensors{': ' + detail.strip() if detail else ''}. "
+            f"{name} contains something other than tensors{': ' + detail.strip() if detail else ''}. "
             f"{_RESAVE_HINT}",
         )
     return (
         "not_a_torch_file",
-        f"pytorch_adapter.bin is not a readable torch.save file ({text[:300]}). {_RESAVE_HINT}",
+        f"{name} is not a readable torch.save file ({text[:300]}). {_RESAVE_HINT}",
     )
 
 
@@ -188,6 +188,7 @@ def _child_main(source: str, destination: str) -> dict:
     from safetensors.torch import save_file
 
     torch.set_num_threads(1)
+    name = os.path.basename(source)
     try:
         loaded = torch.load(source, map_location="cpu", weights_only=True)
     except MemoryError:
@@ -201,31 +202,31 @@ def _child_main(source: str, destination: str) -> dict:
         AttributeError,
         KeyError,
     ) as exc:
-        code, message = _refusal_message(exc)
+        code, message = _refusal_message(exc, name)
         return {"ok": False, "code": code, "message": message}
     if not isinstance(loaded, dict) or not loaded:
         return {
             "ok": False,
             "code": "not_a_state_dict",
-            "message": f"pytorch_adapter.bin holds a {type(loaded).__name__}, not a non-empty dict of tensors. {_RESAVE_HINT}",
+            "message": f"{name} holds a {type(loaded).__name__}, not a non-empty dict of tensors. {_RESAVE_HINT}",
         }
     tensors = {}
-    for name, value in loaded.items():
-        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+    for key, value in loaded.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             return {
                 "ok": False,
                 "code": "not_a_state_dict",
-                "message": f"pytorch_adapter.bin maps {name!r} to a {type(value).__name__}; every entry must be a tensor.",
+                "message": f"{name} maps {key!r} to a {type(value).__name__}; every entry must be a tensor.",
             }
         if not value.is_floating_point():
             return {
                 "ok": False,
                 "code": "dtype_not_allowed",
-                "message": f"Tensor {name!r} in pytorch_adapter.bin has dtype {value.dtype}; adapter weights are floating point.",
+                "message": f"Tensor {key!r} in {name} has dtype {value.dtype}; adapter weights are floating point.",
             }
         # A copy of its own: safetensors refuses tensors sharing storage, and views of a larger storage.
-        tensors[name] = value.detach().clone().contiguous()
-    save_file(tensors, destination, metadata={"format": "pt", "converted_from": "pytorch_adapter.bin"})
+        tensors[key] = value.detach().clone().contiguous()
+    save_file(tensors, destination, metadata={"format": "pt", "converted_from": name})
     return {"ok": True, "tensor_count": len(tensors)}
 
 

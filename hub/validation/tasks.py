@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from adapters_core.directory import PICKLE_WEIGHTS_FILE, sha256_of_file
+from adapters_core.directory import sha256_of_file
 from hub.db_connections import reset_lost_connection
 from hub.registry.choices import VersionStatus
 from hub.registry.lifecycle import VALIDATE_VERSION_TASK, claim, finish, retry_later
@@ -153,19 +153,20 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
                     if finish(version_id, attempt, VersionStatus.INVALID, result)
                     else None
                 )
-            if outcome.converted_weights is not None:
+            for derived in outcome.derived:
                 report.files.append(
                     {
-                        "name": outcome.converted_weights.name,
-                        "size": outcome.converted_weights.stat().st_size,
-                        "sha256": sha256_of_file(outcome.converted_weights),
+                        "name": derived.name,
+                        "size": derived.path.stat().st_size,
+                        "sha256": sha256_of_file(derived.path),
                         "derived": True,
-                        "derived_from": PICKLE_WEIGHTS_FILE,
+                        "derived_from": derived.derived_from,
                     }
                 )
             report.metrics["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
             result = report.build(outcome="valid", finished_at=timezone.now(), **timestamps)
-            finished = finish(version_id, attempt, VersionStatus.VALID, result, outcome.converted_weights)
+            derived_files = {derived.name: derived.path for derived in outcome.derived}
+            finished = finish(version_id, attempt, VersionStatus.VALID, result, derived_files)
             return VersionStatus.VALID if finished else None
     except SoftTimeLimitExceeded:
         message = f"Validation took longer than {settings.VALIDATION_SOFT_TIME_LIMIT} s."

@@ -21,10 +21,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PEFT_CONFIG_FILE = "adapter_config.json"
-PEFT_SAFETENSORS_FILE = "adapter_model.safetensors"
-PEFT_PICKLE_FILE = "adapter_model.bin"
-PEFT_README_FILE = "README.md"
+from adapters_core import directory
+
+# PEFT's file names, from the directory contract (its config file is called like ours).
+PEFT_CONFIG_FILE = directory.CONFIG_FILE
+PEFT_SAFETENSORS_FILE = directory.PEFT_SAFETENSORS_WEIGHTS_FILE
+PEFT_PICKLE_FILE = directory.PEFT_PICKLE_WEIGHTS_FILE
+PEFT_README_FILE = directory.README_FILE
 PEFT_WEIGHTS_PREFIX = "base_model.model."
 PEFT_VERSION = "0.21.2"
 
@@ -128,11 +131,6 @@ class SiteInfo:
         if self.location == "selfattn":
             return config["selfattn_lora"] and (self.fused or self.attn_key in config["attn_matrices"])
         return config[f"{self.location}_lora"]
-
-
-def is_peft_config(config_json: Mapping[str, Any]) -> bool:
-    """Whether a parsed ``adapter_config.json`` is PEFT's (it has ``peft_type``; ours has ``config``)."""
-    return "peft_type" in config_json and "config" not in config_json
 
 
 def _sites_wanted(sites: Iterable[SiteInfo], config: Mapping[str, Any]) -> set[str]:
@@ -284,6 +282,29 @@ def lora_config_from_peft(
             + "."
         )
     return config
+
+
+def targeted_module_paths(
+    peft_config: Mapping[str, Any], sites: Iterable[SiteInfo], base_model_prefix: str
+) -> set[str]:
+    """The paths of ``sites`` that PEFT's ``target_modules`` and ``layers_to_transform`` select: what a PEFT
+    adapter with this config adapts, known from the config alone (before its weights are read). A regex
+    is matched against the path with and without ``base_model_prefix`` (PEFT sees either, by model class)."""
+    targets = peft_config.get("target_modules")
+    if not targets:
+        raise PeftConversionError("The PEFT config has no target_modules; it must name the adapted layers.")
+    sites = list(sites)
+    layers = peft_config.get("layers_to_transform")
+    if isinstance(layers, int):
+        layers = [layers]
+    selected = set()
+    for site in sites:
+        names = [site.path, f"{base_model_prefix}.{site.path}"] if base_model_prefix else [site.path]
+        if not any(_matching(targets, [name]) for name in names):
+            continue
+        if layers is None or site.layer_index in layers:
+            selected.add(site.path)
+    return selected
 
 
 def _matching(targets: Any, paths: Iterable[str]) -> set[str]:

@@ -14,7 +14,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from adapters_core.configuration import LoRAConfig
-from adapters_core.directory import MAX_CONFIG_FILE_SIZE, compare_weight_shapes, strip_base_prefix
+from adapters_core.directory import (
+    MAX_CONFIG_FILE_SIZE,
+    compare_weight_shapes,
+    is_peft_config,
+    strip_base_prefix,
+)
 from adapters_core.io import AdapterLoadError, read_adapter_weights_pickle
 from adapters_core.methods.lora import peft
 from adapters_core.methods.lora.layer import FusedQKVLoRASite
@@ -33,7 +38,7 @@ def peft_config_of(directory: str | os.PathLike) -> dict[str, Any] | None:
         config_json = json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return config_json if isinstance(config_json, dict) and peft.is_peft_config(config_json) else None
+    return config_json if isinstance(config_json, dict) and is_peft_config(config_json) else None
 
 
 def _site_infos(model) -> list[peft.SiteInfo]:
@@ -65,6 +70,17 @@ def read_peft_weights(directory: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{directory} is a PEFT adapter directory without {peft.PEFT_SAFETENSORS_FILE} or {peft.PEFT_PICKLE_FILE}."
         )
     return read_adapter_weights_pickle(pickle_path)
+
+
+def equivalent_lora_config(model, peft_config: dict[str, Any]) -> LoRAConfig:
+    """The LoRA (or IA³) config equivalent to a PEFT adapter with ``peft_config`` on ``model``, from the
+    config alone (its ``target_modules`` and ``layers_to_transform``), so it is known before the weights
+    are read; ``model`` may live on the meta device. Raises
+    :class:`~adapters_core.methods.lora.peft.PeftConversionError` saying why when there is none."""
+    peft.check_convertible(peft_config)
+    sites = _site_infos(model)
+    paths = peft.targeted_module_paths(peft_config, sites, model.base_model_prefix)
+    return LoRAConfig.from_dict(peft.lora_config_from_peft(peft_config, paths, sites))
 
 
 def load_peft_adapter(

@@ -17,7 +17,7 @@ urlpatterns = [
         name="version-detail",
     ),
     path(
-        "adapters/<str:namespace>/<str:name>/versions/<str:version>/files/<str:file_name>",
+        "adapters/<str:namespace>/<str:name>/versions/<str:version>/files/<path:file_name>",
         views.download_file,
         name="version-file",
     ),

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModel
 
+from adapters_core.directory import adapter_key_filter
 from adapters_core.model_mixin import init as add_adapter_support
 
 # Tiny transformers configs (hidden 32, 2 layers): validation builds a reference model from each in milliseconds.
@@ -67,9 +68,10 @@ def adapter_directory_files(
     model = _trainer_model(model_name)
     model.add_adapter(adapter_name, config=config, overwrite_ok=True)
     generator = torch.Generator().manual_seed(seed)
+    belongs_to_adapter = adapter_key_filter(adapter_name)
     with torch.no_grad():
         for name, parameter in model.base_model.named_parameters():
-            if f"adapters.{adapter_name}." not in name and f"invertible_adapters.{adapter_name}." not in name:
+            if not belongs_to_adapter(name):
                 continue
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
             if zero_up_projection and "adapter_up" in name:
@@ -80,5 +82,61 @@ def adapter_directory_files(
         files = {path.name: path.read_bytes() for path in Path(directory).iterdir()}
     saved = json.loads(files["adapter_config.json"])
     saved["model_name"] = model_name
+    files["adapter_config.json"] = json.dumps(saved, indent=2, sort_keys=True).encode()
+    return files
+
+
+def reference_library_files(model_name: str = "tiny-bert", config="lora", seed: int = 0, safetensors=True):
+    """The files the reference library (`adapters` 1.3) writes for an adapter with seeded random weights. Prefix
+    tuning cannot be written as safetensors there (its pool is shared by every attention module), so it comes
+    as the legacy pickle with those per-layer copies, as people upload it."""
+    import adapters
+
+    torch.manual_seed(seed)
+    model = AutoModel.from_config(transformers_config(model_name)).eval()
+    adapters.init(model)
+    model.add_adapter("sst", config=config)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if ".sst." in name:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    with tempfile.TemporaryDirectory() as directory:
+        model.save_adapter(directory, "sst", use_safetensors=safetensors)
+        files = {path.name: path.read_bytes() for path in Path(directory).iterdir()}
+    saved = json.loads(files["adapter_config.json"])
+    saved["model_name"] = model_name
+    files["adapter_config.json"] = json.dumps(saved, indent=2, sort_keys=True).encode()
+    return files
+
+
+def with_config_values(files: dict[str, bytes], **values) -> dict[str, bytes]:
+    """`files` with `values` written into the adapter's config (e.g. r=8 for a LoRA saved at rank 4)."""
+    saved = json.loads(files["adapter_config.json"])
+    saved["config"].update(values)
+    return {**files, "adapter_config.json": json.dumps(saved, indent=2, sort_keys=True).encode()}
+
+
+def peft_directory_files(model_name: str = "tiny-bert", peft_type: str = "LORA", seed: int = 0, pickle=False):
+    """The files PEFT's `save_pretrained` writes for a LoRA (r=8 on query and value: the built-in `lora`) or IA³
+    (key and value)
+    adapter with seeded random weights; `pickle=True` writes PEFT's adapter_model.bin instead."""
+    from peft import IA3Config, LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    model = AutoModel.from_config(transformers_config(model_name)).eval()
+    if peft_type == "LORA":
+        config = LoraConfig(r=8, lora_alpha=8, target_modules=["query", "value"])
+    else:
+        config = IA3Config(target_modules=["key", "value"], feedforward_modules=[])
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "lora_" in name or "ia3_" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.1)
+    with tempfile.TemporaryDirectory() as directory:
+        peft_model.save_pretrained(directory, safe_serialization=not pickle)
+        files = {path.name: path.read_bytes() for path in Path(directory).iterdir()}
+    saved = json.loads(files["adapter_config.json"])
+    saved["base_model_name_or_path"] = model_name
     files["adapter_config.json"] = json.dumps(saved, indent=2, sort_keys=True).encode()
     return files
