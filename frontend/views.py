@@ -13,8 +13,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from frontend.config_keys import KEY_DESCRIPTIONS
-from frontend.diagram import describe_layer, layer_diagram, plan_layer
+from frontend.diagram import layer_diagram
 from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_choices
+from frontend.layer_plan import describe_layer, plan_layer
 from hub.registry.choices import AdapterType
 from hub.registry.errors import RegistryError
 from hub.registry.filtersets import SORT_ORDERS, AdapterFilterSet
