@@ -103,7 +103,8 @@ def usage_snippets(adapter: Adapter, base_url: str) -> dict[str, str]:
         "from transformers import AutoModel\n\n"
         f'model = AutoModel.from_pretrained("{model_name}")\n'
         "adapters.init(model)\n"
-        f'adapter_name = model.load_adapter("{adapter.full_name}", source="hf")\n'
+        # The hub serves adapter.safetensors; the reference library reads pytorch_adapter.bin unless told.
+        f'adapter_name = model.load_adapter("{adapter.full_name}", source="hf", use_safetensors=True)\n'
         "model.set_active_adapters(adapter_name)\n"
     )
     if offers_peft(adapter):

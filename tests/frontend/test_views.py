@@ -198,7 +198,7 @@ def test_adapter_page_shows_identifier_snippets_versions_and_citation(client, ca
     html = response.content.decode()
     assert "sentiment/sst-2@ukp" in html
     assert "model.load_adapter(&quot;sentiment/sst-2@ukp&quot;)" in html
-    assert "model.load_adapter(&quot;ukp/sst-2&quot;, source=&quot;hf&quot;)" in html
+    assert "model.load_adapter(&quot;ukp/sst-2&quot;, source=&quot;hf&quot;, use_safetensors=True)" in html
     assert "HF_ENDPOINT&quot;] = &quot;http://testserver&quot;" in html
     assert "bert-base-uncased" in html and "Task adapter" in html
     version = AdapterVersion.objects.get(adapter=catalogue["sst-2"])
