@@ -1,9 +1,12 @@
 """An SVG picture of one Transformer layer, drawn from an adapter configuration's keys.
 
-The picture shows where the configuration's modules sit: the invertible adapter after the embeddings, a
-bottleneck adapter after the attention block (`mh_adapter`) and/or after the feed-forward block
-(`output_adapter`), in sequence or in parallel (`is_parallel`), with the pre-trained LayerNorms and residual
-connections the keys `original_ln_before`, `original_ln_after` and `residual_before_ln` switch on.
+The picture shows where the configuration's modules sit (`frontend.layer_plan` reads them): prompt tuning's
+embeddings and the invertible adapter after the embeddings; LoRA / IA³ / DoRA / VeRA on the attention
+projections and feed-forward layers they adapt, with their rank; prefix tuning's key/value positions beside
+the attention; a bottleneck (or Compacter) adapter after the attention block (`mh_adapter`) and/or after the
+feed-forward block (`output_adapter`), in sequence or in parallel (`is_parallel`), with the pre-trained
+LayerNorms and residual connections the keys `original_ln_before`, `original_ln_after` and
+`residual_before_ln` switch on. A union draws each member in its place, numbered.
 
 Only the configuration dictionary is read (no model is built), so any stored config can be drawn. The SVG uses
 CSS classes (`dg-*`) for its colours, so the page's stylesheet decides light and dark.
@@ -12,11 +15,19 @@ CSS classes (`dg-*`) for its colours, so the page's stylesheet decides light and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+from frontend.layer_plan import (
+    AdapterPlacement,
+    LoRAPlacement,
+    PrefixPlacement,
+    describe_layer,
+    number,
+    plan_layer,
+)
 
 WIDTH = 620
 MAIN_X = 250  # centre of the main column
@@ -26,77 +37,7 @@ GAP = 22  # vertical space between two elements (room for an arrow)
 SIDE_X = 478  # centre of the side column (parallel adapters)
 SIDE_WIDTH = 196
 RESIDUAL_X = 60  # where the residual lines run, left of the main column
-
-
-@dataclass
-class AdapterPlacement:
-    """One bottleneck adapter at one position of the layer, as a config describes it."""
-
-    config: Mapping[str, Any]
-    member_index: int | None = None  # index in a union config, None for a single config
-
-    @property
-    def parallel(self) -> bool:
-        return bool(self.config.get("is_parallel"))
-
-    def bottleneck_label(self, hidden_size: int | None) -> str:
-        factor = self.config.get("reduction_factor")
-        if isinstance(factor, Mapping):
-            factor = factor.get("default", next(iter(factor.values()), None))
-            per_layer = " (per layer)"
-        else:
-            per_layer = ""
-        if hidden_size and isinstance(factor, int | float) and factor > 0:
-            return f"{hidden_size} → {int(hidden_size // factor)} → {hidden_size}{per_layer}"
-        return f"d → d/{_number(factor)} → d{per_layer}"
-
-
-@dataclass
-class LayerPlan:
-    """What a config puts where: the input to the drawing, and to the page's text description."""
-
-    attention: list[AdapterPlacement] = field(default_factory=list)
-    feed_forward: list[AdapterPlacement] = field(default_factory=list)
-    invertible: list[Mapping[str, Any]] = field(default_factory=list)
-    leave_out: list[int] = field(default_factory=list)
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.attention or self.feed_forward or self.invertible)
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def config_members(config: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The bottleneck configs inside `config`: itself, or the members of a union (`architecture: union`)."""
-    if config.get("architecture") == "union" and isinstance(config.get("configs"), list):
-        return [member for member in config["configs"] if isinstance(member, Mapping)]
-    return [config]
-
-
-def plan_layer(config: Mapping[str, Any]) -> LayerPlan:
-    """Where each module of `config` sits in a Transformer layer."""
-    plan = LayerPlan()
-    members = config_members(config)
-    is_union = len(members) > 1 or config.get("architecture") == "union"
-    leave_out: set[int] = set()
-    for index, member in enumerate(members):
-        placement = AdapterPlacement(member, index if is_union else None)
-        if member.get("mh_adapter"):
-            plan.attention.append(placement)
-        if member.get("output_adapter"):
-            plan.feed_forward.append(placement)
-        if member.get("inv_adapter"):
-            plan.invertible.append(member)
-        for layer in member.get("leave_out") or []:
-            if isinstance(layer, int):
-                leave_out.add(layer)
-    plan.leave_out = sorted(leave_out)
-    return plan
+MATRIX_WIDTH = 70  # one projection (query, key, value) in a row of a block's projections
 
 
 class _Canvas:
@@ -161,17 +102,21 @@ def _adapter_sublabel(placement: AdapterPlacement, hidden_size: int | None) -> s
     pieces = [placement.bottleneck_label(hidden_size), str(config.get("non_linearity", ""))]
     scaling = config.get("scaling", 1.0)
     if scaling not in (1, 1.0, None):
-        pieces.append(f"× {_number(scaling)}")
+        pieces.append(f"× {number(scaling)}")
     if config.get("use_gating"):
         pieces.append("gated")
+    if placement.phm:
+        pieces.append(f"PHM n={number(config.get('phm_dim'))}")
     return " · ".join(piece for piece in pieces if piece)
 
 
 def _adapter_title(placement: AdapterPlacement, parallel: bool) -> str:
     config = placement.config
-    title = "Parallel adapter" if parallel else "Bottleneck adapter"
-    if placement.member_index is not None:
-        title += f" #{placement.member_index + 1}"
+    if placement.phm:  # Compacter: the projections are PHM layers
+        title = "Parallel Compacter adapter" if parallel else "Compacter adapter"
+    else:
+        title = "Parallel adapter" if parallel else "Bottleneck adapter"
+    title += placement.number_suffix
     inner_norms = [name for name, key in (("LN in", "ln_before"), ("LN out", "ln_after")) if config.get(key)]
     if inner_norms:
         title += " (" + ", ".join(inner_norms) + ")"
@@ -186,12 +131,77 @@ def _residual(canvas: _Canvas, branch_y: float, target_y: float, offset: int, la
         canvas.note(x + 4, target_y - 6, label)
 
 
-def _draw_block(canvas: _Canvas, sublayer: str, placements: list[AdapterPlacement], hidden_size):
-    """One sub-block of the layer (attention or feed-forward) with the adapters the config puts after it."""
+def _draw_matrices(
+    canvas: _Canvas,
+    matrices: dict[str, list[LoRAPlacement]],
+    prefixes: list[PrefixPlacement],
+    notes: list[str],
+):
+    """A row of the block's projections (query/key/value, or intermediate/output): the ones a LoRA-family
+    module adapts are highlighted with its kind and rank; prefix tuning's box beside the row feeds the keys
+    and values; `notes` (the LoRAs' formulas) go beside the row."""
+    names = list(matrices)
+    width = MATRIX_WIDTH if len(names) > 2 else MATRIX_WIDTH + 30
+    spacing = width + 8
+    top = canvas.y
+    for position, name in enumerate(names):
+        cx = MAIN_X + (position - (len(names) - 1) / 2) * spacing
+        loras = matrices[name]
+        if loras:
+            sublabel = " + ".join(lora.matrix_label() + lora.number_suffix for lora in loras)
+            canvas.box(name, "adapter", cx=cx, width=width, sublabel=sublabel, y=top)
+        else:
+            canvas.box(name, "base", cx=cx, width=width, sublabel="frozen", y=top)
+    right_edge = MAIN_X + ((len(names) - 1) / 2) * spacing + width / 2
+    side_y = top
+    for prefix in prefixes:
+        canvas.box(
+            f"Prefix tuning{prefix.number_suffix}",
+            "adapter",
+            cx=SIDE_X,
+            width=SIDE_WIDTH,
+            height=BOX_HEIGHT + 6,
+            sublabel=f"{prefix.length} key/value positions",
+            y=side_y,
+        )
+        # The prefix joins the keys and values (the last two boxes of the attention row).
+        canvas.path(
+            [(SIDE_X - SIDE_WIDTH / 2, side_y + BOX_HEIGHT / 2), (right_edge + 2, side_y + BOX_HEIGHT / 2)],
+            kind="adapter-line",
+        )
+        short = {
+            "self-attention": "self",
+            "encoder self-attention": "encoder self",
+            "cross-attention": "cross",
+        }
+        places = [short[place] for place in prefix.locations()]
+        where = places[0] if len(places) == 1 else ", ".join(places[:-1]) + " and " + places[-1]
+        canvas.note(SIDE_X - SIDE_WIDTH / 2, side_y + BOX_HEIGHT + 18, f"in {where} attention")
+        canvas.note(SIDE_X - SIDE_WIDTH / 2, side_y + BOX_HEIGHT + 32, prefix.generator())
+        side_y += BOX_HEIGHT + 44
+    for index, text in enumerate(notes):
+        canvas.note(SIDE_X - SIDE_WIDTH / 2, side_y + 12 + index * 14, text)
+    canvas.y = top + BOX_HEIGHT
+
+
+def _draw_block(
+    canvas: _Canvas,
+    sublayer: str,
+    placements: list[AdapterPlacement],
+    hidden_size,
+    matrices: dict[str, list[LoRAPlacement]] | None = None,
+    prefixes: list[PrefixPlacement] = (),
+    notes: list[str] = (),
+):
+    """One sub-block of the layer (attention or feed-forward): the projections LoRA-family modules or prefix
+    tuning reach inside it (when any do), then the adapters the config puts after it or beside it."""
     branch_y = canvas.y
     canvas.dot(MAIN_X, branch_y)
     residual_offset = 0
     canvas.arrow_down(length=GAP - 6)
+    if matrices:
+        _draw_matrices(canvas, matrices, list(prefixes), list(notes))
+        canvas.arrow_down()
     sublayer_top = canvas.box(sublayer, "base", sublabel="pre-trained, frozen")
     parallel = [p for p in placements if p.parallel]
     sequential = [p for p in placements if not p.parallel]
@@ -268,19 +278,46 @@ def layer_diagram(config: Mapping[str, Any], hidden_size: int | None = None, tit
     plan = plan_layer(config)
     canvas = _Canvas()
     canvas.box("Embeddings", "base", sublabel="pre-trained, frozen")
+    for prompt in plan.prompts:
+        canvas.arrow_down()
+        canvas.box(
+            f"Prompt tuning{prompt.number_suffix}",
+            "adapter",
+            sublabel=f"{prompt.length} trained embeddings, {prompt.where()}",
+        )
     for member in plan.invertible:
         canvas.arrow_down()
         canvas.box(
             f"Invertible adapter ({str(member.get('inv_adapter')).upper()})",
             "adapter",
-            sublabel=f"reduction factor {_number(member.get('inv_adapter_reduction_factor'))}",
+            sublabel=f"reduction factor {number(member.get('inv_adapter_reduction_factor'))}",
         )
     canvas.arrow_down(length=GAP + 8)
     frame_top = canvas.y - 8
     canvas.y += 22  # room for the frame's label above the first residual line
-    _draw_block(canvas, "Multi-head attention", plan.attention, hidden_size)
+    attention_matrices = plan.attention_matrices()
+    feed_forward_matrices = plan.feed_forward_matrices()
+    in_attention = [lora for lora in plan.loras if lora.attention]
+    _draw_block(
+        canvas,
+        "Multi-head attention",
+        plan.attention,
+        hidden_size,
+        # The attention's projections are drawn when a LoRA adapts one or a prefix joins the keys and values.
+        matrices=attention_matrices if (in_attention or plan.prefixes) else None,
+        prefixes=plan.prefixes,
+        notes=[line for lora in in_attention for line in lora.formula()],
+    )
     canvas.arrow_down(length=GAP + 6)
-    _draw_block(canvas, "Feed-forward", plan.feed_forward, hidden_size)
+    in_feed_forward = [lora for lora in plan.loras if lora.feed_forward]
+    _draw_block(
+        canvas,
+        "Feed-forward",
+        plan.feed_forward,
+        hidden_size,
+        matrices=feed_forward_matrices if in_feed_forward else None,
+        notes=[line for lora in in_feed_forward if not lora.attention for line in lora.formula()],
+    )
     frame_bottom = canvas.y + 12
     layers_note = "Transformer layer, repeated for every layer"
     if plan.leave_out:
@@ -317,36 +354,3 @@ def layer_diagram(config: Mapping[str, Any], hidden_size: int | None = None, tit
         + "</svg>"
     )
     return mark_safe(svg)  # noqa: S308 (every text was escaped above)
-
-
-def describe_layer(plan: LayerPlan) -> list[str]:
-    """The picture in sentences, for screen readers and for the page's text."""
-    sentences = []
-    if plan.is_empty:
-        return ["This configuration adds no adapter modules to the layer."]
-    for member in plan.invertible:
-        sentences.append(
-            f"An invertible {str(member.get('inv_adapter')).upper()} adapter follows the embeddings; its inverse "
-            "runs before the output embeddings."
-        )
-    for position, placements in (("attention", plan.attention), ("feed-forward", plan.feed_forward)):
-        for placement in placements:
-            config = placement.config
-            if placement.parallel:
-                sentences.append(
-                    f"A parallel adapter runs beside the {position} block, its output scaled by "
-                    f"{_number(config.get('scaling', 1.0))} and added to the block's output."
-                )
-                continue
-            norms = []
-            if config.get("original_ln_before"):
-                norms.append("the pre-trained LayerNorm is applied before it")
-            if config.get("original_ln_after", True):
-                norms.append("the pre-trained Add & LayerNorm after it")
-            sentence = f"A bottleneck adapter follows the {position} block"
-            if norms:
-                sentence += "; " + " and ".join(norms)
-            sentences.append(sentence + ".")
-    if plan.leave_out:
-        sentences.append("Layers " + ", ".join(str(layer) for layer in plan.leave_out) + " have no adapters.")
-    return sentences

@@ -13,9 +13,12 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from frontend.config_keys import KEY_DESCRIPTIONS
-from frontend.diagram import describe_layer, layer_diagram, plan_layer
+from frontend.diagram import layer_diagram
 from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_choices
-from hub.registry.choices import AdapterType
+from frontend.layer_plan import describe_layer, plan_layer
+from frontend.snippets import config_load_snippets, key_values, usage_snippets
+from hub.registry.architectures import find_architecture
+from hub.registry.choices import AdapterType, MethodFamily
 from hub.registry.errors import RegistryError
 from hub.registry.filtersets import SORT_ORDERS, AdapterFilterSet
 from hub.registry.models import (
@@ -47,53 +50,12 @@ def hub_url(request) -> str:
     return settings.ADAPTERHUB_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
 
 
-def usage_snippets(adapter: Adapter, base_url: str) -> dict[str, str]:
-    """Copyable code that loads `adapter`: with adapters_core, with the reference `adapters` library (through
-    the Hugging Face-compatible routes), and with the command line client."""
-    model_name = adapter.base_model.model_name
-    identifier = adapter.identifier
-    adapters_core_snippet = (
-        "import os\n"
-        f'os.environ["ADAPTERHUB_URL"] = "{base_url}"\n\n'
-        "import adapters_core\n"
-        "from transformers import AutoModel\n\n"
-        f'model = AutoModel.from_pretrained("{model_name}")\n'
-        "adapters_core.init(model)\n"
-        f'adapter_name = model.load_adapter("{identifier}")\n'
-        "model.set_active_adapters(adapter_name)\n"
-    )
-    reference_snippet = (
-        "import os\n"
-        f'os.environ["HF_ENDPOINT"] = "{base_url}"  # before huggingface_hub is imported\n\n'
-        "import adapters\n"
-        "from transformers import AutoModel\n\n"
-        f'model = AutoModel.from_pretrained("{model_name}")\n'
-        "adapters.init(model)\n"
-        f'adapter_name = model.load_adapter("{adapter.full_name}", source="hf")\n'
-        "model.set_active_adapters(adapter_name)\n"
-    )
-    cli_snippet = f"ADAPTERHUB_URL={base_url} adapterhub pull {identifier} --model {model_name}\n"
-    return {"adapters_core": adapters_core_snippet, "adapters": reference_snippet, "cli": cli_snippet}
-
-
 def config_rows(config: dict) -> list[tuple[str, object, str]]:
     """(key, value, meaning) for each key of a config: the documented keys first, in the order of the
     reference library's BnConfig (PostgreSQL's JSON does not keep the stored order), then the rest by name."""
     documented = [key for key in KEY_DESCRIPTIONS if key in config]
     others = sorted(key for key in config if key not in KEY_DESCRIPTIONS)
     return [(key, config[key], KEY_DESCRIPTIONS.get(key, "")) for key in documented + others]
-
-
-def config_load_snippets(name: str, config: dict) -> list[str]:
-    factor = config.get("reduction_factor")
-    example_factor = 12 if factor != 12 else 8
-    return [
-        "from adapters_core.configuration import AdapterConfig\n\n"
-        f'config = AdapterConfig.load("{name}")\n'
-        f"# the same architecture with a smaller bottleneck\n"
-        f'config = AdapterConfig.load("{name}", reduction_factor={example_factor})\n',
-        f'model.add_adapter("my_adapter", config="{name}[reduction_factor={example_factor}]")\n',
-    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -154,6 +116,7 @@ def adapter_list(request):
         "sort": request.GET.get("sort") or "downloads",
         "status_choices": adapter_status_choices(),
         "type_choices": AdapterType.choices,
+        "method_choices": MethodFamily.choices,
     }
     return render(request, "frontend/adapter_list.html", context)
 
@@ -204,6 +167,7 @@ def adapter_detail(request, namespace, name):
         "shown_version": current or (versions[0] if versions else None),
         "snippets": usage_snippets(adapter, hub_url(request)),
         "config_rows": config_rows(adapter.config),
+        "key_values": key_values(adapter.config, adapter.method),
         "diagram": layer_diagram(adapter.config, hidden_size=adapter.base_model.hidden_size),
         "diagram_text": describe_layer(plan),
     }
@@ -231,9 +195,11 @@ def architecture_list(request):
 
 
 def architecture_detail(request, name):
-    architecture = Architecture.objects.filter(name=name).first()
+    architecture = find_architecture(name)
     if architecture is None:
         raise Http404(f"There is no architecture {name!r}.")
+    if architecture.name != name:  # an alias (`seq_bn`): the page lives under the canonical name
+        return redirect("frontend:architecture-detail", architecture.name)
     adapters = (
         Adapter.objects.for_list(request.user)
         .filter(architecture_name=architecture.name)
@@ -246,7 +212,8 @@ def architecture_detail(request, name):
             architecture.config, title=f"The {architecture.name} architecture in one layer"
         ),
         "diagram_text": describe_layer(plan_layer(architecture.config)),
-        "load_snippets": config_load_snippets(architecture.name, architecture.config),
+        "load_snippets": config_load_snippets(architecture.name, architecture.config, architecture.method),
+        "key_values": key_values(architecture.config, architecture.method),
         "adapters": adapters,
     }
     return render(request, "frontend/architecture_detail.html", context)

@@ -125,7 +125,12 @@ def build_all() -> list[dict]:
 
 
 def build_architectures() -> dict:
-    return {architecture.name: architecture.config for architecture in Architecture.objects.order_by("name")}
+    """Every architecture's config by name, built-in aliases included (`seq_bn` beside `pfeiffer`)."""
+    documents = {}
+    for architecture in Architecture.objects.order_by("name"):
+        for name in (architecture.name, *architecture.aliases):
+            documents[name] = architecture.config
+    return documents
 
 
 def build_adapter_entry(namespace: str, name: str, base_url: str) -> dict | None:
@@ -145,6 +150,7 @@ def build_adapter_entry(namespace: str, name: str, base_url: str) -> dict | None
         else adapter.config_hash,
         "config": adapter.config,
         "config_hash": adapter.config_hash,
+        "method": adapter.method,
         "default_version": default.version,
         "files": files,
         "info": adapter_info(adapter),

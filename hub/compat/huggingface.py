@@ -144,7 +144,7 @@ def _timestamp(moment) -> str | None:
 def adapter_tags(adapter: Adapter) -> list[str]:
     """The repository's tags; `filter=` matches exactly these (see `_tag_condition`)."""
     tags = [*COMMON_TAGS, adapter.base_model.model_type, f"base_model:{adapter.base_model.model_name}"]
-    tags += [adapter.task.name, adapter.type, adapter.architecture_name]
+    tags += [adapter.task.name, adapter.type, adapter.architecture_name, f"method:{adapter.method}"]
     if adapter.subtask_id is not None:
         tags += [f"adapterhub:{adapter.task.name}/{adapter.subtask.name}", f"dataset:{adapter.subtask.name}"]
         if adapter.subtask.language:
@@ -168,6 +168,8 @@ def _tag_condition(tag: str) -> Q:
             return Q(subtask__name=value)
         if prefix == "license":
             return Q(license=value)
+        if prefix == "method":
+            return Q(method=value)
         if prefix == "adapterhub":
             task, _, subtask = value.partition("/")
             return Q(task__name=task, subtask__name=subtask) if subtask else Q(task__name=task, subtask=None)
@@ -185,6 +187,7 @@ def _adapters_config(adapter: Adapter, version: AdapterVersion) -> dict:
         "model_name": adapter.base_model.model_name,
         "model_type": adapter.base_model.model_type,
         "architecture": adapter.architecture_name,
+        "method": adapter.method,
         "config_hash": adapter.config_hash,
         "type": adapter.type,
         "identifier": adapter.identifier,

@@ -49,11 +49,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Architecture)
 class ArchitectureAdmin(admin.ModelAdmin):
-    list_display = ["name", "display_name", "config_hash", "builtin", "created_at"]
-    list_filter = ["builtin"]
+    list_display = ["name", "display_name", "method", "config_hash", "builtin", "created_at"]
+    list_filter = ["builtin", "method"]
     search_fields = ["name", "display_name"]
-    # Clients cache configs by name: a registered config never changes.
-    readonly_fields = ["config", "config_hash", "builtin", "created_by"]
+    # Clients cache configs by name: a registered config never changes (nor its method, derived from it).
+    readonly_fields = ["config", "config_hash", "method", "aliases", "builtin", "created_by"]
 
 
 class SubtaskInline(admin.TabularInline):
@@ -95,11 +95,12 @@ class AdapterAdmin(admin.ModelAdmin):
         "download_count",
         "private",
     ]
-    list_filter = ["type", "private", "architecture_name", "base_model"]
+    list_filter = ["type", "private", "method", "architecture_name", "base_model"]
     search_fields = ["name", "namespace__name", "description"]
     readonly_fields = [
         "config",
         "config_hash",
+        "method",
         "architecture_name",
         "download_count",
         "created_at",

@@ -19,6 +19,7 @@ from adapters_core.configuration import (
 from adapters_core.configuration.values import load_json
 from hub.registry.caching import registry_changed
 from hub.registry.errors import BadRequest, Conflict
+from hub.registry.methods import method_family
 from hub.registry.models import Architecture
 from hub.registry.names import check_name
 
@@ -33,6 +34,21 @@ def architecture_name_for(config: AdapterConfig, hash_value: str) -> str:
         return name
     registered = Architecture.objects.filter(config_hash=hash_value).values_list("name", flat=True).first()
     return registered or CUSTOM_ARCHITECTURE
+
+
+def find_architecture(name: str) -> Architecture | None:
+    """The architecture called `name`: a registered name, or a built-in's alias (`seq_bn` is `pfeiffer`)."""
+    if name in BUILTIN_CONFIGS:
+        name = builtin_name(BUILTIN_CONFIGS[name]) or name
+    return Architecture.objects.filter(name=name).first()
+
+
+def apply_overrides(architecture: Architecture, overrides: Mapping) -> dict:
+    """The architecture's config with `overrides` applied (`r=16` for `lora`; a union changes every member
+    that has the key), as the API describes it: config, config_hash and method. Raises AdapterConfigError."""
+    config = AdapterConfig.from_dict(architecture.config).replace(**overrides)
+    as_dict = config.to_dict()
+    return {"config": as_dict, "config_hash": config_hash(config), "method": method_family(as_dict)}
 
 
 def resolve_config_text(text: str) -> AdapterConfig:

@@ -1,12 +1,12 @@
 """The one filter set for adapter lists: the REST list (`/api/v1/adapters/`) and the web UI's list page use
 the same query parameters (`task`, `subtask`, `type`, `language`, `model_name`, `model_type`,
-`architecture`, `namespace`, `status`, `q`, `sort`). Both feed it the one list query,
+`architecture`, `method`, `namespace`, `status`, `q`, `sort`). Both feed it the one list query,
 `Adapter.objects.for_list(user)`, whose `status` annotation the status filter reads."""
 
 import django_filters
 from django.db.models import Q
 
-from hub.registry.choices import AdapterType, VersionStatus
+from hub.registry.choices import AdapterType, MethodFamily, VersionStatus
 from hub.registry.models import Adapter
 
 SORT_ORDERS = {
@@ -28,6 +28,9 @@ class AdapterFilterSet(django_filters.FilterSet):
     )
     model_type = django_filters.CharFilter(field_name="base_model__model_type", help_text="e.g. bert")
     architecture = django_filters.CharFilter(field_name="architecture_name", help_text="e.g. pfeiffer")
+    method = django_filters.ChoiceFilter(
+        choices=MethodFamily.choices, help_text="Method family: " + ", ".join(MethodFamily.values)
+    )
     namespace = django_filters.CharFilter(field_name="namespace__name", help_text="Owner, e.g. ukp")
     status = django_filters.ChoiceFilter(
         choices=VersionStatus.choices,
@@ -54,6 +57,7 @@ class AdapterFilterSet(django_filters.FilterSet):
             "model_name",
             "model_type",
             "architecture",
+            "method",
             "namespace",
         ]
 

@@ -5,7 +5,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from hub.registry.choices import AdapterType, MemberRole, NamespaceKind, TokenScope, VersionStatus
+from hub.registry.choices import (
+    AdapterType,
+    MemberRole,
+    MethodFamily,
+    NamespaceKind,
+    TokenScope,
+    VersionStatus,
+)
+from hub.registry.methods import method_family
 from hub.registry.querysets import AdapterQuerySet, AdapterVersionQuerySet
 
 
@@ -75,6 +83,10 @@ class Architecture(models.Model):
     description = models.TextField(blank=True)
     config = models.JSONField()
     config_hash = models.CharField(max_length=16, db_index=True)
+    # Derived from `config` on every save (see `method_family`), so lists filter by it without reading JSON.
+    method = models.CharField(max_length=20, choices=MethodFamily.choices, db_index=True)
+    # Other names of a built-in (`seq_bn` for `pfeiffer`), as the library registers them.
+    aliases = models.JSONField(default=list, blank=True)
     citation = models.TextField(blank=True)
     builtin = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -86,6 +98,10 @@ class Architecture(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.method = method_family(self.config)
+        super().save(*args, **kwargs)
 
 
 class Task(models.Model):
@@ -155,6 +171,8 @@ class Adapter(models.Model):
     architecture_name = models.CharField(max_length=100, db_index=True)
     config = models.JSONField()
     config_hash = models.CharField(max_length=16, db_index=True)
+    # Derived from `config` on every save (see `method_family`), so lists filter by it without reading JSON.
+    method = models.CharField(max_length=20, choices=MethodFamily.choices, db_index=True)
     description = models.TextField(blank=True)
     readme = models.TextField(blank=True)
     citation = models.TextField(blank=True)
@@ -178,6 +196,10 @@ class Adapter(models.Model):
 
     def __str__(self):
         return self.full_name
+
+    def save(self, *args, **kwargs):
+        self.method = method_family(self.config)
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self):

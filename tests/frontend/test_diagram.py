@@ -12,7 +12,8 @@ from adapters_core.configuration import (
     ParallelConfig,
     PfeifferConfig,
 )
-from frontend.diagram import layer_diagram, plan_layer
+from frontend.diagram import layer_diagram
+from frontend.layer_plan import plan_layer
 
 SVG = "{http://www.w3.org/2000/svg}"
 

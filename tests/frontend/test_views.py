@@ -11,6 +11,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
+from adapters_core.configuration import CANONICAL_BUILTIN_NAMES
 from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, ApiToken, BaseModel
 from hub.registry.tokens import create_token, find_active_token
@@ -94,7 +95,7 @@ def test_home_shows_counts_recent_and_most_downloaded(client, catalogue):
     counts = response.context["counts"]
     # The private adapter is not counted for an anonymous visitor.
     assert counts["adapters"] == 4
-    assert counts["architectures"] == 5
+    assert counts["architectures"] == len(CANONICAL_BUILTIN_NAMES)  # every built-in of the library
     assert counts["tasks"] == 5 and counts["languages"] == 9
     popular = [adapter.full_name for adapter in response.context["popular"]]
     assert popular[:2] == ["ukp/sst-2", "nlpgroup/de-wiki"]
@@ -197,7 +198,7 @@ def test_adapter_page_shows_identifier_snippets_versions_and_citation(client, ca
     html = response.content.decode()
     assert "sentiment/sst-2@ukp" in html
     assert "model.load_adapter(&quot;sentiment/sst-2@ukp&quot;)" in html
-    assert "model.load_adapter(&quot;ukp/sst-2&quot;, source=&quot;hf&quot;)" in html
+    assert "model.load_adapter(&quot;ukp/sst-2&quot;, source=&quot;hf&quot;, use_safetensors=True)" in html
     assert "HF_ENDPOINT&quot;] = &quot;http://testserver&quot;" in html
     assert "bert-base-uncased" in html and "Task adapter" in html
     version = AdapterVersion.objects.get(adapter=catalogue["sst-2"])

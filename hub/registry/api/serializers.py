@@ -23,7 +23,10 @@ def version_path(namespace: str, name: str, version: str) -> str:
 class ArchitectureSerializer(serializers.ModelSerializer):
     class Meta:
         model = Architecture
-        fields = ["name", "display_name", "description", "config", "config_hash", "citation", "builtin"]
+        fields = [
+            "name", "display_name", "description", "method", "aliases", "config", "config_hash", "citation",
+            "builtin",
+        ]  # fmt: skip
 
 
 @extend_schema_field({"type": "object", "description": "The architecture's config (a JSON object)"})
@@ -70,7 +73,7 @@ class AdapterListSerializer(serializers.ModelSerializer):
         model = Adapter
         fields = [
             "adapter", "namespace", "name", "identifier", "type", "task", "subtask", "model_name", "model_type",
-            "architecture", "config_hash", "description", "license", "download_count", "latest_version",
+            "architecture", "method", "config_hash", "description", "license", "download_count", "latest_version",
             "created_at", "updated_at", "url",
         ]  # fmt: skip
 

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_hash
+from adapters_core.configuration import AdapterConfigError
 from adapters_core.configuration.values import load_json
 from adapters_core.directory import WEIGHTS_FILES
 from hub.registry.api.parsers import MultiPartParser
@@ -39,7 +39,7 @@ from hub.registry.api.serializers import (
     absolute_url,
     version_detail,
 )
-from hub.registry.architectures import register_architecture
+from hub.registry.architectures import apply_overrides, find_architecture, register_architecture
 from hub.registry.authentication import BearerTokenAuthentication
 from hub.registry.caching import cache_key
 from hub.registry.choices import VersionStatus
@@ -143,7 +143,7 @@ class ArchitectureDetailView(RegistryAPIView):
         return Response(data)
 
     def describe(self, request, name):
-        architecture = Architecture.objects.filter(name=name).first()
+        architecture = find_architecture(name)
         if architecture is None:
             known = list(Architecture.objects.values_list("name", flat=True))
             suggestions = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
@@ -155,11 +155,9 @@ class ArchitectureDetailView(RegistryAPIView):
         overrides = {key: _override_value(key, value) for key, value in request.query_params.items()}
         if overrides:
             try:
-                config = AdapterConfig.from_dict(architecture.config).replace(**overrides)
+                data.update(apply_overrides(architecture, overrides))
             except AdapterConfigError as exc:
                 raise BadRequest(f"Cannot apply the overrides: {exc}") from None
-            data["config"] = config.to_dict()
-            data["config_hash"] = config_hash(config)
             data["overrides"] = overrides
         return data
 
