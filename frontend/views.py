@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,8 +15,8 @@ from frontend.config_keys import KEY_DESCRIPTIONS
 from frontend.diagram import describe_layer, layer_diagram, plan_layer
 from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_choices
 from hub.registry.choices import AdapterType
-from hub.registry.errors import RegistryError
-from hub.registry.filtersets import SORT_ORDERS, AdapterFilterSet
+from hub.registry.errors import BadRequest, RegistryError
+from hub.registry.filtersets import SORT_ORDERS, AdapterFilterSet, CachedCountPaginator, check_page_bounds
 from hub.registry.models import (
     Adapter,
     AdapterVersion,
@@ -30,6 +29,7 @@ from hub.registry.models import (
 )
 from hub.registry.permissions import writable_namespaces
 from hub.registry.resolution import file_path
+from hub.registry.search import suggestions
 from hub.registry.storage import HashingUploadHandler
 from hub.registry.tokens import create_token
 
@@ -126,6 +126,10 @@ def explore(request):
 
 
 def adapter_list(request):
+    try:
+        check_page_bounds(_page_number(request), PAGE_SIZE)
+    except BadRequest as exc:
+        return render(request, "frontend/list_bounds.html", {"message": exc.message}, status=400)
     adapters = Adapter.objects.for_list(request.user)
     filterset = AdapterFilterSet(request.GET or None, queryset=adapters)
     errors = {}
@@ -134,9 +138,8 @@ def adapter_list(request):
         results = adapters.none()
     else:
         results = filterset.qs if filterset.is_bound else adapters.order_by(*SORT_ORDERS["downloads"])
-    paginator = Paginator(results, PAGE_SIZE)
+    paginator = CachedCountPaginator(results, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
-    options = FilterOptions.load()
     active = []
     for name, value in request.GET.items():
         if name in ("page", "sort") or not value:
@@ -145,17 +148,43 @@ def adapter_list(request):
         remaining.pop(name)
         remaining.pop("page", None)
         active.append({"name": name, "value": value, "remove_url": f"?{remaining.urlencode()}"})
+    query = request.GET.get("q", "")
     context = {
         "page": page,
-        "options": options,
+        "options": FilterOptions.cached(),
         "values": request.GET,
         "errors": errors,
         "active_filters": active,
-        "sort": request.GET.get("sort") or "downloads",
+        "sort": filterset.sort_order if filterset.is_bound and not errors else "downloads",
         "status_choices": adapter_status_choices(),
         "type_choices": AdapterType.choices,
+        "search_query": query,
+        "suggestions": _suggestion_links(request, adapters)
+        if query and not errors and not paginator.count
+        else [],
     }
     return render(request, "frontend/adapter_list.html", context)
+
+
+def _page_number(request) -> int:
+    try:
+        return int(request.GET.get("page") or 1)
+    except ValueError:
+        return 1  # Paginator.get_page shows the first page for a page that is not a number
+
+
+def _suggestion_links(request, adapters) -> list[dict]:
+    """ "Did you mean" links: the same list with the search replaced by a query that finds something."""
+    others = request.GET.copy()
+    query = others.pop("q")[-1]
+    others.pop("page", None)
+    filterset = AdapterFilterSet(others, queryset=adapters)
+    links = []
+    for suggestion in suggestions(filterset.unsorted_qs(), query):
+        changed = others.copy()
+        changed["q"] = suggestion
+        links.append({"query": suggestion, "url": f"?{changed.urlencode()}"})
+    return links
 
 
 def namespace_detail(request, namespace):

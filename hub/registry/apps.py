@@ -7,4 +7,4 @@ class RegistryConfig(AppConfig):
     verbose_name = "Adapter registry"
 
     def ready(self):
-        from hub.registry import signals  # noqa: F401  (connects the user → namespace handler)
+        from hub.registry import signals  # noqa: F401  (connects the handlers)
