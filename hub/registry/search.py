@@ -10,9 +10,11 @@ The document is a column kept up to date on save and when a related name changes
 not a generated column: PostgreSQL's generated columns cannot read other tables, and the task, subtask,
 namespace and base model names live there.
 
-Elsewhere (the embedded SQLite of `make run`) the same functions fall back to case-insensitive substring
-matching of each word over the same fields, ordered by name matches first, and to difflib for suggestions;
-on small catalogues they find the same adapters for whole words and word prefixes.
+Elsewhere (the embedded SQLite of `make run`) the same functions fall back to a case-insensitive match of
+each word at the start of a word of the same fields (a regular expression, not `icontains`: a substring
+match would find `bert` inside `roberta`, which full-text search does not), ordered by name matches first,
+and to difflib for suggestions; on small catalogues both find the same adapters
+(tests/hub/test_search_fallback.py).
 """
 
 import difflib
@@ -104,17 +106,28 @@ def _full_text_query(words: list[str]) -> SearchQuery:
     return SearchQuery(raw, search_type="raw", config=SEARCH_CONFIG)
 
 
+FALLBACK_FIELDS = (
+    "name",
+    "description",
+    "task__name",
+    "task__display_name",
+    "subtask__name",
+    "subtask__display_name",
+    "namespace__name",
+    "base_model__model_name",
+)
+
+
+def _word_start(word: str) -> str:
+    """A regular expression for `word` at the start of a word (what a prefix query of full-text search finds)."""
+    return rf"(^|\W){re.escape(word)}"
+
+
 def _fallback_condition(word: str) -> Q:
-    return (
-        Q(name__icontains=word)
-        | Q(description__icontains=word)
-        | Q(task__name__icontains=word)
-        | Q(task__display_name__icontains=word)
-        | Q(subtask__name__icontains=word)
-        | Q(subtask__display_name__icontains=word)
-        | Q(namespace__name__icontains=word)
-        | Q(base_model__model_name__icontains=word)
-    )
+    condition = Q()
+    for field in FALLBACK_FIELDS:
+        condition |= Q(**{f"{field}__iregex": _word_start(word)})
+    return condition
 
 
 def matching(adapters: QuerySet, text: str) -> QuerySet:
@@ -140,7 +153,7 @@ def by_relevance(adapters: QuerySet, text: str) -> QuerySet:
     else:
         name_matches = Q()
         for word in words:
-            name_matches &= Q(name__icontains=word)
+            name_matches &= Q(name__iregex=_word_start(word))
         rank = Case(When(name_matches, then=Value(1)), default=Value(0), output_field=IntegerField())
     return adapters.annotate(search_rank=rank).order_by("-search_rank", "-download_count", "id")
 
