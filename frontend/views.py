@@ -3,8 +3,9 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db.models import Count, Prefetch, Q
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -14,9 +15,16 @@ from django.views.decorators.http import require_POST
 from frontend.config_keys import KEY_DESCRIPTIONS
 from frontend.diagram import describe_layer, layer_diagram, plan_layer
 from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_choices
+from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import AdapterType
 from hub.registry.errors import BadRequest, RegistryError
-from hub.registry.filtersets import SORT_ORDERS, AdapterFilterSet, CachedCountPaginator, check_page_bounds
+from hub.registry.filtersets import (
+    SORT_ORDERS,
+    AdapterFilterSet,
+    CachedCountPaginator,
+    check_page_bounds,
+    list_identity,
+)
 from hub.registry.models import (
     Adapter,
     AdapterVersion,
@@ -125,7 +133,27 @@ def explore(request):
     )
 
 
+# Anonymous list pages are kept this long per process, like the REST list's anonymous answers.
+LIST_PAGE_CACHE_SECONDS = 5
+
+
 def adapter_list(request):
+    """The adapter list. Pages for anonymous visitors (without pending messages, which the page would show)
+    are cached per registry generation for LIST_PAGE_CACHE_SECONDS."""
+    cacheable = not request.user.is_authenticated and not len(messages.get_messages(request))
+    if not cacheable:
+        return _adapter_list(request)
+    key = cache_key("frontend:adapter-list", registry_generation(), request.get_full_path())
+    content = cache.get(key)
+    if content is not None:
+        return HttpResponse(content)
+    response = _adapter_list(request)
+    if response.status_code == 200:
+        cache.set(key, response.content, LIST_PAGE_CACHE_SECONDS)
+    return response
+
+
+def _adapter_list(request):
     try:
         check_page_bounds(_page_number(request), PAGE_SIZE)
     except BadRequest as exc:
@@ -138,7 +166,7 @@ def adapter_list(request):
         results = adapters.none()
     else:
         results = filterset.qs if filterset.is_bound else adapters.order_by(*SORT_ORDERS["downloads"])
-    paginator = CachedCountPaginator(results, PAGE_SIZE)
+    paginator = CachedCountPaginator(results, PAGE_SIZE, list_key=list_identity(request.GET, request.user))
     page = paginator.get_page(request.GET.get("page"))
     active = []
     for name, value in request.GET.items():

@@ -115,19 +115,33 @@ def check_page_bounds(page_number: int, page_size: int) -> None:
         )
 
 
+# Query parameters that choose a page of a list rather than the list.
+PAGE_PARAMETERS = ("page", "page_size")
+
+
+def list_identity(params, user) -> tuple:
+    """What identifies a list (not its page): its query parameters and whose view it is (private adapters
+    differ per user; membership changes start a new registry generation)."""
+    items = sorted((key, values) for key, values in params.lists() if key not in PAGE_PARAMETERS)
+    return (items, user.pk if user is not None and user.is_authenticated else None)
+
+
 class CachedCountPaginator(Paginator):
-    """A Paginator whose row count is cached per registry generation and query: counting every matching row
-    is the one part of a list page that grows with the catalogue. The key is the list's SQL, which holds
-    every filter and the visibility condition (a user's memberships), so no two lists share a count."""
+    """A Paginator whose row count is cached per registry generation and list (`list_identity`): counting
+    every matching row is the one part of a list page that grows with the catalogue."""
 
     # Per process (the default cache), a count may lag a change made in another process by this long.
     COUNT_CACHE_SECONDS = 30
+
+    def __init__(self, object_list, per_page, *, list_key: tuple, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.list_key = list_key
 
     @cached_property
     def count(self):
         if self.object_list.query.is_empty():
             return 0
-        key = cache_key("registry:list-count", registry_generation(), str(self.object_list.query))
+        key = cache_key("registry:list-count", registry_generation(), self.list_key)
         count = cache.get(key)
         if count is None:
             count = super().count

@@ -187,6 +187,8 @@ class Adapter(models.Model):
         # the search document, and trigrams of names for "did you mean".
         indexes = [
             models.Index(fields=["-download_count"], name="adapter_downloads_idx"),
+            # Anonymous lists (the most common) and their counts: an index-only scan of the public adapters.
+            models.Index(fields=["-download_count"], name="adapter_public_dl_idx", condition=Q(private=False)),
             models.Index(fields=["task", "-download_count"], name="adapter_task_downloads_idx"),
             models.Index(fields=["task", "base_model", "-download_count"], name="adapter_task_model_dl_idx"),
             models.Index(fields=["subtask", "-download_count"], name="adapter_subtask_dl_idx"),

@@ -23,6 +23,14 @@ LEFT JOIN registry_subtask AS subtask ON subtask.id = joined.subtask_id
 WHERE joined.id = adapter.id
 """
 
+class TrigramExtensionOnPostgres(TrigramExtension):
+    """pg_trgm; Django's operation skips other databases going forwards but not backwards."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
 GIN_INDEXES = [
     ("adapter_search_idx", "registry_adapter USING gin (search_document)"),
     ("adapter_name_trgm_idx", "registry_adapter USING gin (name gin_trgm_ops)"),
@@ -66,7 +74,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        TrigramExtension(),
+        TrigramExtensionOnPostgres(),
         migrations.AddField(
             model_name='adapter',
             name='search_document',
@@ -123,6 +131,12 @@ class Migration(migrations.Migration):
             model_name='adapter',
             index=models.Index(fields=['-updated_at', '-id'], name='adapter_recent_idx'),
         ),
-            migrations.RunPython(fill_list_status, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name='adapter',
+            index=models.Index(
+                condition=models.Q(('private', False)), fields=['-download_count'], name='adapter_public_dl_idx'
+            ),
+        ),
+        migrations.RunPython(fill_list_status, migrations.RunPython.noop),
         migrations.RunPython(create_search_structures, drop_search_structures),
     ]
