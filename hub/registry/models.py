@@ -188,7 +188,9 @@ class Adapter(models.Model):
         indexes = [
             models.Index(fields=["-download_count"], name="adapter_downloads_idx"),
             # Anonymous lists (the most common) and their counts: an index-only scan of the public adapters.
-            models.Index(fields=["-download_count"], name="adapter_public_dl_idx", condition=Q(private=False)),
+            models.Index(
+                fields=["-download_count"], name="adapter_public_dl_idx", condition=Q(private=False)
+            ),
             models.Index(fields=["task", "-download_count"], name="adapter_task_downloads_idx"),
             models.Index(fields=["task", "base_model", "-download_count"], name="adapter_task_model_dl_idx"),
             models.Index(fields=["subtask", "-download_count"], name="adapter_subtask_dl_idx"),
