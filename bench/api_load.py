@@ -1,13 +1,17 @@
-"""API load benchmark: 10,000 adapters in PostgreSQL, gunicorn (2 workers) on loopback, wrk at 32 connections.
+"""API load benchmark: N adapters (default 10,000) in PostgreSQL, gunicorn (2 workers) on loopback, wrk at 32
+connections.
 
-Measures architecture resolution, adapter resolution, a filtered list and a 3.6 MB download, beside two
-yardsticks from the same run: a bare Django view returning fixed bytes through the normal middleware,
-and nginx serving the same bytes (and the same 3.6 MB file) as static files. Prints a Markdown table.
+Measures architecture and adapter resolution, a filtered list, a search, the web list page and a 3.6 MB
+download through the production path (nginx in front of gunicorn; Django answers with X-Accel-Redirect and
+nginx sends the file), beside two yardsticks from the same run: a bare Django view returning fixed bytes
+through the normal middleware, and nginx serving the same bytes (and the same 3.6 MB file) as static files.
+Prints a Markdown table; `--plans FILE` also writes EXPLAIN ANALYZE of every query of the hot paths.
 
-    .venv/bin/python bench/api_load.py [--duration 10] [--connections 32]
+    .venv/bin/python bench/api_load.py [--adapters 10000] [--duration 10] [--connections 32] [--plans FILE]
 
-Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/ah_bench, created and
-filled on first run), and Debian's `wrk` and `nginx` (apt-get install -y wrk nginx).
+Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/ah_bench; one database per
+N, `ah_bench_<N>`, created and seeded on first use), and Debian's `wrk` and `nginx`
+(apt-get install -y wrk nginx).
 """
 
 import argparse
@@ -25,20 +29,46 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ah_bench")
-ADAPTER_COUNT = 10_000
+BASE_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ah_bench")
+DEFAULT_ADAPTER_COUNT = 10_000
 DOWNLOAD_SIZE = 3_600_000
-GUNICORN_PORT, NGINX_PORT = (
-    int(os.environ.get("BENCH_PORT", "47311")),
-    int(os.environ.get("BENCH_PORT", "47311")) + 1,
-)
+BASE_PORT = int(os.environ.get("BENCH_PORT", "47311"))
+# gunicorn; nginx with static files (yardsticks); nginx in front of gunicorn (the production download path).
+GUNICORN_PORT, NGINX_PORT, PROXY_PORT = BASE_PORT, BASE_PORT + 1, BASE_PORT + 2
+# Where nginx serves the media root from for X-Accel-Redirect (bench.api_load_site.settings sets the prefix).
+X_ACCEL_PREFIX = "/_media/"
+SEED_BATCH = 5000
+# Words that vary the seeded descriptions, so search has words of many frequencies to find.
+DESCRIPTION_WORDS = (
+    "compact",
+    "robust",
+    "multilingual",
+    "distilled",
+    "domain",
+    "biomedical",
+    "legal",
+    "news",
+    "social",
+    "reviews",
+    "tweets",
+    "finance",
+    "scientific",
+    "dialogue",
+    "clinical",
+    "code",
+    "poetry",
+)  # fmt: skip (17 words: a prime, so every word meets every subtask)
 
 
-def server_environment(media_root: Path) -> dict:
+def database_url(adapter_count: int) -> str:
+    return f"{BASE_DATABASE_URL}_{adapter_count}"
+
+
+def server_environment(media_root: Path, adapter_count: int) -> dict:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="bench.api_load_site.settings",
-        DATABASE_URL=DATABASE_URL,
+        DATABASE_URL=database_url(adapter_count),
         MEDIA_ROOT=str(media_root),
         # The throttles still run on every request; the budget is just larger than the load.
         THROTTLE_ANON="1000000000/hour",
@@ -49,19 +79,21 @@ def server_environment(media_root: Path) -> dict:
     return env
 
 
-def ensure_database():
+def ensure_database(adapter_count: int):
     import psycopg
 
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    url = database_url(adapter_count)
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as connection:
         if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def seed(media_root: Path) -> dict:
-    """Fill the database (once): 10,000 valid adapters; returns the URLs to load."""
-    os.environ.update(server_environment(media_root))
+def seed(media_root: Path, adapter_count: int) -> dict:
+    """Fill the database (once per N): N valid adapters, each with one version of two files; returns the
+    download bytes."""
+    os.environ.update(server_environment(media_root, adapter_count))
     import django
 
     django.setup()
@@ -72,6 +104,7 @@ def seed(media_root: Path) -> dict:
     from adapters_core.configuration import PfeifferConfig, config_hash
     from hub.registry.choices import NamespaceKind, VersionStatus
     from hub.registry.models import Adapter, AdapterVersion, BaseModel, Namespace, Subtask, VersionFile
+    from hub.registry.search import refresh_search_documents
     from hub.registry.storage import store_bytes
     from hub.registry.uploads import compute_revision
 
@@ -84,86 +117,157 @@ def seed(media_root: Path) -> dict:
     ).encode()
     config_blob = store_bytes(saved_config, "adapter_config.json")
 
-    if Adapter.objects.count() < ADAPTER_COUNT:
-        print(f"seeding {ADAPTER_COUNT} adapters ...", file=sys.stderr)
+    if Adapter.objects.count() < adapter_count:
+        started = time.monotonic()
+        print(f"seeding {adapter_count:,} adapters ...", file=sys.stderr)
         base_models = list(BaseModel.objects.order_by("model_name"))
         subtasks = list(Subtask.objects.select_related("task").order_by("task__name", "name"))
-        namespaces = [
-            Namespace.objects.get_or_create(
-                name=f"org{index}", defaults={"kind": NamespaceKind.ORGANIZATION}
-            )[0]
-            for index in range(100)
-        ]
-        ukp, _ = Namespace.objects.get_or_create(name="ukp", defaults={"kind": NamespaceKind.ORGANIZATION})
+        # About 100 adapters per organisation, as on a hub where organisations publish many adapters.
+        Namespace.objects.bulk_create(
+            [Namespace(name=f"org{index}", kind=NamespaceKind.ORGANIZATION) for index in range(adapter_count // 100)]
+            + [Namespace(name="ukp", kind=NamespaceKind.ORGANIZATION)],
+            ignore_conflicts=True,
+        )  # fmt: skip
+        namespaces = list(Namespace.objects.filter(name__startswith="org").order_by("id"))
+        ukp = Namespace.objects.get(name="ukp")
         sst2 = next(s for s in subtasks if s.name == "sst-2")
         bert = next(b for b in base_models if b.model_name == "bert-base-uncased")
+        common = dict(
+            architecture_name="pfeiffer", config=config, config_hash=hash_value, status=VersionStatus.VALID
+        )
         rows = [
             Adapter(
                 namespace=ukp, name="bert-base-uncased-sst2", type=sst2.task.type, task=sst2.task, subtask=sst2,
-                base_model=bert, architecture_name="pfeiffer", config=config, config_hash=hash_value,
-                description="The adapter the benchmark resolves and downloads.",
+                base_model=bert, description="The adapter the benchmark resolves and downloads.", **common,
             )
         ]  # fmt: skip
-        for index in range(ADAPTER_COUNT - 1):
+        for index in range(adapter_count - 1):
             subtask = subtasks[index % len(subtasks)]
+            base_model = base_models[(index // len(subtasks)) % len(base_models)]
+            word = DESCRIPTION_WORDS[index % len(DESCRIPTION_WORDS)]
             rows.append(
                 Adapter(
                     namespace=namespaces[index % len(namespaces)], name=f"adapter-{index}", type=subtask.task.type,
-                    task=subtask.task, subtask=subtask, base_model=base_models[index % len(base_models)],
-                    architecture_name="pfeiffer", config=config, config_hash=hash_value,
-                    description=f"Benchmark adapter {index} for {subtask.task.name}/{subtask.name}.",
-                    download_count=index % 97,
+                    task=subtask.task, subtask=subtask, base_model=base_model,
+                    description=f"A {word} adapter ({index}) for {subtask.task.display_name}: "
+                    f"{subtask.display_name}, on {base_model.model_name}.",
+                    download_count=index % 997, **common,
                 )
             )  # fmt: skip
-        adapters = Adapter.objects.bulk_create(rows, batch_size=2000)
+        adapters = Adapter.objects.bulk_create(rows, batch_size=SEED_BATCH)
         files = [("adapter.safetensors", weights.sha256), ("adapter_config.json", config_blob.sha256)]
+        namespace_names = {namespace.pk: namespace.name for namespace in [*namespaces, ukp]}
         versions = AdapterVersion.objects.bulk_create(
             [
                 AdapterVersion(
-                    adapter=adapter,
-                    version="1",
-                    status=VersionStatus.VALID,
-                    revision=compute_revision(f"{adapter.namespace.name}/{adapter.name}", "1", files),
-                )  # fmt: skip
+                    adapter=adapter, version="1", status=VersionStatus.VALID,
+                    revision=compute_revision(f"{namespace_names[adapter.namespace_id]}/{adapter.name}", "1", files),
+                )
                 for adapter in adapters
             ],
-            batch_size=2000,
-        )
+            batch_size=SEED_BATCH,
+        )  # fmt: skip
         VersionFile.objects.bulk_create(
             [VersionFile(version=v, name="adapter.safetensors", blob=weights) for v in versions]
             + [VersionFile(version=v, name="adapter_config.json", blob=config_blob) for v in versions],
-            batch_size=5000,
+            batch_size=SEED_BATCH * 2,
         )
+        # bulk_create sends no signals: the search documents are computed in one UPDATE.
+        refresh_search_documents(Adapter.objects.all())
+        print(f"seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # fresh planner statistics, as autovacuum keeps them in production
+        cursor.execute("VACUUM ANALYZE")  # fresh statistics and visibility map, as autovacuum keeps them
     connection.close()
     return {"download_bytes": download_bytes}
 
 
+GUNICORN = f"http://127.0.0.1:{GUNICORN_PORT}"
 ENDPOINTS = [
-    ("bare Django view (yardstick)", f"http://127.0.0.1:{GUNICORN_PORT}/bench/bare"),
-    ("nginx, same bytes (yardstick)", f"http://127.0.0.1:{NGINX_PORT}/bare.json"),
-    ("architecture resolution", f"http://127.0.0.1:{GUNICORN_PORT}/api/v1/architectures/pfeiffer/"),
+    ("bare Django view", f"{GUNICORN}/bench/bare"),
+    ("nginx, same bytes", f"http://127.0.0.1:{NGINX_PORT}/bare.json"),
+    ("architecture resolution", f"{GUNICORN}/api/v1/architectures/pfeiffer/"),
+    ("adapter resolution", f"{GUNICORN}/api/v1/resolve/?identifier=sentiment/sst-2@ukp&model_name=bert-base-uncased"),
+    ("filtered list", f"{GUNICORN}/api/v1/adapters/?task=sentiment&model_name=bert-base-uncased&sort=downloads"),
+    ("search", f"{GUNICORN}/api/v1/adapters/?q=biomedical+imdb"),
+    ("web list page", f"{GUNICORN}/adapters/"),
     (
-        "architecture + override",
-        f"http://127.0.0.1:{GUNICORN_PORT}/api/v1/architectures/pfeiffer/?reduction_factor=12",
+        "3.6 MB download (production path)",
+        f"http://127.0.0.1:{PROXY_PORT}/api/v1/adapters/ukp/bert-base-uncased-sst2/versions/1/files/adapter.safetensors",
     ),
-    (
-        "adapter resolution",
-        f"http://127.0.0.1:{GUNICORN_PORT}/api/v1/resolve/?identifier=sentiment/sst-2@ukp&model_name=bert-base-uncased",
-    ),
-    (
-        "filtered list (20 rows)",
-        f"http://127.0.0.1:{GUNICORN_PORT}/api/v1/adapters/?task=sentiment&model_name=bert-base-uncased&sort=downloads",
-    ),
-    (
-        "3.6 MB download",
-        f"http://127.0.0.1:{GUNICORN_PORT}/api/v1/adapters/ukp/bert-base-uncased-sst2/versions/1/files/adapter.safetensors",
-    ),
-    ("nginx, 3.6 MB file (yardstick)", f"http://127.0.0.1:{NGINX_PORT}/adapter.safetensors"),
-]
+    ("nginx, 3.6 MB file", f"http://127.0.0.1:{NGINX_PORT}/adapter.safetensors"),
+]  # fmt: skip
+YARDSTICKS = ("bare Django view", "nginx, same bytes", "nginx, 3.6 MB file")
+YARDSTICK_OF = {
+    name: "nginx, 3.6 MB file" if "download" in name else "bare Django view"
+    for name, _ in ENDPOINTS
+    if name not in YARDSTICKS
+}
+# The endpoints whose queries `--plans` explains.
+PLANNED = ("adapter resolution", "filtered list", "search", "web list page")
+
+
+def uncached_times(requests: int = 15) -> dict[str, float]:
+    """Median in-process time (ms) of each Django endpoint with every cache cleared before each request: the
+    real work behind an answer (queries included), without the per-generation caches, the server or wrk."""
+    from django.core.cache import cache
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    medians = {}
+    for name, url in ENDPOINTS:
+        if not url.startswith(GUNICORN):
+            continue
+        path_and_query = url.removeprefix(GUNICORN)
+        client.get(path_and_query)
+        times = []
+        for _ in range(requests):
+            cache.clear()
+            started = time.perf_counter()
+            client.get(path_and_query)
+            times.append((time.perf_counter() - started) * 1000)
+        medians[name] = sorted(times)[len(times) // 2]
+    return medians
+
+
+def write_plans(path: Path) -> None:
+    """EXPLAIN ANALYZE every query the hot paths run (through Django's test client, in this process), and
+    print which scans of adapters and versions they use."""
+    import re as re_module
+
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    out = []
+    for name, url in ENDPOINTS:
+        if name not in PLANNED:
+            continue
+        path_and_query = url.removeprefix(GUNICORN)
+        client.get(path_and_query)  # warm up the process
+        cache.clear()  # explain the work behind an answer, not a cache hit
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(path_and_query)
+        assert response.status_code == 200, (name, response.status_code)
+        for query in captured.captured_queries:
+            sql = query["sql"]
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            scans = sorted(set(re_module.findall(r"((?:Seq|Index|Index Only|Bitmap Heap|Bitmap Index) Scan)"
+                                                  r"(?: using (\w+))? on (registry_\w+)", plan)))  # fmt: skip
+            summary = ", ".join(
+                f"{kind}{' ' + index if index else ''} on {table}" for kind, index, table in scans
+            )
+            out.append(f"## {name}: {path_and_query}\n-- {summary}\n{sql}\n{plan}\n")
+            print(f"{name}: {summary or 'no registry table'}", file=sys.stderr)
+    path.write_text("\n".join(out))
+
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
@@ -224,7 +328,9 @@ def port_is_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_nginx(root: Path, workdir: Path) -> subprocess.Popen:
+def start_nginx(static_root: Path, media_root: Path, workdir: Path) -> subprocess.Popen:
+    """nginx serving the yardsticks' static files, and in front of gunicorn the production download path:
+    Django answers a download with `X-Accel-Redirect: /_media/<blob path>`, and nginx sends that file."""
     config = workdir / "nginx.conf"
     config.write_text(
         f"""
@@ -244,7 +350,18 @@ http {{
     fastcgi_temp_path {workdir}/fastcgi;
     uwsgi_temp_path {workdir}/uwsgi;
     scgi_temp_path {workdir}/scgi;
-    server {{ listen 127.0.0.1:{NGINX_PORT}; root {root}; }}
+    upstream hub {{ server 127.0.0.1:{GUNICORN_PORT}; keepalive 16; }}
+    server {{ listen 127.0.0.1:{NGINX_PORT}; root {static_root}; }}
+    server {{
+        listen 127.0.0.1:{PROXY_PORT};
+        location {X_ACCEL_PREFIX} {{ internal; alias {media_root}/; }}
+        location / {{
+            proxy_pass http://hub;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
 }}
 """
     )
@@ -253,26 +370,37 @@ http {{
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--adapters", type=int, default=DEFAULT_ADAPTER_COUNT, help="N adapters (seeded once per N)"
+    )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--plans", type=Path, help="write EXPLAIN ANALYZE of the hot paths' queries here")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing: apt-get install -y wrk nginx")
-    for port in (GUNICORN_PORT, NGINX_PORT):
+    for port in (GUNICORN_PORT, NGINX_PORT, PROXY_PORT):
         if not port_is_free(port):
             sys.exit(f"port {port} is in use")
 
-    ensure_database()
+    ensure_database(args.adapters)
     workdir = Path(tempfile.mkdtemp(prefix="api-load-"))
     workdir.chmod(0o755)  # nginx's workers run as an unprivileged user
-    media_root = REPO / "var" / "bench-media"
-    seeded = subprocess.run(
-        [sys.executable, __file__, "--seed-only", str(media_root)],
-        env=server_environment(media_root),
-        check=False,
-    )
-    if seeded.returncode != 0:
+    media_root = REPO / "var" / f"bench-media-{args.adapters}"
+    environment = server_environment(media_root, args.adapters)
+    in_process = workdir / "uncached.json"
+    seed_command = [
+        sys.executable,
+        __file__,
+        "--seed-only",
+        str(media_root),
+        str(args.adapters),
+        str(in_process),
+    ]
+    if args.plans:
+        seed_command.append(str(args.plans.resolve()))
+    if subprocess.run(seed_command, env=environment, check=False).returncode != 0:
         sys.exit("seeding failed")
 
     static_root = workdir / "static"
@@ -281,21 +409,29 @@ def main():
     from bench.api_load_site.body import BARE_BODY
 
     (static_root / "bare.json").write_bytes(BARE_BODY)
-    download = media_root / "bench-download.bin"
-    shutil.copyfile(download, static_root / "adapter.safetensors")
+    shutil.copyfile(media_root / "bench-download.bin", static_root / "adapter.safetensors")
 
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "hub.wsgi:application", "--workers", "2",
          "--bind", f"127.0.0.1:{GUNICORN_PORT}", "--log-level", "warning", "--chdir", str(REPO)],
-        env=server_environment(media_root),
+        env=environment,
     )  # fmt: skip
-    nginx = start_nginx(static_root, workdir)
-    results = []
+    nginx = start_nginx(static_root, media_root, workdir)
+    results, alongside = [], {}
+    urls = dict(ENDPOINTS)
     try:
         wait_for(ENDPOINTS[0][1])
         wait_for(ENDPOINTS[1][1])
         for name, url in ENDPOINTS:
-            urllib.request.urlopen(url).read()  # warm the caches, check it answers 200
+            with urllib.request.urlopen(url) as response:  # warm the caches, check it answers 200
+                body = response.read()
+            if "download" in name and len(body) != DOWNLOAD_SIZE:
+                sys.exit(f"{name} answered {len(body)} bytes, not {DOWNLOAD_SIZE}")
+            # On a shared machine the load changes within a run: each endpoint is compared with its yardstick
+            # measured just before it.
+            if name not in YARDSTICKS:
+                yardstick = YARDSTICK_OF[name]
+                alongside[name] = run_wrk(urls[yardstick], args.duration, args.connections)
             results.append((name, run_wrk(url, args.duration, args.connections)))
             print(f"measured {name}", file=sys.stderr)
     finally:
@@ -303,33 +439,50 @@ def main():
         nginx.terminate()
         gunicorn.wait(10)
         nginx.wait(10)
+        uncached = json.loads((workdir / "uncached.json").read_text())
         shutil.rmtree(workdir, ignore_errors=True)
+    print_table(results, alongside, uncached, args)
 
-    by_name = dict(results)
-    bare = by_name["bare Django view (yardstick)"]["rps"]
-    nginx_bytes = by_name["nginx, 3.6 MB file (yardstick)"]["bytes_per_second"]
+
+def print_table(results, alongside, uncached, args):
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
-        f"\nwrk -t2 -c{args.connections} -d{args.duration}s, gunicorn 2 sync workers, {ADAPTER_COUNT} adapters\n"
+        f"\n{args.adapters:,} adapters; wrk -t2 -c{args.connections} -d{args.duration}s, gunicorn 2 sync workers; "
+        f"load average after the run {load}\n"
     )
-    print("| endpoint | requests/s | MB/s | p50 ms | p99 ms | errors | vs. yardstick |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| endpoint | requests/s | MB/s | p50 ms | p99 ms | errors | vs. yardstick | uncached ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, result in results:
-        if "download" in name:
-            relative = f"{100 * result['bytes_per_second'] / nginx_bytes:.0f}% of nginx bytes/s"
-        elif "yardstick" in name:
-            relative = ""
+        if name in YARDSTICKS:
+            relative = "yardstick"
+        elif "download" in name:
+            nginx_bytes = alongside[name]["bytes_per_second"]
+            relative = f"{100 * result['bytes_per_second'] / nginx_bytes:.0f}% of nginx ({nginx_bytes / 1024**2:,.0f} MB/s)"
         else:
-            relative = f"{100 * result['rps'] / bare:.0f}% of bare view"
+            bare = alongside[name]["rps"]
+            relative = f"{100 * result['rps'] / bare:.0f}% of bare view ({bare:,.0f}/s)"
         print(
             f"| {name} | {result['rps']:,.0f} | {result['bytes_per_second'] / 1024**2:,.1f} | {result['p50']:.2f} | "
-            f"{result['p99']:.2f} | {result['errors']} | {relative} |"
+            f"{result['p99']:.2f} | {result['errors']} | {relative} | {_uncached(uncached, name)} |"
         )
+    print(
+        "\nvs. yardstick: against the yardstick measured just before this endpoint (its figure in brackets). "
+        "uncached ms: median in-process time of the Django work with every cache cleared before each request "
+        "(no server, no wrk)."
+    )
+
+
+def _uncached(uncached: dict, name: str) -> str:
+    return f"{uncached[name]:.2f}" if name in uncached else ""
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--seed-only":
-        media = Path(sys.argv[2])
-        data = seed(media)["download_bytes"]
+    if len(sys.argv) >= 5 and sys.argv[1] == "--seed-only":
+        media, count, uncached_path = Path(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+        data = seed(media, count)["download_bytes"]
         (media / "bench-download.bin").write_bytes(data)
+        if len(sys.argv) == 6:
+            write_plans(Path(sys.argv[5]))
+        uncached_path.write_text(json.dumps(uncached_times()))
     else:
         main()

@@ -5,10 +5,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django import forms
+from django.core.cache import cache
 from django.db.models import CharField, Count, F, Value
 from django.utils import timezone
 
 from frontend.archives import ZipRejected, files_from_zip
+from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import AdapterType, TokenScope, VersionStatus
 from hub.registry.errors import UploadRejected
 from hub.registry.models import Adapter, Architecture, BaseModel, Namespace, Subtask, Task
@@ -38,6 +40,19 @@ class FilterOptions:
     base_models: list[tuple[str, str]] = field(default_factory=list)
     architectures: list[tuple[str, str]] = field(default_factory=list)
     namespaces: list[tuple[str, str]] = field(default_factory=list)
+
+    # Per process, the menus may lag a change made in another process by this long (see `cached`).
+    CACHE_SECONDS = 30
+
+    @classmethod
+    def cached(cls) -> "FilterOptions":
+        """`load`, cached per registry generation: the menus change only when the registry does."""
+        key = cache_key("frontend:filter-options", registry_generation())
+        options = cache.get(key)
+        if options is None:
+            options = cls.load()
+            cache.set(key, options, cls.CACHE_SECONDS)
+        return options
 
     @classmethod
     def load(cls) -> "FilterOptions":

@@ -3,9 +3,9 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.cache import cache
 from django.db.models import Count, Prefetch, Q
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,9 +18,16 @@ from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_
 from frontend.layer_plan import describe_layer, plan_layer
 from frontend.snippets import config_load_snippets, key_values, usage_snippets
 from hub.registry.architectures import find_architecture
+from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import AdapterType, MethodFamily
-from hub.registry.errors import RegistryError
-from hub.registry.filtersets import SORT_ORDERS, AdapterFilterSet
+from hub.registry.errors import BadRequest, RegistryError
+from hub.registry.filtersets import (
+    SORT_ORDERS,
+    AdapterFilterSet,
+    CachedCountPaginator,
+    check_page_bounds,
+    list_identity,
+)
 from hub.registry.models import (
     Adapter,
     AdapterVersion,
@@ -33,6 +40,7 @@ from hub.registry.models import (
 )
 from hub.registry.permissions import writable_namespaces
 from hub.registry.resolution import file_path
+from hub.registry.search import suggestions
 from hub.registry.storage import HashingUploadHandler
 from hub.registry.tokens import create_token
 
@@ -87,7 +95,31 @@ def explore(request):
     )
 
 
+# Anonymous list pages are kept this long per process, like the REST list's anonymous answers.
+LIST_PAGE_CACHE_SECONDS = 5
+
+
 def adapter_list(request):
+    """The adapter list. Pages for anonymous visitors (without pending messages, which the page would show)
+    are cached per registry generation for LIST_PAGE_CACHE_SECONDS."""
+    cacheable = not request.user.is_authenticated and not len(messages.get_messages(request))
+    if not cacheable:
+        return _adapter_list(request)
+    key = cache_key("frontend:adapter-list", registry_generation(), request.get_full_path())
+    content = cache.get(key)
+    if content is not None:
+        return HttpResponse(content)
+    response = _adapter_list(request)
+    if response.status_code == 200:
+        cache.set(key, response.content, LIST_PAGE_CACHE_SECONDS)
+    return response
+
+
+def _adapter_list(request):
+    try:
+        check_page_bounds(_page_number(request), PAGE_SIZE)
+    except BadRequest as exc:
+        return render(request, "frontend/list_bounds.html", {"message": exc.message}, status=400)
     adapters = Adapter.objects.for_list(request.user)
     filterset = AdapterFilterSet(request.GET or None, queryset=adapters)
     errors = {}
@@ -96,9 +128,8 @@ def adapter_list(request):
         results = adapters.none()
     else:
         results = filterset.qs if filterset.is_bound else adapters.order_by(*SORT_ORDERS["downloads"])
-    paginator = Paginator(results, PAGE_SIZE)
+    paginator = CachedCountPaginator(results, PAGE_SIZE, list_key=list_identity(request.GET, request.user))
     page = paginator.get_page(request.GET.get("page"))
-    options = FilterOptions.load()
     active = []
     for name, value in request.GET.items():
         if name in ("page", "sort") or not value:
@@ -107,18 +138,44 @@ def adapter_list(request):
         remaining.pop(name)
         remaining.pop("page", None)
         active.append({"name": name, "value": value, "remove_url": f"?{remaining.urlencode()}"})
+    query = request.GET.get("q", "")
     context = {
         "page": page,
-        "options": options,
+        "options": FilterOptions.cached(),
         "values": request.GET,
         "errors": errors,
         "active_filters": active,
-        "sort": request.GET.get("sort") or "downloads",
+        "sort": filterset.sort_order if filterset.is_bound and not errors else "downloads",
         "status_choices": adapter_status_choices(),
         "type_choices": AdapterType.choices,
         "method_choices": MethodFamily.choices,
+        "search_query": query,
+        "suggestions": _suggestion_links(request, adapters)
+        if query and not errors and not paginator.count
+        else [],
     }
     return render(request, "frontend/adapter_list.html", context)
+
+
+def _page_number(request) -> int:
+    try:
+        return int(request.GET.get("page") or 1)
+    except ValueError:
+        return 1  # Paginator.get_page shows the first page for a page that is not a number
+
+
+def _suggestion_links(request, adapters) -> list[dict]:
+    """ "Did you mean" links: the same list with the search replaced by a query that finds something."""
+    others = request.GET.copy()
+    query = others.pop("q")[-1]
+    others.pop("page", None)
+    filterset = AdapterFilterSet(others, queryset=adapters)
+    links = []
+    for suggestion in suggestions(filterset.unsorted_qs(), query):
+        changed = others.copy()
+        changed["q"] = suggestion
+        links.append({"query": suggestion, "url": f"?{changed.urlencode()}"})
+    return links
 
 
 def namespace_detail(request, namespace):

@@ -4,3 +4,5 @@ from hub.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.api_load_site.urls"
 DEBUG = False
+# The production download path: nginx (started by bench/api_load.py) sends the file Django names here.
+DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = "/_media/"

@@ -6,10 +6,11 @@ import re
 import markdown as markdown_lib
 import nh3
 from django import template
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
 from hub.registry.choices import VersionStatus
+from hub.registry.search import search_words
 
 register = template.Library()
 
@@ -17,6 +18,27 @@ MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
 # Untrusted README links must not pass on the hub's reputation or a window reference.
 LINK_REL = "noopener noreferrer nofollow"
 HEADING_TAG = re.compile(r"<(/?)h([1-6])\b")
+
+
+@register.simple_tag(takes_context=True)
+def highlighted(context, text):
+    """`text`, escaped, with the words of the page's search (`search_query` in the context, on the adapter
+    list) marked (`<mark>`) where a word of the text starts with one, as the search matches them."""
+    words = search_words(context.get("search_query", ""))
+    text = str(text or "")
+    if not words:
+        return text  # simple_tag escapes it
+    longest_first = sorted(words, key=len, reverse=True)
+    pattern = re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(word) for word in longest_first) + ")", re.IGNORECASE
+    )
+    pieces, position = [], 0
+    for match in pattern.finditer(text):
+        pieces.append(escape(text[position : match.start()]))
+        pieces.append(format_html("<mark>{}</mark>", match.group()))
+        position = match.end()
+    pieces.append(escape(text[position:]))
+    return mark_safe("".join(pieces))  # every piece is escaped above
 
 
 @register.filter

@@ -7,5 +7,5 @@ class RegistryConfig(AppConfig):
     verbose_name = "Adapter registry"
 
     def ready(self):
-        from hub.registry import signals  # noqa: F401  (connects the user → namespace handler)
+        from hub.registry import signals  # noqa: F401  (connects the handlers)
         from hub.registry.api import schema  # noqa: F401  (registers the Bearer scheme with drf-spectacular)

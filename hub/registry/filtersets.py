@@ -1,14 +1,27 @@
 """The one filter set for adapter lists: the REST list (`/api/v1/adapters/`) and the web UI's list page use
 the same query parameters (`task`, `subtask`, `type`, `language`, `model_name`, `model_type`,
 `architecture`, `method`, `namespace`, `status`, `q`, `sort`). Both feed it the one list query,
-`Adapter.objects.for_list(user)`, whose `status` annotation the status filter reads."""
+`Adapter.objects.for_list(user)`; `q` searches (hub.registry.search), and a list with `q` is sorted by
+relevance unless another order is asked for.
+
+Lists are bounded (`check_page_bounds`): at most MAX_PAGE_SIZE rows a page and no page past MAX_LIST_OFFSET
+rows; the cost of deep pages grows with the offset, and a person narrows the list with filters instead."""
 
 import django_filters
+from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db.models import Q
+from django.utils.functional import cached_property
 
+from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import AdapterType, MethodFamily, VersionStatus
+from hub.registry.errors import BadRequest
 from hub.registry.models import Adapter
+from hub.registry.search import by_relevance, matching
 
+MAX_PAGE_SIZE = 100
+MAX_LIST_OFFSET = 10_000
+RELEVANCE = "relevance"
 SORT_ORDERS = {
     "downloads": ("-download_count", "namespace__name", "name"),
     "recent": ("-updated_at", "-id"),
@@ -34,17 +47,19 @@ class AdapterFilterSet(django_filters.FilterSet):
     namespace = django_filters.CharFilter(field_name="namespace__name", help_text="Owner, e.g. ukp")
     status = django_filters.ChoiceFilter(
         choices=VersionStatus.choices,
-        method="filter_status",
         help_text="valid (some version resolves), else the newest version's status",
     )
     q = django_filters.CharFilter(
-        method="filter_text", help_text="Words to find in the name, description, task and subtask"
+        method="filter_text",
+        help_text="Words to find (as word prefixes) in the name, task, subtask, namespace, base model and "
+        "description; results are sorted by relevance",
     )
     sort = django_filters.ChoiceFilter(
         method="filter_sort",
-        choices=[(key, key) for key in SORT_ORDERS],
+        choices=[(key, key) for key in (RELEVANCE, *SORT_ORDERS)],
         empty_label=None,
-        help_text="downloads (most first), recent (last updated first) or name",
+        help_text="relevance (the default with q), downloads (most first; the default without q), recent "
+        "(last updated first) or name",
     )
 
     class Meta:
@@ -64,28 +79,75 @@ class AdapterFilterSet(django_filters.FilterSet):
     def filter_language(self, queryset, name, value):
         return queryset.filter(Q(subtask__language=value) | Q(type=AdapterType.LANGUAGE, task__name=value))
 
-    def filter_status(self, queryset, name, value):
-        return queryset.filter(status=value)
-
     def filter_text(self, queryset, name, value):
-        for word in value.split():
-            queryset = queryset.filter(
-                Q(name__icontains=word)
-                | Q(description__icontains=word)
-                | Q(task__name__icontains=word)
-                | Q(task__display_name__icontains=word)
-                | Q(subtask__name__icontains=word)
-                | Q(subtask__display_name__icontains=word)
-                | Q(namespace__name__iexact=word)
-            )
-        return queryset
+        return matching(queryset, value)
 
     def filter_sort(self, queryset, name, value):
-        return queryset.order_by(*SORT_ORDERS[value])
+        # Applied in `qs`, after every filter: relevance needs the query text.
+        return queryset
+
+    @property
+    def sort_order(self) -> str:
+        """The order of the list: the one asked for, else relevance with a query and downloads without."""
+        query = self.form.cleaned_data.get("q")
+        asked = self.form.cleaned_data.get("sort")
+        if asked == RELEVANCE and not query:
+            return "downloads"
+        return asked or (RELEVANCE if query else "downloads")
+
+    def unsorted_qs(self):
+        """The filtered list before sorting (for counts and suggestions)."""
+        return super().qs
 
     @property
     def qs(self):
         queryset = super().qs
-        if not self.form.cleaned_data.get("sort"):
-            queryset = queryset.order_by(*SORT_ORDERS["downloads"])
-        return queryset
+        if self.sort_order == RELEVANCE:
+            return by_relevance(queryset, self.form.cleaned_data["q"])
+        return queryset.order_by(*SORT_ORDERS[self.sort_order])
+
+
+def check_page_bounds(page_number: int, page_size: int) -> None:
+    """Raise BadRequest for a page larger than MAX_PAGE_SIZE or one starting past MAX_LIST_OFFSET rows."""
+    if page_size > MAX_PAGE_SIZE:
+        raise BadRequest(f"page_size may be at most {MAX_PAGE_SIZE} (asked: {page_size}).", field="page_size")
+    if (page_number - 1) * page_size >= MAX_LIST_OFFSET:
+        raise BadRequest(
+            f"Lists end after {MAX_LIST_OFFSET:,} rows; page {page_number} of {page_size} rows starts beyond "
+            "that. Narrow the list with filters or a search (q=) instead.",
+            field="page",
+        )
+
+
+# Query parameters that choose a page of a list rather than the list.
+PAGE_PARAMETERS = ("page", "page_size")
+
+
+def list_identity(params, user) -> tuple:
+    """What identifies a list (not its page): its query parameters and whose view it is (private adapters
+    differ per user; membership changes start a new registry generation)."""
+    items = sorted((key, values) for key, values in params.lists() if key not in PAGE_PARAMETERS)
+    return (items, user.pk if user is not None and user.is_authenticated else None)
+
+
+class CachedCountPaginator(Paginator):
+    """A Paginator whose row count is cached per registry generation and list (`list_identity`): counting
+    every matching row is the one part of a list page that grows with the catalogue."""
+
+    # Per process (the default cache), a count may lag a change made in another process by this long.
+    COUNT_CACHE_SECONDS = 30
+
+    def __init__(self, object_list, per_page, *, list_key: tuple, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.list_key = list_key
+
+    @cached_property
+    def count(self):
+        if self.object_list.query.is_empty():
+            return 0
+        key = cache_key("registry:list-count", registry_generation(), self.list_key)
+        count = cache.get(key)
+        if count is None:
+            count = super().count
+            cache.set(key, count, self.COUNT_CACHE_SECONDS)
+        return count

@@ -13,6 +13,10 @@ UPDATE, so duplicate or late deliveries of a validation change nothing:
 - `give_up` marks `error` a version whose attempts are used up;
 - `promote_to_default` makes a version that became valid its adapter's default version.
 
+After every transition (and when a version is created or deleted, see hub.registry.signals)
+`refresh_list_status` recomputes the adapter's list status column (`Adapter.status`), which lists read and
+filter on.
+
 The validation app (hub.validation.tasks) drives these transitions. The registry starts validations by task
 name (`enqueue_validation`), so it does not import the validation app.
 """
@@ -86,7 +90,23 @@ def claim(version_id: int) -> int | None:
         if not claimed:
             return None
         # The row stays locked by the UPDATE until commit, so this reads this delivery's own attempt.
-        return AdapterVersion.objects.values_list("attempts", flat=True).get(pk=version_id)
+        adapter_id, attempt = AdapterVersion.objects.values_list("adapter_id", "attempts").get(pk=version_id)
+        refresh_list_status(adapter_id)
+        return attempt
+
+
+def refresh_list_status(adapter_id: int) -> None:
+    """Recompute the adapter's list status (`Adapter.status`: "valid" when any version is valid, else its
+    newest version's status) and, once committed, start a new registry generation, so cached list counts
+    and filter menus are recomputed."""
+    Adapter.objects.filter(pk=adapter_id).refresh_status()
+    transaction.on_commit(registry_changed)
+
+
+def _refresh_list_status_of_version(version_id: int) -> None:
+    adapter_id = AdapterVersion.objects.filter(pk=version_id).values_list("adapter_id", flat=True).first()
+    if adapter_id is not None:
+        refresh_list_status(adapter_id)
 
 
 def release(version_id: int, now) -> bool:
@@ -133,6 +153,7 @@ def finish(
         )
         if not updated:
             return False
+        _refresh_list_status_of_version(version_id)
         entries = {item["name"]: item for item in report.get("files", []) if item.get("derived")}
         for name, path in (derived_files or {}).items():
             entry = entries[name]
@@ -168,9 +189,12 @@ def retry_later(version_id: int, attempt: int, delay_seconds: float, report: dic
 def give_up(version_id: int, attempts: int, report: dict) -> bool:
     """Mark `error` (with `report`) a version still `validating` after its last allowed attempt. False if it
     changed meanwhile."""
-    updated = _held_by(version_id, attempts).update(
-        status=VersionStatus.ERROR, report=report, validated_at=timezone.now(), lease_expires_at=None
-    )
+    with transaction.atomic():
+        updated = _held_by(version_id, attempts).update(
+            status=VersionStatus.ERROR, report=report, validated_at=timezone.now(), lease_expires_at=None
+        )
+        if updated:
+            _refresh_list_status_of_version(version_id)
     return bool(updated)
 
 

@@ -1,6 +1,7 @@
 """The registry's data model: who owns what, which adapters exist, their immutable versions and files."""
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -168,7 +169,7 @@ class Adapter(models.Model):
     )
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="adapters")
     # The architecture's registered name when the config equals one (`pfeiffer`), else "custom".
-    architecture_name = models.CharField(max_length=100, db_index=True)
+    architecture_name = models.CharField(max_length=100)
     config = models.JSONField()
     config_hash = models.CharField(max_length=16, db_index=True)
     # Derived from `config` on every save (see `method_family`), so lists filter by it without reading JSON.
@@ -183,7 +184,14 @@ class Adapter(models.Model):
     )
     download_count = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # What lists show and filter on: "valid" when any version is valid, else the newest version's status ("" without
+    # versions). Kept by the version state machine (hub.registry.lifecycle.refresh_list_status), so a list reads a
+    # column instead of running two subqueries per row.
+    status = models.CharField(max_length=20, choices=VersionStatus.choices, blank=True, default="")
+    # The weighted full-text document of name, taxonomy, owner, base model and description (PostgreSQL only; see
+    # hub.registry.search). Kept up to date on save and when a related name changes (hub.registry.signals).
+    search_document = SearchVectorField(null=True, editable=False)
 
     objects = AdapterQuerySet.as_manager()
 
@@ -192,7 +200,25 @@ class Adapter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["namespace", "name"], name="unique_adapter_per_namespace")
         ]
-        indexes = [models.Index(fields=["-download_count"], name="adapter_downloads_idx")]
+        # The web list and the REST list sort by downloads within any one filter; the pairs below let each filter
+        # read its rows already in that order. GIN indexes (PostgreSQL only, created by migration 0004 there):
+        # the search document, and trigrams of names for "did you mean".
+        indexes = [
+            models.Index(fields=["-download_count"], name="adapter_downloads_idx"),
+            # Anonymous lists (the most common) and their counts: an index-only scan of the public adapters.
+            models.Index(
+                fields=["-download_count"], name="adapter_public_dl_idx", condition=Q(private=False)
+            ),
+            models.Index(fields=["task", "-download_count"], name="adapter_task_downloads_idx"),
+            models.Index(fields=["task", "base_model", "-download_count"], name="adapter_task_model_dl_idx"),
+            models.Index(fields=["subtask", "-download_count"], name="adapter_subtask_dl_idx"),
+            models.Index(fields=["base_model", "-download_count"], name="adapter_model_downloads_idx"),
+            models.Index(fields=["namespace", "-download_count"], name="adapter_ns_downloads_idx"),
+            models.Index(fields=["architecture_name", "-download_count"], name="adapter_arch_dl_idx"),
+            models.Index(fields=["type", "-download_count"], name="adapter_type_downloads_idx"),
+            models.Index(fields=["status", "-download_count"], name="adapter_status_dl_idx"),
+            models.Index(fields=["-updated_at", "-id"], name="adapter_recent_idx"),
+        ]
 
     def __str__(self):
         return self.full_name

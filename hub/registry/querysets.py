@@ -18,7 +18,7 @@ from hub.registry.choices import VersionStatus
 # What every adapter row shows besides its own fields: owner, taxonomy and base model (joined, one query).
 ADAPTER_RELATIONS = ("namespace", "task", "subtask", "base_model")
 # Large JSON and text that list rows do not show.
-LIST_DEFERRED_FIELDS = ("config", "readme", "citation", "base_model__config")
+LIST_DEFERRED_FIELDS = ("config", "readme", "citation", "search_document", "base_model__config")
 
 
 def _lease_expired(now) -> Q:
@@ -120,11 +120,13 @@ class AdapterQuerySet(models.QuerySet):
         """Annotates `current_version_label`: the current version's label (see `_current_version`)."""
         return self.annotate(current_version_label=self._current_version("version"))
 
-    def with_status(self):
-        """Annotates `status`: "valid" when any version is valid (the adapter resolves), else its newest
-        version's status ("pending", "validating", "invalid", "error"); "" without versions."""
+    def refresh_status(self) -> int:
+        """Recompute the `status` column of these adapters from their versions: "valid" when any version is
+        valid (the adapter resolves), else its newest version's status ("pending", "validating", "invalid",
+        "error"); "" without versions. Returns the number of adapters updated. Called by the version state
+        machine (hub.registry.lifecycle.refresh_list_status) whenever a version appears, changes or goes."""
         newest_status = self._versions().newest_first().values("status")[:1]
-        return self.annotate(
+        return self.update(
             status=Case(
                 When(Exists(self._versions().valid()), then=Value(VersionStatus.VALID)),
                 default=Coalesce(Subquery(newest_status), Value("")),
@@ -134,11 +136,6 @@ class AdapterQuerySet(models.QuerySet):
 
     def for_list(self, user):
         """The adapter list (REST `/api/v1/adapters/` and the web UI's lists): adapters `user` may see, with
-        everything a row shows (`status`, `current_version_label`) in one query, ready for `AdapterFilterSet`."""
-        return (
-            self.visible_to(user)
-            .with_related()
-            .defer(*LIST_DEFERRED_FIELDS)
-            .with_status()
-            .with_current_version_label()
-        )
+        everything a row shows (the `status` column, `current_version_label`) in one query, ready for
+        `AdapterFilterSet`."""
+        return self.visible_to(user).with_related().defer(*LIST_DEFERRED_FIELDS).with_current_version_label()

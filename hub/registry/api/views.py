@@ -5,6 +5,7 @@ permissions, resolution, the query layer on the models); the views translate HTT
 
 import difflib
 import json
+from functools import partial
 
 from django.core.cache import cache
 from django.http import Http404
@@ -41,19 +42,29 @@ from hub.registry.api.serializers import (
 )
 from hub.registry.architectures import apply_overrides, find_architecture, register_architecture
 from hub.registry.authentication import BearerTokenAuthentication
-from hub.registry.caching import cache_key
+from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import VersionStatus
 from hub.registry.downloads import IMMUTABLE_CACHE_CONTROL, blob_response, count_download
 from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge, RegistryError
-from hub.registry.filtersets import AdapterFilterSet
+from hub.registry.filtersets import (
+    MAX_PAGE_SIZE,
+    AdapterFilterSet,
+    CachedCountPaginator,
+    check_page_bounds,
+    list_identity,
+)
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Blob, Task, VersionFile
 from hub.registry.permissions import get_namespace, require_write, role_in
-from hub.registry.resolution import resolve_adapter_cached
+from hub.registry.resolution import RESOLUTION_CACHE_SECONDS, resolve_adapter_cached
+from hub.registry.search import suggestions
 from hub.registry.storage import HashingUploadHandler, IncomingFile
 from hub.registry.uploads import create_version
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
 ARCHITECTURE_CACHE_SECONDS = 60
+# Anonymous list answers are kept this long per process (as resolutions are, RESOLUTION_CACHE_SECONDS): an
+# upload through this process shows at once (a new registry generation), one elsewhere within this delay.
+LIST_CACHE_SECONDS = RESOLUTION_CACHE_SECONDS
 
 
 def error_response(exc: RegistryError) -> Response:
@@ -76,9 +87,40 @@ class RegistryAPIView(APIView):
         return super().handle_exception(exc)
 
 
+def _int_or(text, default: int) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default
+
+
 class Pagination(PageNumberPagination):
+    """Pages of at most MAX_PAGE_SIZE rows, none past MAX_LIST_OFFSET rows (400 beyond: see
+    `check_page_bounds`), row counts cached per registry generation."""
+
     page_size_query_param = "page_size"
-    max_page_size = 100
+    max_page_size = MAX_PAGE_SIZE
+    django_paginator_class = CachedCountPaginator
+    last_page_strings = ()  # `page=last` would jump past the offset bound
+
+    def paginate_queryset(self, queryset, request, view=None):
+        check_page_bounds(
+            _int_or(request.query_params.get(self.page_query_param), 1),
+            _int_or(request.query_params.get(self.page_size_query_param), self.page_size),
+        )
+        self.django_paginator_class = partial(
+            CachedCountPaginator, list_key=list_identity(request.query_params, request.user)
+        )
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response_schema(self, schema):
+        response_schema = super().get_paginated_response_schema(schema)
+        response_schema["properties"]["suggestions"] = {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "With q= only: queries that find adapters when this one finds none (did you mean)",
+        }
+        return response_schema
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,6 +217,36 @@ class AdapterListView(RegistryAPIView, generics.ListAPIView):
 
     def get_queryset(self):
         return Adapter.objects.for_list(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        """Anonymous answers are cached per registry generation for a few seconds, like resolutions (see
+        LIST_CACHE_SECONDS); a user's lists, which may hold private adapters, are not."""
+        if request.user.is_authenticated:
+            return self._list(request)
+        key = cache_key(
+            "registry:list", registry_generation(), request.get_host(), sorted(request.query_params.lists())
+        )
+        data = cache.get(key)
+        if data is not None:
+            return Response(data)
+        response = self._list(request)
+        cache.set(key, response.data, LIST_CACHE_SECONDS)
+        return response
+
+    def _list(self, request):
+        response = super().list(request)
+        query = request.query_params.get("q", "")
+        if query:
+            response.data["suggestions"] = (
+                [] if response.data["count"] else self._suggestions(request.query_params, query)
+            )
+        return response
+
+    def _suggestions(self, params, query):
+        without_query = params.copy()
+        without_query.pop("q")
+        others = self.filterset_class(without_query, queryset=self.get_queryset(), request=self.request)
+        return suggestions(others.unsorted_qs(), query)
 
 
 def _get_adapter(user, namespace, name):

@@ -1,0 +1,224 @@
+"""Searching adapters: the `q=` of the REST list and the web UI's search box (through `AdapterFilterSet`).
+
+On PostgreSQL each adapter carries a stored, weighted full-text document (`Adapter.search_document`, GIN
+index): A the adapter's name; B its task and subtask (names and display names); C its namespace and base
+model; D its description. A query matches adapters whose document holds every word of the query as a word
+prefix (`sent` finds `sentiment`), ranked by `ts_rank` over those weights. When nothing matches, trigram
+similarity (`pg_trgm`, GIN trigram indexes on the names) proposes queries that do ("did you mean").
+
+The document is a column kept up to date on save and when a related name changes (hub.registry.signals),
+not a generated column: PostgreSQL's generated columns cannot read other tables, and the task, subtask,
+namespace and base model names live there.
+
+Elsewhere (the embedded SQLite of `make run`) the same functions fall back to a case-insensitive match of
+each word at the start of a word of the same fields (a regular expression, not `icontains`: a substring
+match would find `bert` inside `roberta`, which full-text search does not), ordered by name matches first,
+and to difflib for suggestions; on small catalogues both find the same adapters
+(tests/hub/test_search_fallback.py).
+"""
+
+import difflib
+import itertools
+import re
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, TrigramSimilarity
+from django.db import connection
+from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+
+from hub.registry.models import Adapter, BaseModel, Namespace, Subtask, Task
+
+# No stemming and no stop words: names (`bert-base-uncased`, `sst-2`, `de`) are identifiers, not English.
+SEARCH_CONFIG = "simple"
+# A query word: letters and digits, possibly joined by dots or hyphens (`sst-2`, `v1.0`). Anything else
+# (quotes, operators) separates words, so no user text reaches tsquery syntax.
+WORD_PATTERN = re.compile(r"\w+(?:[.-]\w+)*")
+MAX_QUERY_WORDS = 10
+SUGGESTION_LIMIT = 3
+# Names that suggestions are drawn from (adapters: public ones only, so private names never leak).
+SUGGESTION_SOURCES = (
+    (Task, "name"),
+    (Task, "display_name"),
+    (Subtask, "name"),
+    (Subtask, "display_name"),
+    (Namespace, "name"),
+    (BaseModel, "model_name"),
+    (Adapter, "name"),
+)
+FALLBACK_SIMILARITY_CUTOFF = 0.6
+
+
+def uses_full_text_search() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a query, lower-cased, at most MAX_QUERY_WORDS."""
+    return [word.lower() for word in WORD_PATTERN.findall(text or "")][:MAX_QUERY_WORDS]
+
+
+# --------------------------------------------------------------------------------------------------
+# The stored document
+# --------------------------------------------------------------------------------------------------
+
+
+def _related(model, field: str, foreign_key: str) -> Subquery:
+    return Subquery(model.objects.filter(pk=OuterRef(foreign_key)).values(field)[:1])
+
+
+def search_document():
+    """The expression of an adapter's search document (an UPDATE reads related names through subqueries)."""
+    return (
+        SearchVector("name", weight="A", config=SEARCH_CONFIG)
+        + SearchVector(
+            _related(Task, "name", "task_id"),
+            _related(Task, "display_name", "task_id"),
+            _related(Subtask, "name", "subtask_id"),
+            _related(Subtask, "display_name", "subtask_id"),
+            weight="B",
+            config=SEARCH_CONFIG,
+        )
+        + SearchVector(
+            _related(Namespace, "name", "namespace_id"),
+            _related(BaseModel, "model_name", "base_model_id"),
+            weight="C",
+            config=SEARCH_CONFIG,
+        )
+        + SearchVector("description", weight="D", config=SEARCH_CONFIG)
+    )
+
+
+def refresh_search_documents(adapters: QuerySet) -> int:
+    """Recompute the search document of `adapters` (one UPDATE). Returns how many were updated; 0 without
+    full-text search."""
+    if not uses_full_text_search():
+        return 0
+    return adapters.order_by().update(search_document=search_document())
+
+
+# --------------------------------------------------------------------------------------------------
+# Matching and ranking
+# --------------------------------------------------------------------------------------------------
+
+
+def _full_text_query(words: list[str]) -> SearchQuery:
+    # Every word as a prefix; the words contain no quotes (WORD_PATTERN), and the query is a parameter.
+    raw = " & ".join(f"'{word}':*" for word in words)
+    return SearchQuery(raw, search_type="raw", config=SEARCH_CONFIG)
+
+
+FALLBACK_FIELDS = (
+    "name",
+    "description",
+    "task__name",
+    "task__display_name",
+    "subtask__name",
+    "subtask__display_name",
+    "namespace__name",
+    "base_model__model_name",
+)
+
+
+def _word_start(word: str) -> str:
+    """A regular expression for `word` at the start of a word (what a prefix query of full-text search finds)."""
+    return rf"(^|\W){re.escape(word)}"
+
+
+def _fallback_condition(word: str) -> Q:
+    condition = Q()
+    for field in FALLBACK_FIELDS:
+        condition |= Q(**{f"{field}__iregex": _word_start(word)})
+    return condition
+
+
+def matching(adapters: QuerySet, text: str) -> QuerySet:
+    """The adapters of `adapters` that `text` finds (every word must occur). Text without words finds all."""
+    words = search_words(text)
+    if not words:
+        return adapters
+    if uses_full_text_search():
+        return adapters.filter(search_document=_full_text_query(words))
+    for word in words:
+        adapters = adapters.filter(_fallback_condition(word))
+    return adapters
+
+
+def by_relevance(adapters: QuerySet, text: str) -> QuerySet:
+    """`adapters` (already `matching` text) best match first: by rank over the weighted document (name above
+    taxonomy above owner and base model above description), then by downloads."""
+    words = search_words(text)
+    if not words:
+        return adapters
+    if uses_full_text_search():
+        rank = SearchRank(F("search_document"), _full_text_query(words))
+    else:
+        name_matches = Q()
+        for word in words:
+            name_matches &= Q(name__iregex=_word_start(word))
+        rank = Case(When(name_matches, then=Value(1)), default=Value(0), output_field=IntegerField())
+    return adapters.annotate(search_rank=rank).order_by("-search_rank", "-download_count", "id")
+
+
+# --------------------------------------------------------------------------------------------------
+# "Did you mean"
+# --------------------------------------------------------------------------------------------------
+
+
+def _source_rows(model, field: str):
+    rows = model.objects.exclude(**{field: ""})
+    if model is Adapter:
+        rows = rows.filter(private=False)
+    return rows
+
+
+def similar_terms(word: str, limit: int = SUGGESTION_LIMIT) -> list[str]:
+    """Names in the registry spelled like `word`, most similar first (trigram similarity on PostgreSQL,
+    difflib elsewhere)."""
+    scored: dict[str, tuple[float, str]] = {}
+    for model, field in SUGGESTION_SOURCES:
+        if uses_full_text_search():
+            rows = (
+                _source_rows(model, field)
+                .filter(**{f"{field}__trigram_similar": word})
+                .annotate(similarity=TrigramSimilarity(field, word))
+                .order_by("-similarity")
+                .values_list(field, "similarity")[:limit]
+            )
+        else:
+            names = set(_source_rows(model, field).values_list(field, flat=True))
+            rows = [
+                (name, difflib.SequenceMatcher(None, word, name.lower()).ratio())
+                for name in difflib.get_close_matches(word, names, n=limit, cutoff=FALLBACK_SIMILARITY_CUTOFF)
+            ]
+        for name, similarity in rows:
+            key = name.lower()
+            if key != word and similarity > scored.get(key, (0.0, ""))[0]:
+                scored[key] = (similarity, key)
+    ranked = sorted(scored.values(), key=lambda item: (-item[0], item[1]))
+    return [term for _, term in ranked[:limit]]
+
+
+def suggestions(adapters: QuerySet, text: str, limit: int = SUGGESTION_LIMIT) -> list[str]:
+    """Queries close to `text` that find something among `adapters` (the list with its other filters), for a
+    `text` that finds nothing: each word that finds nothing on its own is replaced by a similar name."""
+    words = search_words(text)
+    if not words:
+        return []
+    alternatives = []
+    for word in words:
+        if matching(adapters, word).exists():
+            alternatives.append([word])
+        else:
+            alternatives.append(similar_terms(word))
+    if not all(alternatives):
+        # A word like nothing in the registry: suggest the rest of the query without it.
+        alternatives = [options for options in alternatives if options]
+        if not alternatives:
+            return []
+    found = []
+    for combination in itertools.islice(itertools.product(*alternatives), limit * 3):
+        candidate = " ".join(combination)
+        if candidate != " ".join(words) and candidate not in found and matching(adapters, candidate).exists():
+            found.append(candidate)
+            if len(found) == limit:
+                break
+    return found
