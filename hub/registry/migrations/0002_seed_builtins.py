@@ -2,10 +2,10 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from hub.registry.seed import seed_architectures, seed_base_models, seed_taxonomy
+    from hub.registry.seed import seed_architectures, seed_taxonomy
 
+    # Base models are seeded by 0004, once BaseModel has every field the seed fills.
     seed_taxonomy(apps.get_model("registry", "Task"), apps.get_model("registry", "Subtask"))
-    seed_base_models(apps.get_model("registry", "BaseModel"))
     seed_architectures(apps.get_model("registry", "Architecture"))
 
 
