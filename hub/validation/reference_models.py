@@ -101,7 +101,8 @@ def estimate_size_bytes(config: dict) -> int:
 
 
 def _tensor_bytes(model: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    """Bytes the model's parameters take (its buffers, position ids and the like, are small)."""
+    return sum(parameter.numel() * parameter.element_size() for parameter in model.parameters())
 
 
 def _fill_seeded(model: torch.nn.Module, seed: int, std: float) -> None:
