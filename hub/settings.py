@@ -130,6 +130,10 @@ REFERENCE_MODELS_DIR = env.str("REFERENCE_MODELS_DIR", default="")
 REFERENCE_MODEL_CACHE_BYTES = env.int("REFERENCE_MODEL_CACHE_BYTES", default=2 * 1024**3)
 # The Celery queue new validations go to: "validation" (CPU workers) or "validation-gpu" (CUDA workers).
 VALIDATION_QUEUE = env.str("VALIDATION_QUEUE", default="validation")
+# Versions of a base model whose float32 reference model is larger than CPU workers take go to the GPU queue
+# and wait there for a GPU worker (3 GiB keeps xlm-roberta-large on CPU; Llama-3.2-1B and Mistral-7B go).
+VALIDATION_GPU_QUEUE = env.str("VALIDATION_GPU_QUEUE", default="validation-gpu")
+VALIDATION_CPU_MAX_BASE_BYTES = env.int("VALIDATION_CPU_MAX_BASE_BYTES", default=3 * 1024**3)
 VALIDATION_MAX_ATTEMPTS = env.int("VALIDATION_MAX_ATTEMPTS", default=3)
 VALIDATION_SOFT_TIME_LIMIT = env.int("VALIDATION_SOFT_TIME_LIMIT", default=240)
 VALIDATION_TIME_LIMIT = env.int("VALIDATION_TIME_LIMIT", default=300)

@@ -10,6 +10,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
 from hub.registry.choices import VersionStatus
+from hub.registry.lifecycle import waiting_for as version_waiting_for
 from hub.registry.search import search_words
 
 register = template.Library()
@@ -60,6 +61,12 @@ def status_badge(status):
         return mark_safe('<span class="badge badge-pending">no version</span>')
     label = VersionStatus(status).label if status in VersionStatus.values else status
     return format_html('<span class="badge badge-{}">{}</span>', status, label.lower())
+
+
+@register.filter
+def waiting_for(version):
+    """What a version that is not final yet waits for (a GPU worker, for a large base model)."""
+    return version_waiting_for(version)
 
 
 @register.filter

@@ -15,6 +15,7 @@ from hub.registry.models import (
     Task,
     VersionFile,
 )
+from hub.registry.seed import parameter_count
 
 
 class MembershipInline(admin.TabularInline):
@@ -71,8 +72,14 @@ class TaskAdmin(admin.ModelAdmin):
 
 @admin.register(BaseModel)
 class BaseModelAdmin(admin.ModelAdmin):
-    list_display = ["model_name", "model_type", "hidden_size", "num_hidden_layers"]
+    list_display = ["model_name", "model_type", "hidden_size", "num_hidden_layers", "parameter_count"]
     search_fields = ["model_name"]
+    readonly_fields = ["parameter_count"]
+
+    def save_model(self, request, obj, form, change):
+        # The count decides which workers validate the base model's versions (hub.registry.lifecycle).
+        obj.parameter_count = parameter_count(obj.config)
+        super().save_model(request, obj, form, change)
 
 
 class VersionInline(admin.TabularInline):

@@ -34,7 +34,7 @@ from django.utils import timezone
 from kombu.exceptions import ChannelError
 
 from hub.registry.caching import registry_changed
-from hub.registry.choices import VersionStatus
+from hub.registry.choices import FINAL_STATUSES, VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
 from hub.registry.storage import IncomingFile, store_blob
 
@@ -42,32 +42,70 @@ from hub.registry.storage import IncomingFile, store_blob
 VALIDATE_VERSION_TASK = "hub.validation.tasks.validate_version"
 
 
+# A float32 reference model takes 4 bytes a parameter.
+REFERENCE_BYTES_PER_PARAMETER = 4
+
+
+def needs_gpu_worker(parameter_count: int) -> bool:
+    """Whether a base model of `parameter_count` parameters is too large for a CPU worker: its float32
+    reference model would take more than `VALIDATION_CPU_MAX_BASE_BYTES`."""
+    return parameter_count * REFERENCE_BYTES_PER_PARAMETER > settings.VALIDATION_CPU_MAX_BASE_BYTES
+
+
+def validation_queue_for(parameter_count: int) -> str:
+    """The queue validating versions of a base model of `parameter_count` parameters: `VALIDATION_GPU_QUEUE`
+    for one too large for CPU workers, where its versions wait for a GPU worker, else `VALIDATION_QUEUE`."""
+    return settings.VALIDATION_GPU_QUEUE if needs_gpu_worker(parameter_count) else settings.VALIDATION_QUEUE
+
+
+def validation_queue_of(version_id: int) -> str:
+    """The queue validating one version (by its adapter's base model)."""
+    count = (
+        AdapterVersion.objects.filter(pk=version_id)
+        .values_list("adapter__base_model__parameter_count", flat=True)
+        .first()
+    )
+    return validation_queue_for(count or 0)
+
+
+def waiting_for(version: AdapterVersion) -> str | None:
+    """What a version that is not final yet waits for, in a sentence for its status; None once final."""
+    if version.status in FINAL_STATUSES:
+        return None
+    base_model = version.adapter.base_model
+    if not needs_gpu_worker(base_model.parameter_count):
+        return f"A validation worker (queue {settings.VALIDATION_QUEUE})."
+    return (
+        f"A GPU worker (queue {settings.VALIDATION_GPU_QUEUE}): the reference model of {base_model.model_name} "
+        f"takes {base_model.parameter_count * REFERENCE_BYTES_PER_PARAMETER / 1e9:.1f} GB in float32, more than "
+        f"CPU workers take ({settings.VALIDATION_CPU_MAX_BASE_BYTES / 1e9:.1f} GB). The version is validated "
+        "when a GPU worker takes the queue."
+    )
+
+
 def enqueue_validation(version_id: int, countdown: float | None = None) -> None:
-    """Queue the validation of one version on `VALIDATION_QUEUE` (after `countdown` seconds). Call it inside
-    `transaction.on_commit` when the version was just created."""
+    """Queue the validation of one version on its queue (`validation_queue_of`), after `countdown` seconds.
+    Call it inside `transaction.on_commit` when the version was just created."""
     app = current_app
+    queue = validation_queue_of(version_id)
     if app.conf.task_always_eager:
         # send_task ignores task_always_eager, which runs validations in this process (debugging, tests):
         # run the registered task the way apply_async does then.
         if VALIDATE_VERSION_TASK not in app.tasks:
             app.loader.import_default_modules()
-        app.tasks[VALIDATE_VERSION_TASK].apply_async(
-            (version_id,), queue=settings.VALIDATION_QUEUE, countdown=countdown
-        )
+        app.tasks[VALIDATE_VERSION_TASK].apply_async((version_id,), queue=queue, countdown=countdown)
         return
-    app.send_task(VALIDATE_VERSION_TASK, (version_id,), queue=settings.VALIDATION_QUEUE, countdown=countdown)
+    app.send_task(VALIDATE_VERSION_TASK, (version_id,), queue=queue, countdown=countdown)
 
 
-def waiting_validations() -> int:
-    """How many validation messages wait in `VALIDATION_QUEUE` (not counting those a worker has taken)."""
+def waiting_validations(queue: str) -> int:
+    """How many validation messages wait in `queue` (not counting those a worker has taken)."""
     app = current_app
     if app.conf.task_always_eager:
         return 0
     with app.connection_for_read() as connection:
         try:
-            return connection.default_channel.queue_declare(
-                queue=settings.VALIDATION_QUEUE, passive=True
-            ).message_count
+            return connection.default_channel.queue_declare(queue=queue, passive=True).message_count
         except ChannelError:  # Redis keeps no empty queue: nothing waits
             return 0
 

@@ -148,6 +148,10 @@ class BaseModel(models.Model):
     model_type = models.CharField(max_length=50)
     hidden_size = models.PositiveIntegerField()
     num_hidden_layers = models.PositiveIntegerField()
+    # Sizes the reference model (4 bytes a parameter in float32), which decides the validation queue.
+    parameter_count = models.PositiveBigIntegerField(
+        default=0, help_text="Parameters of the bare model; computed from the config when saved in the admin"
+    )
     config = models.JSONField(help_text="The transformers config.json of the model")
 
     class Meta:

@@ -1,6 +1,7 @@
 """What every hub starts with: the built-in architectures, reference base models and AdapterHub's starter
 taxonomy. The functions take the model classes as arguments so data migrations can pass historical models."""
 
+import functools
 import json
 from pathlib import Path
 
@@ -277,19 +278,44 @@ def seed_taxonomy(Task, Subtask):
             Subtask.objects.update_or_create(task=task, name=subtask_name, defaults=fields)
 
 
+def base_model_configs() -> dict[str, dict]:
+    """Model name -> the model's transformers config.json as published, from `base_models/<model name>.json`;
+    an organisation's models are in a folder of its name (`HuggingFaceTB/SmolLM2-135M.json`)."""
+    return {
+        path.relative_to(BASE_MODEL_CONFIGS_DIR).with_suffix("").as_posix(): json.loads(path.read_text())
+        for path in sorted(BASE_MODEL_CONFIGS_DIR.glob("**/*.json"))
+    }
+
+
+def parameter_count(config: dict) -> int:
+    """Parameters of the bare model (`AutoModel`) that a transformers config describes, counted on the meta
+    device: nothing is allocated, so this is cheap even for a 7B model."""
+    return _parameter_count(json.dumps(config, sort_keys=True))
+
+
+@functools.cache
+def _parameter_count(config_json: str) -> int:
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    with torch.device("meta"):
+        model = AutoModel.from_config(AutoConfig.for_model(**json.loads(config_json)), dtype=torch.float32)
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
 def seed_base_models(BaseModel):
     from transformers import AutoConfig
 
-    for config_path in sorted(BASE_MODEL_CONFIGS_DIR.glob("*.json")):
-        config_dict = json.loads(config_path.read_text())
-        # AutoConfig normalises the family's attribute names (n_embd, dim, ...) to hidden_size etc.
+    for model_name, config_dict in base_model_configs().items():
+        # AutoConfig normalises the family's attribute names (n_embd, d_model, ...) to hidden_size etc.
         config = AutoConfig.for_model(**config_dict)
         BaseModel.objects.update_or_create(
-            model_name=config_path.stem,
+            model_name=model_name,
             defaults=dict(
                 model_type=config.model_type,
                 hidden_size=config.hidden_size,
                 num_hidden_layers=config.num_hidden_layers,
+                parameter_count=parameter_count(config_dict),
                 config=config_dict,
             ),
         )

@@ -10,13 +10,20 @@ periodic `sweep` (celery beat, `manage.py validation_sweep`) runs it too, with t
 
 import logging
 import threading
+from collections import defaultdict
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from hub.registry.lifecycle import enqueue_validation, give_up, release, waiting_validations
+from hub.registry.lifecycle import (
+    enqueue_validation,
+    give_up,
+    release,
+    validation_queue_of,
+    waiting_validations,
+)
 from hub.registry.models import AdapterVersion
 from hub.validation.report import error_report
 
@@ -57,10 +64,18 @@ def recover_validations() -> dict[str, int]:
     forgotten = list(
         AdapterVersion.objects.waiting_too_long(now).exclude(pk__in=released).values_list("pk", flat=True)
     )
-    # While messages wait, these versions are a backlog, not lost: queueing them again would only add
-    # duplicates behind their own messages.
-    if forgotten and waiting_validations():
-        forgotten = []
+    # While messages wait in a version's queue, its versions there are a backlog, not lost: queueing them
+    # again would only add duplicates behind their own messages. (Versions of a large base model wait on the
+    # GPU queue, perhaps for long, while the CPU queue is empty.)
+    by_queue = defaultdict(list)
+    for version_id in forgotten:
+        by_queue[validation_queue_of(version_id)].append(version_id)
+    forgotten = [
+        version_id
+        for queue, version_ids in by_queue.items()
+        if not waiting_validations(queue)
+        for version_id in version_ids
+    ]
     for version_id in released + forgotten:
         enqueue_validation(version_id)
     counts = {"gave_up": gave_up, "reenqueued_expired": len(released), "reenqueued_pending": len(forgotten)}

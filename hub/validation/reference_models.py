@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 PROBE_SEQUENCE_LENGTH = 32
 PROBE_SEED = 20240601
+# Reference models compute in float32 whatever dtype a config names (Llama's say bfloat16): the checks and
+# probe checksums assume it, and adapters are saved in float32.
+REFERENCE_DTYPE = torch.float32
 # A prime-length pool, so consecutive rows of a weight matrix do not repeat the same values.
 SEEDED_POOL_SIZE = 1_000_003
 
@@ -90,23 +93,25 @@ def _transformers_config(config: dict):
 
 
 def estimate_size_bytes(config: dict) -> int:
-    """Bytes the parameters and buffers of the model described by `config` take, without allocating them."""
-    from transformers import AutoModel
+    """Bytes the float32 reference model described by `config` takes (its parameters; buffers are small)."""
+    from hub.registry.lifecycle import REFERENCE_BYTES_PER_PARAMETER
+    from hub.registry.seed import parameter_count
 
-    with torch.device("meta"):
-        model = AutoModel.from_config(_transformers_config(config))
-    return _tensor_bytes(model)
+    return parameter_count(config) * REFERENCE_BYTES_PER_PARAMETER
 
 
 def _tensor_bytes(model: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    """Bytes the model's parameters take (its buffers, position ids and the like, are small)."""
+    return sum(parameter.numel() * parameter.element_size() for parameter in model.parameters())
 
 
 def _fill_seeded(model: torch.nn.Module, seed: int, std: float) -> None:
     """Give every parameter deterministic values: weights from a seeded normal pool (tiled), 1-D weights
     (LayerNorm scales) ones, biases zeros. Same seed, same architecture -> same weights."""
     generator = torch.Generator().manual_seed(seed)
+    # Drawn on the CPU, so the same seed gives the same weights on every device.
     pool = torch.randn(2 * SEEDED_POOL_SIZE, generator=generator) * std
+    pool = pool.to(next(model.parameters()).device)
     with torch.no_grad():
         for index, (name, parameter) in enumerate(model.named_parameters()):
             flat = parameter.view(-1)
@@ -139,7 +144,12 @@ def probe_inputs_for(config, device: torch.device) -> dict[str, torch.Tensor]:
         )
     generator = torch.Generator().manual_seed(PROBE_SEED)
     input_ids = torch.randint(10, vocab_size, (1, length), generator=generator)
-    return {"input_ids": input_ids.to(device), "attention_mask": torch.ones_like(input_ids).to(device)}
+    inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    if getattr(config, "is_encoder_decoder", False):
+        # T5's bare model needs decoder inputs (BART's derives them): the probe shifted right, as in training.
+        start = int(getattr(config, "decoder_start_token_id", None) or 0)
+        inputs["decoder_input_ids"] = torch.cat([torch.tensor([[start]]), input_ids[:, :-1]], dim=1)
+    return {name: tensor.to(device) for name, tensor in inputs.items()}
 
 
 def run_probe(model: torch.nn.Module, probe_inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -174,7 +184,7 @@ def build_reference_model(
     directory = pretrained_directory(models_dir, model_name)
     if directory is not None:
         try:
-            model = AutoModel.from_pretrained(directory, local_files_only=True)
+            model = AutoModel.from_pretrained(directory, local_files_only=True, dtype=REFERENCE_DTYPE)
         except (OSError, ValueError) as exc:
             raise ReferenceModelError(
                 f"The pretrained weights in {directory} cannot be loaded: {exc}"
@@ -190,14 +200,15 @@ def build_reference_model(
     else:
         transformers_config = _transformers_config(config)
         # no_init_weights skips both transformers' _init_weights and torch's per-layer reset_parameters.
-        with no_init_weights():
-            model = AutoModel.from_config(transformers_config)
+        # Built on the validation device straight away: a 7B model never passes through the host's memory.
+        with no_init_weights(), torch.device(device):
+            model = AutoModel.from_config(transformers_config, dtype=REFERENCE_DTYPE)
         _fill_seeded(
             model, seed_for(model_name), float(getattr(transformers_config, "initializer_range", 0.02))
         )
         weights = "seeded"
     model.eval().requires_grad_(False)
-    model.to(device)
+    model.to(device=device, dtype=REFERENCE_DTYPE)
     add_adapter_support(model)
     probe = probe_inputs_for(model.config, device)
     base_output = run_probe(model, probe)

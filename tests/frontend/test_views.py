@@ -476,3 +476,16 @@ def test_reusing_a_version_label_for_other_files_is_refused_at_the_version_field
     )
     assert "already exists with other files" in errors and "version=2" in errors
     assert AdapterVersion.objects.filter(adapter__name="my-sst").count() == 1
+
+
+def test_a_version_waiting_for_a_gpu_worker_says_so(client, db):
+    from hub.registry.choices import VersionStatus
+    from tests.factories import AdapterFactory, AdapterVersionFactory, BaseModelFactory
+
+    adapter = AdapterFactory(base_model=BaseModelFactory(model_name="mistralai/Mistral-7B-v0.1"))
+    AdapterVersionFactory(adapter=adapter, status=VersionStatus.PENDING, files=False)
+
+    html = client.get(f"/adapters/{adapter.namespace.name}/{adapter.name}/").content.decode()
+
+    assert "Waiting for: A GPU worker (queue validation-gpu): the reference model of" in html
+    assert "mistralai/Mistral-7B-v0.1 takes 28.4 GB in float32" in html

@@ -4,6 +4,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from hub.registry.lifecycle import waiting_for
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Subtask, Task
 from hub.registry.resolution import file_path
 
@@ -130,6 +131,9 @@ class VersionDetailSerializer(serializers.Serializer):
     version = serializers.CharField()
     revision = serializers.CharField()
     status = serializers.CharField()
+    waiting_for = serializers.CharField(
+        allow_null=True, help_text="While pending or validating: the worker the version waits for; else null"
+    )
     report = serializers.JSONField()
     created_at = serializers.DateTimeField()
     validated_at = serializers.DateTimeField(allow_null=True)
@@ -145,6 +149,7 @@ def version_detail(request, version: AdapterVersion) -> dict:
         "version": version.version,
         "revision": version.revision,
         "status": version.status,
+        "waiting_for": waiting_for(version),
         "report": version.report,
         "created_at": serializers.DateTimeField().to_representation(version.created_at),
         "validated_at": serializers.DateTimeField().to_representation(version.validated_at)

@@ -2,11 +2,11 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from hub.registry.seed import seed_base_models, seed_taxonomy
+    from hub.registry.seed import seed_taxonomy
 
+    # Base models are seeded by 0004, once BaseModel has every field the seed fills; the built-in
+    # architectures by 0005, once Architecture has its `method` and `aliases`.
     seed_taxonomy(apps.get_model("registry", "Task"), apps.get_model("registry", "Subtask"))
-    seed_base_models(apps.get_model("registry", "BaseModel"))
-    # The built-in architectures are seeded by 0005, once Architecture has its `method` and `aliases`.
 
 
 class Migration(migrations.Migration):

@@ -109,6 +109,35 @@ def reference_library_files(model_name: str = "tiny-bert", config="lora", seed: 
     return files
 
 
+def shipped_base_adapter_files(
+    model_name: str, config="lora", adapter_name: str = "sst", seed: int = 0, legacy_pickle: bool = False
+) -> dict[str, bytes]:
+    """The files `save_adapter` writes for an adapter of one of the hub's shipped base models
+    (hub/registry/base_models), with seeded random weights. The base model is built on the meta device, so
+    only the adapter's own parameters are allocated: a Mistral-7B adapter costs what its weights do."""
+    from hub.registry.seed import base_model_configs
+
+    values = dict(base_model_configs()[model_name])
+    model_type = values.pop("model_type")
+    with torch.device("meta"):
+        model = AutoModel.from_config(AutoConfig.for_model(model_type, **values), dtype=torch.float32)
+        add_adapter_support(model)
+        model.add_adapter(adapter_name, config=config)
+    generator = torch.Generator().manual_seed(seed)
+    for name, parameter in list(model.named_parameters()):
+        if f".{adapter_name}." in name:
+            module_name, attribute = name.rsplit(".", 1)
+            weights = torch.randn(parameter.shape, generator=generator) * 0.02
+            setattr(model.get_submodule(module_name), attribute, torch.nn.Parameter(weights))
+    with tempfile.TemporaryDirectory() as directory:
+        model.save_adapter(directory, adapter_name, use_safetensors=not legacy_pickle)
+        files = {path.name: path.read_bytes() for path in Path(directory).iterdir()}
+    saved = json.loads(files["adapter_config.json"])
+    saved["model_name"] = model_name
+    files["adapter_config.json"] = json.dumps(saved, indent=2, sort_keys=True).encode()
+    return files
+
+
 def with_config_values(files: dict[str, bytes], **values) -> dict[str, bytes]:
     """`files` with `values` written into the adapter's config (e.g. r=8 for a LoRA saved at rank 4)."""
     saved = json.loads(files["adapter_config.json"])
