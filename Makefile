@@ -29,7 +29,7 @@ worker: $(INSTALLED)
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-# Debian's nginx runs deploy/nginx.conf in the download tests (tests/hub/test_nginx_downloads.py).
+# Debian's nginx runs deploy/nginx.conf in the download tests (tests/hub/registry/test_nginx_downloads.py).
 nginx:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
 

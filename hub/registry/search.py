@@ -14,7 +14,7 @@ Elsewhere (the embedded SQLite of `make run`) the same functions fall back to a 
 each word at the start of a word of the same fields (a regular expression, not `icontains`: a substring
 match would find `bert` inside `roberta`, which full-text search does not), ordered by name matches first,
 and to difflib for suggestions; on small catalogues both find the same adapters
-(tests/hub/test_search_fallback.py).
+(tests/hub/registry/test_search_fallback.py).
 """
 
 import difflib

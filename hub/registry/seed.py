@@ -128,7 +128,7 @@ for _code, _language in LANGUAGES.items():
 
 # What the pages say about each built-in architecture: canonical name -> (display name, description, citation).
 # Which built-ins exist, their aliases and configs come from the library (CANONICAL_BUILTIN_NAMES,
-# BUILTIN_CONFIGS); tests/hub/test_architectures_seeded.py checks that this text covers exactly those names.
+# BUILTIN_CONFIGS); tests/hub/registry/test_method_families.py checks that this text covers exactly those names.
 HE2022 = (
     "@inproceedings{he2022towards, title={Towards a Unified View of Parameter-Efficient Transfer "
     "Learning}, author={He, Junxian and others}, booktitle={ICLR}, year={2022}}"

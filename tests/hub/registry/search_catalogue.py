@@ -1,7 +1,7 @@
 """A small catalogue for search tests, built with the plain ORM on the migrations' seeded taxonomy, so the same
 catalogue can be built on PostgreSQL (the suite) and on SQLite (a subprocess, see test_search_fallback.py).
 
-    python -m tests.hub.search_catalogue   # with DATABASE_URL=sqlite:///...: migrate, build, print results
+    python -m tests.hub.registry.search_catalogue   # with DATABASE_URL=sqlite:///...: migrate, build, print results
 """
 
 import json

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.hub.search_catalogue import QUERIES, build_catalogue, results_by_query
+from tests.hub.registry.search_catalogue import QUERIES, build_catalogue, results_by_query
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def sqlite_results(tmp_path) -> dict[str, list[str]]:
         PYTHONPATH=str(REPO_ROOT),
     )
     completed = subprocess.run(
-        [sys.executable, "-m", "tests.hub.search_catalogue"],
+        [sys.executable, "-m", "tests.hub.registry.search_catalogue"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr

@@ -21,7 +21,7 @@ from tests.factories import (
     TaskFactory,
     valid_adapter,
 )
-from tests.hub.search_catalogue import build_catalogue
+from tests.hub.registry.search_catalogue import build_catalogue
 
 pytestmark = pytest.mark.django_db
 
