@@ -61,8 +61,9 @@ class AdapterDirectoryError(ValueError):
 # The module dicts keyed by adapter name, by their names in the module tree: bottleneck adapters
 # (``...output.adapters.NAME``), invertible adapters (``invertible_adapters.NAME``), prefix tuning's generators
 # (``prefix_tuning.prefix_tunings.NAME``) and gates (``...attention.self.prefix_tuning.prefix_gates.NAME``),
-# LoRA, IA³ and DoRA modules (``...attention.self.query.loras.NAME``).
-ADAPTER_CONTAINERS = ("adapters", "prefix_tunings", "prefix_gates", "loras")
+# LoRA, IA³, DoRA and VeRA modules (``...attention.self.query.loras.NAME``) and tensors one adapter shares
+# across layers (VeRA's ``shared_parameters.NAME.lora_A``).
+ADAPTER_CONTAINERS = ("adapters", "prefix_tunings", "prefix_gates", "loras", "shared_parameters")
 
 # The reference library registers prefix tuning's pool under every attention module as well
 # (``...attention.self.prefix_tuning.pool.prefix_tunings.NAME``): copies of the pool's tensors, which its

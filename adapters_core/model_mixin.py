@@ -39,6 +39,7 @@ from adapters_core.methods.bottleneck.invertible import build_invertible_adapter
 from adapters_core.methods.bottleneck.layer import ActiveSetup, BottleneckLayer, build_bottleneck_adapter
 from adapters_core.methods.fusion import model as fusion
 from adapters_core.methods.lora import model as lora_model
+from adapters_core.methods.lora import vera
 from adapters_core.methods.prefix_tuning.model import PrefixTuningSites
 from adapters_core.models import ModelFamily, family_for
 from adapters_core.parallel import hook_parallel_inputs
@@ -64,6 +65,9 @@ class AdapterModelState:
         self.prefix_tuning: PrefixTuningSites | None = None
         # Every linear layer LoRA may adapt (its sites are attached by init), in the reference's order.
         self.lora_targets: list[lora_model.LoRATarget] = []
+        # The base model's ``shared_parameters``: tensors one adapter shares across layers (VeRA's frozen
+        # random matrices), by adapter name; set by init().
+        self.shared_parameters = nn.ModuleDict()
 
     def invertible_adapter_for_active_setup(self) -> nn.Module | None:
         # Only the first adapter of the active setup transforms the embeddings (the language adapter).
@@ -131,6 +135,7 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
     state.prefix_tuning = PrefixTuningSites(base_model, stacks_layers, state.active)
 
     state.lora_targets = lora_model.attach_lora_sites(family, base_model, state.active)
+    state.shared_parameters = vera.mount_shared_parameters(base_model)
 
     invertible_owner = base_model.get_submodule(family.invertible_adapters_owner)
     invertible_owner.invertible_adapters = state.invertible_adapters
@@ -225,7 +230,9 @@ class ModelAdaptersMixin:
                 prefix_plans.append(state.prefix_tuning.plan(member))
                 new_modules += prefix_plans[-1].modules
             elif isinstance(member, LoRAConfig):
-                lora_modules += lora_model.build_lora_modules(state.lora_targets, adapter_name, member)
+                lora_modules += lora_model.build_lora_modules(
+                    state.lora_targets, adapter_name, member, state.shared_parameters
+                )
             else:
                 raise AdapterConfigError(
                     f"{type(member).__name__} (architecture {member.architecture!r}) is not supported by this "
@@ -284,6 +291,8 @@ class ModelAdaptersMixin:
             if site.merged_adapter == adapter_name:
                 site.reset()  # its weights must not stay folded into the model
             del site.loras[adapter_name]
+        if adapter_name in state.shared_parameters:
+            del state.shared_parameters[adapter_name]
         del state.configs[adapter_name]
         setup = state.active.setup
         if setup is not None and adapter_name in setup.flatten():
@@ -294,7 +303,8 @@ class ModelAdaptersMixin:
             state.active.setup = Stack(*remaining) if plain_stack and remaining else None
 
     def adapter_modules(self, adapter_name: str) -> Iterator[nn.Module]:
-        """Every module of one adapter (per layer and location, and its invertible adapter)."""
+        """Every trained module of one adapter (per layer and location, and its invertible adapter). VeRA's
+        frozen shared matrices are not among them (they are saved with the adapter, never trained)."""
         self._require_adapter(adapter_name)
         state = self.adapter_state
         for locations in state.layers:

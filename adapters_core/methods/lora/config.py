@@ -130,6 +130,12 @@ class LoRAConfig(AdapterConfig):
 
     @classmethod
     def check_combination(cls, values: Mapping[str, Any]) -> None:
+        if cls._is_vera(values) and (values["vera_d"] is None or values["vera_b"] is None):
+            # The reference fails building the module: both diagonals need a starting value.
+            raise AdapterConfigError(
+                f"VeRA needs both vera_d and vera_b as numbers (the starting diagonals of its scaling "
+                f"matrices), got vera_d={values['vera_d']!r}, vera_b={values['vera_b']!r}."
+            )
         if values["composition_mode"] == "scale":
             # IA³ learns one vector per layer: the reference builds it only with these settings.
             if values["r"] != 1:
@@ -196,7 +202,8 @@ class DoRAConfig(LoRAConfig):
 
 class VeraConfig(LoRAConfig):
     """VeRA (Kopiczko et al. 2024): frozen random low-rank matrices shared by all layers, scaled by
-    trainable vectors. Name "vera". Readable and hashable here; adding one to a model is not supported."""
+    trainable scaling matrices per layer (``vera_d``, ``vera_b`` start their diagonals). Name "vera"; with
+    ``use_dora`` it is "dvora". Every layer it adapts must have the same input and output sizes."""
 
     PRESETS = MappingProxyType({"vera_d": 0.1, "vera_b": 0.0, "init_weights": "vera"})
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from adapters_core.methods.bottleneck.layer import ActiveSetup
 
 
-def _fix_seed(seed: int | None) -> None:
+def fix_seed(seed: int | None) -> None:
     # As the reference: a set (non-zero) seed restarts the generator before every module, so all modules of
     # the adapter start with the same weights.
     if seed:
@@ -35,11 +35,102 @@ def _fix_seed(seed: int | None) -> None:
             torch.cuda.manual_seed_all(seed)
 
 
-def _torch_dtype(config: Mapping[str, Any]) -> torch.dtype | None:
+def torch_dtype(config: Mapping[str, Any]) -> torch.dtype | None:
     return getattr(torch, config["dtype"]) if config["dtype"] else None
 
 
-class LoRA(nn.Module):
+class AdditiveUpdate(nn.Module):
+    """What LoRA and VeRA share: an update ``scaling * U(dropout(x))`` (or ``gate * U(dropout(x))`` with
+    ``use_gating``) added to the layer's output, where ``U`` multiplies by the (out, in) matrix
+    :attr:`delta_w` (in a subclass's own order); with ``use_dora`` DoRA's magnitude ``m`` rescales the sum.
+
+    Subclasses create their own weights, then call :meth:`add_dora_and_gate`: the reference creates ``m``
+    and ``gate`` last, which matters for the random numbers they draw."""
+
+    def __init__(self, config: Mapping[str, Any]):
+        super().__init__()
+        self.r = config["r"]
+        self.scaling = config["alpha"] / config["r"]
+        self.use_gating = config["use_gating"]
+        self.use_dora = config["use_dora"]
+        self.composition_mode = "add"
+        self.lora_dropout = nn.Dropout(p=config["dropout"]) if config["dropout"] > 0 else nn.Identity()
+
+    def add_dora_and_gate(
+        self,
+        config: Mapping[str, Any],
+        out_features: int,
+        base_weight: torch.Tensor | None,
+        gating_inputs: int,
+        gating_heads: int,
+    ) -> None:
+        dtype = torch_dtype(config)
+        if self.use_dora:
+            if base_weight is None:
+                raise ValueError("DoRA needs the layer's weight to initialise its magnitude.")
+            self.m = nn.Linear(1, out_features, bias=False, dtype=dtype)
+            if base_weight.device.type != "meta":
+                with torch.no_grad():
+                    norm = torch.linalg.norm(base_weight.detach().float(), dim=1).unsqueeze(1)
+                    self.m.weight.copy_(norm)
+        if self.use_gating:
+            self.gate = nn.Linear(gating_inputs, gating_heads)
+            nn.init.normal_(self.gate.weight, std=0.02)
+
+    @property
+    def delta_w(self) -> torch.Tensor:
+        """The update's matrix, shape ``(out, in)``, without the scaling."""
+        raise NotImplementedError
+
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        """The dtype the update computes in (its weights')."""
+        raise NotImplementedError
+
+    def update(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """``hidden_states`` times :attr:`delta_w` transposed, unscaled."""
+        raise NotImplementedError
+
+    def forward(self, hidden_states: torch.Tensor | None, layer_input: torch.Tensor) -> torch.Tensor:
+        """The scaled (or gated) update of ``hidden_states``; the first update of a stack gets ``None`` and
+        reads the layer's input, later ones read the previous update, as in the reference."""
+        if hidden_states is None:
+            hidden_states = layer_input
+        dtype = self.weight_dtype
+        if hidden_states.dtype != dtype:
+            hidden_states = hidden_states.to(dtype)
+        hidden_states = self.update(self.lora_dropout(hidden_states))
+        if self.use_gating:
+            gate = torch.sigmoid(self.gate(layer_input.to(self.gate.weight.dtype)))
+            return hidden_states * torch.mean(gate, dim=1).unsqueeze(-1)
+        return hidden_states * self.scaling
+
+    def combine(self, layer_output: torch.Tensor, update: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The layer's output with ``update`` applied; ``weight`` is the layer's weight as ``(out, in)``."""
+        update = update.to(layer_output.dtype)
+        if self.use_dora:
+            # The reference's DoRA: m / ||W + delta_w|| (row norms, delta_w unscaled) times the full output.
+            norm = torch.linalg.norm(weight + self.delta_w.to(weight.dtype), dim=1)
+            return (self.m.weight.view(-1) / norm).to(layer_output.dtype) * (layer_output + update)
+        return layer_output + update
+
+    def merged(
+        self, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The ``(weight, bias)`` (``weight`` as ``(out, in)``) whose plain linear layer computes exactly
+        what :meth:`combine` gives with this update alone."""
+        delta_w = self.delta_w.to(weight.dtype)
+        delta = delta_w * self.scaling
+        if not self.use_dora:
+            return weight + delta, bias
+        # Merged so that it equals the forward pass above (the reference's merge leaves out the scaling and
+        # the bias, so its merged DoRA gives other outputs than its unmerged one).
+        norm_scale = (self.m.weight.view(-1) / torch.linalg.norm(weight + delta_w, dim=1)).to(weight.dtype)
+        merged_bias = None if bias is None else bias * norm_scale
+        return (weight + delta) * norm_scale.unsqueeze(1), merged_bias
+
+
+class LoRA(AdditiveUpdate):
     """An additive low-rank update ``(alpha / r) * B A dropout(x)`` (or ``gate * B A dropout(x)`` with
     ``use_gating``). With ``use_dora`` it also holds DoRA's magnitude ``m``, initialised from the row norms
     of the layer's weight ``base_weight`` (shape ``(out, in)``)."""
@@ -52,19 +143,13 @@ class LoRA(nn.Module):
         gating_heads: int = 1,
         base_weight: torch.Tensor | None = None,
     ):
-        super().__init__()
-        self.r = config["r"]
-        self.scaling = config["alpha"] / config["r"]
-        self.use_gating = config["use_gating"]
-        self.use_dora = config["use_dora"]
-        self.composition_mode = "add"
-        dtype = _torch_dtype(config)
-        self.lora_dropout = nn.Dropout(p=config["dropout"]) if config["dropout"] > 0 else nn.Identity()
+        super().__init__(config)
+        dtype = torch_dtype(config)
         # Created, then initialised after the seed is fixed, in the reference's order, so that the same seed
         # draws the same weights there and here.
         self.lora_A = nn.Parameter(torch.zeros(lora_A_shape, dtype=dtype))
         self.lora_B = nn.Parameter(torch.zeros(lora_B_shape, dtype=dtype))
-        _fix_seed(config["init_weights_seed"])
+        fix_seed(config["init_weights_seed"])
         init_weights = config["init_weights"]
         if init_weights == "lora":
             # A as nn.Linear's default, B zero: the update starts at zero.
@@ -81,60 +166,19 @@ class LoRA(nn.Module):
             nn.init.kaiming_uniform_(self.lora_B)
         else:
             raise ValueError(f"Unknown init_weights {init_weights!r}; use 'lora', 'bert', 'ia3' or 'vera'.")
-        if self.use_dora:
-            if base_weight is None:
-                raise ValueError("DoRA needs the layer's weight to initialise its magnitude.")
-            self.m = nn.Linear(1, lora_B_shape[0], bias=False, dtype=dtype)
-            if base_weight.device.type != "meta":
-                with torch.no_grad():
-                    norm = torch.linalg.norm(base_weight.detach().float(), dim=1).unsqueeze(1)
-                    self.m.weight.copy_(norm)
-        if self.use_gating:
-            self.gate = nn.Linear(lora_A_shape[-1], gating_heads)
-            nn.init.normal_(self.gate.weight, std=0.02)
+        self.add_dora_and_gate(config, lora_B_shape[0], base_weight, lora_A_shape[-1], gating_heads)
+
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        return self.lora_A.dtype
 
     @property
     def delta_w(self) -> torch.Tensor:
         """``B A``, shape ``(out, in)``, without the scaling."""
         return self.lora_B @ self.lora_A
 
-    def forward(self, hidden_states: torch.Tensor | None, layer_input: torch.Tensor) -> torch.Tensor:
-        """The scaled (or gated) update of ``hidden_states``; the first LoRA of a stack gets ``None`` and
-        reads the layer's input, later ones read the previous update, as in the reference."""
-        if hidden_states is None:
-            hidden_states = layer_input
-        if hidden_states.dtype != self.lora_A.dtype:
-            hidden_states = hidden_states.to(self.lora_A.dtype)
-        hidden_states = self.lora_dropout(hidden_states) @ torch.t(self.lora_A) @ torch.t(self.lora_B)
-        if self.use_gating:
-            gate = torch.sigmoid(self.gate(layer_input.to(self.gate.weight.dtype)))
-            return hidden_states * torch.mean(gate, dim=1).unsqueeze(-1)
-        return hidden_states * self.scaling
-
-    def combine(self, layer_output: torch.Tensor, update: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """The layer's output with ``update`` applied; ``weight`` is the layer's weight as ``(out, in)``."""
-        update = update.to(layer_output.dtype)
-        if self.use_dora:
-            # The reference's DoRA: m / ||W + B A|| (row norms, B A unscaled) times the full output.
-            norm = torch.linalg.norm(weight + self.delta_w.to(weight.dtype), dim=1)
-            return (self.m.weight.view(-1) / norm).to(layer_output.dtype) * (layer_output + update)
-        return layer_output + update
-
-    def merged(
-        self, weight: torch.Tensor, bias: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The ``(weight, bias)`` (``weight`` as ``(out, in)``) whose plain linear layer computes exactly
-        what :meth:`combine` gives with this LoRA alone."""
-        delta = (self.delta_w * self.scaling).to(weight.dtype)
-        if not self.use_dora:
-            return weight + delta, bias
-        # Merged so that it equals the forward pass above (the reference's merge leaves out the scaling and
-        # the bias, so its merged DoRA gives other outputs than its unmerged one).
-        norm_scale = (
-            self.m.weight.view(-1) / torch.linalg.norm(weight + self.delta_w.to(weight.dtype), dim=1)
-        ).to(weight.dtype)
-        merged_bias = None if bias is None else bias * norm_scale
-        return (weight + delta) * norm_scale.unsqueeze(1), merged_bias
+    def update(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return hidden_states @ torch.t(self.lora_A) @ torch.t(self.lora_B)
 
 
 class IA3(nn.Module):
@@ -157,7 +201,7 @@ class IA3(nn.Module):
         self.composition_mode = "scale"
         # The reference creates IA³'s vector in the default dtype, whatever the config's dtype says.
         self.lora_B = nn.Parameter(torch.zeros(lora_B_shape))
-        _fix_seed(config["init_weights_seed"])
+        fix_seed(config["init_weights_seed"])
         init_weights = config["init_weights"]
         if init_weights == "lora":
             nn.init.zeros_(self.lora_B)
@@ -196,15 +240,63 @@ class IA3(nn.Module):
         return weight * vector.unsqueeze(1), None if bias is None else bias * vector
 
 
-def lora_module_class(config: Mapping[str, Any]) -> type[LoRA] | type[IA3]:
+class Vera(AdditiveUpdate):
+    """The per-layer part of a VeRA adapter (see :mod:`adapters_core.methods.lora.vera`): trainable
+    ``vera_D`` (r x r, ``vera_d`` on the diagonal) and ``vera_B`` (out x out, ``vera_b`` on the diagonal)
+    around the frozen ``lora_A`` / ``lora_B`` that all layers share (given with :meth:`use_shared`); DoRA's
+    ``m`` and a ``gate`` as in LoRA. The update is ``x (vera_B lora_B vera_D lora_A)^T * alpha / r``."""
+
+    def __init__(
+        self,
+        lora_A_shape: tuple[int, int],
+        lora_B_shape: tuple[int, int],
+        config: Mapping[str, Any],
+        gating_heads: int = 1,
+        base_weight: torch.Tensor | None = None,
+    ):
+        super().__init__(config)
+        self.lora_A_shape, self.lora_B_shape = tuple(lora_A_shape), tuple(lora_B_shape)
+        # Diagonal matrices trained as full matrices, as the reference (its files hold r x r and out x out).
+        self.vera_D = nn.Parameter(torch.diag(torch.ones(lora_A_shape[0]) * config["vera_d"]))
+        self.vera_B = nn.Parameter(torch.diag(torch.ones(lora_B_shape[0]) * config["vera_b"]))
+        self._shared: nn.ParameterDict | None = None
+        fix_seed(config["init_weights_seed"])
+        self.add_dora_and_gate(config, lora_B_shape[0], base_weight, lora_A_shape[-1], gating_heads)
+
+    def use_shared(self, shared: nn.ParameterDict) -> None:
+        """Read the adapter's shared ``lora_A`` / ``lora_B`` from ``shared``, which is held outside this
+        module's tree so that the shared tensors are registered (and saved) once, at the base model."""
+        object.__setattr__(self, "_shared", shared)
+
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        return self.vera_D.dtype
+
+    @property
+    def delta_w(self) -> torch.Tensor:
+        """``vera_B lora_B vera_D lora_A``, shape ``(out, in)``, without the scaling."""
+        if self._shared is None:
+            raise RuntimeError("This VeRA module has no shared matrices; add it with model.add_adapter().")
+        lora_A = self._shared["lora_A"].to(self.vera_D.dtype)
+        lora_B = self._shared["lora_B"].to(self.vera_B.dtype)
+        return self.vera_B @ lora_B @ self.vera_D @ lora_A
+
+    def update(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        # The whole (out, in) matrix first, then one product with the input: the reference's order.
+        return hidden_states @ torch.t(self.delta_w)
+
+
+def is_vera_config(config: Mapping[str, Any]) -> bool:
+    """Whether ``config`` builds VeRA modules: the reference does exactly when vera_d or vera_b is a float."""
+    return config["composition_mode"] == "add" and (
+        isinstance(config["vera_d"], float) or isinstance(config["vera_b"], float)
+    )
+
+
+def lora_module_class(config: Mapping[str, Any]) -> type[AdditiveUpdate] | type[IA3]:
     if config["composition_mode"] == "scale":
         return IA3
-    if isinstance(config["vera_d"], float) or isinstance(config["vera_b"], float):
-        raise ValueError(
-            "VeRA (vera_d / vera_b set) is not supported by this library yet; use LoRA or DoRA (vera_d and "
-            "vera_b null)."
-        )
-    return LoRA
+    return Vera if is_vera_config(config) else LoRA
 
 
 def _bind(host: nn.Module) -> None:
@@ -267,7 +359,7 @@ class LoRASite:
         module = lora_module_class(config)(
             *self.lora_shapes(config), config, self.gating_heads(config), base_weight=weight.data
         )
-        dtype = _torch_dtype(config) or weight.dtype
+        dtype = torch_dtype(config) or weight.dtype
         return module.to(device=weight.device, dtype=dtype)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -353,6 +445,11 @@ class FusedQKVLoRASite(LoRASite):
         return (config["r"] * heads, self.in_features), (self.out_features // 3 * heads, config["r"])
 
     def build(self, config: Mapping[str, Any]) -> nn.Module:
+        if is_vera_config(config):
+            raise ValueError(
+                "VeRA on a fused query/key/value layer (GPT-2's c_attn) is not supported (the reference fails "
+                "there too); use VeRA with selfattn_lora=False and intermediate_lora or output_lora."
+            )
         if config["use_dora"]:
             raise ValueError(
                 "DoRA on a fused query/key/value layer (GPT-2's c_attn) is not supported (the reference does "
