@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from adapters_core.methods.lora import composition
+
 if TYPE_CHECKING:
     from adapters_core.methods.bottleneck.layer import ActiveSetup
 
@@ -364,19 +366,27 @@ class LoRASite:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         output = type(self.host).forward(self.host, x)
-        stack = self.active.setup
+        setup = self.active.setup
         loras = self.host.loras
-        if stack is None or not loras:
+        if setup is None or not loras or setup.flatten().isdisjoint(loras.keys()):
             return output
-        update = None
-        last = None
-        for name in stack.children:
-            if name in loras:
-                last = loras[name]
-                update = last(update, x)
-        if last is None:
-            return output
-        return last.combine(output, update, self.weight_out_in())
+        return composition.finish(self, composition.compose(self, setup, x), output)
+
+    def apply(self, name: str, hidden: torch.Tensor | None, layer_input: torch.Tensor) -> torch.Tensor:
+        """The update of adapter ``name`` (scaled or gated) of ``hidden``, or of ``layer_input`` for the first
+        adapter of a stack."""
+        lora = self.loras[name]
+        if hidden is not None and not isinstance(lora, IA3) and hidden.shape[-1] != self.in_features:
+            raise ValueError(
+                f"A Stack feeds one LoRA's update into the next, which needs a layer with equal input and output "
+                f"sizes; this one maps {self.in_features} -> {self.out_features} features (the reference fails "
+                "here too). Stack LoRAs on the attention projections only, or use Parallel/BatchSplit/Average."
+            )
+        return lora(hidden, layer_input)
+
+    def finish(self, name: str, layer_output: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+        """``layer_output`` with ``update`` applied by adapter ``name`` (added, scaled, or as DoRA)."""
+        return self.loras[name].combine(layer_output, update, self.weight_out_in())
 
     # --- merging ---------------------------------------------------------------------------------------
 
@@ -426,7 +436,9 @@ class FusedQKVLoRASite(LoRASite):
     """GPT-2's ``c_attn``, which computes query, key and value in one layer: as the reference's
     ``LoRAMergedLinear``, one LoRA holds a block per adapted matrix (``lora_A`` stacks the blocks' A,
     ``lora_B`` their B; the blocks are applied as a grouped convolution) and the result is placed into the
-    query/key/value thirds of the output named by ``attn_matrices``. One LoRA at a time per layer."""
+    query/key/value thirds of the output named by ``attn_matrices``. A Stack cannot feed one LoRA's update
+    into the next here (the output is three times the input); Parallel, BatchSplit and Average, whose
+    children each read the layer's input, work (the reference refuses any block of several adapters here)."""
 
     def __init__(self, host: nn.Module, location: str, active: ActiveSetup):
         super().__init__(host, location, None, active)
@@ -469,21 +481,16 @@ class FusedQKVLoRASite(LoRASite):
         result[..., lora.output_mask] = x
         return result
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        output = type(self.host).forward(self.host, x)
-        stack = self.active.setup
-        loras = self.host.loras
-        if stack is None or not loras:
-            return output
-        names = [name for name in stack.children if name in loras]
-        if not names:
-            return output
-        if len(names) > 1:
+    def apply(self, name: str, hidden: torch.Tensor | None, layer_input: torch.Tensor) -> torch.Tensor:
+        """The update of LoRA ``name`` over all output features (scaled or gated): zero (one for IA³) on the
+        thirds it does not adapt."""
+        if hidden is not None:
             raise ValueError(
-                f"The fused query/key/value layer (GPT-2's c_attn) applies one LoRA at a time, as in the reference; "
-                f"active here: {', '.join(names)}."
+                "The fused query/key/value layer (GPT-2's c_attn) applies one LoRA at a time, as in the "
+                f"reference: a Stack cannot feed one LoRA's update into the next there (here into {name!r})."
             )
-        lora = loras[names[0]]
+        lora = self.loras[name]
+        x = layer_input
         if lora.composition_mode == "scale":
             update = lora.lora_B.view(1, 1, -1)
         else:
@@ -496,9 +503,12 @@ class FusedQKVLoRASite(LoRASite):
             scaling = self.pad(gate.repeat_interleave(self.out_features // 3, dim=-1), lora, 1.0).unsqueeze(1)
         else:
             scaling = lora.scaling
-        if lora.composition_mode == "scale":
-            return output * (self.pad(update, lora, 1.0) * scaling).to(output.dtype)
-        return output + (self.pad(update, lora, 0.0) * scaling).to(output.dtype)
+        return self.pad(update, lora, 1.0 if lora.composition_mode == "scale" else 0.0) * scaling
+
+    def finish(self, name: str, layer_output: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+        if self.loras[name].composition_mode == "scale":
+            return layer_output * update.to(layer_output.dtype)
+        return layer_output + update.to(layer_output.dtype)
 
     def merged_weight(self, lora: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
         weight = self.weight_out_in().data
