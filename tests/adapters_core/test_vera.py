@@ -273,3 +273,16 @@ def test_vera_is_not_written_as_peft(tmp_path):
     model.add_adapter("v", config="vera")
     with pytest.raises(PeftConversionError, match="VeRA"):
         model.save_adapter(str(tmp_path), "v", format="peft")
+
+
+def test_vera_follows_the_model_to_another_dtype():
+    # The layers read the shared matrices through the base model's dict, so they follow .to() and .double().
+    model = ours.init(tiny_model("bert"))
+    model.add_adapter("v", config="vera", set_active=True)
+    _randomise(model.adapter_state_dict("v"))
+    expected = _logits(model, sample_inputs())
+    model.double()
+    assert model.adapter_state_dict("v")["bert.shared_parameters.v.lora_A"].dtype == torch.float64
+    logits = _logits(model, sample_inputs())
+    assert logits.dtype == torch.float64
+    torch.testing.assert_close(logits.float(), expected, rtol=0, atol=1e-5)

@@ -56,6 +56,12 @@ def check_dtype(key: str, value: Any) -> str | None:
     return None if value is None else check_choice(key, check_str(key, value), DTYPE_CHOICES)
 
 
+def is_vera(values: Mapping[str, Any]) -> bool:
+    """Whether LoRA config ``values`` make a VeRA adapter: the reference builds VeRA modules exactly when
+    vera_d or vera_b is a float (and composition_mode is "add", which a VeRA config must have)."""
+    return isinstance(values["vera_d"], float) or isinstance(values["vera_b"], float)
+
+
 LORA_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("architecture", LORA_ARCHITECTURE, one_of(LORA_ARCHITECTURE), registry.ARCHITECTURE_KEY.help),
     ConfigKey(
@@ -130,7 +136,7 @@ class LoRAConfig(AdapterConfig):
 
     @classmethod
     def check_combination(cls, values: Mapping[str, Any]) -> None:
-        if cls._is_vera(values) and (values["vera_d"] is None or values["vera_b"] is None):
+        if is_vera(values) and (values["vera_d"] is None or values["vera_b"] is None):
             # The reference fails building the module: both diagonals need a starting value.
             raise AdapterConfigError(
                 f"VeRA needs both vera_d and vera_b as numbers (the starting diagonals of its scaling "
@@ -148,20 +154,15 @@ class LoRAConfig(AdapterConfig):
                 raise AdapterConfigError(
                     "use_dora needs composition_mode 'add'; IA³ ('scale') has no DoRA form."
                 )
-            if values["init_weights"] == "vera" or cls._is_vera(values):
+            if values["init_weights"] == "vera" or is_vera(values):
                 raise AdapterConfigError(
                     "VeRA (init_weights 'vera', vera_d, vera_b) needs composition_mode 'add'."
                 )
 
-    @staticmethod
-    def _is_vera(values: Mapping[str, Any]) -> bool:
-        # The reference builds a VeRA module exactly when vera_d or vera_b is a float.
-        return isinstance(values["vera_d"], float) or isinstance(values["vera_b"], float)
-
     @property
     def is_vera(self) -> bool:
         """True for a VeRA config (``vera_d`` or ``vera_b`` set), which the reference builds as VeRA."""
-        return self._is_vera(self._values)
+        return is_vera(self._values)
 
     @property
     def has_invertible_adapter(self) -> bool:

@@ -23,6 +23,7 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from adapters_core.methods.lora import composition
+from adapters_core.methods.lora.config import is_vera
 
 if TYPE_CHECKING:
     from adapters_core.methods.bottleneck.layer import ActiveSetup
@@ -288,17 +289,10 @@ class Vera(AdditiveUpdate):
         return hidden_states @ torch.t(self.delta_w)
 
 
-def is_vera_config(config: Mapping[str, Any]) -> bool:
-    """Whether ``config`` builds VeRA modules: the reference does exactly when vera_d or vera_b is a float."""
-    return config["composition_mode"] == "add" and (
-        isinstance(config["vera_d"], float) or isinstance(config["vera_b"], float)
-    )
-
-
 def lora_module_class(config: Mapping[str, Any]) -> type[AdditiveUpdate] | type[IA3]:
     if config["composition_mode"] == "scale":
         return IA3
-    return Vera if is_vera_config(config) else LoRA
+    return Vera if is_vera(config) else LoRA
 
 
 def _bind(host: nn.Module) -> None:
@@ -457,7 +451,7 @@ class FusedQKVLoRASite(LoRASite):
         return (config["r"] * heads, self.in_features), (self.out_features // 3 * heads, config["r"])
 
     def build(self, config: Mapping[str, Any]) -> nn.Module:
-        if is_vera_config(config):
+        if is_vera(config):
             raise ValueError(
                 "VeRA on a fused query/key/value layer (GPT-2's c_attn) is not supported (the reference fails "
                 "there too); use VeRA with selfattn_lora=False and intermediate_lora or output_lora."

@@ -16,7 +16,8 @@ from torch import nn
 
 from adapters_core.methods.bottleneck.layer import ActiveSetup
 from adapters_core.methods.lora import vera
-from adapters_core.methods.lora.layer import FusedQKVLoRASite, LoRASite, is_vera_config
+from adapters_core.methods.lora.config import is_vera
+from adapters_core.methods.lora.layer import FusedQKVLoRASite, LoRASite
 from adapters_core.models.placement import AttentionSites, LayerStack, ModelFamily, resolve_site
 
 # The feed-forward locations: the config key that switches LoRA on there, and the stack's site attribute.
@@ -102,7 +103,7 @@ def build_lora_modules(
     leave_out = set(config["leave_out"])
     wanted = [t for t in targets if t.layer_index not in leave_out and t.wanted_by(config)]
     modules = [(target.site.loras, target.site.build(config)) for target in wanted]
-    if not is_vera_config(config) or not modules:
+    if not is_vera(config) or not modules:
         return modules
     vera.check_same_shapes(
         [

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters_core.methods.lora.config import is_vera
+
 PEFT_CONFIG_FILE = "adapter_config.json"
 PEFT_SAFETENSORS_FILE = "adapter_model.safetensors"
 PEFT_PICKLE_FILE = "adapter_model.bin"
@@ -313,7 +315,7 @@ def peft_config_from_lora(
         raise PeftConversionError(
             "use_gating: PEFT has no gated LoRA; a gated adapter cannot be saved for PEFT."
         )
-    if isinstance(config["vera_d"], float) or isinstance(config["vera_b"], float):
+    if is_vera(config):
         raise PeftConversionError("VeRA adapters cannot be saved for PEFT.")
     if config["use_dora"]:
         raise PeftConversionError(
