@@ -1,8 +1,9 @@
-"""LoRA, IA³ and DoRA modules, and the sites that route a linear layer's output through them.
+"""LoRA, IA³, DoRA and VeRA modules, and the sites that route a linear layer's output through them.
 
 The math follows the reference library (adapters 1.3.0, ``adapters/methods/lora.py``) operation by
 operation, so adapters trained there give the same outputs here; module and parameter names (``lora_A``,
-``lora_B`` without ``.weight``, ``m.weight`` for DoRA, ``gate``) are those of its saved files.
+``lora_B`` without ``.weight``, ``m.weight`` for DoRA, ``gate``, VeRA's ``vera_D`` / ``vera_B``) are those
+of its saved files. The composition blocks in a site are :mod:`adapters_core.methods.lora.composition`.
 
 A *site* is one linear layer of the model that LoRA may adapt (a query projection, the feed-forward
 intermediate layer, ...). It mounts a ``loras`` dict on the layer (``...attention.self.query.loras.NAME``)

@@ -1,5 +1,6 @@
-"""VeRA (Kopiczko et al. 2024) as the reference library (adapters 1.3.0, ``adapters/methods/lora.py``) builds
-it: one pair of frozen random matrices ``lora_A`` (r x in) and ``lora_B`` (out x r), shared by every layer
+"""The shared part of VeRA (Kopiczko et al. 2024) as the reference library (adapters 1.3.0,
+``adapters/methods/lora.py``) builds it (the per-layer module is :class:`~adapters_core.methods.lora.layer.Vera`):
+one pair of frozen random matrices ``lora_A`` (r x in) and ``lora_B`` (out x r), shared by every layer
 the adapter adapts, and per layer two trainable matrices started as diagonals, ``vera_D`` (r x r, ``vera_d``
 on the diagonal) and ``vera_B`` (out x out, ``vera_b`` on the diagonal). A layer's update is
 ``x (vera_B lora_B vera_D lora_A)^T * alpha / r`` (or gated); with ``use_dora`` (the ``dvora`` built-in) it
