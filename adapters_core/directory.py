@@ -69,8 +69,9 @@ class AdapterDirectoryError(ValueError):
 # The module dicts keyed by adapter name, by their names in the module tree: bottleneck adapters
 # (``...output.adapters.NAME``), invertible adapters (``invertible_adapters.NAME``), prefix tuning's generators
 # (``prefix_tuning.prefix_tunings.NAME``) and gates (``...attention.self.prefix_tuning.prefix_gates.NAME``),
-# LoRA, IA³ and DoRA modules (``...attention.self.query.loras.NAME``), the tensors an adapter's layers share
-# (``shared_parameters.NAME``: Compacter's phm rule and W) and prompts (``prompt_tuning.prompt_tunings.NAME``).
+# LoRA, IA³, DoRA and VeRA modules (``...attention.self.query.loras.NAME``), the tensors an adapter's layers
+# share (``shared_parameters.NAME``: Compacter's phm rule and W, VeRA's frozen random matrices) and prompts
+# (``prompt_tuning.prompt_tunings.NAME``).
 ADAPTER_CONTAINERS = (
     "adapters",
     "prefix_tunings",

@@ -68,8 +68,8 @@ class AdapterModelState:
         # layers): the layer's bottleneck locations by location key ("mh_adapter", "cross_adapter", ...).
         self.layers: list[dict[str, BottleneckLayer]] = []
         self.invertible_adapters = nn.ModuleDict()
-        # Per adapter, the tensors its layers share (Compacter's phm rule and W), mounted at the base model as
-        # the reference's ``shared_parameters``.
+        # Per adapter, the tensors its layers share (Compacter's phm rule and W, VeRA's frozen random
+        # matrices), mounted at the base model as the reference's ``shared_parameters``.
         self.shared_parameters = nn.ModuleDict()
         # Prefix tuning's pool and per-attention layers; set by init().
         self.prefix_tuning: PrefixTuningSites | None = None
@@ -144,7 +144,6 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
     state.prefix_tuning = PrefixTuningSites(base_model, stacks_layers, state.active)
 
     state.lora_targets = lora_model.attach_lora_sites(family, base_model, state.active)
-
     base_model.shared_parameters = state.shared_parameters
     invertible_owner = base_model.get_submodule(family.invertible_adapters_owner)
     invertible_owner.invertible_adapters = state.invertible_adapters
@@ -244,7 +243,9 @@ class ModelAdaptersMixin:
                 prefix_plans.append(state.prefix_tuning.plan(member))
                 new_modules += prefix_plans[-1].modules
             elif isinstance(member, LoRAConfig):
-                lora_modules += lora_model.build_lora_modules(state.lora_targets, adapter_name, member)
+                lora_modules += lora_model.build_lora_modules(
+                    state.lora_targets, adapter_name, member, state.shared_parameters
+                )
             elif isinstance(member, PromptTuningConfig):
                 new_modules += state.prompt_tuning.build(member)
             else:
@@ -336,7 +337,8 @@ class ModelAdaptersMixin:
             state.active.setup = Stack(*remaining) if plain_stack and remaining else None
 
     def adapter_modules(self, adapter_name: str) -> Iterator[nn.Module]:
-        """Every module of one adapter (per layer and location, and its invertible adapter)."""
+        """Every trained module of one adapter (per layer and location, and its invertible adapter). VeRA's
+        frozen shared matrices are not among them (they are saved with the adapter, never trained)."""
         self._require_adapter(adapter_name)
         state = self.adapter_state
         for locations in state.layers:
@@ -345,7 +347,11 @@ class ModelAdaptersMixin:
                     yield location.adapters[adapter_name]
         if adapter_name in state.invertible_adapters:
             yield state.invertible_adapters[adapter_name]
-        if adapter_name in state.shared_parameters:
+        config = state.configs[adapter_name]
+        # VeRA's shared matrices are frozen random projections: saved with the adapter, never trained.
+        if adapter_name in state.shared_parameters and not (
+            isinstance(config, LoRAConfig) and config.is_vera()
+        ):
             yield state.shared_parameters[adapter_name]
         yield from state.prefix_tuning.adapter_modules(adapter_name)
         for site in lora_model.lora_sites_of(state.lora_targets, adapter_name):

@@ -136,13 +136,6 @@ def test_bad_values_are_refused_with_a_clear_message(changes, message):
         LoRAConfig(**changes)
 
 
-def test_vera_is_read_but_refused_when_added():
-    model = ours.init(tiny_model("bert"))
-    with pytest.raises(ValueError, match="VeRA .* not supported"):
-        model.add_adapter("v", config="vera")
-    assert model.adapter_names == []
-
-
 # --- placement and parameters ----------------------------------------------------------------------------
 
 

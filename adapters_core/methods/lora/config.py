@@ -56,6 +56,12 @@ def check_dtype(key: str, value: Any) -> str | None:
     return None if value is None else check_choice(key, check_str(key, value), DTYPE_CHOICES)
 
 
+def is_vera(values: Mapping[str, Any]) -> bool:
+    """Whether LoRA config ``values`` make a VeRA adapter: the reference builds VeRA modules exactly when
+    vera_d or vera_b is a float (and composition_mode is "add", which a VeRA config must have)."""
+    return isinstance(values["vera_d"], float) or isinstance(values["vera_b"], float)
+
+
 LORA_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("architecture", LORA_ARCHITECTURE, one_of(LORA_ARCHITECTURE), registry.ARCHITECTURE_KEY.help),
     ConfigKey(
@@ -130,6 +136,12 @@ class LoRAConfig(AdapterConfig):
 
     @classmethod
     def check_combination(cls, values: Mapping[str, Any]) -> None:
+        if is_vera(values) and (values["vera_d"] is None or values["vera_b"] is None):
+            # The reference fails building the module: both diagonals need a starting value.
+            raise AdapterConfigError(
+                f"VeRA needs both vera_d and vera_b as numbers (the starting diagonals of its scaling "
+                f"matrices), got vera_d={values['vera_d']!r}, vera_b={values['vera_b']!r}."
+            )
         if values["composition_mode"] == "scale":
             # IA³ learns one vector per layer: the reference builds it only with these settings.
             if values["r"] != 1:
@@ -142,20 +154,15 @@ class LoRAConfig(AdapterConfig):
                 raise AdapterConfigError(
                     "use_dora needs composition_mode 'add'; IA³ ('scale') has no DoRA form."
                 )
-            if values["init_weights"] == "vera" or cls._is_vera(values):
+            if values["init_weights"] == "vera" or is_vera(values):
                 raise AdapterConfigError(
                     "VeRA (init_weights 'vera', vera_d, vera_b) needs composition_mode 'add'."
                 )
 
-    @staticmethod
-    def _is_vera(values: Mapping[str, Any]) -> bool:
-        # The reference builds a VeRA module exactly when vera_d or vera_b is a float.
-        return isinstance(values["vera_d"], float) or isinstance(values["vera_b"], float)
-
     @property
     def is_vera(self) -> bool:
         """True for a VeRA config (``vera_d`` or ``vera_b`` set), which the reference builds as VeRA."""
-        return self._is_vera(self._values)
+        return is_vera(self._values)
 
     @property
     def has_invertible_adapter(self) -> bool:
@@ -196,7 +203,8 @@ class DoRAConfig(LoRAConfig):
 
 class VeraConfig(LoRAConfig):
     """VeRA (Kopiczko et al. 2024): frozen random low-rank matrices shared by all layers, scaled by
-    trainable vectors. Name "vera". Readable and hashable here; adding one to a model is not supported."""
+    trainable scaling matrices per layer (``vera_d``, ``vera_b`` start their diagonals). Name "vera"; with
+    ``use_dora`` it is "dvora". Every layer it adapts must have the same input and output sizes."""
 
     PRESETS = MappingProxyType({"vera_d": 0.1, "vera_b": 0.0, "init_weights": "vera"})
 

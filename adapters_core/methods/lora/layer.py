@@ -1,8 +1,9 @@
-"""LoRA, IA³ and DoRA modules, and the sites that route a linear layer's output through them.
+"""LoRA, IA³, DoRA and VeRA modules, and the sites that route a linear layer's output through them.
 
 The math follows the reference library (adapters 1.3.0, ``adapters/methods/lora.py``) operation by
 operation, so adapters trained there give the same outputs here; module and parameter names (``lora_A``,
-``lora_B`` without ``.weight``, ``m.weight`` for DoRA, ``gate``) are those of its saved files.
+``lora_B`` without ``.weight``, ``m.weight`` for DoRA, ``gate``, VeRA's ``vera_D`` / ``vera_B``) are those
+of its saved files. The composition blocks in a site are :mod:`adapters_core.methods.lora.composition`.
 
 A *site* is one linear layer of the model that LoRA may adapt (a query projection, the feed-forward
 intermediate layer, ...). It mounts a ``loras`` dict on the layer (``...attention.self.query.loras.NAME``)
@@ -22,11 +23,14 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from adapters_core.methods.lora import composition
+from adapters_core.methods.lora.config import is_vera
+
 if TYPE_CHECKING:
     from adapters_core.methods.bottleneck.layer import ActiveSetup
 
 
-def _fix_seed(seed: int | None) -> None:
+def fix_seed(seed: int | None) -> None:
     # As the reference: a set (non-zero) seed restarts the generator before every module, so all modules of
     # the adapter start with the same weights.
     if seed:
@@ -35,11 +39,102 @@ def _fix_seed(seed: int | None) -> None:
             torch.cuda.manual_seed_all(seed)
 
 
-def _torch_dtype(config: Mapping[str, Any]) -> torch.dtype | None:
+def torch_dtype(config: Mapping[str, Any]) -> torch.dtype | None:
     return getattr(torch, config["dtype"]) if config["dtype"] else None
 
 
-class LoRA(nn.Module):
+class AdditiveUpdate(nn.Module):
+    """What LoRA and VeRA share: an update ``scaling * U(dropout(x))`` (or ``gate * U(dropout(x))`` with
+    ``use_gating``) added to the layer's output, where ``U`` multiplies by the (out, in) matrix
+    :attr:`delta_w` (in a subclass's own order); with ``use_dora`` DoRA's magnitude ``m`` rescales the sum.
+
+    Subclasses create their own weights, then call :meth:`add_dora_and_gate`: the reference creates ``m``
+    and ``gate`` last, which matters for the random numbers they draw."""
+
+    def __init__(self, config: Mapping[str, Any]):
+        super().__init__()
+        self.r = config["r"]
+        self.scaling = config["alpha"] / config["r"]
+        self.use_gating = config["use_gating"]
+        self.use_dora = config["use_dora"]
+        self.composition_mode = "add"
+        self.lora_dropout = nn.Dropout(p=config["dropout"]) if config["dropout"] > 0 else nn.Identity()
+
+    def add_dora_and_gate(
+        self,
+        config: Mapping[str, Any],
+        out_features: int,
+        base_weight: torch.Tensor | None,
+        gating_inputs: int,
+        gating_heads: int,
+    ) -> None:
+        dtype = torch_dtype(config)
+        if self.use_dora:
+            if base_weight is None:
+                raise ValueError("DoRA needs the layer's weight to initialise its magnitude.")
+            self.m = nn.Linear(1, out_features, bias=False, dtype=dtype)
+            if base_weight.device.type != "meta":
+                with torch.no_grad():
+                    norm = torch.linalg.norm(base_weight.detach().float(), dim=1).unsqueeze(1)
+                    self.m.weight.copy_(norm)
+        if self.use_gating:
+            self.gate = nn.Linear(gating_inputs, gating_heads)
+            nn.init.normal_(self.gate.weight, std=0.02)
+
+    @property
+    def delta_w(self) -> torch.Tensor:
+        """The update's matrix, shape ``(out, in)``, without the scaling."""
+        raise NotImplementedError
+
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        """The dtype the update computes in (its weights')."""
+        raise NotImplementedError
+
+    def update(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """``hidden_states`` times :attr:`delta_w` transposed, unscaled."""
+        raise NotImplementedError
+
+    def forward(self, hidden_states: torch.Tensor | None, layer_input: torch.Tensor) -> torch.Tensor:
+        """The scaled (or gated) update of ``hidden_states``; the first update of a stack gets ``None`` and
+        reads the layer's input, later ones read the previous update, as in the reference."""
+        if hidden_states is None:
+            hidden_states = layer_input
+        dtype = self.weight_dtype
+        if hidden_states.dtype != dtype:
+            hidden_states = hidden_states.to(dtype)
+        hidden_states = self.update(self.lora_dropout(hidden_states))
+        if self.use_gating:
+            gate = torch.sigmoid(self.gate(layer_input.to(self.gate.weight.dtype)))
+            return hidden_states * torch.mean(gate, dim=1).unsqueeze(-1)
+        return hidden_states * self.scaling
+
+    def combine(self, layer_output: torch.Tensor, update: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The layer's output with ``update`` applied; ``weight`` is the layer's weight as ``(out, in)``."""
+        update = update.to(layer_output.dtype)
+        if self.use_dora:
+            # The reference's DoRA: m / ||W + delta_w|| (row norms, delta_w unscaled) times the full output.
+            norm = torch.linalg.norm(weight + self.delta_w.to(weight.dtype), dim=1)
+            return (self.m.weight.view(-1) / norm).to(layer_output.dtype) * (layer_output + update)
+        return layer_output + update
+
+    def merged(
+        self, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The ``(weight, bias)`` (``weight`` as ``(out, in)``) whose plain linear layer computes exactly
+        what :meth:`combine` gives with this update alone."""
+        delta_w = self.delta_w.to(weight.dtype)
+        delta = delta_w * self.scaling
+        if not self.use_dora:
+            return weight + delta, bias
+        # Merged so that it equals the forward pass above (the reference's merge leaves out the scaling and
+        # the bias, so its merged DoRA gives other outputs than its unmerged one).
+        norm_scale = (self.m.weight.view(-1) / torch.linalg.norm(weight + delta_w, dim=1)).to(weight.dtype)
+        merged_bias = None if bias is None else bias * norm_scale
+        return (weight + delta) * norm_scale.unsqueeze(1), merged_bias
+
+
+class LoRA(AdditiveUpdate):
     """An additive low-rank update ``(alpha / r) * B A dropout(x)`` (or ``gate * B A dropout(x)`` with
     ``use_gating``). With ``use_dora`` it also holds DoRA's magnitude ``m``, initialised from the row norms
     of the layer's weight ``base_weight`` (shape ``(out, in)``)."""
@@ -52,19 +147,13 @@ class LoRA(nn.Module):
         gating_heads: int = 1,
         base_weight: torch.Tensor | None = None,
     ):
-        super().__init__()
-        self.r = config["r"]
-        self.scaling = config["alpha"] / config["r"]
-        self.use_gating = config["use_gating"]
-        self.use_dora = config["use_dora"]
-        self.composition_mode = "add"
-        dtype = _torch_dtype(config)
-        self.lora_dropout = nn.Dropout(p=config["dropout"]) if config["dropout"] > 0 else nn.Identity()
+        super().__init__(config)
+        dtype = torch_dtype(config)
         # Created, then initialised after the seed is fixed, in the reference's order, so that the same seed
         # draws the same weights there and here.
         self.lora_A = nn.Parameter(torch.zeros(lora_A_shape, dtype=dtype))
         self.lora_B = nn.Parameter(torch.zeros(lora_B_shape, dtype=dtype))
-        _fix_seed(config["init_weights_seed"])
+        fix_seed(config["init_weights_seed"])
         init_weights = config["init_weights"]
         if init_weights == "lora":
             # A as nn.Linear's default, B zero: the update starts at zero.
@@ -81,60 +170,19 @@ class LoRA(nn.Module):
             nn.init.kaiming_uniform_(self.lora_B)
         else:
             raise ValueError(f"Unknown init_weights {init_weights!r}; use 'lora', 'bert', 'ia3' or 'vera'.")
-        if self.use_dora:
-            if base_weight is None:
-                raise ValueError("DoRA needs the layer's weight to initialise its magnitude.")
-            self.m = nn.Linear(1, lora_B_shape[0], bias=False, dtype=dtype)
-            if base_weight.device.type != "meta":
-                with torch.no_grad():
-                    norm = torch.linalg.norm(base_weight.detach().float(), dim=1).unsqueeze(1)
-                    self.m.weight.copy_(norm)
-        if self.use_gating:
-            self.gate = nn.Linear(lora_A_shape[-1], gating_heads)
-            nn.init.normal_(self.gate.weight, std=0.02)
+        self.add_dora_and_gate(config, lora_B_shape[0], base_weight, lora_A_shape[-1], gating_heads)
+
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        return self.lora_A.dtype
 
     @property
     def delta_w(self) -> torch.Tensor:
         """``B A``, shape ``(out, in)``, without the scaling."""
         return self.lora_B @ self.lora_A
 
-    def forward(self, hidden_states: torch.Tensor | None, layer_input: torch.Tensor) -> torch.Tensor:
-        """The scaled (or gated) update of ``hidden_states``; the first LoRA of a stack gets ``None`` and
-        reads the layer's input, later ones read the previous update, as in the reference."""
-        if hidden_states is None:
-            hidden_states = layer_input
-        if hidden_states.dtype != self.lora_A.dtype:
-            hidden_states = hidden_states.to(self.lora_A.dtype)
-        hidden_states = self.lora_dropout(hidden_states) @ torch.t(self.lora_A) @ torch.t(self.lora_B)
-        if self.use_gating:
-            gate = torch.sigmoid(self.gate(layer_input.to(self.gate.weight.dtype)))
-            return hidden_states * torch.mean(gate, dim=1).unsqueeze(-1)
-        return hidden_states * self.scaling
-
-    def combine(self, layer_output: torch.Tensor, update: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """The layer's output with ``update`` applied; ``weight`` is the layer's weight as ``(out, in)``."""
-        update = update.to(layer_output.dtype)
-        if self.use_dora:
-            # The reference's DoRA: m / ||W + B A|| (row norms, B A unscaled) times the full output.
-            norm = torch.linalg.norm(weight + self.delta_w.to(weight.dtype), dim=1)
-            return (self.m.weight.view(-1) / norm).to(layer_output.dtype) * (layer_output + update)
-        return layer_output + update
-
-    def merged(
-        self, weight: torch.Tensor, bias: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The ``(weight, bias)`` (``weight`` as ``(out, in)``) whose plain linear layer computes exactly
-        what :meth:`combine` gives with this LoRA alone."""
-        delta = (self.delta_w * self.scaling).to(weight.dtype)
-        if not self.use_dora:
-            return weight + delta, bias
-        # Merged so that it equals the forward pass above (the reference's merge leaves out the scaling and
-        # the bias, so its merged DoRA gives other outputs than its unmerged one).
-        norm_scale = (
-            self.m.weight.view(-1) / torch.linalg.norm(weight + self.delta_w.to(weight.dtype), dim=1)
-        ).to(weight.dtype)
-        merged_bias = None if bias is None else bias * norm_scale
-        return (weight + delta) * norm_scale.unsqueeze(1), merged_bias
+    def update(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return hidden_states @ torch.t(self.lora_A) @ torch.t(self.lora_B)
 
 
 class IA3(nn.Module):
@@ -157,7 +205,7 @@ class IA3(nn.Module):
         self.composition_mode = "scale"
         # The reference creates IA³'s vector in the default dtype, whatever the config's dtype says.
         self.lora_B = nn.Parameter(torch.zeros(lora_B_shape))
-        _fix_seed(config["init_weights_seed"])
+        fix_seed(config["init_weights_seed"])
         init_weights = config["init_weights"]
         if init_weights == "lora":
             nn.init.zeros_(self.lora_B)
@@ -196,15 +244,56 @@ class IA3(nn.Module):
         return weight * vector.unsqueeze(1), None if bias is None else bias * vector
 
 
-def lora_module_class(config: Mapping[str, Any]) -> type[LoRA] | type[IA3]:
+class Vera(AdditiveUpdate):
+    """The per-layer part of a VeRA adapter (see :mod:`adapters_core.methods.lora.vera`): trainable
+    ``vera_D`` (r x r, ``vera_d`` on the diagonal) and ``vera_B`` (out x out, ``vera_b`` on the diagonal)
+    around the frozen ``lora_A`` / ``lora_B`` that all layers share (given with :meth:`use_shared`); DoRA's
+    ``m`` and a ``gate`` as in LoRA. The update is ``x (vera_B lora_B vera_D lora_A)^T * alpha / r``."""
+
+    def __init__(
+        self,
+        lora_A_shape: tuple[int, int],
+        lora_B_shape: tuple[int, int],
+        config: Mapping[str, Any],
+        gating_heads: int = 1,
+        base_weight: torch.Tensor | None = None,
+    ):
+        super().__init__(config)
+        self.lora_A_shape, self.lora_B_shape = tuple(lora_A_shape), tuple(lora_B_shape)
+        # Diagonal matrices trained as full matrices, as the reference (its files hold r x r and out x out).
+        self.vera_D = nn.Parameter(torch.diag(torch.ones(lora_A_shape[0]) * config["vera_d"]))
+        self.vera_B = nn.Parameter(torch.diag(torch.ones(lora_B_shape[0]) * config["vera_b"]))
+        self._shared: nn.ParameterDict | None = None
+        fix_seed(config["init_weights_seed"])
+        self.add_dora_and_gate(config, lora_B_shape[0], base_weight, lora_A_shape[-1], gating_heads)
+
+    def use_shared(self, shared: nn.ParameterDict) -> None:
+        """Read the adapter's shared ``lora_A`` / ``lora_B`` from ``shared``, which is held outside this
+        module's tree so that the shared tensors are registered (and saved) once, at the base model."""
+        object.__setattr__(self, "_shared", shared)
+
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        return self.vera_D.dtype
+
+    @property
+    def delta_w(self) -> torch.Tensor:
+        """``vera_B lora_B vera_D lora_A``, shape ``(out, in)``, without the scaling."""
+        if self._shared is None:
+            raise RuntimeError("This VeRA module has no shared matrices; add it with model.add_adapter().")
+        lora_A = self._shared["lora_A"].to(self.vera_D.dtype)
+        lora_B = self._shared["lora_B"].to(self.vera_B.dtype)
+        return self.vera_B @ lora_B @ self.vera_D @ lora_A
+
+    def update(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        # The whole (out, in) matrix first, then one product with the input: the reference's order.
+        return hidden_states @ torch.t(self.delta_w)
+
+
+def lora_module_class(config: Mapping[str, Any]) -> type[AdditiveUpdate] | type[IA3]:
     if config["composition_mode"] == "scale":
         return IA3
-    if isinstance(config["vera_d"], float) or isinstance(config["vera_b"], float):
-        raise ValueError(
-            "VeRA (vera_d / vera_b set) is not supported by this library yet; use LoRA or DoRA (vera_d and "
-            "vera_b null)."
-        )
-    return LoRA
+    return Vera if is_vera(config) else LoRA
 
 
 def _bind(host: nn.Module) -> None:
@@ -267,24 +356,32 @@ class LoRASite:
         module = lora_module_class(config)(
             *self.lora_shapes(config), config, self.gating_heads(config), base_weight=weight.data
         )
-        dtype = _torch_dtype(config) or weight.dtype
+        dtype = torch_dtype(config) or weight.dtype
         return module.to(device=weight.device, dtype=dtype)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         output = type(self.host).forward(self.host, x)
-        stack = self.active.setup
+        setup = self.active.setup
         loras = self.host.loras
-        if stack is None or not loras:
+        if setup is None or not loras or setup.flatten().isdisjoint(loras.keys()):
             return output
-        update = None
-        last = None
-        for name in stack.children:
-            if name in loras:
-                last = loras[name]
-                update = last(update, x)
-        if last is None:
-            return output
-        return last.combine(output, update, self.weight_out_in())
+        return composition.finish(self, composition.compose(self, setup, x), output)
+
+    def apply(self, name: str, hidden: torch.Tensor | None, layer_input: torch.Tensor) -> torch.Tensor:
+        """The update of adapter ``name`` (scaled or gated) of ``hidden``, or of ``layer_input`` for the first
+        adapter of a stack."""
+        lora = self.loras[name]
+        if hidden is not None and not isinstance(lora, IA3) and hidden.shape[-1] != self.in_features:
+            raise ValueError(
+                f"A Stack feeds one LoRA's update into the next, which needs a layer with equal input and output "
+                f"sizes; this one maps {self.in_features} -> {self.out_features} features (the reference fails "
+                "here too). Stack LoRAs on the attention projections only, or use Parallel/BatchSplit/Average."
+            )
+        return lora(hidden, layer_input)
+
+    def finish(self, name: str, layer_output: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+        """``layer_output`` with ``update`` applied by adapter ``name`` (added, scaled, or as DoRA)."""
+        return self.loras[name].combine(layer_output, update, self.weight_out_in())
 
     # --- merging ---------------------------------------------------------------------------------------
 
@@ -334,7 +431,9 @@ class FusedQKVLoRASite(LoRASite):
     """GPT-2's ``c_attn``, which computes query, key and value in one layer: as the reference's
     ``LoRAMergedLinear``, one LoRA holds a block per adapted matrix (``lora_A`` stacks the blocks' A,
     ``lora_B`` their B; the blocks are applied as a grouped convolution) and the result is placed into the
-    query/key/value thirds of the output named by ``attn_matrices``. One LoRA at a time per layer."""
+    query/key/value thirds of the output named by ``attn_matrices``. A Stack cannot feed one LoRA's update
+    into the next here (the output is three times the input); Parallel, BatchSplit and Average, whose
+    children each read the layer's input, work (the reference refuses any block of several adapters here)."""
 
     def __init__(self, host: nn.Module, location: str, active: ActiveSetup):
         super().__init__(host, location, None, active)
@@ -353,6 +452,11 @@ class FusedQKVLoRASite(LoRASite):
         return (config["r"] * heads, self.in_features), (self.out_features // 3 * heads, config["r"])
 
     def build(self, config: Mapping[str, Any]) -> nn.Module:
+        if is_vera(config):
+            raise ValueError(
+                "VeRA on a fused query/key/value layer (GPT-2's c_attn) is not supported (the reference fails "
+                "there too); use VeRA with selfattn_lora=False and intermediate_lora or output_lora."
+            )
         if config["use_dora"]:
             raise ValueError(
                 "DoRA on a fused query/key/value layer (GPT-2's c_attn) is not supported (the reference does "
@@ -372,21 +476,16 @@ class FusedQKVLoRASite(LoRASite):
         result[..., lora.output_mask] = x
         return result
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        output = type(self.host).forward(self.host, x)
-        stack = self.active.setup
-        loras = self.host.loras
-        if stack is None or not loras:
-            return output
-        names = [name for name in stack.children if name in loras]
-        if not names:
-            return output
-        if len(names) > 1:
+    def apply(self, name: str, hidden: torch.Tensor | None, layer_input: torch.Tensor) -> torch.Tensor:
+        """The update of LoRA ``name`` over all output features (scaled or gated): zero (one for IA³) on the
+        thirds it does not adapt."""
+        if hidden is not None:
             raise ValueError(
-                f"The fused query/key/value layer (GPT-2's c_attn) applies one LoRA at a time, as in the reference; "
-                f"active here: {', '.join(names)}."
+                "The fused query/key/value layer (GPT-2's c_attn) applies one LoRA at a time, as in the "
+                f"reference: a Stack cannot feed one LoRA's update into the next there (here into {name!r})."
             )
-        lora = loras[names[0]]
+        lora = self.loras[name]
+        x = layer_input
         if lora.composition_mode == "scale":
             update = lora.lora_B.view(1, 1, -1)
         else:
@@ -399,9 +498,12 @@ class FusedQKVLoRASite(LoRASite):
             scaling = self.pad(gate.repeat_interleave(self.out_features // 3, dim=-1), lora, 1.0).unsqueeze(1)
         else:
             scaling = lora.scaling
-        if lora.composition_mode == "scale":
-            return output * (self.pad(update, lora, 1.0) * scaling).to(output.dtype)
-        return output + (self.pad(update, lora, 0.0) * scaling).to(output.dtype)
+        return self.pad(update, lora, 1.0 if lora.composition_mode == "scale" else 0.0) * scaling
+
+    def finish(self, name: str, layer_output: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+        if self.loras[name].composition_mode == "scale":
+            return layer_output * update.to(layer_output.dtype)
+        return layer_output + update.to(layer_output.dtype)
 
     def merged_weight(self, lora: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
         weight = self.weight_out_in().data

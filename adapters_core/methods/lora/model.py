@@ -15,6 +15,8 @@ from typing import Any
 from torch import nn
 
 from adapters_core.methods.bottleneck.layer import ActiveSetup
+from adapters_core.methods.lora import vera
+from adapters_core.methods.lora.config import is_vera
 from adapters_core.methods.lora.layer import FusedQKVLoRASite, LoRASite
 from adapters_core.models.placement import AttentionSites, LayerStack, ModelFamily, resolve_site
 
@@ -94,15 +96,29 @@ def attach_lora_sites(family: ModelFamily, base_model: nn.Module, active: Active
 
 
 def build_lora_modules(
-    targets: list[LoRATarget], adapter_name: str, config: Mapping[str, Any]
+    targets: list[LoRATarget], adapter_name: str, config: Mapping[str, Any], shared_parameters: nn.ModuleDict
 ) -> list[tuple[nn.ModuleDict, nn.Module]]:
-    """The modules of a new LoRA adapter, each with the dict it goes into (nothing is attached yet)."""
+    """The modules of a new LoRA adapter, each with the dict it goes into (nothing is attached yet). A VeRA
+    adapter also gets its shared matrices, which go into ``shared_parameters`` (the base model's)."""
     leave_out = set(config["leave_out"])
-    return [
-        (target.site.loras, target.site.build(config))
-        for target in targets
-        if target.layer_index not in leave_out and target.wanted_by(config)
-    ]
+    wanted = [t for t in targets if t.layer_index not in leave_out and t.wanted_by(config)]
+    modules = [(target.site.loras, target.site.build(config)) for target in wanted]
+    if not is_vera(config) or not modules:
+        return modules
+    vera.check_same_shapes(
+        [
+            (target.path, module.lora_A_shape, module.lora_B_shape)
+            for target, (_, module) in zip(wanted, modules, strict=True)
+        ]
+    )
+    first = modules[0][1]
+    # Drawn after every layer's module, as the reference draws them.
+    shared = vera.build_shared_vera_parameters(
+        first.lora_A_shape, first.lora_B_shape, config, like=wanted[0].site.weight_out_in()
+    )
+    for _, module in modules:
+        module.use_shared(shared)
+    return [*modules, (shared_parameters, shared)]
 
 
 def lora_sites_of(targets: list[LoRATarget], adapter_name: str) -> list[LoRASite]:

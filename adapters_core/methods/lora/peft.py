@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters_core import directory
+from adapters_core.methods.lora.config import is_vera
 
 # PEFT's file names, from the directory contract (its config file is called like ours).
 PEFT_CONFIG_FILE = directory.CONFIG_FILE
@@ -334,7 +335,7 @@ def peft_config_from_lora(
         raise PeftConversionError(
             "use_gating: PEFT has no gated LoRA; a gated adapter cannot be saved for PEFT."
         )
-    if isinstance(config["vera_d"], float) or isinstance(config["vera_b"], float):
+    if is_vera(config):
         raise PeftConversionError("VeRA adapters cannot be saved for PEFT.")
     if config["use_dora"]:
         raise PeftConversionError(

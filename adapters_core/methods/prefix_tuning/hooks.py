@@ -53,7 +53,12 @@ def attach_by_projections(
             mask = causal_mask(hidden_states, length, length, None if not eager else hidden_states.dtype)
         heads, head_dim = layer.heads_and_head_dim
         empty = hidden_states.new_zeros(batch, heads, 0, head_dim)
+        given_mask = mask
         prefix_keys, prefix_values, mask = layer.extend(empty, empty, hidden_states, mask)
+        if given_mask is None and mask is not None:
+            # A composition padded prefixes of different lengths and masked the padding (an additive mask
+            # over the prefixes only): the attention's own keys all attend.
+            mask = torch.cat([mask, mask.new_zeros(*mask.shape[:-1], length)], dim=-1)
         pending["key"], pending["value"] = _merge_heads(prefix_keys), _merge_heads(prefix_values)
         if from_args:
             args = (*args[:mask_index], mask, *args[mask_index + 1 :])

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from adapters_core.methods.bottleneck.layer import Activation, ActiveSetup
+from adapters_core.methods.prefix_tuning import composition
 
 
 def _fix_seed(seed: int | None) -> None:
@@ -146,8 +147,8 @@ class PrefixTuningLayer(nn.Module):
         self._context = (pool, active)
 
     def has_active_prefix(self) -> bool:
-        stack = self._context[1].setup
-        return stack is not None and any(name in self.prefixes for name in stack.children)
+        setup = self._context[1].setup
+        return setup is not None and not setup.flatten().isdisjoint(self.prefixes)
 
     def extend(
         self,
@@ -157,26 +158,40 @@ class PrefixTuningLayer(nn.Module):
         attention_mask: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Prepend the active prefixes to ``key_states`` and ``value_states`` (batch, heads, length, head_dim)
-        and widen ``attention_mask`` so that every query sees them. ``residual_input`` is the attention
+        and widen ``attention_mask`` so that every query sees them, composed as the active setup says
+        (:mod:`~adapters_core.methods.prefix_tuning.composition`). ``residual_input`` is the attention
         input the gates read. A causal attention without a mask must pass an explicit one
         (:func:`causal_mask`): an implicit causal mask would not line up with the longer keys."""
-        pool, active = self._context
-        stack = active.setup
-        if stack is None:
+        setup = self._context[1].setup
+        if setup is None:
             return key_states, value_states, attention_mask
-        batch_size = key_states.shape[0]
-        for name in stack.children:
-            if name not in self.prefixes:
-                continue
-            prefix_keys, prefix_values = pool.states(name, self.location_key, batch_size)[self.prefixes[name]]
-            if name in self.prefix_gates:
-                gate = torch.mean(torch.sigmoid(self.prefix_gates[name](residual_input)), dim=1)
-                prefix_keys = prefix_keys * gate[:, 0].view(-1, 1, 1, 1)
-                prefix_values = prefix_values * gate[:, -1].view(-1, 1, 1, 1)
-            attention_mask = prefix_mask(attention_mask, prefix_keys.shape[2])
-            key_states = torch.cat([prefix_keys.to(key_states.dtype), key_states], dim=2)
-            value_states = torch.cat([prefix_values.to(value_states.dtype), value_states], dim=2)
-        return key_states, value_states, attention_mask
+        rows = key_states.shape[0]
+        state = composition.PrefixState(
+            key_states, value_states, residual_input, attention_mask, 0, rows, rows
+        )
+        state = composition.compose(self, setup, state)
+        return state.key_states, state.value_states, state.attention_mask
+
+    def prepend(self, name: str, state: composition.PrefixState) -> composition.PrefixState:
+        """``state`` with the prefix of adapter ``name`` in front (gated with its gate, if it has one)."""
+        pool = self._context[0]
+        # The pool's prefixes are per row of the whole batch (their dropout differs per row in training).
+        prefix_keys, prefix_values = pool.states(name, self.location_key, state.batch_size)[
+            self.prefixes[name]
+        ]
+        prefix_keys, prefix_values = (
+            prefix_keys[state.start : state.stop],
+            prefix_values[state.start : state.stop],
+        )
+        if name in self.prefix_gates:
+            gate = torch.mean(torch.sigmoid(self.prefix_gates[name](state.residual_input)), dim=1)
+            prefix_keys = prefix_keys * gate[:, 0].view(-1, 1, 1, 1)
+            prefix_values = prefix_values * gate[:, -1].view(-1, 1, 1, 1)
+        return state._replace(
+            key_states=torch.cat([prefix_keys.to(state.key_states.dtype), state.key_states], dim=2),
+            value_states=torch.cat([prefix_values.to(state.value_states.dtype), state.value_states], dim=2),
+            attention_mask=prefix_mask(state.attention_mask, prefix_keys.shape[2]),
+        )
 
     def adapter_modules(self, adapter_name: str) -> Iterator[nn.Module]:
         if adapter_name in self.prefix_gates:
