@@ -13,10 +13,6 @@ from adapters_core.model_mixin import init
 
 pytestmark = pytest.mark.django_db
 
-# Built-ins whose modules this library cannot build yet (VeRA, Compacter's PHM layers and prompt tuning are in
-# progress; docs/library.md): their configs load, adding one raises. When the library gains one, this test
-# fails until the name leaves this set, so the page's snippet is then run for real.
-NOT_BUILT_YET = {"vera", "dvora"}
 # Hidden size 384: every built-in (and the overrides the pages show) gives Compacter a bottleneck that its
 # phm_dim divides.
 TINY_BERT = BertConfig(
@@ -49,10 +45,6 @@ def test_every_builtin_page_draws_the_method_and_its_snippets_run(client, name):
     assert isinstance(changed, AdapterConfig) and changed != BUILTIN_CONFIGS[name]
     torch.manual_seed(0)
     model = init(BertModel(TINY_BERT))
-    if name in NOT_BUILT_YET:
-        with pytest.raises(ValueError, match="not supported"):
-            exec(code["load-string"], {"model": model})  # noqa: S102
-        return
     exec(code["load-string"], {"model": model})  # noqa: S102
     assert model.get_adapter_config("my_adapter") == changed
 
