@@ -350,7 +350,7 @@ class ModelAdaptersMixin:
         config = state.configs[adapter_name]
         # VeRA's shared matrices are frozen random projections: saved with the adapter, never trained.
         if adapter_name in state.shared_parameters and not (
-            isinstance(config, LoRAConfig) and config.is_vera()
+            isinstance(config, LoRAConfig) and config.is_vera
         ):
             yield state.shared_parameters[adapter_name]
         yield from state.prefix_tuning.adapter_modules(adapter_name)

@@ -453,7 +453,12 @@ def check_load_and_run(
             "With the adapter active, the reference model's output on the probe input holds NaN or Inf; the weights "
             "are too large or the config does not suit them.",
         )
-    change = float((output - reference.base_output).abs().max())
+    base_output = reference.base_output
+    if output.shape[1] > base_output.shape[1]:
+        # Prompt tuning adds its prompt's positions to the sequence: compare the input's own positions (the
+        # last ones; the prompt goes in front, or after the first token).
+        output = output[:, -base_output.shape[1] :]
+    change = float((output - base_output).abs().max())
     report.metrics.update(
         parameter_count=parameter_count,
         forward_ms=round(forward_seconds * 1000, 3),

@@ -18,6 +18,9 @@ METHODS = [
     "unipelt",
     "pfeiffer",
     "parallel",
+    "prompt_tuning",
+    "vera",
+    "dvora",
 ]
 
 
@@ -38,6 +41,16 @@ def test_every_method_saved_by_adapters_core_is_valid(store_version, method, leg
 
     assert status == VersionStatus.VALID, version.report["summary"]
     assert version.adapter.architecture_name == method
+    assert version.report["metrics"]["probe_output_max_abs_change"] > 0
+
+
+def test_a_compacter_is_valid(store_version):
+    # The tiny base's hidden size 32: reduction factor 8 gives a bottleneck that phm_dim 4 divides.
+    files = adapter_directory_files("tiny-bert", config="compacter[reduction_factor=8]", seed=5)
+    status, version = validate(store_version, files)
+
+    assert status == VersionStatus.VALID, version.report["summary"]
+    assert version.adapter.method == "compacter"
     assert version.report["metrics"]["probe_output_max_abs_change"] > 0
 
 

@@ -33,6 +33,11 @@ UPLOADS = {
         "tiny-bert", config="prefix_tuning", seed=23, safetensors=False
     ),
     "mam": lambda: adapter_directory_files("tiny-bert", config="mam", seed=24),
+    "compacter": lambda: adapter_directory_files(
+        "tiny-bert", config="compacter[reduction_factor=8]", seed=27
+    ),
+    "prompt-tuning": lambda: adapter_directory_files("tiny-bert", config="prompt_tuning", seed=28),
+    "vera": lambda: adapter_directory_files("tiny-bert", config="vera", seed=29),
     "peft-lora": lambda: peft_directory_files("tiny-bert", "LORA", seed=25),
     "wrong-rank": lambda: with_config_values(
         adapter_directory_files("tiny-bert", config="lora[r=4]", seed=26), r=8
