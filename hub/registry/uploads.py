@@ -461,10 +461,11 @@ def create_version(
             existing = adapter.versions.filter(version=version).first()
             if existing is not None:
                 stored = sorted(existing.files.values_list("name", "blob__sha256"))
-                if stored == sorted(file_hashes):
+                if stored == sorted(file_hashes) and existing.fuses == fused_identifiers:
                     return UploadResult(existing, created=False)
                 raise Conflict(
-                    f"Version {version!r} of {namespace.name}/{name} already exists with other files, and "
+                    f"Version {version!r} of {namespace.name}/{name} already exists with other files (or "
+                    "fuses), and "
                     "versions are immutable. Upload under a new version label (e.g. version="
                     f"{_next_label(version)}).",
                     field="version",

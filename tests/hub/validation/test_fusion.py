@@ -3,13 +3,15 @@ resolve for the same base model, the fusion's tensors match its config, and the 
 
 import pytest
 import torch
+from django.core.files.uploadedfile import SimpleUploadedFile
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from hub.registry.choices import VersionStatus
-from hub.registry.errors import UploadRejected
+from hub.registry.errors import Conflict, UploadRejected
 from hub.registry.models import AdapterVersion
 from hub.validation.tasks import run_validation
+from tests.factories import adapter_config_json, weights_bytes
 from tests.hub.validation.adapters import adapter_directory_files, fusion_directory_files
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +124,31 @@ def test_an_upload_whose_fusion_and_fuses_do_not_pair_up_is_refused_storing_noth
 
     assert message in refused.value.message
     assert not AdapterVersion.objects.filter(adapter__name="refused").exists()
+
+
+def test_the_upload_endpoint_takes_fuses_and_the_status_url_shows_them(alice_api):
+    files = {
+        "adapter_config.json": adapter_config_json(),
+        "adapter.safetensors": weights_bytes(seed=1),
+        **fusion_directory_files(seed=1),
+    }
+    data = {"task": "sentiment", "fuses": " alice/sst , alice/mnli", "files": []}
+    data["files"] = [SimpleUploadedFile(name, content) for name, content in files.items()]
+    response = alice_api.post("/api/v1/adapters/alice/fused/versions/", data, format="multipart")
+
+    assert response.status_code == 202, response.json()
+    assert response.json()["fuses"] == ["alice/sst", "alice/mnli"]
+    assert AdapterVersion.objects.get(adapter__name="fused").fuses == ["alice/sst", "alice/mnli"]
+    assert alice_api.get(response.json()["status_url"]).json()["fuses"] == ["alice/sst", "alice/mnli"]
+
+
+def test_reuploading_a_version_with_other_fuses_conflicts(store_version):
+    files = {
+        **adapter_directory_files("tiny-bert", adapter_name="target", seed=9),
+        **fusion_directory_files(),
+    }
+    first = store_version(files, name="twice", fuses="validator/sst,validator/mnli")
+
+    assert store_version(files, name="twice", fuses="validator/sst,validator/mnli") == first
+    with pytest.raises(Conflict):
+        store_version(files, name="twice", fuses="validator/mnli,validator/sst")
