@@ -278,6 +278,9 @@ class AdapterVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # A zip of the version's files, built on first need: AdapterHub's v2 index points clients at one archive.
     archive = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # For a version carrying an AdapterFusion: the identifiers of the hub adapters it fuses, as uploaded
+    # (form field `fuses`), in the order of the fusion config's adapter names (see hub.registry.fusions).
+    fuses = models.JSONField(default=list, blank=True)
 
     objects = AdapterVersionQuerySet.as_manager()
 

@@ -18,6 +18,9 @@ from adapters_core.configuration.values import load_json
 from adapters_core.directory import (
     ALLOWED_FILES,
     CONFIG_FILE,
+    FUSION_CONFIG_FILE,
+    FUSION_PICKLE_WEIGHTS_FILE,
+    FUSION_SAFETENSORS_WEIGHTS_FILE,
     MAX_CONFIG_FILE_SIZE,
     PEFT_WEIGHTS_FILES,
     README_FILE,
@@ -32,6 +35,7 @@ from hub.registry.architectures import architecture_name_for
 from hub.registry.caching import registry_changed
 from hub.registry.choices import AdapterType, NamespaceKind
 from hub.registry.errors import BadRequest, Conflict, UploadRejected
+from hub.registry.fusions import FUSION_FILES, FusionMismatch, pair_fused_adapters, parse_fuses
 from hub.registry.lifecycle import enqueue_validation, set_default_version
 from hub.registry.models import Adapter, AdapterVersion, BaseModel, Namespace, Subtask, Task, VersionFile
 from hub.registry.names import check_name
@@ -40,6 +44,8 @@ from hub.registry.storable import nul_character_location
 from hub.registry.storage import IncomingFile, lock_contents, store_blob
 
 DEFAULT_VERSION_LABEL = "1"
+# An upload is an adapter directory, optionally with the files of an AdapterFusion (see hub.registry.fusions).
+UPLOAD_FILES = (*ALLOWED_FILES, *FUSION_FILES)
 # The one file an imported version points to: AdapterHub hosted each version as a zip archive.
 IMPORTED_ARCHIVE_NAME = "archive.zip"
 
@@ -97,9 +103,9 @@ def _check_files(files: list[IncomingFile]) -> dict[str, IncomingFile]:
     by_name: dict[str, IncomingFile] = {}
     for incoming in files:
         name = incoming.name
-        if name not in ALLOWED_FILES:
+        if name not in UPLOAD_FILES:
             raise UploadRejected(
-                f"File {name!r} is not part of an adapter directory; allowed files: {', '.join(ALLOWED_FILES)}.",
+                f"File {name!r} is not part of an adapter directory; allowed files: {', '.join(UPLOAD_FILES)}.",
                 field="files",
             )
         if name in by_name:
@@ -129,6 +135,60 @@ def _require_weights(by_name: dict[str, IncomingFile], peft: bool) -> None:
             f"{'PEFT' if peft else 'ours'}; send the files of one adapter directory.",
             field="files",
         )
+
+
+def check_fusion(by_name: dict[str, IncomingFile], fuses: list[str], own_name: str | None) -> None:
+    """An upload carrying a fusion needs its config, its weights and `fuses` naming its other adapters; `fuses`
+    without a fusion is refused (it would name nothing)."""
+    has_fusion = any(name in by_name for name in FUSION_FILES)
+    if not has_fusion:
+        if fuses:
+            raise UploadRejected(
+                f"fuses names adapters, but the upload has no {FUSION_CONFIG_FILE}; send the fusion's files "
+                f"({FUSION_CONFIG_FILE} and {FUSION_SAFETENSORS_WEIGHTS_FILE}, as save_adapter_fusion writes them) "
+                "or leave out fuses.",
+                field="fuses",
+            )
+        return
+    if FUSION_CONFIG_FILE not in by_name:
+        raise UploadRejected(
+            f"The upload has AdapterFusion weights but no {FUSION_CONFIG_FILE}; send the whole directory "
+            "save_adapter_fusion wrote.",
+            field="files",
+        )
+    if FUSION_SAFETENSORS_WEIGHTS_FILE not in by_name and FUSION_PICKLE_WEIGHTS_FILE not in by_name:
+        raise UploadRejected(
+            f"The upload has {FUSION_CONFIG_FILE} but no fusion weights; send {FUSION_SAFETENSORS_WEIGHTS_FILE} "
+            f"(or {FUSION_PICKLE_WEIGHTS_FILE}).",
+            field="files",
+        )
+    incoming = by_name[FUSION_CONFIG_FILE]
+    incoming.file.seek(0)
+    raw = incoming.file.read(MAX_CONFIG_FILE_SIZE + 1)
+    incoming.file.seek(0)
+    try:
+        saved = parse_adapter_config(raw, source=FUSION_CONFIG_FILE)
+    except AdapterDirectoryError as exc:
+        raise UploadRejected(str(exc), field="files") from None
+    adapter_names = saved.get("adapter_names")
+    if (
+        not isinstance(adapter_names, list)
+        or not adapter_names
+        or not all(isinstance(name, str) and name for name in adapter_names)
+    ):
+        raise UploadRejected(
+            f"{FUSION_CONFIG_FILE}: 'adapter_names' must list the names of the fused adapters, got "
+            f"{str(adapter_names)[:200]}.",
+            field="files",
+        )
+    if nul_character_location(saved) is not None:
+        raise UploadRejected(
+            f"{FUSION_CONFIG_FILE} holds a NUL character (\\u0000); remove it.", field="files"
+        )
+    try:
+        pair_fused_adapters(adapter_names, own_name, fuses)
+    except FusionMismatch as exc:
+        raise UploadRejected(str(exc), field="fuses") from None
 
 
 def _peek_config(incoming: IncomingFile):
@@ -334,12 +394,14 @@ def create_version(
     license: str = "",
     model_name: str = "",
     declared_sha256: list[str] = (),
+    fuses: str = "",
     check_permission: bool = True,
 ) -> UploadResult:
     """Store an upload as a new immutable version of `namespace/name` in status `pending`.
 
     Creates the adapter on its first upload. `declared_sha256` lists `<file name>:<sha256>` the client
-    declared; each must match. In one transaction: blobs (stored by sha256), the adapter, the version and its
+    declared; each must match. `fuses` (comma-separated identifiers) names the hub adapters an uploaded
+    AdapterFusion fuses (see hub.registry.fusions). In one transaction: blobs (stored by sha256), the adapter, the version and its
     files; validation is enqueued when the transaction commits. Uploading the same version again with
     identical files returns the existing version (`created=False`); other bytes under an existing version
     raise `Conflict`. Raises a `RegistryError` for anything invalid, and then leaves nothing stored.
@@ -363,10 +425,14 @@ def create_version(
     if isinstance(peeked, dict) and is_peft_config(peeked):
         _require_weights(by_name, peft=True)
         base_model, config = read_peft_config(by_name[CONFIG_FILE], model_name or "")
+        own_name = None  # PEFT's config names no adapter
     else:
         saved, config = read_config_file(by_name[CONFIG_FILE])
         _require_weights(by_name, peft=False)
         base_model = _base_model_for_upload(saved, model_name or "")
+        own_name = saved.get("name")
+    fused_identifiers = parse_fuses(fuses)
+    check_fusion(by_name, fused_identifiers, own_name)
     hash_value = config_hash(config)
     file_hashes = [(incoming.name, incoming.sha256) for incoming in files]
     revision = compute_revision(f"{namespace.name}/{name}", version, file_hashes)
@@ -395,10 +461,11 @@ def create_version(
             existing = adapter.versions.filter(version=version).first()
             if existing is not None:
                 stored = sorted(existing.files.values_list("name", "blob__sha256"))
-                if stored == sorted(file_hashes):
+                if stored == sorted(file_hashes) and existing.fuses == fused_identifiers:
                     return UploadResult(existing, created=False)
                 raise Conflict(
-                    f"Version {version!r} of {namespace.name}/{name} already exists with other files, and "
+                    f"Version {version!r} of {namespace.name}/{name} already exists with other files (or "
+                    "fuses), and "
                     "versions are immutable. Upload under a new version label (e.g. version="
                     f"{_next_label(version)}).",
                     field="version",
@@ -412,6 +479,7 @@ def create_version(
             version=version,
             revision=revision,
             created_by=user if user and user.pk else None,
+            fuses=fused_identifiers,
         )
         # All of the upload's content is locked at once, in one order (see lock_contents).
         lock_contents(incoming.sha256 for incoming in files)

@@ -89,7 +89,7 @@ class Outcome:
     peft: bool = False
 
 
-def _list_names(names: list[str]) -> str:
+def list_names(names: list[str]) -> str:
     shown = ", ".join(names[:NAMES_IN_MESSAGE])
     return shown + (f" and {len(names) - NAMES_IN_MESSAGE} more" if len(names) > NAMES_IN_MESSAGE else "")
 
@@ -358,11 +358,11 @@ def check_structure(
         if message is None:
             parts = []
             if missing:
-                parts.append(f"missing {len(missing)}: {_list_names(missing)}")
+                parts.append(f"missing {len(missing)}: {list_names(missing)}")
             if unexpected:
-                parts.append(f"unexpected {len(unexpected)}: {_list_names(unexpected)}")
+                parts.append(f"unexpected {len(unexpected)}: {list_names(unexpected)}")
             if wrong_shapes:
-                parts.append(f"wrong shape {len(wrong_shapes)}: {_list_names(wrong_shapes)}")
+                parts.append(f"wrong shape {len(wrong_shapes)}: {list_names(wrong_shapes)}")
             weights_name = (
                 PEFT_SAFETENSORS_WEIGHTS_FILE if is_peft_config(saved) else SAFETENSORS_WEIGHTS_FILE
             )
@@ -382,7 +382,7 @@ def check_structure(
         raise CheckFailed(
             "structure",
             "non_finite_values",
-            f"{len(non_finite)} tensor(s) hold NaN or Inf: {_list_names(non_finite)}. Training diverged or the file "
+            f"{len(non_finite)} tensor(s) hold NaN or Inf: {list_names(non_finite)}. Training diverged or the file "
             "was written from a broken model.",
             tensors=non_finite,
         )

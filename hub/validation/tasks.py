@@ -31,13 +31,17 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from adapters_core.directory import sha256_of_file
+from adapters_core.directory import CONFIG_FILE, SAFETENSORS_WEIGHTS_FILE, sha256_of_file
 from hub.db_connections import reset_lost_connection
 from hub.registry.choices import VersionStatus
+from hub.registry.errors import RegistryError
 from hub.registry.lifecycle import VALIDATE_VERSION_TASK, claim, finish, retry_later
-from hub.registry.models import AdapterVersion, Architecture
+from hub.registry.models import AdapterVersion, Architecture, Blob
+from hub.registry.resolution import resolve_adapter
 from hub.registry.storage import delete_orphan_blobs
 from hub.validation.checks import CheckFailed, Subject, run_checks
+from hub.validation.derived_formats import ADAPTERS_FOLDER
+from hub.validation.fusion import FusedAdapter, run_fusion_checks
 from hub.validation.heartbeat import LeaseHeartbeat
 from hub.validation.recovery import give_up_exhausted, recover_validations
 from hub.validation.reference_models import reference_model_cache, warm_up
@@ -70,24 +74,59 @@ def sweep() -> dict[str, int]:
 # --- one validation --------------------------------------------------------------------------------------
 
 
+def _place_blob(stored_name: str, target: Path) -> None:
+    """A stored blob at `target`: a link when the storage is a local file system, a copy otherwise."""
+    try:
+        target.symlink_to(default_storage.path(stored_name))
+    except NotImplementedError:  # remote storage (S3, ...): stream a copy
+        with default_storage.open(stored_name, "rb") as source, open(target, "wb") as copy:
+            for chunk in iter(lambda: source.read(1024 * 1024), b""):
+                copy.write(chunk)
+
+
 def _local_files(version: AdapterVersion, directory: Path) -> dict[str, Path]:
-    """The version's uploaded files under their adapter-directory names: links to the stored blobs when the
-    storage is a local file system, copies otherwise."""
+    """The version's uploaded files under their adapter-directory names."""
     directory.mkdir()
     files = {}
     for version_file in version.files.select_related("blob").filter(derived=False):
         target = directory / version_file.name
-        try:
-            target.symlink_to(default_storage.path(version_file.blob.file.name))
-        except NotImplementedError:  # remote storage (S3, ...): stream a copy
-            with (
-                default_storage.open(version_file.blob.file.name, "rb") as source,
-                open(target, "wb") as copy,
-            ):
-                for chunk in iter(lambda: source.read(1024 * 1024), b""):
-                    copy.write(chunk)
+        _place_blob(version_file.blob.file.name, target)
         files[version_file.name] = target
     return files
+
+
+def _fused_adapters_for(version: AdapterVersion, work_dir: Path):
+    """fused_for of `run_fusion_checks`: each (name in the fusion, identifier) resolved for the version's base
+    model, as the uploader may see it, to a local adapter directory of the resolved valid version (in the
+    adapters format: uploaded, or derived from a PEFT upload or a pickle)."""
+    model_name = version.adapter.base_model.model_name
+
+    def fused_for(pairs: list[tuple[str, str]]) -> list[FusedAdapter]:
+        fused = []
+        for index, (name_in_fusion, identifier) in enumerate(pairs):
+            try:
+                payload = resolve_adapter(identifier, model_name, user=version.created_by)
+            except RegistryError as exc:
+                raise CheckFailed(
+                    "config",
+                    "fused_adapter_not_found",
+                    f"The AdapterFusion fuses {name_in_fusion!r} as {identifier!r}, which does not resolve for "
+                    f"{model_name}: {exc.message} Upload that adapter for {model_name} first (it must be valid), or "
+                    "fix fuses.",
+                    identifier=identifier,
+                ) from exc
+            files = {item["name"]: item["sha256"] for item in payload["files"]}
+            folder = f"{ADAPTERS_FOLDER}/" if f"{ADAPTERS_FOLDER}/{CONFIG_FILE}" in files else ""
+            directory = work_dir / f"fused_{index}"
+            directory.mkdir()
+            for name in (CONFIG_FILE, SAFETENSORS_WEIGHTS_FILE):
+                blob = Blob.objects.get(sha256=files[f"{folder}{name}"])
+                _place_blob(blob.file.name, directory / name)
+            resolved_as = f"{payload['adapter']}@{payload['version']}"
+            fused.append(FusedAdapter(name_in_fusion, identifier, resolved_as, directory))
+        return fused
+
+    return fused_for
 
 
 def _subject_for(version: AdapterVersion, files: dict[str, Path]) -> Subject:
@@ -144,6 +183,15 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
             subject = _subject_for(version, _local_files(version, work_path / "files"))
             try:
                 outcome = run_checks(subject, work_path, report, reference_for(subject))
+                run_fusion_checks(
+                    subject,
+                    work_path,
+                    report,
+                    outcome,
+                    reference_for(subject),
+                    version.fuses,
+                    _fused_adapters_for(version, work_path),
+                )
             except CheckFailed as failure:
                 report.failed(failure.check, failure.message, failure.code, **failure.details)
                 report.metrics["total_ms"] = round((time.perf_counter() - started) * 1000, 3)

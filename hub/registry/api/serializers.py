@@ -138,6 +138,10 @@ class VersionDetailSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     validated_at = serializers.DateTimeField(allow_null=True)
     status_url = serializers.URLField()
+    fuses = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Identifiers of the hub adapters the version's AdapterFusion fuses",
+    )
     files = FileSerializer(many=True)
 
 
@@ -158,6 +162,7 @@ def version_detail(request, version: AdapterVersion) -> dict:
         "status_url": absolute_url(
             request, version_path(adapter.namespace.name, adapter.name, version.version)
         ),
+        "fuses": version.fuses,
         "files": [
             {
                 "name": item.name,
@@ -185,6 +190,10 @@ class UploadSerializer(serializers.Serializer):
     description = serializers.CharField(required=False)
     citation = serializers.CharField(required=False)
     license = serializers.CharField(required=False)
+    fuses = serializers.CharField(
+        required=False,
+        help_text="With adapter_fusion_config.json: comma-separated identifiers of the hub adapters it fuses",
+    )
 
 
 class UploadAcceptedSerializer(VersionDetailSerializer):

@@ -311,6 +311,7 @@ class VersionListView(RegistryAPIView):
             license=form.get("license", ""),
             model_name=form.get("model_name", ""),
             declared_sha256=form.getlist("sha256"),
+            fuses=form.get("fuses", ""),
             check_permission=False,
         )
         body = version_detail(request, result.version)

@@ -169,3 +169,30 @@ def peft_directory_files(model_name: str = "tiny-bert", peft_type: str = "LORA",
     saved["base_model_name_or_path"] = model_name
     files["adapter_config.json"] = json.dumps(saved, indent=2, sort_keys=True).encode()
     return files
+
+
+def fusion_directory_files(
+    model_name: str = "tiny-bert",
+    adapter_names=("sst", "mnli"),
+    config="pfeiffer",
+    seed: int = 0,
+    pickle=False,
+) -> dict[str, bytes]:
+    """The files `save_adapter_fusion` writes for an AdapterFusion (dynamic) over `adapter_names` (added with
+    `config`), with seeded random fusion weights; `pickle=True` writes the legacy pytorch_model_adapter_fusion.bin."""
+    model = _trainer_model(model_name)
+    for name in adapter_names:
+        model.add_adapter(name, config=config, overwrite_ok=True)
+    fusion_name = model.add_adapter_fusion(list(adapter_names), "dynamic", overwrite_ok=True)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.base_model.named_parameters():
+            if f"adapter_fusion_layer.{fusion_name}." in name:
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.1)
+    with tempfile.TemporaryDirectory() as directory:
+        model.save_adapter_fusion(directory, fusion_name, use_safetensors=not pickle)
+        files = {path.name: path.read_bytes() for path in Path(directory).iterdir()}
+    model.delete_adapter_fusion(fusion_name)
+    for name in adapter_names:
+        model.delete_adapter(name)
+    return files

@@ -34,7 +34,7 @@ def tiny_base_models(db):
 
 @pytest.fixture
 def store_version(tiny_base_models):
-    """store_version(files, name=..., version=..., registered_config=None) -> AdapterVersion (pending).
+    """store_version(files, name=..., version=..., registered_config=None, fuses="") -> AdapterVersion (pending).
 
     Goes through the registry's `create_version`. With `registered_config` (adapter_config.json bytes), the
     adapter is registered from that config and the version's own adapter_config.json is swapped in
@@ -48,7 +48,9 @@ def store_version(tiny_base_models):
     namespace = Namespace.objects.get(name="validator")
     counter = iter(range(10_000))
 
-    def store(files: dict[str, bytes], name: str | None = None, version: str = "1", registered_config=None):
+    def store(
+        files: dict[str, bytes], name: str | None = None, version: str = "1", registered_config=None, fuses=""
+    ):
         upload = dict(files)
         if registered_config is not None:
             upload["adapter_config.json"] = registered_config
@@ -59,6 +61,7 @@ def store_version(tiny_base_models):
             user=user,
             version=version,
             task="sentiment",
+            fuses=fuses,
             check_permission=False,
         )
         if registered_config is not None:
