@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0003_adapterversion_archive'),
+        ('registry', '0007_basemodel_parameter_count'),
     ]
 
     operations = [
