@@ -116,7 +116,8 @@ def test_an_upload_whose_connection_is_lost_mid_transaction_gets_503_and_stores_
     TaskFactory(name="sentiment")
     user = UserFactory(username="carol")
     token = ApiTokenFactory(user=user, scope=TokenScope.WRITE)
-    weights = weights_bytes(seed=os.getpid() % 1000 + 7)
+    # Bytes no other test stores, so that a file under their sha256 can only come from this upload.
+    weights = weights_bytes(seed=int.from_bytes(os.urandom(4), "big"))
     url = f"{web_server.url}/api/v1/adapters/carol/sst/versions/"
 
     def upload():
