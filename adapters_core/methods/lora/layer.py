@@ -111,6 +111,27 @@ class LoRA(nn.Module):
             return hidden_states * torch.mean(gate, dim=1).unsqueeze(-1)
         return hidden_states * self.scaling
 
+    def adds_in_one_step(self, layer_output: torch.Tensor) -> bool:
+        """Whether :meth:`add_to` computes this LoRA's whole effect on ``layer_output`` (a plain scaled
+        update, in the output's dtype)."""
+        return not (self.use_dora or self.use_gating) and self.lora_B.dtype == layer_output.dtype
+
+    def add_to(self, layer_output: torch.Tensor, layer_input: torch.Tensor) -> torch.Tensor:
+        """``layer_output + scaling * B A dropout(layer_input)`` for a LoRA alone in its layer: what
+        :meth:`forward` and :meth:`combine` give, with the product by ``B``, the scaling and the addition in
+        one matrix multiply-add, which saves two passes over the layer's output (a few percent of a BERT
+        forward pass with LoRA on query and value). Needs :meth:`adds_in_one_step`."""
+        if layer_input.dtype != self.lora_A.dtype:
+            layer_input = layer_input.to(self.lora_A.dtype)
+        after_a = F.linear(self.lora_dropout(layer_input), self.lora_A)
+        output = torch.addmm(
+            layer_output.reshape(-1, layer_output.shape[-1]),
+            after_a.reshape(-1, after_a.shape[-1]),
+            self.lora_B.t(),
+            alpha=self.scaling,
+        )
+        return output.view(layer_output.shape)
+
     def combine(self, layer_output: torch.Tensor, update: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """The layer's output with ``update`` applied; ``weight`` is the layer's weight as ``(out, in)``."""
         update = update.to(layer_output.dtype)
@@ -276,15 +297,15 @@ class LoRASite:
         loras = self.host.loras
         if stack is None or not loras:
             return output
-        update = None
-        last = None
-        for name in stack.children:
-            if name in loras:
-                last = loras[name]
-                update = last(update, x)
-        if last is None:
+        present = [loras[name] for name in stack.children if name in loras]
+        if not present:
             return output
-        return last.combine(output, update, self.weight_out_in())
+        if len(present) == 1 and isinstance(present[0], LoRA) and present[0].adds_in_one_step(output):
+            return present[0].add_to(output, x)
+        update = None
+        for lora in present:
+            update = lora(update, x)
+        return present[-1].combine(output, update, self.weight_out_in())
 
     # --- merging ---------------------------------------------------------------------------------------
 
