@@ -139,11 +139,11 @@ VALIDATION_SOFT_TIME_LIMIT = env.int("VALIDATION_SOFT_TIME_LIMIT", default=240)
 VALIDATION_TIME_LIMIT = env.int("VALIDATION_TIME_LIMIT", default=300)
 # A claimed version is leased to its worker for this long and the running validation renews the lease every
 # VALIDATION_HEARTBEAT_SECONDS; a lease that runs out means the worker died, and the version is taken up again.
-VALIDATION_LEASE_SECONDS = env.int("VALIDATION_LEASE_SECONDS", default=30)
-VALIDATION_HEARTBEAT_SECONDS = env.float("VALIDATION_HEARTBEAT_SECONDS", default=VALIDATION_LEASE_SECONDS / 3)
+VALIDATION_LEASE_SECONDS = env.int("VALIDATION_LEASE_SECONDS", default=20)
+VALIDATION_HEARTBEAT_SECONDS = env.float("VALIDATION_HEARTBEAT_SECONDS", default=VALIDATION_LEASE_SECONDS / 4)
 # Every worker looks for versions to take up again (expired leases, lost messages) when it starts and then
 # this often, so recovery needs no celery beat; 0 turns it off.
-VALIDATION_RECOVERY_INTERVAL_SECONDS = env.float("VALIDATION_RECOVERY_INTERVAL_SECONDS", default=10)
+VALIDATION_RECOVERY_INTERVAL_SECONDS = env.float("VALIDATION_RECOVERY_INTERVAL_SECONDS", default=5)
 # Seed demo adapters on `make run`'s first start.
 ADAPTERHUB_SEED_DEMO = env.bool("ADAPTERHUB_SEED_DEMO", default=False)
 
