@@ -138,7 +138,7 @@ def test_a_worker_killed_mid_validation_is_taken_up_again_by_itself(
     """Nobody runs the sweep: the lease runs out, and a worker's own recovery queues the version again.
 
     A lost pool process is redelivered at once (`reject_on_worker_lost`) and finds the lease still live, so it
-    runs with the default lease and recovery interval (about 40 s); the whole worker runs with short ones."""
+    runs with the default lease and recovery interval (about 25 s); the whole worker runs with short ones."""
     if killed == "the whole worker":
         monkeypatch.setenv("VALIDATION_LEASE_SECONDS", "4")
         monkeypatch.setenv("VALIDATION_HEARTBEAT_SECONDS", "1")
