@@ -101,7 +101,8 @@ def test_a_killed_worker_and_terminated_connections_during_a_burst_cost_no_5xx_a
 
     version.refresh_from_db()
     assert version.status == VersionStatus.VALID, version.report
-    assert version.attempts == 2
+    # The killed attempt, then the replacement's; terminating connections may cost that one an attempt too.
+    assert 2 <= version.attempts <= settings.VALIDATION_MAX_ATTEMPTS
     assert recovered_after < RECOVERY_DEADLINE_SECONDS
     assert terminated >= 3  # the web server's connections were among them
     assert len(answers) >= 50
