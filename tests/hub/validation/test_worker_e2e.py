@@ -165,6 +165,8 @@ def test_a_worker_killed_mid_validation_is_taken_up_again_by_itself(
     wait_for(lambda: all_final([version.pk]), timeout=60, what="the validation to be taken up again")
     version.refresh_from_db()
     assert version.status == VersionStatus.VALID, version.report
-    assert version.attempts == 2
+    # At least the lost attempt and the one that finished; on a loaded machine the lease may also run out while the
+    # replacement pool process starts, and a recovery's attempt can come between (never more than allowed).
+    assert 2 <= version.attempts <= settings.VALIDATION_MAX_ATTEMPTS, version.report
     assert version.files.filter(name="adapter.safetensors", derived=True).count() == 1
     assert time.monotonic() - killed_at < 60
