@@ -162,6 +162,10 @@ if DOWNLOADS_X_ACCEL_REDIRECT_PREFIX and not (
 # How long a presigned S3 download URL stays valid (seconds).
 DOWNLOADS_PRESIGNED_URL_SECONDS = env.int("DOWNLOADS_PRESIGNED_URL_SECONDS", default=300)
 
+# Download counts: 0 writes each download at once; above 0 each web process adds them up and writes them at
+# most this many seconds later in one UPDATE per adapter (hub.registry.download_counts). deploy/ sets 2.
+DOWNLOAD_COUNT_FLUSH_SECONDS = env.float("DOWNLOAD_COUNT_FLUSH_SECONDS", default=0)
+
 # --- Celery ---------------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

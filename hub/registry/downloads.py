@@ -19,7 +19,6 @@ import re
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db.models import F
 from django.http import (
     FileResponse,
     HttpResponse,
@@ -30,7 +29,8 @@ from django.http import (
 from django.utils.http import content_disposition_header
 from storages.backends.s3 import S3Storage
 
-from hub.registry.models import Adapter, Blob
+from hub.registry.download_counts import download_counts
+from hub.registry.models import Blob
 
 STREAM_CHUNK_SIZE = 256 * 1024
 # At most 19 digits (any file size fits): a longer position is no range this server sends, and Python refuses
@@ -217,5 +217,6 @@ def count_download(request, response, adapter_id: int) -> None:
 
 
 def record_download(adapter_id: int) -> None:
-    """Count one download of an adapter (a GET of its weights or of its AdapterHub archive)."""
-    Adapter.objects.filter(pk=adapter_id).update(download_count=F("download_count") + 1)
+    """Count one download of an adapter (a GET of its weights or of its AdapterHub archive); see
+    `hub.registry.download_counts` for when it is written."""
+    download_counts.add(adapter_id)
