@@ -1,4 +1,4 @@
-"""API load benchmark: N adapters (default 10,000) in PostgreSQL, gunicorn (2 workers) on loopback, wrk at 32
+"""API load benchmark: N adapters (default 10,000) in PostgreSQL, gunicorn (2 sync workers; --workers) on loopback, wrk at 32
 connections.
 
 Measures architecture and adapter resolution, a filtered list, a search, the web list page and a 3.6 MB
@@ -375,6 +375,9 @@ def main():
     )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn sync workers (docker-compose.yml runs 4)"
+    )
     parser.add_argument("--plans", type=Path, help="write EXPLAIN ANALYZE of the hot paths' queries here")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
@@ -412,7 +415,7 @@ def main():
     shutil.copyfile(media_root / "bench-download.bin", static_root / "adapter.safetensors")
 
     gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "hub.wsgi:application", "--workers", "2",
+        [sys.executable, "-m", "gunicorn", "hub.wsgi:application", "--workers", str(args.workers),
          "--bind", f"127.0.0.1:{GUNICORN_PORT}", "--log-level", "warning", "--chdir", str(REPO)],
         env=environment,
     )  # fmt: skip
@@ -447,7 +450,8 @@ def main():
 def print_table(results, alongside, uncached, args):
     load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
-        f"\n{args.adapters:,} adapters; wrk -t2 -c{args.connections} -d{args.duration}s, gunicorn 2 sync workers; "
+        f"\n{args.adapters:,} adapters; wrk -t2 -c{args.connections} -d{args.duration}s, gunicorn {args.workers} sync "
+        "workers; "
         f"load average after the run {load}\n"
     )
     print("| endpoint | requests/s | MB/s | p50 ms | p99 ms | errors | vs. yardstick | uncached ms |")
