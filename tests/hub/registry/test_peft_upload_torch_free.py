@@ -112,7 +112,8 @@ def test_a_base_model_without_stored_lora_sites_gets_them_on_its_first_peft_uplo
     TaskFactory(name="sentiment")
     token = ApiTokenFactory(user=UserFactory(username="alice"), scope=TokenScope.WRITE)
     files = [
-        SimpleUploadedFile(name, content) for name, content in peft_directory_files("tiny-bert", seed=3).items()
+        SimpleUploadedFile(name, content)
+        for name, content in peft_directory_files("tiny-bert", seed=3).items()
     ]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
