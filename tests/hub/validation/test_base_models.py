@@ -12,12 +12,12 @@ import requests
 from django.apps import apps
 from transformers import AutoConfig
 
+from adapters_core.methods.lora.peft import LoRASiteTable
+from adapters_core.methods.lora.peft_meta import lora_site_table_for_base
 from hub.celery import app
 from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
 from hub.registry.lifecycle import needs_gpu_worker, waiting_validations
 from hub.registry.models import AdapterVersion, BaseModel, Namespace
-from adapters_core.methods.lora.peft import LoRASiteTable
-from adapters_core.methods.lora.peft_meta import lora_site_table_for_base
 from hub.registry.seed import base_model_configs, parameter_count, seed_base_models
 from hub.registry.storage import IncomingFile
 from hub.registry.uploads import create_version
