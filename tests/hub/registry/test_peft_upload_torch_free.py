@@ -88,7 +88,12 @@ def test_a_peft_upload_through_rest_and_the_web_form_imports_no_torch(transactio
     for name in ("peft-rest", "peft-web"):
         adapter = Adapter.objects.get(namespace__name="alice", name=name)
         assert adapter.config == expected.to_dict()
-        assert adapter.versions.get().status == VersionStatus.PENDING
+        # Pending, unless a worker of the session has validated it meanwhile.
+        assert adapter.versions.get().status in (
+            VersionStatus.PENDING,
+            VersionStatus.VALIDATING,
+            VersionStatus.VALID,
+        )
 
 
 def test_the_stored_lora_sites_are_the_ones_a_model_gives():
