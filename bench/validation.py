@@ -11,8 +11,9 @@ Measures, and prints as a table:
 
 Needs PostgreSQL and Redis (DATABASE_URL, CELERY_BROKER_URL; defaults below use a database of its own).
 A second table ("methods") measures upload -> valid, cold and warm, against the bare load-and-probe work
-for a bert-base LoRA, a bert-base prefix tuning saved as a pickle, a PEFT LoRA directory written by `peft`
-and a SmolLM2-135M LoRA, and the worker's memory with bert-base and SmolLM2-135M cached.
+for a bert-base LoRA, a bert-base prefix tuning saved as a pickle, a PEFT LoRA directory written by `peft`,
+a bert-base adapter carrying an AdapterFusion over two hub adapters and a SmolLM2-135M LoRA, and the
+worker's memory with bert-base and SmolLM2-135M cached.
 
 Run: .venv/bin/python bench/validation.py [classic] [methods]   (both by default; a few minutes on 2 cores)
 """
@@ -204,14 +205,20 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def upload(token: str, files: dict[str, bytes], version: str, adapter: str = "pfeiffer-sst-2") -> str:
+def upload(
+    token: str,
+    files: dict[str, bytes],
+    version: str,
+    adapter: str = "pfeiffer-sst-2",
+    fields: dict | None = None,
+) -> str:
     import requests
 
     response = requests.post(
         f"http://127.0.0.1:{PORT}/api/v1/adapters/bench/{adapter}/versions/",
         headers={"Authorization": f"Bearer {token}"},
         files=[("files", (name, content)) for name, content in files.items()],
-        data={"task": "sentiment", "subtask": "sst-2", "version": version},
+        data={"task": "sentiment", "subtask": "sst-2", "version": version, **(fields or {})},
         timeout=60,
     )
     response.raise_for_status()
@@ -334,8 +341,74 @@ def peft_lora_files(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
 
 
+# The adapters the fusion row's AdapterFusion fuses (name in the fusion -> adapter on the hub), uploaded and
+# validated before that row's worker starts.
+FUSED = {"sst": "fused-sst", "mnli": "fused-mnli"}
+
+
+def fusion_case(root: Path) -> dict:
+    """A bert-base Pfeiffer adapter carrying an AdapterFusion over two other bert-base Pfeiffer adapters on the
+    hub (fuses = their identifiers); (a) loads all three and the fusion and probes with the fusion active."""
+    from tests.hub.validation.adapters import shipped_base_adapter_files, shipped_base_fusion_files
+
+    fused = {
+        name: shipped_base_adapter_files(MODEL_NAME, "pfeiffer", name, seed)
+        for seed, name in enumerate(FUSED)
+    }
+    fusion = shipped_base_fusion_files(MODEL_NAME, tuple(FUSED), "pfeiffer", seed=3)
+    for name, files in fused.items():
+        _write(root / f"fused-{name}", files)
+    _write(root / "fusion", fusion)
+    return dict(
+        label="bert-base AdapterFusion (2 hub adapters)", adapter="fusion-bert", model=MODEL_NAME,
+        files={**shipped_base_adapter_files(MODEL_NAME, "pfeiffer", "target", seed=9), **fusion},
+        fields={"fuses": ",".join(f"bench/{adapter}" for adapter in FUSED.values())},
+        prerequisites=[(FUSED[name], fused[name]) for name in FUSED],
+        bare=lambda case: bare_fusion_work(case["directory"], root, runs=10),
+    )  # fmt: skip
+
+
+def _write(directory: Path, files: dict[str, bytes]) -> None:
+    directory.mkdir()
+    for name, content in files.items():
+        (directory / name).write_bytes(content)
+
+
+def bare_fusion_work(directory: Path, root: Path, runs: int) -> list[float]:
+    """(a) for the fusion row: what a warm validation of it cannot avoid, as in `bare_work`: the adapter itself
+    loaded and probed, then the fused adapters and the fusion loaded and probed with the fusion active."""
+    import torch
+
+    from adapters_core.composition import Fuse
+    from hub.registry.seed import base_model_configs
+    from hub.validation.reference_models import reference_model_cache, run_probe
+
+    torch.set_num_threads(1)
+    cache = reference_model_cache()
+    reference, _ = cache.get(MODEL_NAME, base_model_configs()[MODEL_NAME])
+    model = reference.model
+    timings = []
+    for run in range(runs + 2):
+        started = time.perf_counter()
+        model.load_adapter(str(directory), load_as="bench", set_active=True)
+        run_probe(model, reference.probe_inputs)
+        for name in FUSED:
+            model.load_adapter(str(root / f"fused-{name}"), load_as=name)
+        fusion = model.load_adapter_fusion(str(root / "fusion"))
+        model.set_active_adapters(Fuse(*FUSED))
+        run_probe(model, reference.probe_inputs)
+        model.set_active_adapters(None)
+        model.delete_adapter_fusion(fusion)
+        for name in ("bench", *FUSED):
+            model.delete_adapter(name)
+        if run >= 2:
+            timings.append(time.perf_counter() - started)
+    cache.clear()
+    return timings
+
+
 def method_cases(root: Path) -> list[dict]:
-    """The four uploads of the methods table: name, base model, files, and a directory to load for (a)."""
+    """The uploads of the methods table: name, base model, files, and a directory to load for (a)."""
     from tests.hub.validation.adapters import shipped_base_adapter_files
 
     cases = [
@@ -345,14 +418,13 @@ def method_cases(root: Path) -> list[dict]:
              files=shipped_base_adapter_files(MODEL_NAME, config="prefix_tuning", legacy_pickle=True)),
         dict(label="PEFT LoRA (bert-base)", adapter="peft-lora-bert", model=MODEL_NAME,
              files=peft_lora_files(root / "peft-source")),
+        fusion_case(root),
         dict(label=f"{SMOLLM2} LoRA", adapter="lora-smollm2", model=SMOLLM2,
              files=shipped_base_adapter_files(SMOLLM2, config="lora")),
     ]  # fmt: skip
     for case in cases:
         case["directory"] = root / case["adapter"]
-        case["directory"].mkdir()
-        for name, content in case["files"].items():
-            (case["directory"] / name).write_bytes(content)
+        _write(case["directory"], case["files"])
     return cases
 
 
@@ -361,24 +433,31 @@ def try_upload(token: str, case: dict, label: str) -> str | None:
     import requests
 
     try:
-        upload(token, case["files"], label, adapter=case["adapter"])
+        upload(token, case["files"], label, adapter=case["adapter"], fields=case.get("fields"))
     except requests.HTTPError as error:
         return f"{error.response.status_code}: {error.response.text[:300]}"
     return None
 
 
 def methods_table(token: str) -> None:
-    """Upload -> valid, cold and warm, against the bare load-and-probe work, for four kinds of upload; the
+    """Upload -> valid, cold and warm, against the bare load-and-probe work, for five kinds of upload; the
     worker's memory with bert-base and SmolLM2-135M cached."""
     memory = None
     with tempfile.TemporaryDirectory() as root:
         cases = method_cases(Path(root))
         for case in cases:
-            case["bare"] = statistics.median(bare_work(case["directory"], case["model"], runs=10))
+            measure = case.get("bare") or (lambda case: bare_work(case["directory"], case["model"], runs=10))
+            case["bare"] = statistics.median(measure(case))
         services = Services()
         services.start_web()
         try:
             for case in cases:
+                if case.get("prerequisites"):  # validated by a worker of their own, so the row's starts cold
+                    services.start_workers(1)
+                    for adapter, files in case["prerequisites"]:
+                        upload(token, files, "1", adapter=adapter)
+                        wait_final(["1"], adapter=adapter)
+                    services.stop_workers()
                 # A fresh worker per row: its first upload builds the base model (cold), the rest are warm.
                 services.start_workers(1)
                 labels = [f"{case['adapter']}-{index}" for index in range(1 + WARM_UPLOADS)]

@@ -1,9 +1,13 @@
 """Reading an adapter directory from a zip uploaded in the web UI.
 
+The zip holds the files an upload takes (`hub.registry.uploads.UPLOAD_FILES`): the adapter directory's, at
+the zip's root or in one folder, and optionally an AdapterFusion's (the directory `save_adapter_fusion` wrote),
+in the same folder or in one folder of their own beside it.
+
 A zip is judged from its own listing first (the central directory: names, declared sizes, compressed sizes)
-and refused before a single byte is extracted when the listing cannot be an adapter directory: too many
-entries, unsafe or nested paths, files in several folders, a name twice, a file over the per-file limit,
-more in total than an adapter directory holds, or a compression ratio only a zip bomb has. Extraction then
+and refused before a single byte is extracted when the listing cannot be such an upload: too many entries,
+unsafe or nested paths, adapter (or fusion) files in several folders, a name twice, a file over the per-file
+limit, more in total than an upload holds, or a compression ratio only a zip bomb has. Extraction then
 reads each entry only up to its declared size and refuses one that holds more or less, so a listing that
 lies costs no more than the limits allow.
 """
@@ -16,12 +20,13 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files import File
 
-from adapters_core.directory import ALLOWED_FILES
+from hub.registry.fusions import FUSION_FILES
 from hub.registry.storage import IncomingFile
+from hub.registry.uploads import UPLOAD_FILES
 
-# An adapter directory has a handful of files; a zip made on a Mac adds a folder entry and a `__MACOSX/._*`
-# entry for each. Anything far beyond that is not a zip of an adapter directory.
-MAX_ZIP_ENTRIES = 4 * len(ALLOWED_FILES)
+# An upload has a handful of files; a zip made on a Mac adds a folder entry and a `__MACOSX/._*` entry for
+# each. Anything far beyond that is not a zip of an adapter directory.
+MAX_ZIP_ENTRIES = 4 * len(UPLOAD_FILES)
 # Weights (float tensors) compress little, configs and READMEs are small. An entry expanding more than this
 # is a zip bomb's, unless it is small anyway.
 MAX_COMPRESSION_RATIO = 100
@@ -34,10 +39,11 @@ class ZipRejected(ValueError):
     """The zip cannot be an adapter directory; the message says why."""
 
 
-def max_zip_total_size() -> int:
+def max_zip_total_size(with_fusion: bool = False) -> int:
     """An adapter directory holds at most two weights files (safetensors and the legacy pickle) of up to the
-    per-file limit, plus small files; its zip may declare no more than twice the per-file limit in total."""
-    return 2 * settings.ADAPTERHUB_MAX_FILE_SIZE
+    per-file limit, plus small files, and a fusion's directory two more: a zip may declare no more than twice
+    the per-file limit in total, four times with a fusion's files."""
+    return (4 if with_fusion else 2) * settings.ADAPTERHUB_MAX_FILE_SIZE
 
 
 def files_from_zip(uploaded) -> list[IncomingFile]:
@@ -66,7 +72,8 @@ def adapter_entries(listing: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
         )
     limit = settings.ADAPTERHUB_MAX_FILE_SIZE
     entries: list[zipfile.ZipInfo] = []
-    folders: set[str] = set()
+    # The folders of the adapter directory's files and of the fusion's: one each (it may be the same one).
+    folders: dict[str, set[str]] = {"adapter": set(), "AdapterFusion": set()}
     seen: dict[str, str] = {}
     for entry in listing:
         name = entry.filename
@@ -82,20 +89,21 @@ def adapter_entries(listing: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
                 f"{name} is nested too deep; the zip must hold the adapter directory's files at its root or "
                 "inside one folder."
             )
-        if path.name not in ALLOWED_FILES:
+        if path.name not in UPLOAD_FILES:
             raise ZipRejected(
-                f"The zip holds {name}, which is not an adapter file; allowed files: {', '.join(ALLOWED_FILES)}."
+                f"The zip holds {name}, which is not an adapter file; allowed files: {', '.join(UPLOAD_FILES)}."
             )
         if path.name in seen:
             raise ZipRejected(
                 f"The zip holds {path.name} twice ({seen[path.name]} and {name}); zip one adapter directory."
             )
         seen[path.name] = name
-        folders.add(str(path.parent))
-        if len(folders) > 1:
+        kind = "AdapterFusion" if path.name in FUSION_FILES else "adapter"
+        folders[kind].add(str(path.parent))
+        if len(folders[kind]) > 1:
             raise ZipRejected(
-                f"The zip holds files in several folders ({', '.join(sorted(folders))}); zip one adapter "
-                "directory."
+                f"The zip holds {kind} files in several folders ({', '.join(sorted(folders[kind]))}); zip one "
+                "adapter directory (and beside it, or in it, the directory save_adapter_fusion wrote)."
             )
         if entry.flag_bits & 0x1:
             raise ZipRejected(f"{name} is encrypted; zip the adapter directory without a password.")
@@ -116,10 +124,11 @@ def adapter_entries(listing: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
                 "so this is not one."
             )
     total = sum(entry.file_size for entry in entries)
-    if total > max_zip_total_size():
+    with_fusion = bool(folders["AdapterFusion"])
+    if total > max_zip_total_size(with_fusion):
         raise ZipRejected(
-            f"The zip's files declare {total} bytes in total, more than an adapter directory holds "
-            f"({max_zip_total_size()} bytes at most)."
+            f"The zip's files declare {total} bytes in total, more than an adapter directory "
+            f"{'and its fusion hold' if with_fusion else 'holds'} ({max_zip_total_size(with_fusion)} bytes at most)."
         )
     return entries
 

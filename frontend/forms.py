@@ -183,16 +183,31 @@ class UploadForm(forms.Form):
     )
     task = forms.ChoiceField(help_text="The task, or for a language adapter its language.")
     subtask = forms.ChoiceField(required=False, help_text="The data set it was trained on, if listed.")
+    model_name = forms.ChoiceField(
+        required=False,
+        label="Base model",
+        help_text="Only needed when adapter_config.json names none (PEFT: base_model_name_or_path).",
+    )
     files = MultipleFileField(
         required=False,
         label="Adapter files",
         help_text="Select the files of the directory save_adapter wrote: adapter_config.json and "
-        "adapter.safetensors (or pytorch_adapter.bin), optionally README.md and head files.",
+        "adapter.safetensors (or pytorch_adapter.bin), optionally README.md and head files; or those of a "
+        "PEFT directory. With an AdapterFusion, add the files save_adapter_fusion wrote: "
+        "adapter_fusion_config.json and model_adapter_fusion.safetensors (or pytorch_model_adapter_fusion.bin).",
     )
     archive = forms.FileField(
         required=False,
         label="… or a zip of the directory",
+        help_text="The fusion's files may be in the same folder or in a folder of their own beside it.",
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+    )
+    fuses = forms.CharField(
+        required=False,
+        label="Fused adapters",
+        help_text="Only with AdapterFusion files: the hub adapters the fusion fuses, comma-separated, one per "
+        "name in its adapter_names and in that order, leaving out this adapter's own name, e.g. "
+        "sentiment/sst-2@ukp,nli/multinli@ukp.",
     )
     description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3}))
     citation = forms.CharField(
@@ -212,6 +227,9 @@ class UploadForm(forms.Form):
                 "Languages",
                 [(t.name, t.display_name or t.name) for t in tasks if t.type == AdapterType.LANGUAGE],
             ),
+        ]
+        self.fields["model_name"].choices = [("", "As adapter_config.json says")] + [
+            (model_name, model_name) for model_name in BaseModel.objects.values_list("model_name", flat=True)
         ]
         self.fields["subtask"].choices = [("", "—")] + sorted(
             {(s.name, s.display_name or s.name) for t in tasks for s in t.subtasks.all()}
@@ -233,6 +251,13 @@ class UploadForm(forms.Form):
         elif not files and not archive:
             self.add_error("files", "Select the adapter directory's files, or a zip of the directory.")
         return cleaned
+
+    def field_for(self, registry_field: str | None) -> str | None:
+        """The field of this form that shows a registry error about `registry_field`: the zip's when the
+        files came in one, else the field of that name, or None (the form as a whole) when there is none."""
+        if registry_field == "files" and self.cleaned_data.get("archive"):
+            return "archive"
+        return registry_field if registry_field in self.fields else None
 
     def incoming_files(self) -> list[IncomingFile]:
         if self.cleaned_data.get("archive"):
@@ -258,4 +283,6 @@ class UploadForm(forms.Form):
             description=data["description"],
             citation=data["citation"],
             license=data["license"],
+            model_name=data["model_name"],
+            fuses=data["fuses"],
         )

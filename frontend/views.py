@@ -350,8 +350,7 @@ def _upload_post(request):
         try:
             result = form.save(request.user)
         except RegistryError as exc:
-            field = exc.field if exc.field in form.fields else None
-            form.add_error(field, exc.message)
+            form.add_error(form.field_for(exc.field), exc.message)
     if result is None:
         if wants_json(request):
             return JsonResponse({"errors": form.errors.get_json_data()}, status=400)

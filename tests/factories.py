@@ -17,7 +17,7 @@ from safetensors.torch import save as save_safetensors
 from adapters_core.configuration import AdapterConfig, PfeifferConfig, config_hash
 from hub.registry import models
 from hub.registry.choices import AdapterType, MemberRole, NamespaceKind, TokenScope, VersionStatus
-from hub.registry.seed import parameter_count
+from hub.registry.seed import lora_site_table, parameter_count
 from hub.registry.storage import IncomingFile, store_bytes
 from hub.registry.tokens import create_token
 from hub.registry.uploads import compute_revision
@@ -169,6 +169,7 @@ class BaseModelFactory(DjangoModelFactory):
         lambda bm: bm.config.get("num_hidden_layers", bm.config.get("n_layer", 12))
     )
     parameter_count = factory.LazyAttribute(lambda bm: parameter_count(bm.config))
+    lora_sites = factory.LazyAttribute(lambda bm: lora_site_table(bm.config))
 
 
 class ArchitectureFactory(DjangoModelFactory):

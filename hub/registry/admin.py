@@ -15,7 +15,7 @@ from hub.registry.models import (
     Task,
     VersionFile,
 )
-from hub.registry.seed import parameter_count
+from hub.registry.seed import lora_site_table, parameter_count
 
 
 class MembershipInline(admin.TabularInline):
@@ -74,11 +74,13 @@ class TaskAdmin(admin.ModelAdmin):
 class BaseModelAdmin(admin.ModelAdmin):
     list_display = ["model_name", "model_type", "hidden_size", "num_hidden_layers", "parameter_count"]
     search_fields = ["model_name"]
-    readonly_fields = ["parameter_count"]
+    readonly_fields = ["parameter_count", "lora_sites"]
 
     def save_model(self, request, obj, form, change):
-        # The count decides which workers validate the base model's versions (hub.registry.lifecycle).
+        # The count decides which workers validate the base model's versions (hub.registry.lifecycle); the
+        # LoRA sites are what PEFT uploads for it are mapped onto (hub.registry.uploads).
         obj.parameter_count = parameter_count(obj.config)
+        obj.lora_sites = lora_site_table(obj.config)
         super().save_model(request, obj, form, change)
 
 

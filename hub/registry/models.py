@@ -153,6 +153,13 @@ class BaseModel(models.Model):
         default=0, help_text="Parameters of the bare model; computed from the config when saved in the admin"
     )
     config = models.JSONField(help_text="The transformers config.json of the model")
+    # What a PEFT upload is mapped onto (adapters_core.methods.lora.peft.LoRASiteTable), kept here because
+    # working it out needs torch, which the web processes do not import.
+    lora_sites = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The linear layers LoRA may adapt in the model; computed from the config when saved in the admin",
+    )
 
     class Meta:
         ordering = ["model_name"]

@@ -303,22 +303,33 @@ def _parameter_count(config_json: str) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
+def lora_site_table(config: dict) -> dict:
+    """The LoRA sites of the bare model a transformers config describes, as stored in `BaseModel.lora_sites`
+    (worked out on the meta device; imports torch)."""
+    from adapters_core.methods.lora.peft_meta import lora_site_table_for_base
+
+    return lora_site_table_for_base(config).to_json()
+
+
 def seed_base_models(BaseModel):
+    """Add or update the shipped base models. `BaseModel` may be a migration's historical model, which lacks
+    the fields added after it (`lora_sites` before migration 0009); those are left to later migrations."""
     from transformers import AutoConfig
 
+    fields = {field.name for field in BaseModel._meta.get_fields()}
     for model_name, config_dict in base_model_configs().items():
         # AutoConfig normalises the family's attribute names (n_embd, d_model, ...) to hidden_size etc.
         config = AutoConfig.for_model(**config_dict)
-        BaseModel.objects.update_or_create(
-            model_name=model_name,
-            defaults=dict(
-                model_type=config.model_type,
-                hidden_size=config.hidden_size,
-                num_hidden_layers=config.num_hidden_layers,
-                parameter_count=parameter_count(config_dict),
-                config=config_dict,
-            ),
+        defaults = dict(
+            model_type=config.model_type,
+            hidden_size=config.hidden_size,
+            num_hidden_layers=config.num_hidden_layers,
+            parameter_count=parameter_count(config_dict),
+            config=config_dict,
         )
+        if "lora_sites" in fields:
+            defaults["lora_sites"] = lora_site_table(config_dict)
+        BaseModel.objects.update_or_create(model_name=model_name, defaults=defaults)
 
 
 def builtin_aliases() -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ repository) under the same rules for names, base models and tasks.
 
 import difflib
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -31,6 +32,7 @@ from adapters_core.directory import (
     parse_adapter_config,
     weights_file_in,
 )
+from adapters_core.methods.lora import peft
 from hub.registry.architectures import architecture_name_for
 from hub.registry.caching import registry_changed
 from hub.registry.choices import AdapterType, NamespaceKind
@@ -40,8 +42,11 @@ from hub.registry.lifecycle import enqueue_validation, set_default_version
 from hub.registry.models import Adapter, AdapterVersion, BaseModel, Namespace, Subtask, Task, VersionFile
 from hub.registry.names import check_name
 from hub.registry.permissions import require_write
+from hub.registry.seed import lora_site_table
 from hub.registry.storable import nul_character_location
 from hub.registry.storage import IncomingFile, lock_contents, store_blob
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_VERSION_LABEL = "1"
 # An upload is an adapter directory, optionally with the files of an AdapterFusion (see hub.registry.fusions).
@@ -229,19 +234,35 @@ def read_peft_config(incoming: IncomingFile, model_name: str) -> tuple[BaseModel
             field="model_name",
         )
     base_model = find_base_model(from_file or model_name)
-    # Imported here: it brings torch and transformers, which only a PEFT upload needs in the web process.
-    from adapters_core.methods.lora.peft import PeftConversionError
-    from adapters_core.methods.lora.peft_meta import equivalent_lora_config_for_base
-
     try:
-        config = equivalent_lora_config_for_base(peft_config, base_model.config)
+        config = peft.equivalent_lora_config(peft_config, _lora_site_table(base_model))
         config_hash(config)
-    except (PeftConversionError, AdapterConfigError) as exc:
+    except (peft.PeftConversionError, AdapterConfigError) as exc:
         raise UploadRejected(
             f"The PEFT adapter in {CONFIG_FILE} cannot be used with {base_model.model_name}: {exc}",
             field="files",
         ) from None
     return base_model, config
+
+
+def _lora_site_table(base_model: BaseModel) -> peft.LoRASiteTable:
+    """The LoRA sites stored with `base_model` (the seed, the admin and the migrations store them), so that
+    mapping a PEFT upload needs no torch here. A row stored without them gets them now, at the price of
+    importing torch into this process."""
+    if not base_model.lora_sites:
+        logger.warning(
+            "Base model %s has no stored LoRA sites; computing them in this process (imports torch). Save it "
+            "in the admin or run `manage.py seed` to store them.",
+            base_model.model_name,
+        )
+        try:
+            base_model.lora_sites = lora_site_table(base_model.config)
+        except ValueError as exc:  # a model type without adapter support
+            raise UploadRejected(
+                f"{base_model.model_name} cannot take adapters: {exc}", field="model_name"
+            ) from None
+        base_model.save(update_fields=["lora_sites"])
+    return peft.LoRASiteTable.from_json(base_model.lora_sites)
 
 
 def read_config_file(incoming: IncomingFile) -> tuple[dict, AdapterConfig]:

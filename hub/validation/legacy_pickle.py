@@ -5,8 +5,15 @@ global that is not a tensor building block, and only in a child process with lim
 time, written file size and wall-clock time. A crafted pickle can therefore neither run code nor take the
 worker down with it: the worst it can do is make the child fail, which is reported as an invalid file.
 
-The parent side is :func:`convert_legacy_pickle`; the child side is this module run as a script (it imports
-torch and safetensors only, never Django).
+Importing torch takes a second or more, far longer than converting an adapter, so the children are forked
+from a converter process that has imported torch once: each (validation) worker process starts its own when
+it first needs one (:class:`Converter`), as a fresh interpreter (``python -I``) with a bare environment that
+has never seen the worker's memory, settings or credentials, and keeps it. For each file the converter forks
+a child, which sets its limits, converts that one file and exits; the converter itself never reads an
+uploaded byte. It ends when its worker process does (its input closes).
+
+The parent side is :func:`convert_legacy_pickle`; the converter and its children are this module run as a
+script (they import torch and safetensors only, never Django).
 """
 
 from __future__ import annotations
@@ -15,8 +22,13 @@ import json
 import math
 import os
 import re
+import selectors
+import signal
 import subprocess
 import sys
+import threading
+import time
+import traceback
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +38,11 @@ from pathlib import Path
 BASE_ADDRESS_SPACE_BYTES = 3 * 1024**3
 ADDRESS_SPACE_BYTES_PER_INPUT_BYTE = 4
 DEFAULT_TIME_LIMIT_SECONDS = 60
+# How long the converter may take to start (it imports torch) and, beyond a child's own time limit, to answer.
+CONVERTER_START_SECONDS = 120
+CONVERTER_REPLY_MARGIN_SECONDS = 30
+# What the converter keeps of a child's output: its one line of JSON, or the end of a traceback.
+CHILD_OUTPUT_BYTES = 64 * 1024
 
 # Archive formats people upload by mistake, recognised by their first bytes, so the message can say so.
 _ARCHIVE_MAGIC = {
@@ -84,18 +101,6 @@ def _sniff(path: Path) -> None:
             )
 
 
-def _limit_child(address_space_bytes: int, cpu_seconds: int, output_bytes: int):
-    def apply_limits():
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (output_bytes, output_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply_limits
-
-
 def convert_legacy_pickle(
     source: str | os.PathLike,
     destination: str | os.PathLike,
@@ -108,7 +113,7 @@ def convert_legacy_pickle(
     Promises: nothing from `source` is unpickled in this process; on success `destination` holds exactly the
     tensors of the file's top-level dict (name -> floating-point tensor). Raises :class:`LegacyPickleError`
     with a message a user can act on when the file is not such a pickle, and when the child runs out of
-    memory or time.
+    memory or time (`time_limit_seconds` of wall-clock time from its start).
     """
     source, destination = Path(source), Path(destination)
     name = source.name  # the uploaded file's name (pytorch_adapter.bin, or PEFT's adapter_model.bin)
@@ -116,42 +121,194 @@ def convert_legacy_pickle(
     input_size = source.stat().st_size
     if address_space_bytes is None:
         address_space_bytes = BASE_ADDRESS_SPACE_BYTES + ADDRESS_SPACE_BYTES_PER_INPUT_BYTE * input_size
-    # `-I`: no user site, no PYTHON* variables, and this file's folder is not put on sys.path.
-    command = [sys.executable, "-I", str(Path(__file__).resolve()), str(source), str(destination)]
-    try:
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            timeout=time_limit_seconds,
-            preexec_fn=_limit_child(
-                address_space_bytes, max(1, math.ceil(time_limit_seconds)), 2 * input_size + 1024**2
-            ),
-            env={"PATH": os.environ.get("PATH", ""), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""},
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
+    finished = converter().run(
+        {
+            "source": str(source),
+            "destination": str(destination),
+            "address_space_bytes": address_space_bytes,
+            "cpu_seconds": max(1, math.ceil(time_limit_seconds)),
+            "output_bytes": 2 * input_size + 1024**2,
+            "time_limit_seconds": time_limit_seconds,
+        }
+    )
+    if finished["timed_out"]:
         raise LegacyPickleError(
             "conversion_timeout",
             f"Reading {name} took longer than {time_limit_seconds} s. {_RESAVE_HINT}",
-        ) from exc
+        )
     outcome = None
-    for line in reversed(completed.stdout.decode("utf-8", "replace").splitlines()):
+    for line in reversed(finished["stdout"].splitlines()):
         if line.startswith("{"):
             outcome = json.loads(line)
             break
-    if completed.returncode == 0 and outcome and outcome.get("ok"):
+    returncode, stderr = finished["returncode"], finished["stderr"]
+    if returncode == 0 and outcome and outcome.get("ok"):
         return ConversionResult(tensor_count=outcome["tensor_count"], output_path=destination)
     if outcome and not outcome.get("ok"):
         raise LegacyPickleError(outcome["code"], outcome["message"])
-    stderr = completed.stderr.decode("utf-8", "replace")
-    if completed.returncode < 0 or "MemoryError" in stderr or "std::bad_alloc" in stderr:
+    if returncode < 0 or "MemoryError" in stderr or "std::bad_alloc" in stderr:
         raise LegacyPickleError(
             "conversion_resources",
             f"Reading {name} exceeded the memory ({address_space_bytes // 1024**2} MiB) or CPU time "
             f"limit of the converter. {_RESAVE_HINT}",
         )
     # Anything else is a fault of the converter, not of the file: let the caller treat it as an error.
-    raise RuntimeError(f"the legacy converter exited with {completed.returncode}: {stderr[-2000:]}")
+    raise RuntimeError(f"the legacy converter's child exited with {returncode}: {stderr[-2000:]}")
+
+
+class Converter:
+    """This process's converter process (see the module docstring): started on first use, restarted after it
+    failed. One request at a time."""
+
+    def __init__(self):
+        self.owner_pid = os.getpid()
+        self.process: subprocess.Popen | None = None
+        self.buffer = b""
+        self.lock = threading.Lock()
+
+    def run(self, request: dict) -> dict:
+        """Have the converter fork a child for `request`; returns how the child ended: ``returncode`` (negative:
+        killed by that signal), its ``stdout`` and ``stderr`` (their ends), and ``timed_out``. Raises
+        RuntimeError when the converter itself fails (it is then stopped, and started again next time)."""
+        with self.lock:
+            try:
+                if self.process is None or self.process.poll() is not None:
+                    self._start()
+                os.write(self.process.stdin.fileno(), (json.dumps(request) + "\n").encode())
+                reply = self._read_line(request["time_limit_seconds"] + CONVERTER_REPLY_MARGIN_SECONDS)
+            except BaseException:
+                # Whatever interrupted the exchange (including a task's time limit), a late reply must never be
+                # read as the next request's: this converter is done.
+                self.stop()
+                raise
+        return json.loads(reply)
+
+    def _start(self) -> None:
+        # -I: no user site, no PYTHON* variables, and this file's folder is not put on sys.path. The bare
+        # environment keeps the worker's settings and credentials out of the converter and its children.
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(Path(__file__).resolve()), "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={"PATH": os.environ.get("PATH", ""), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""},
+        )
+        self.buffer = b""
+        if self._read_line(CONVERTER_START_SECONDS) != "ready":
+            raise RuntimeError("the legacy converter did not start")
+
+    def _read_line(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        stdout = self.process.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            while b"\n" not in self.buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise RuntimeError(f"the legacy converter did not answer within {timeout:.0f} s")
+                chunk = os.read(stdout, 65536)
+                if not chunk:
+                    raise RuntimeError(f"the legacy converter exited with {self.process.wait()}")
+                self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process.stdin.close()
+            self.process.stdout.close()
+            self.process = None
+
+
+_converter: Converter | None = None
+
+
+def converter() -> Converter:
+    """This process's :class:`Converter` (a process forked after it was made starts its own)."""
+    global _converter
+    if _converter is None or _converter.owner_pid != os.getpid():
+        _converter = Converter()
+    return _converter
+
+
+# --- the converter process ------------------------------------------------------------------------
+
+
+def _serve() -> None:
+    """Import torch once, then for each request line on stdin fork a child that converts one file, and answer
+    one line of JSON saying how the child ended. Ends when stdin closes."""
+    import safetensors.torch  # noqa: F401 (imported once here, for every child)
+    import torch
+
+    torch.set_num_threads(1)
+    # The converter runs no torch code, so no thread pool exists when it forks.
+    print("ready", flush=True)
+    for line in sys.stdin:
+        print(json.dumps(_convert_in_child(json.loads(line))), flush=True)
+
+
+def _convert_in_child(request: dict) -> dict:
+    output_read, output_write = os.pipe()
+    errors_read, errors_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: converts one file and exits, whatever happens; it never returns to the loop
+        exit_code = 1
+        try:
+            os.dup2(output_write, 1)
+            os.dup2(errors_write, 2)
+            for descriptor in (output_read, output_write, errors_read, errors_write, 0):
+                os.close(descriptor)
+            _apply_limits(request["address_space_bytes"], request["cpu_seconds"], request["output_bytes"])
+            outcome = _child_main(request["source"], request["destination"])
+            os.write(1, (json.dumps(outcome) + "\n").encode())
+            exit_code = 0
+        except BaseException:
+            os.write(2, traceback.format_exc().encode("utf-8", "replace"))
+        finally:
+            os._exit(exit_code)
+    os.close(output_write)
+    os.close(errors_write)
+    outputs, timed_out = _collect(pid, {output_read: b"", errors_read: b""}, request["time_limit_seconds"])
+    _, status = os.waitpid(pid, 0)
+    return {
+        "returncode": os.waitstatus_to_exitcode(status),
+        "stdout": outputs[output_read].decode("utf-8", "replace"),
+        "stderr": outputs[errors_read].decode("utf-8", "replace"),
+        "timed_out": timed_out,
+    }
+
+
+def _collect(pid: int, outputs: dict[int, bytes], time_limit_seconds: float) -> tuple[dict[int, bytes], bool]:
+    """Read the child's output until it closes it, killing the child at the time limit."""
+    deadline = time.monotonic() + time_limit_seconds
+    with selectors.DefaultSelector() as selector:
+        for descriptor in outputs:
+            selector.register(descriptor, selectors.EVENT_READ)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                os.kill(pid, signal.SIGKILL)
+                for descriptor in outputs:
+                    os.close(descriptor)
+                return outputs, True
+            for key, _ in selector.select(remaining):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    os.close(key.fd)
+                elif len(outputs[key.fd]) < CHILD_OUTPUT_BYTES:
+                    outputs[key.fd] = (outputs[key.fd] + chunk)[-CHILD_OUTPUT_BYTES:]
+    return outputs, False
+
+
+def _apply_limits(address_space_bytes: int, cpu_seconds: int, output_bytes: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (address_space_bytes, address_space_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (output_bytes, output_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 # --- child side -------------------------------------------------------------------------------------
@@ -187,7 +344,6 @@ def _child_main(source: str, destination: str) -> dict:
     import torch
     from safetensors.torch import save_file
 
-    torch.set_num_threads(1)
     name = os.path.basename(source)
     try:
         loaded = torch.load(source, map_location="cpu", weights_only=True)
@@ -231,4 +387,4 @@ def _child_main(source: str, destination: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_child_main(sys.argv[1], sys.argv[2])), flush=True)
+    _serve()

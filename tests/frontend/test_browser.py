@@ -6,16 +6,20 @@ that validates the adapter, while the page follows the status through the REST A
 
 import re
 import time
+import zipfile
 
 import pytest
 from playwright.sync_api import expect
 
 from hub.registry.demo import build_adapter_directory
-from hub.registry.models import Adapter, ApiToken, BaseModel
+from hub.registry.models import Adapter, ApiToken, BaseModel, Namespace
+from hub.registry.storage import IncomingFile
 from hub.registry.tokens import find_active_token
+from hub.registry.uploads import create_version
 from tests.factories import PASSWORD, BaseModelFactory, UserFactory
 from tests.frontend.conftest import save_screenshot, seed_builtins
-from tests.hub.validation.adapters import TINY_BASE_CONFIGS
+from tests.hub.validation.adapters import TINY_BASE_CONFIGS, adapter_directory_files, fusion_directory_files
+from tests.hub.validation.conftest import ensure_tiny_base_models
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -133,6 +137,69 @@ def test_upload_form_shows_errors_next_to_the_fields(page, transactional_db, tmp
     expect(page.locator('[data-errors-for="name"]')).to_contain_text("contains '/'")
     expect(page.get_by_role("textbox", name="Adapter name")).to_have_attribute("aria-invalid", "true")
     assert not Adapter.objects.exists()
+
+
+def wait_until_final(version, seconds=120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        version.refresh_from_db()
+        if version.status in ("valid", "invalid", "error"):
+            return version.status
+        time.sleep(0.5)
+    pytest.fail(f"{version} did not finish validating within {seconds}s: {version.status}")
+
+
+def test_upload_a_zip_with_an_adapterfusion_and_watch_it_become_valid(
+    page, transactional_db, celery_worker_process, tmp_path
+):
+    seed_builtins()
+    ensure_tiny_base_models()
+    alice = UserFactory(username="alice")
+    # The two adapters the fusion fuses, on the hub and valid for the same base model.
+    for seed, name in enumerate(("sst", "mnli"), start=1):
+        files = adapter_directory_files("tiny-bert", adapter_name=name, seed=seed)
+        stored = create_version(
+            namespace=Namespace.objects.get(name="alice"),
+            name=name,
+            files=[IncomingFile.from_bytes(file_name, content) for file_name, content in files.items()],
+            user=alice,
+            task="sentiment",
+        )
+        assert wait_until_final(stored.version) == "valid", stored.version.report
+    # The zip holds the adapter's directory and, beside it, the directory save_adapter_fusion wrote.
+    archive = tmp_path / "fused.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name, content in adapter_directory_files("tiny-bert", adapter_name="target", seed=9).items():
+            zipped.writestr(f"target/{name}", content)
+        for name, content in fusion_directory_files(adapter_names=("sst", "mnli"), seed=1).items():
+            zipped.writestr(f"fusion/{name}", content)
+
+    sign_in(page)
+    page.goto("/accounts/upload/")
+    page.get_by_role("textbox", name="Adapter name").fill("fused")
+    page.get_by_role("combobox", name="Task", exact=True).select_option("sentiment")
+    page.get_by_label("… or a zip of the directory").set_input_files(str(archive))
+    fuses = page.get_by_role("textbox", name="Fused adapters")
+    # One identifier for a fusion of two adapters: refused next to the field, nothing stored.
+    fuses.fill("alice/sst")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator('[data-errors-for="fuses"]')).to_contain_text("but fuses names 1 (alice/sst)")
+    expect(fuses).to_have_attribute("aria-invalid", "true")
+    assert not Adapter.objects.filter(name="fused").exists()
+
+    page.get_by_label("… or a zip of the directory").set_input_files(str(archive))
+    fuses.fill("alice/sst, alice/mnli")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#validation-status")).to_have_attribute("data-status", "valid", timeout=120_000)
+    save_screenshot(page, "upload-fusion-valid")
+
+    version = Adapter.objects.get(namespace__name="alice", name="fused").versions.get()
+    assert version.fuses == ["alice/sst", "alice/mnli"]
+    assert {"adapter_fusion_config.json", "model_adapter_fusion.safetensors"} <= set(
+        version.files.values_list("name", flat=True)
+    )
+    fusion_config = [check for check in version.report["checks"] if check["name"] == "config"][-1]
+    assert fusion_config["details"]["fused_adapters"] == {"sst": "alice/sst@1", "mnli": "alice/mnli@1"}
 
 
 def test_create_and_revoke_a_token(page, transactional_db):

@@ -76,6 +76,21 @@ REFUSED_BY_THE_LISTING = [
         MiB,
     ),
     (
+        # With a fusion's files the bound is four times the per-file limit: five entries of 900 KiB pass it.
+        "more in total than an adapter directory and its fusion hold",
+        [
+            ("adapter_config.json", CONFIG, None),
+            ("adapter.safetensors", WEIGHTS, 900 * 1024),
+            ("pytorch_adapter.bin", WEIGHTS, 900 * 1024),
+            ("adapter_fusion_config.json", CONFIG, None),
+            ("model_adapter_fusion.safetensors", WEIGHTS, 900 * 1024),
+            ("pytorch_model_adapter_fusion.bin", WEIGHTS, 900 * 1024),
+            ("README.md", b"# readme", 900 * 1024),
+        ],
+        "and its fusion hold (4194304 bytes at most)",
+        MiB,
+    ),
+    (
         "files in several folders",
         [("one/adapter_config.json", CONFIG, None), ("two/adapter.safetensors", WEIGHTS, None)],
         "several folders",

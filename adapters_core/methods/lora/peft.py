@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from adapters_core import directory
-from adapters_core.methods.lora.config import is_vera
+from adapters_core.methods.lora.config import LoRAConfig, is_vera
 
 # PEFT's file names, from the directory contract (its config file is called like ours).
 PEFT_CONFIG_FILE = directory.CONFIG_FILE
@@ -132,6 +132,34 @@ class SiteInfo:
         if self.location == "selfattn":
             return config["selfattn_lora"] and (self.fused or self.attn_key in config["attn_matrices"])
         return config[f"{self.location}_lora"]
+
+
+@dataclass(frozen=True)
+class LoRASiteTable:
+    """All that the mapping needs to know of one base model, as plain data: every linear layer LoRA may
+    adapt there, and the model's ``base_model_prefix`` (``"bert"``; PEFT's module names may carry it). A model
+    prepared with ``init`` gives it (:func:`~adapters_core.methods.lora.peft_io.lora_site_table`); the hub
+    keeps it with each base model, so that its web processes map a PEFT upload without torch."""
+
+    base_model_prefix: str
+    sites: tuple[SiteInfo, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The table as JSON-ready data; :meth:`from_json` reads it back."""
+        return {"base_model_prefix": self.base_model_prefix, "sites": [asdict(site) for site in self.sites]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LoRASiteTable:
+        return cls(data["base_model_prefix"], tuple(SiteInfo(**site) for site in data["sites"]))
+
+
+def equivalent_lora_config(peft_config: Mapping[str, Any], table: LoRASiteTable) -> LoRAConfig:
+    """The LoRA (or IA³) config equivalent to a PEFT adapter with ``peft_config`` on the model described by
+    ``table``, from the config alone (its ``target_modules`` and ``layers_to_transform``), so it is known
+    before the weights are read. Raises :class:`PeftConversionError` saying why when there is none."""
+    check_convertible(peft_config)
+    paths = targeted_module_paths(peft_config, table.sites, table.base_model_prefix)
+    return LoRAConfig.from_dict(lora_config_from_peft(peft_config, paths, table.sites))
 
 
 def _sites_wanted(sites: Iterable[SiteInfo], config: Mapping[str, Any]) -> set[str]:

@@ -1,6 +1,7 @@
 """Loading a PEFT adapter directory into a model as the equivalent LoRA (or IA³) adapter, and saving one of
 our LoRA adapters as a directory PEFT loads. The mapping itself (names, configs, what is refused) is the
-torch-free :mod:`adapters_core.methods.lora.peft`; this module reads and writes the files and the model.
+torch-free :mod:`adapters_core.methods.lora.peft`; this module reads and writes the files and the model, and
+describes a model's LoRA sites for it (:func:`lora_site_table`).
 ``model`` is a transformers model prepared with ``init`` (only its adapter methods are used)."""
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def _site_infos(model) -> list[peft.SiteInfo]:
     ]
 
 
+def lora_site_table(model) -> peft.LoRASiteTable:
+    """What the PEFT mapping needs of ``model`` (its LoRA sites and ``base_model_prefix``) as plain data;
+    ``model`` may live on the meta device."""
+    return peft.LoRASiteTable(model.base_model_prefix, tuple(_site_infos(model)))
+
+
 def read_peft_weights(directory: str | os.PathLike) -> dict[str, torch.Tensor]:
     """``adapter_model.safetensors``, else ``adapter_model.bin`` read with ``torch.load(weights_only=True)``."""
     directory = Path(directory)
@@ -70,17 +77,6 @@ def read_peft_weights(directory: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{directory} is a PEFT adapter directory without {peft.PEFT_SAFETENSORS_FILE} or {peft.PEFT_PICKLE_FILE}."
         )
     return read_adapter_weights_pickle(pickle_path)
-
-
-def equivalent_lora_config(model, peft_config: dict[str, Any]) -> LoRAConfig:
-    """The LoRA (or IA³) config equivalent to a PEFT adapter with ``peft_config`` on ``model``, from the
-    config alone (its ``target_modules`` and ``layers_to_transform``), so it is known before the weights
-    are read; ``model`` may live on the meta device. Raises
-    :class:`~adapters_core.methods.lora.peft.PeftConversionError` saying why when there is none."""
-    peft.check_convertible(peft_config)
-    sites = _site_infos(model)
-    paths = peft.targeted_module_paths(peft_config, sites, model.base_model_prefix)
-    return LoRAConfig.from_dict(peft.lora_config_from_peft(peft_config, paths, sites))
 
 
 def load_peft_adapter(

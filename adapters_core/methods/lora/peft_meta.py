@@ -1,5 +1,6 @@
-"""The LoRA config a PEFT adapter is equivalent to for a base model known only by its transformers config
-(the hub, when a PEFT directory is uploaded): worked out on the model's skeleton on the meta device."""
+"""The LoRA sites of a base model known only by its transformers config, read from the model's skeleton on
+the meta device: what :func:`adapters_core.methods.lora.peft.equivalent_lora_config` needs. The hub computes
+them once per base model (and its workers check PEFT uploads with them); the mapping itself is torch-free."""
 
 from __future__ import annotations
 
@@ -11,20 +12,28 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 from adapters_core.configuration import LoRAConfig
-from adapters_core.methods.lora.peft_io import equivalent_lora_config
+from adapters_core.methods.lora import peft
+from adapters_core.methods.lora.peft_io import lora_site_table
 from adapters_core.model_mixin import init
 
 
+def lora_site_table_for_base(model_config: dict[str, Any]) -> peft.LoRASiteTable:
+    """The :class:`~adapters_core.methods.lora.peft.LoRASiteTable` of the bare model (``AutoModel``) whose
+    transformers ``config.json`` (with ``model_type``) is ``model_config``."""
+    return _site_table(json.dumps(model_config, sort_keys=True))
+
+
 @functools.lru_cache(maxsize=32)
-def _meta_model(model_config_json: str):
+def _site_table(model_config_json: str) -> peft.LoRASiteTable:
     # The module tree of the base model without weights: milliseconds, and no memory for parameters.
     values = json.loads(model_config_json)
     with torch.device("meta"):
-        return init(AutoModel.from_config(AutoConfig.for_model(values.pop("model_type"), **values)))
+        model = init(AutoModel.from_config(AutoConfig.for_model(values.pop("model_type"), **values)))
+    return lora_site_table(model)
 
 
 def equivalent_lora_config_for_base(peft_config: dict[str, Any], model_config: dict[str, Any]) -> LoRAConfig:
-    """:func:`~adapters_core.methods.lora.peft_io.equivalent_lora_config` for the base model whose
-    transformers ``config.json`` (with ``model_type``) is ``model_config``. Raises
-    :class:`~adapters_core.methods.lora.peft.PeftConversionError` saying why when there is none."""
-    return equivalent_lora_config(_meta_model(json.dumps(model_config, sort_keys=True)), peft_config)
+    """:func:`~adapters_core.methods.lora.peft.equivalent_lora_config` for the base model whose transformers
+    ``config.json`` is ``model_config``. Raises :class:`~adapters_core.methods.lora.peft.PeftConversionError`
+    saying why when there is none."""
+    return peft.equivalent_lora_config(peft_config, lora_site_table_for_base(model_config))

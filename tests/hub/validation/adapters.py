@@ -109,12 +109,8 @@ def reference_library_files(model_name: str = "tiny-bert", config="lora", seed: 
     return files
 
 
-def shipped_base_adapter_files(
-    model_name: str, config="lora", adapter_name: str = "sst", seed: int = 0, legacy_pickle: bool = False
-) -> dict[str, bytes]:
-    """The files `save_adapter` writes for an adapter of one of the hub's shipped base models
-    (hub/registry/base_models), with seeded random weights. The base model is built on the meta device, so
-    only the adapter's own parameters are allocated: a Mistral-7B adapter costs what its weights do."""
+def _meta_base_model(model_name: str):
+    """One of the hub's shipped base models (hub/registry/base_models) on the meta device, with adapter support."""
     from hub.registry.seed import base_model_configs
 
     values = dict(base_model_configs()[model_name])
@@ -122,13 +118,29 @@ def shipped_base_adapter_files(
     with torch.device("meta"):
         model = AutoModel.from_config(AutoConfig.for_model(model_type, **values), dtype=torch.float32)
         add_adapter_support(model)
-        model.add_adapter(adapter_name, config=config)
+    return model
+
+
+def _fill_seeded(model, belongs, seed: int) -> None:
+    """Real parameters with seeded random values in place of the meta model's parameters named by `belongs`."""
     generator = torch.Generator().manual_seed(seed)
     for name, parameter in list(model.named_parameters()):
-        if f".{adapter_name}." in name:
+        if belongs(name):
             module_name, attribute = name.rsplit(".", 1)
             weights = torch.randn(parameter.shape, generator=generator) * 0.02
             setattr(model.get_submodule(module_name), attribute, torch.nn.Parameter(weights))
+
+
+def shipped_base_adapter_files(
+    model_name: str, config="lora", adapter_name: str = "sst", seed: int = 0, legacy_pickle: bool = False
+) -> dict[str, bytes]:
+    """The files `save_adapter` writes for an adapter of one of the hub's shipped base models
+    (hub/registry/base_models), with seeded random weights. The base model is built on the meta device, so
+    only the adapter's own parameters are allocated: a Mistral-7B adapter costs what its weights do."""
+    model = _meta_base_model(model_name)
+    with torch.device("meta"):
+        model.add_adapter(adapter_name, config=config)
+    _fill_seeded(model, lambda name: f".{adapter_name}." in name, seed)
     with tempfile.TemporaryDirectory() as directory:
         model.save_adapter(directory, adapter_name, use_safetensors=not legacy_pickle)
         files = {path.name: path.read_bytes() for path in Path(directory).iterdir()}
@@ -136,6 +148,22 @@ def shipped_base_adapter_files(
     saved["model_name"] = model_name
     files["adapter_config.json"] = json.dumps(saved, indent=2, sort_keys=True).encode()
     return files
+
+
+def shipped_base_fusion_files(
+    model_name: str, adapter_names=("sst", "mnli"), config="pfeiffer", seed: int = 0
+) -> dict[str, bytes]:
+    """The files `save_adapter_fusion` writes for an AdapterFusion (dynamic) over `adapter_names` (added with
+    `config`) on one of the hub's shipped base models, with seeded random fusion weights (meta device as above)."""
+    model = _meta_base_model(model_name)
+    with torch.device("meta"):
+        for name in adapter_names:
+            model.add_adapter(name, config=config)
+        fusion_name = model.add_adapter_fusion(list(adapter_names), "dynamic")
+    _fill_seeded(model, lambda name: f"adapter_fusion_layer.{fusion_name}." in name, seed)
+    with tempfile.TemporaryDirectory() as directory:
+        model.save_adapter_fusion(directory, fusion_name)
+        return {path.name: path.read_bytes() for path in Path(directory).iterdir()}
 
 
 def with_config_values(files: dict[str, bytes], **values) -> dict[str, bytes]:

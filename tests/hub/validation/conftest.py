@@ -4,7 +4,7 @@ import pytest
 
 from hub.celery import app
 from hub.registry.models import BaseModel, Namespace
-from hub.registry.seed import parameter_count
+from hub.registry.seed import lora_site_table, parameter_count
 from hub.registry.storage import IncomingFile
 from hub.registry.uploads import create_version
 from tests.factories import TaskFactory, UserFactory
@@ -22,6 +22,7 @@ def ensure_tiny_base_models() -> None:
                 hidden_size=transformers.hidden_size,
                 num_hidden_layers=transformers.num_hidden_layers,
                 parameter_count=parameter_count(config),
+                lora_sites=lora_site_table(config),
                 config=config,
             ),
         )

@@ -12,6 +12,8 @@ import requests
 from django.apps import apps
 from transformers import AutoConfig
 
+from adapters_core.methods.lora.peft import LoRASiteTable
+from adapters_core.methods.lora.peft_meta import lora_site_table_for_base
 from hub.celery import app
 from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
 from hub.registry.lifecycle import needs_gpu_worker, waiting_validations
@@ -111,6 +113,28 @@ def test_the_migration_adds_the_new_bases_and_counts_every_row(db):
     assert counts["bert-base-uncased"] == 109_482_240
     assert counts["admin/tiny"] == parameter_count(tiny) > 0
     assert set(counts) == EARLIER_BASE_MODELS | set(ADDED_BASE_MODELS) | {"admin/tiny"}
+
+
+def test_the_migration_stores_every_base_models_lora_sites(db):
+    # Rows as they were before: no LoRA sites, one added by an admin and one of a type without adapter support.
+    BaseModel.objects.update(lora_sites={})
+    tiny = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "intermediate_size": 37, "vocab_size": 99}  # fmt: skip
+    BaseModel.objects.create(model_name="admin/tiny", model_type="bert", hidden_size=32, num_hidden_layers=2,
+                             config=tiny)  # fmt: skip
+    BaseModel.objects.create(model_name="admin/albert", model_type="albert", hidden_size=32, num_hidden_layers=2,
+                             config={**tiny, "model_type": "albert"})  # fmt: skip
+    migration = importlib.import_module("hub.registry.migrations.0009_basemodel_lora_sites")
+
+    migration.fill(apps, schema_editor=None)
+
+    for base_model in BaseModel.objects.exclude(model_name="admin/albert"):
+        table = LoRASiteTable.from_json(base_model.lora_sites)
+        assert table == lora_site_table_for_base(base_model.config), base_model.model_name
+        assert len({site.layer_index for site in table.sites}) == base_model.num_hidden_layers or (
+            base_model.model_type in ("t5", "bart")  # encoder and decoder layers count on together
+        ), base_model.model_name
+    assert BaseModel.objects.get(model_name="admin/albert").lora_sites == {}
 
 
 def test_bases_too_large_for_a_cpu_worker_are_the_1b_and_7b_ones(settings):

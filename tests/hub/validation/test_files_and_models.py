@@ -2,13 +2,16 @@
 converter's limits, and the reference model cache."""
 
 import io
+import os
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file as load_safetensors_file
 from safetensors.torch import save as save_safetensors
 from transformers import AutoModel
 
-from hub.validation.legacy_pickle import LegacyPickleError, convert_legacy_pickle
+from hub.validation.legacy_pickle import LegacyPickleError, convert_legacy_pickle, converter
 from hub.validation.reference_models import ReferenceModelCache, build_reference_model, estimate_size_bytes
 from hub.validation.safetensors_header import SafetensorsHeaderError, read_safetensors_header
 from tests.hub.validation.adapters import TINY_BASE_CONFIGS, transformers_config
@@ -63,18 +66,65 @@ def test_the_header_limit_is_checked_before_the_header_is_read(tmp_path):
     assert raised.value.code == "header_too_large"
 
 
-def test_the_legacy_converter_stops_a_child_that_runs_too_long(tmp_path):
-    source = tmp_path / "pytorch_adapter.bin"
+def torch_pickle(path, tensors):
     buffer = io.BytesIO()
-    torch.save({"a": torch.ones(2)}, buffer)
-    source.write_bytes(buffer.getvalue())
+    torch.save(tensors, buffer)
+    path.write_bytes(buffer.getvalue())
+    return path
 
-    # Importing torch alone takes longer than this in the child.
+
+def test_the_legacy_converter_stops_a_child_that_runs_too_long(tmp_path):
+    # Reading, copying and writing 16 MB takes far longer than a millisecond.
+    source = torch_pickle(tmp_path / "pytorch_adapter.bin", {"a": torch.ones(4 * 1024 * 1024)})
+
     with pytest.raises(LegacyPickleError) as raised:
-        convert_legacy_pickle(source, tmp_path / "out.safetensors", time_limit_seconds=0.05)
+        convert_legacy_pickle(source, tmp_path / "out.safetensors", time_limit_seconds=0.001)
 
     assert raised.value.code == "conversion_timeout"
-    assert not (tmp_path / "out.safetensors").exists()
+    # The converter answers the next request as usual.
+    result = convert_legacy_pickle(source, tmp_path / "again.safetensors")
+    assert result.tensor_count == 1 and (tmp_path / "again.safetensors").exists()
+
+
+def test_the_legacy_converter_forks_each_child_from_one_torch_process_with_a_bare_environment(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", "postgres://secret@db/hub")
+    converter().stop()  # started afresh under this environment
+    first = torch_pickle(tmp_path / "a.bin", {"a": torch.ones(2)})
+    second = torch_pickle(tmp_path / "b.bin", {"b": torch.zeros(3), "c": torch.ones(1)})
+
+    assert convert_legacy_pickle(first, tmp_path / "a.safetensors").tensor_count == 1
+    process = converter().process
+    assert convert_legacy_pickle(second, tmp_path / "b.safetensors").tensor_count == 2
+
+    assert converter().process is process  # one converter, one torch import, for both files
+    environment = dict(
+        entry.split("=", 1) for entry in Path(f"/proc/{process.pid}/environ").read_text().split("\0") if entry
+    )
+    assert environment == {"PATH": os.environ["PATH"], "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    assert load_safetensors_file(tmp_path / "b.safetensors").keys() == {"b", "c"}
+
+
+def test_the_legacy_converter_is_started_again_after_it_died(tmp_path):
+    source = torch_pickle(tmp_path / "a.bin", {"a": torch.ones(2)})
+    convert_legacy_pickle(source, tmp_path / "a.safetensors")
+    dead = converter().process
+    dead.kill()
+    dead.wait()
+
+    assert convert_legacy_pickle(source, tmp_path / "b.safetensors").tensor_count == 1
+    assert converter().process.pid != dead.pid
+
+
+def test_a_child_over_its_memory_limit_is_reported_as_such(tmp_path):
+    source = torch_pickle(tmp_path / "pytorch_adapter.bin", {"a": torch.ones(2)})
+
+    with pytest.raises(LegacyPickleError) as raised:
+        convert_legacy_pickle(source, tmp_path / "out.safetensors", address_space_bytes=100 * 1024**2)
+
+    assert raised.value.code == "conversion_resources"
+    assert "exceeded the memory (100 MiB)" in str(raised.value)
 
 
 def test_seeded_reference_models_are_deterministic_and_skip_default_initialisation():
