@@ -196,7 +196,7 @@ def namespace_detail(request, namespace):
 
 
 def adapter_detail(request, namespace, name):
-    files = Prefetch("files", queryset=VersionFile.objects.select_related("blob"))
+    files = Prefetch("files", queryset=VersionFile.objects.served().select_related("blob"))
     versions = Prefetch(
         "versions", queryset=AdapterVersion.objects.prefetch_related(files).order_by("-created_at")
     )

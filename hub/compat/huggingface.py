@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from adapters_core.directory import WEIGHTS_FILES
 from hub.http_errors import header_safe
 from hub.registry.downloads import blob_response, count_download
-from hub.registry.models import Adapter, AdapterVersion
+from hub.registry.models import Adapter, AdapterVersion, VersionFile
 
 LIBRARY_NAME = "adapter-transformers"
 # Every adapter carries these tags, so `list_models(filter="adapters")` finds them all.
@@ -90,7 +90,9 @@ class HuggingFaceView(APIView):
 
 def _served_adapters(user):
     """Adapters `user` may see that have at least one valid version, with what the answers need."""
-    valid_versions = AdapterVersion.objects.valid().newest_first().prefetch_related("files__blob")
+    # `version.files.all()` below are the files a version is served with.
+    served_files = Prefetch("files", queryset=VersionFile.objects.served().select_related("blob"))
+    valid_versions = AdapterVersion.objects.valid().newest_first().prefetch_related(served_files)
     return (
         Adapter.objects.visible_to(user)
         .resolvable()

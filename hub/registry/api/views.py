@@ -437,7 +437,8 @@ def _file_location(namespace, name, version, file_name) -> dict | None:
     location = cache.get(key)
     if location is None:
         item = (
-            VersionFile.objects.select_related("blob", "version__adapter")
+            VersionFile.objects.served()
+            .select_related("blob", "version__adapter")
             .filter(
                 version__adapter__namespace__name=namespace,
                 version__adapter__name=name,
