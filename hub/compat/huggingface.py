@@ -22,9 +22,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from adapters_core.directory import WEIGHTS_FILES
 from hub.http_errors import header_safe
-from hub.registry.downloads import blob_response, count_download
+from hub.registry.downloads import COUNTED_FILE, blob_response, count_download
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
 
 LIBRARY_NAME = "adapter-transformers"
@@ -366,6 +365,6 @@ class ResolveFileView(HuggingFaceView):
             "X-Linked-Size": str(file.blob.size),
         }
         response = blob_response(request, file.blob, file.name, extra_headers=headers)
-        if file.name in WEIGHTS_FILES:
+        if file.name == COUNTED_FILE:
             count_download(request, response, adapter.pk)
         return response
