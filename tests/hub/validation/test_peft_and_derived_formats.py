@@ -16,7 +16,12 @@ from hub.registry.errors import UploadRejected
 from hub.registry.models import VersionFile
 from hub.registry.storage import read_blob
 from hub.validation.tasks import run_validation
-from tests.hub.validation.adapters import adapter_directory_files, peft_directory_files
+from tests.hub.validation.adapters import (
+    adapter_directory_files,
+    hidden_marker_bytes,
+    peft_directory_files,
+    pickle_with_hidden_bytes,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -146,17 +151,8 @@ def test_an_adapters_lora_is_served_in_both_formats_and_a_bottleneck_adapter_in_
 def test_an_uploaded_pickle_is_kept_but_the_served_pickle_is_the_hubs_own(store_version):
     files = adapter_directory_files("tiny-bert", config="pfeiffer", seed=8)
     tensors = load_safetensors(files.pop("adapter.safetensors"))
-    # A weights-only pickle carrying more than the tensors: each tensor is a view into a storage that also
-    # holds a marker no tensor shows.
-    marker = torch.tensor([123456.0, 654321.0])
-    smuggled = {}
-    for name, tensor in tensors.items():
-        storage = torch.cat([tensor.flatten(), marker])
-        smuggled[name] = storage[: tensor.numel()].view(tensor.shape)
-    buffer = io.BytesIO()
-    torch.save(smuggled, buffer)
-    files["pytorch_adapter.bin"] = buffer.getvalue()
-    assert marker.numpy().tobytes() in files["pytorch_adapter.bin"]
+    files["pytorch_adapter.bin"] = pickle_with_hidden_bytes(tensors)
+    assert hidden_marker_bytes() in files["pytorch_adapter.bin"]
 
     version = validated(store_version, files)
 
@@ -165,7 +161,7 @@ def test_an_uploaded_pickle_is_kept_but_the_served_pickle_is_the_hubs_own(store_
     derived, served_pickle = served["pytorch_adapter.bin"]
     assert derived
     assert served_pickle != files["pytorch_adapter.bin"]
-    assert marker.numpy().tobytes() not in served_pickle
+    assert hidden_marker_bytes() not in served_pickle
     assert_same_tensors(pickled_tensors(served_pickle), tensors)
     assert_same_tensors(load_safetensors(served["adapter.safetensors"][1]), tensors)
 
@@ -176,7 +172,9 @@ def test_a_heads_pickle_is_converted_and_served_as_the_hubs_own_pickle(store_ver
     buffer = io.BytesIO()
     torch.save(head, buffer)
     files["pytorch_model_head.bin"] = buffer.getvalue()
-    files["head_config.json"] = json.dumps({"config": {"head_type": "classification", "num_labels": 4}}).encode()
+    files["head_config.json"] = json.dumps(
+        {"config": {"head_type": "classification", "num_labels": 4}}
+    ).encode()
 
     version = validated(store_version, files)
 
