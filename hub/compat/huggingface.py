@@ -5,6 +5,9 @@ version label or by their immutable revision id (`AdapterVersion.revision`, the 
 `main`, the clients' default revision, is the adapter's default version (else its newest valid one).
 Adapters without a valid version, and private adapters the caller may not see, do not exist here.
 
+A revision's files are those its version is served with (`VersionFile.objects.served()`): the model info's
+`siblings` list exactly these, and only these resolve.
+
 Routes: `GET /api/models` (a bare JSON array with `Link: <...>; rel="next"` pagination),
 `GET /api/models/{ns}/{name}[/revision/{rev}]`, and `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`.
 Errors carry the headers the clients read: `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`,
