@@ -6,11 +6,13 @@ never served: the hub serves pickles it wrote itself."""
 import hashlib
 import io
 import json
+import zipfile
 
 import pytest
 import torch
 from safetensors.torch import load as load_safetensors
 
+from hub.compat.adapterhub_index import ensure_archive
 from hub.registry.choices import VersionStatus
 from hub.registry.errors import UploadRejected
 from hub.registry.models import VersionFile
@@ -164,6 +166,11 @@ def test_an_uploaded_pickle_is_kept_but_the_served_pickle_is_the_hubs_own(store_
     assert hidden_marker_bytes() not in served_pickle
     assert_same_tensors(pickled_tensors(served_pickle), tensors)
     assert_same_tensors(load_safetensors(served["adapter.safetensors"][1]), tensors)
+    # AdapterHub's v2 archive (adapter-transformers 3.x reads the pickle) holds the served files too.
+    with zipfile.ZipFile(io.BytesIO(read_blob(ensure_archive(version)))) as archive:
+        assert {name: archive.read(name) for name in archive.namelist()} == {
+            name: content for name, (_, content) in served.items()
+        }
 
 
 def test_a_heads_pickle_is_converted_and_served_as_the_hubs_own_pickle(store_version):
