@@ -234,3 +234,18 @@ def test_a_peft_upload_without_a_known_base_model_or_convertible_config_is_refus
         store_version({**files, "adapter_config.json": json.dumps({**config, "use_dora": True}).encode()})
     with pytest.raises(UploadRejected, match="adapter_model.safetensors"):
         store_version({"adapter_config.json": files["adapter_config.json"], "adapter.safetensors": b"x"})
+
+
+def test_an_uploaded_pickle_is_never_sent_not_even_to_its_uploader(store_version, client):
+    files = adapter_directory_files("tiny-bert", seed=10, legacy_pickle=True)
+    version = store_version(files)
+    client.force_login(version.created_by)
+    url = f"/api/v1/adapters/{version.adapter.full_name}/versions/1/files/pytorch_adapter.bin"
+
+    assert client.get(url).status_code == 404  # pending: its only pickle is the uploaded one
+    assert run_validation(version.pk) == VersionStatus.VALID
+    response = client.get(url)
+
+    assert response.status_code == 200
+    written = version.files.get(name="pytorch_adapter.bin", derived=True)
+    assert b"".join(response.streaming_content) == read_blob(written.blob)
