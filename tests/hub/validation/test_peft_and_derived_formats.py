@@ -249,3 +249,13 @@ def test_an_uploaded_pickle_is_never_sent_not_even_to_its_uploader(store_version
     assert response.status_code == 200
     written = version.files.get(name="pytorch_adapter.bin", derived=True)
     assert b"".join(response.streaming_content) == read_blob(written.blob)
+
+
+def test_uploading_the_same_files_again_after_validation_returns_the_valid_version(store_version):
+    files = adapter_directory_files("tiny-bert", seed=12, legacy_pickle=True)
+    version = validated(store_version, files)
+
+    # The derived files are not part of the upload: the same files again are the same version.
+    again = store_version(files, name=version.adapter.name)
+
+    assert again.pk == version.pk and again.status == VersionStatus.VALID
