@@ -37,7 +37,9 @@ PEFT_SAFETENSORS_WEIGHTS_FILE = "adapter_model.safetensors"
 PEFT_PICKLE_WEIGHTS_FILE = "adapter_model.bin"
 PEFT_WEIGHTS_FILES = (PEFT_SAFETENSORS_WEIGHTS_FILE, PEFT_PICKLE_WEIGHTS_FILE)
 HEAD_CONFIG_FILE = "head_config.json"
-HEAD_FILES = (HEAD_CONFIG_FILE, "model_head.safetensors", "pytorch_model_head.bin")
+HEAD_SAFETENSORS_WEIGHTS_FILE = "model_head.safetensors"
+HEAD_PICKLE_WEIGHTS_FILE = "pytorch_model_head.bin"
+HEAD_FILES = (HEAD_CONFIG_FILE, HEAD_SAFETENSORS_WEIGHTS_FILE, HEAD_PICKLE_WEIGHTS_FILE)
 README_FILE = "README.md"
 ALLOWED_FILES = (CONFIG_FILE, *WEIGHTS_FILES, *PEFT_WEIGHTS_FILES, *HEAD_FILES, README_FILE)
 
@@ -46,6 +48,21 @@ ALLOWED_FILES = (CONFIG_FILE, *WEIGHTS_FILES, *PEFT_WEIGHTS_FILES, *HEAD_FILES, 
 FUSION_CONFIG_FILE = "adapter_fusion_config.json"
 FUSION_SAFETENSORS_WEIGHTS_FILE = "model_adapter_fusion.safetensors"
 FUSION_PICKLE_WEIGHTS_FILE = "pytorch_model_adapter_fusion.bin"
+
+# Every torch pickle a directory may hold (the adapter's, PEFT's, a head's, an AdapterFusion's).
+PICKLE_FILES = (
+    PICKLE_WEIGHTS_FILE,
+    PEFT_PICKLE_WEIGHTS_FILE,
+    HEAD_PICKLE_WEIGHTS_FILE,
+    FUSION_PICKLE_WEIGHTS_FILE,
+)
+# The weights files the reference library reads, each as (safetensors, pickle): it reads the pickle unless
+# told ``use_safetensors=True``.
+SAFETENSORS_AND_PICKLE_FILES = (
+    (SAFETENSORS_WEIGHTS_FILE, PICKLE_WEIGHTS_FILE),
+    (HEAD_SAFETENSORS_WEIGHTS_FILE, HEAD_PICKLE_WEIGHTS_FILE),
+    (FUSION_SAFETENSORS_WEIGHTS_FILE, FUSION_PICKLE_WEIGHTS_FILE),
+)
 
 # An adapter config is a few kilobytes; anything near this is not one.
 MAX_CONFIG_FILE_SIZE = 1024 * 1024

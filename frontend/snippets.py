@@ -2,9 +2,10 @@
 every method. Every snippet shown is run by the tests (tests/frontend/test_snippets_run.py) against a live
 hub, as the page shows it."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
+from adapters_core.directory import PEFT_SAFETENSORS_WEIGHTS_FILE
 from hub.registry.choices import MethodFamily
 from hub.registry.methods import method_family
 from hub.registry.models import Adapter
@@ -61,21 +62,11 @@ def key_values(config: Mapping[str, Any], method: str) -> list[tuple[str, Any]]:
     return [(key, config[key]) for key in KEY_VALUES.get(method, ()) if key in config]
 
 
-def offers_peft(adapter: Adapter) -> bool:
-    """Whether the adapter converts to a directory PEFT loads: a plain LoRA or IA³ (the library refuses gated,
-    DoRA and VeRA adapters, and LoRAs on GPT-2's fused attention layer; see adapters_core.methods.lora.peft)."""
-    config = adapter.config
-    if adapter.method not in (MethodFamily.LORA, MethodFamily.IA3):
-        return False
-    if config.get("use_gating") or config.get("use_dora") or config.get("vera_d") is not None:
-        return False
-    return not (adapter.base_model.model_type == "gpt2" and config.get("selfattn_lora"))
-
-
-def usage_snippets(adapter: Adapter, base_url: str) -> dict[str, str]:
-    """Copyable code that loads `adapter`: with adapters_core, with the reference `adapters` library (through
-    the Hugging Face-compatible routes), with `peft` (LoRA and IA³ adapters, converted by adapters_core) and
-    with the command line client."""
+def usage_snippets(adapter: Adapter, base_url: str, served_files: Collection[str]) -> dict[str, str]:
+    """Copyable code that loads `adapter` with each client's default call: adapters_core, the reference
+    `adapters` library and `peft` (through the Hugging Face-compatible routes) and the command line client.
+    `served_files` are the names of the files the adapter's current version is served with (none without a
+    valid version): the PEFT snippet is shown when they include PEFT's weights (a LoRA or IA³ adapter)."""
     model_name = adapter.base_model.model_name
     identifier = adapter.identifier
     mergeable = adapter.method in (MethodFamily.LORA, MethodFamily.IA3) and not adapter.config.get(
@@ -96,30 +87,22 @@ def usage_snippets(adapter: Adapter, base_url: str) -> dict[str, str]:
             "model.merge_adapter(adapter_name)  # folded into the weights: no cost at inference\n"
         )
     snippets = {"adapters_core": adapters_core_snippet}
+    hf_endpoint = (
+        f'import os\nos.environ["HF_ENDPOINT"] = "{base_url}"  # before huggingface_hub is imported\n\n'
+    )
     snippets["adapters"] = (
-        "import os\n"
-        f'os.environ["HF_ENDPOINT"] = "{base_url}"  # before huggingface_hub is imported\n\n'
-        "import adapters\n"
+        hf_endpoint + "import adapters\n"
         "from transformers import AutoModel\n\n"
         f'model = AutoModel.from_pretrained("{model_name}")\n'
         "adapters.init(model)\n"
-        # The hub serves adapter.safetensors; the reference library reads pytorch_adapter.bin unless told.
-        f'adapter_name = model.load_adapter("{adapter.full_name}", source="hf", use_safetensors=True)\n'
+        f'adapter_name = model.load_adapter("{adapter.full_name}")\n'
         "model.set_active_adapters(adapter_name)\n"
     )
-    if offers_peft(adapter):
-        directory = f"{adapter.name}-peft"
+    if PEFT_SAFETENSORS_WEIGHTS_FILE in served_files:
         snippets["peft"] = (
-            "import os\n"
-            f'os.environ["ADAPTERHUB_URL"] = "{base_url}"\n\n'
-            "import adapters_core\n"
-            "from peft import PeftModel\n"
+            hf_endpoint + "from peft import PeftModel\n"
             "from transformers import AutoModel\n\n"
-            "# adapters_core downloads the adapter and writes it as a PEFT directory\n"
-            f'converter = adapters_core.init(AutoModel.from_pretrained("{model_name}"))\n'
-            f'adapter_name = converter.load_adapter("{identifier}")\n'
-            f'converter.save_adapter("{directory}", adapter_name, format="peft")\n\n'
-            f'model = PeftModel.from_pretrained(AutoModel.from_pretrained("{model_name}"), "{directory}")\n'
+            f'model = PeftModel.from_pretrained(AutoModel.from_pretrained("{model_name}"), "{adapter.full_name}")\n'
         )
     snippets["cli"] = f"ADAPTERHUB_URL={base_url} adapterhub pull {identifier} --model {model_name}\n"
     return snippets

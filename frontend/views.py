@@ -196,7 +196,7 @@ def namespace_detail(request, namespace):
 
 
 def adapter_detail(request, namespace, name):
-    files = Prefetch("files", queryset=VersionFile.objects.select_related("blob"))
+    files = Prefetch("files", queryset=VersionFile.objects.served().select_related("blob"))
     versions = Prefetch(
         "versions", queryset=AdapterVersion.objects.prefetch_related(files).order_by("-created_at")
     )
@@ -222,7 +222,9 @@ def adapter_detail(request, namespace, name):
         "default_version": current,
         # Without a valid version the page shows the newest upload (its report says what went wrong).
         "shown_version": current or (versions[0] if versions else None),
-        "snippets": usage_snippets(adapter, hub_url(request)),
+        "snippets": usage_snippets(
+            adapter, hub_url(request), [file.name for file in current.files.all()] if current else []
+        ),
         "config_rows": config_rows(adapter.config),
         "key_values": key_values(adapter.config, adapter.method),
         "diagram": layer_diagram(adapter.config, hidden_size=adapter.base_model.hidden_size),

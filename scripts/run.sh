@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: migrate, seed, then the web server and one Celery worker (with the periodic sweep),
+# `make run`: migrate, seed, queue the derivation of older versions' files, then the web server and one Celery worker (with the periodic sweep),
 # both stopped by one Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ mkdir -p "$VAR_DIR/broker/queue" "$VAR_DIR/broker/control"
 
 $BIN/python manage.py migrate --noinput
 $BIN/python manage.py seed
+# Versions validated before the hub derived their served files get them from the worker started below.
+$BIN/python manage.py derive_formats
 
 pids=()
 stop() {

@@ -166,7 +166,9 @@ def ensure_archive(version: AdapterVersion):
         return version.archive
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for item in VersionFile.objects.filter(version=version).select_related("blob").order_by("name"):
+        for item in (
+            VersionFile.objects.served().filter(version=version).select_related("blob").order_by("name")
+        ):
             info = zipfile.ZipInfo(item.name, date_time=ZIP_TIMESTAMP)
             info.external_attr = 0o644 << 16
             with open_blob(item.blob) as source, archive.open(info, "w") as target:

@@ -5,6 +5,9 @@ version label or by their immutable revision id (`AdapterVersion.revision`, the 
 `main`, the clients' default revision, is the adapter's default version (else its newest valid one).
 Adapters without a valid version, and private adapters the caller may not see, do not exist here.
 
+A revision's files are those its version is served with (`VersionFile.objects.served()`): the model info's
+`siblings` list exactly these, and only these resolve.
+
 Routes: `GET /api/models` (a bare JSON array with `Link: <...>; rel="next"` pagination),
 `GET /api/models/{ns}/{name}[/revision/{rev}]`, and `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`.
 Errors carry the headers the clients read: `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`,
@@ -22,10 +25,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from adapters_core.directory import WEIGHTS_FILES
 from hub.http_errors import header_safe
-from hub.registry.downloads import blob_response, count_download
-from hub.registry.models import Adapter, AdapterVersion
+from hub.registry.downloads import COUNTED_FILE, blob_response, count_download
+from hub.registry.models import Adapter, AdapterVersion, VersionFile
 
 LIBRARY_NAME = "adapter-transformers"
 # Every adapter carries these tags, so `list_models(filter="adapters")` finds them all.
@@ -90,7 +92,9 @@ class HuggingFaceView(APIView):
 
 def _served_adapters(user):
     """Adapters `user` may see that have at least one valid version, with what the answers need."""
-    valid_versions = AdapterVersion.objects.valid().newest_first().prefetch_related("files__blob")
+    # `version.files.all()` below are the files a version is served with.
+    served_files = Prefetch("files", queryset=VersionFile.objects.served().select_related("blob"))
+    valid_versions = AdapterVersion.objects.valid().newest_first().prefetch_related(served_files)
     return (
         Adapter.objects.visible_to(user)
         .resolvable()
@@ -364,6 +368,6 @@ class ResolveFileView(HuggingFaceView):
             "X-Linked-Size": str(file.blob.size),
         }
         response = blob_response(request, file.blob, file.name, extra_headers=headers)
-        if file.name in WEIGHTS_FILES:
+        if file.name == COUNTED_FILE:
             count_download(request, response, adapter.pk)
         return response

@@ -29,6 +29,7 @@ from django.http import (
 from django.utils.http import content_disposition_header
 from storages.backends.s3 import S3Storage
 
+from adapters_core.directory import SAFETENSORS_WEIGHTS_FILE
 from hub.registry.download_counts import download_counts
 from hub.registry.models import Blob
 
@@ -37,6 +38,10 @@ STREAM_CHUNK_SIZE = 256 * 1024
 # to convert more than 4,300 digits at all. Such a header is ignored, as malformed ones are.
 RANGE_PATTERN = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+# The file of a version whose download counts as a download of the adapter. Every valid version is served
+# with it, and clients that fetch a whole version (the adapters library's snapshot_download, adapters_core's
+# client) get both weight formats: counting one of them counts each such download once.
+COUNTED_FILE = SAFETENSORS_WEIGHTS_FILE
 
 
 def _etag(blob: Blob) -> str:

@@ -36,10 +36,13 @@ from kombu.exceptions import ChannelError
 from hub.registry.caching import registry_changed
 from hub.registry.choices import FINAL_STATUSES, VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
+from hub.registry.resolution import forget_version_payload
 from hub.registry.storage import IncomingFile, store_blob
 
 # The Celery task that validates one version (defined in hub.validation.tasks under this name).
 VALIDATE_VERSION_TASK = "hub.validation.tasks.validate_version"
+# The Celery task that validates a valid version again to derive its served files anew (`derive_formats`).
+DERIVE_FORMATS_TASK = "hub.validation.tasks.derive_formats"
 
 
 # A float32 reference model takes 4 bytes a parameter.
@@ -83,19 +86,30 @@ def waiting_for(version: AdapterVersion) -> str | None:
     )
 
 
-def enqueue_validation(version_id: int, countdown: float | None = None) -> None:
-    """Queue the validation of one version on its queue (`validation_queue_of`), after `countdown` seconds.
-    Call it inside `transaction.on_commit` when the version was just created."""
+def _send_to_validation_queue(task_name: str, version_id: int, countdown: float | None = None) -> None:
+    """Queue task `task_name` of the validation app for one version on the version's queue
+    (`validation_queue_of`), after `countdown` seconds."""
     app = current_app
     queue = validation_queue_of(version_id)
     if app.conf.task_always_eager:
         # send_task ignores task_always_eager, which runs validations in this process (debugging, tests):
         # run the registered task the way apply_async does then.
-        if VALIDATE_VERSION_TASK not in app.tasks:
+        if task_name not in app.tasks:
             app.loader.import_default_modules()
-        app.tasks[VALIDATE_VERSION_TASK].apply_async((version_id,), queue=queue, countdown=countdown)
+        app.tasks[task_name].apply_async((version_id,), queue=queue, countdown=countdown)
         return
-    app.send_task(VALIDATE_VERSION_TASK, (version_id,), queue=queue, countdown=countdown)
+    app.send_task(task_name, (version_id,), queue=queue, countdown=countdown)
+
+
+def enqueue_validation(version_id: int, countdown: float | None = None) -> None:
+    """Queue the validation of one version on its queue (`validation_queue_of`), after `countdown` seconds.
+    Call it inside `transaction.on_commit` when the version was just created."""
+    _send_to_validation_queue(VALIDATE_VERSION_TASK, version_id, countdown)
+
+
+def enqueue_derivation(version_id: int) -> None:
+    """Queue the re-derivation of a valid version's served files (`DERIVE_FORMATS_TASK`) on its queue."""
+    _send_to_validation_queue(DERIVE_FORMATS_TASK, version_id)
 
 
 def waiting_validations(queue: str) -> int:
@@ -192,23 +206,44 @@ def finish(
         if not updated:
             return False
         _refresh_list_status_of_version(version_id)
-        entries = {item["name"]: item for item in report.get("files", []) if item.get("derived")}
-        for name, path in (derived_files or {}).items():
-            entry = entries[name]
-            with open(path, "rb") as handle:
-                incoming = IncomingFile(
-                    name=entry["name"], file=File(handle), sha256=entry["sha256"], size=entry["size"]
-                )
-                blob = store_blob(incoming)
-            VersionFile.objects.update_or_create(
-                version_id=version_id, name=entry["name"], defaults={"blob": blob, "derived": True}
-            )
+        _store_derived_files(version_id, report, derived_files or {})
         if status == VersionStatus.VALID:
             transaction.on_commit(
                 lambda: promote_to_default(
                     AdapterVersion.objects.select_related("adapter__default_version").get(pk=version_id)
                 )
             )
+    return True
+
+
+def _store_derived_files(version_id: int, report: dict, derived_files: Mapping[str, Path]) -> None:
+    """Store each derived file (name -> local file) as a blob and as a derived file of the version, described
+    by the report's derived file entry of that name."""
+    entries = {item["name"]: item for item in report.get("files", []) if item.get("derived")}
+    for name, path in derived_files.items():
+        entry = entries[name]
+        with open(path, "rb") as handle:
+            incoming = IncomingFile(name=name, file=File(handle), sha256=entry["sha256"], size=entry["size"])
+            blob = store_blob(incoming)
+        VersionFile.objects.update_or_create(
+            version_id=version_id, name=name, derived=True, defaults={"blob": blob}
+        )
+
+
+def replace_derived_files(version_id: int, report: dict, derived_files: Mapping[str, Path]) -> bool:
+    """For a version that is still valid, validated again to derive its files anew (`manage.py
+    derive_formats`): its derived files become exactly `derived_files` (stored as in `finish`) and its report
+    `report`; its status stays. The AdapterHub archive is built again on next need. False (nothing written)
+    when the version is no longer valid."""
+    with transaction.atomic():
+        version = AdapterVersion.objects.select_for_update().valid().filter(pk=version_id).first()
+        if version is None:
+            return False
+        version.files.filter(derived=True).exclude(name__in=list(derived_files)).delete()
+        _store_derived_files(version_id, report, derived_files)
+        AdapterVersion.objects.filter(pk=version_id).update(report=report, archive=None)
+        transaction.on_commit(lambda: forget_version_payload(version_id))
+        transaction.on_commit(registry_changed)
     return True
 
 

@@ -15,7 +15,7 @@ from hub.registry.choices import (
     VersionStatus,
 )
 from hub.registry.methods import method_family
-from hub.registry.querysets import AdapterQuerySet, AdapterVersionQuerySet
+from hub.registry.querysets import AdapterQuerySet, AdapterVersionQuerySet, VersionFileQuerySet
 
 
 class Namespace(models.Model):
@@ -309,19 +309,27 @@ class AdapterVersion(models.Model):
 
 
 class VersionFile(models.Model):
-    """A file of a version: its name in the adapter directory and its content blob."""
+    """A file of a version: its name in the adapter directory and its content blob. Which files clients get
+    is `VersionFile.objects.served()`."""
 
     version = models.ForeignKey(AdapterVersion, on_delete=models.CASCADE, related_name="files")
     name = models.CharField(max_length=255)
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="version_files")
-    # True for files the hub derived itself: safetensors converted from a pickle, and the other directory
-    # format of a valid version (adapters/... from a PEFT upload, peft/... from a LoRA or IA³ upload).
+    # True for files the hub wrote itself for a valid version (see hub.validation.derived_formats): safetensors
+    # converted from a pickle, the pickles written from the validated tensors, the other directory format
+    # (adapters/... from a PEFT upload, peft/... from a LoRA or IA³ upload) and the top-level files that let
+    # both libraries load the version. A derived file may have the name of an uploaded one, which it replaces.
     derived = models.BooleanField(default=False)
+
+    objects = VersionFileQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["version", "name"], name="unique_file_name_per_version")
+            # At most one uploaded and one derived file of each name.
+            models.UniqueConstraint(
+                fields=["version", "name", "derived"], name="unique_file_name_per_version_and_origin"
+            )
         ]
 
     def __str__(self):

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Case, CharField, Exists, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
+from adapters_core.directory import PICKLE_FILES
 from hub.registry.choices import VersionStatus
 
 # What every adapter row shows besides its own fields: owner, taxonomy and base model (joined, one query).
@@ -39,6 +40,18 @@ class AdapterVersionQuerySet(models.QuerySet):
         """Versions of adapters `user` may see (see `AdapterQuerySet.visible_to`)."""
         adapter_model = self.model._meta.get_field("adapter").related_model
         return self.filter(adapter__in=adapter_model.objects.visible_to(user).values("pk"))
+
+    def _files(self):
+        """The files of the version in the enclosing query (for subqueries)."""
+        return self.model._meta.get_field("files").related_model.objects.filter(version=OuterRef("pk"))
+
+    def with_uploaded_file(self, name: str):
+        """Versions with an uploaded file called `name` (an `adapter_config.json`: not an imported archive)."""
+        return self.filter(Exists(self._files().uploaded().filter(name=name)))
+
+    def without_derived_file(self, name: str):
+        """Versions without a derived file called `name` (e.g. validated before the hub derived it)."""
+        return self.exclude(Exists(self._files().filter(derived=True, name=name)))
 
     def with_adapter(self):
         """Joined with the adapter and what describing it needs."""
@@ -76,6 +89,20 @@ class AdapterVersionQuerySet(models.QuerySet):
             )
             | Q(status=VersionStatus.VALIDATING, lease_expires_at__isnull=True)
         )
+
+
+class VersionFileQuerySet(models.QuerySet):
+    def uploaded(self):
+        """The files as uploaded: what validation reads and the version's revision id covers."""
+        return self.filter(derived=False)
+
+    def served(self):
+        """The files clients get (REST, resolution, the Hugging Face routes, the v2 archive, the web page):
+        every file the hub derived, and each uploaded file that no derived file of the same name replaces,
+        except uploaded pickles. An uploaded pickle is kept (validation and the revision id use it) but never
+        passed on: clients get the pickle the hub wrote itself from the validated tensors."""
+        replaced = self.model.objects.filter(version=OuterRef("version"), name=OuterRef("name"), derived=True)
+        return self.filter(Q(derived=True) | ~(Q(name__in=PICKLE_FILES) | Exists(replaced)))
 
 
 class AdapterQuerySet(models.QuerySet):

@@ -245,20 +245,32 @@ def _config_hash_of(config) -> str | None:
         ) from None
 
 
-def version_payload(version_id: int) -> dict:
-    """What a client needs to download a version: adapter, version, config and files (with download paths).
+def _version_payload_key(version_id: int) -> str:
+    return f"registry:version-payload:{version_id}"
 
-    Cached by version id for valid versions: a valid version never changes."""
-    key = f"registry:version-payload:{version_id}"
+
+def version_payload(version_id: int) -> dict:
+    """What a client needs to download a version: adapter, version, config and the files it is served with
+    (with download paths).
+
+    Cached by version id for valid versions: their files change only when they are derived anew, which
+    calls `forget_version_payload`."""
+    key = _version_payload_key(version_id)
     payload = cache.get(key)
     if payload is not None:
         return payload
     version = AdapterVersion.objects.with_adapter().get(pk=version_id)
-    files = VersionFile.objects.filter(version_id=version_id).select_related("blob").order_by("name")
+    files = VersionFile.objects.served().filter(version_id=version_id).select_related("blob").order_by("name")
     payload = build_version_payload(version, files)
     if version.status == VersionStatus.VALID:
         cache.set(key, payload, VERSION_PAYLOAD_CACHE_SECONDS)
     return payload
+
+
+def forget_version_payload(version_id: int) -> None:
+    """Drop the cached payload of a version whose files changed (in this process's cache, and in every
+    process's when the cache is shared: `CACHE_URL`)."""
+    cache.delete(_version_payload_key(version_id))
 
 
 def file_path(adapter: Adapter, version_label: str, file_name: str) -> str:

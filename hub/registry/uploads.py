@@ -481,7 +481,7 @@ def create_version(
         else:
             existing = adapter.versions.filter(version=version).first()
             if existing is not None:
-                stored = sorted(existing.files.values_list("name", "blob__sha256"))
+                stored = sorted(existing.files.uploaded().values_list("name", "blob__sha256"))
                 if stored == sorted(file_hashes) and existing.fuses == fused_identifiers:
                     return UploadResult(existing, created=False)
                 raise Conflict(

@@ -22,6 +22,8 @@ from safetensors.torch import load_file
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_from_saved, config_hash
 from adapters_core.directory import (
     CONFIG_FILE,
+    HEAD_PICKLE_WEIGHTS_FILE,
+    HEAD_SAFETENSORS_WEIGHTS_FILE,
     MAX_CONFIG_FILE_SIZE,
     PEFT_PICKLE_WEIGHTS_FILE,
     PEFT_SAFETENSORS_WEIGHTS_FILE,
@@ -152,6 +154,34 @@ def check_file(
         **details,
     )
     return tensors
+
+
+def check_head_file(subject: Subject, work_dir: Path, report: ReportBuilder, outcome: Outcome) -> None:
+    """A prediction head's weights, when the version has them: a legacy pickle is converted in the sandbox
+    like the adapter's, and the safetensors header is checked with the same limits. The head is stored and
+    served, not loaded: the reference model has no head."""
+    if HEAD_SAFETENSORS_WEIGHTS_FILE in subject.files:
+        weights_path = subject.files[HEAD_SAFETENSORS_WEIGHTS_FILE]
+    elif HEAD_PICKLE_WEIGHTS_FILE in subject.files:
+        weights_path = work_dir / HEAD_SAFETENSORS_WEIGHTS_FILE
+        try:
+            convert_legacy_pickle(subject.files[HEAD_PICKLE_WEIGHTS_FILE], weights_path)
+        except LegacyPickleError as exc:
+            raise CheckFailed("file", exc.code, str(exc)) from exc
+        outcome.derived.append(
+            DerivedFile(HEAD_SAFETENSORS_WEIGHTS_FILE, weights_path, derived_from=HEAD_PICKLE_WEIGHTS_FILE)
+        )
+    else:
+        return
+    try:
+        header = read_safetensors_header(weights_path)
+    except SafetensorsHeaderError as exc:
+        raise CheckFailed("file", exc.code, f"{HEAD_SAFETENSORS_WEIGHTS_FILE}: {exc}") from exc
+    report.passed(
+        "file",
+        f"{HEAD_SAFETENSORS_WEIGHTS_FILE}: {len(header.tensors)} tensors, {header.file_size} bytes, well-formed.",
+        head_tensor_count=len(header.tensors),
+    )
 
 
 # --- 2. config -----------------------------------------------------------------------------------------
@@ -485,6 +515,7 @@ def run_checks(subject: Subject, work_dir: Path, report: ReportBuilder, referenc
     the cache (called only once the cheap checks passed, so a broken upload never builds one). Raises :class:`CheckFailed`."""
     outcome = Outcome()
     tensors = check_file(subject, work_dir, report, outcome)
+    check_head_file(subject, work_dir, report, outcome)
     saved, config = check_config(subject, report)
     reference, cached = reference_for()
     report.reference_model = {**reference.describe(), "cached": cached}

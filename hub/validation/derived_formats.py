@@ -1,22 +1,42 @@
-"""The other directory format of a valid adapter, written while it is loaded in the reference model.
+"""The files the hub writes for a valid version, so that every client's default call loads it.
 
-Every valid version is offered in both formats the ecosystem loads: a PEFT upload also as an adapters
-directory (``adapters/adapter_config.json`` + ``adapters/adapter.safetensors``), an adapters LoRA or IA³ upload
-also as a PEFT directory (``peft/adapter_config.json`` + ``peft/adapter_model.safetensors`` +
-``peft/README.md``). Both formats call their config ``adapter_config.json``, so the uploaded format keeps the
-top level and the derived one sits in a folder named after its format (``subfolder="peft"`` for PEFT's
-``from_pretrained``). Derived files, like the safetensors converted from a pickle, are blobs of their own,
-listed as derived with their sha256 in the report.
+- **The other directory format**, written while the adapter is loaded in the reference model
+  (`derive_other_format`): a PEFT upload also as an adapters directory (``adapters/adapter_config.json`` +
+  ``adapters/adapter.safetensors``), an adapters LoRA or IA³ upload also as a PEFT directory
+  (``peft/adapter_config.json`` + ``peft/adapter_model.safetensors`` + ``peft/README.md``). Each folder is
+  a directory of one format (``subfolder="peft"`` for PEFT's ``from_pretrained``).
+- **The top level loads in both libraries** (`derive_served_files`). Both formats call their config
+  ``adapter_config.json``, and both libraries read the repository's top level by default, so for a version in
+  both formats the top level holds one config with the keys of both (the adapters library reads ``config``,
+  ``name``, ...; PEFT reads ``peft_type``, ``r``, ... and warns that it ignores the others), beside
+  ``adapter.safetensors`` and ``adapter_model.safetensors``.
+- **Both weight formats**: the reference library reads ``pytorch_adapter.bin`` unless told
+  ``use_safetensors=True``, so every safetensors file it reads (the adapter's, a head's, an AdapterFusion's)
+  gets its pickle, which the hub writes itself with ``torch.save`` from the validated tensors. An uploaded
+  pickle is never passed on (see ``VersionFileQuerySet.served``).
+
+Derived files, like the safetensors converted from a pickle, are blobs of their own, listed as derived with
+their sha256 in the report; a derived file replaces an uploaded file of the same name.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_file
+
 from adapters_core.configuration import LoRAConfig
-from adapters_core.directory import CONFIG_FILE, PEFT_SAFETENSORS_WEIGHTS_FILE, rename_adapter_in_key
+from adapters_core.directory import (
+    CONFIG_FILE,
+    PEFT_SAFETENSORS_WEIGHTS_FILE,
+    SAFETENSORS_AND_PICKLE_FILES,
+    SAFETENSORS_WEIGHTS_FILE,
+    rename_adapter_in_key,
+)
 from adapters_core.io import write_adapter_directory
 from adapters_core.methods.lora import peft
 from adapters_core.methods.lora.peft_io import DEFAULT_PEFT_ADAPTER_NAME
@@ -78,3 +98,53 @@ def derive_other_format(
         if path.is_file()
     ]
     return files, None
+
+
+def derive_served_files(
+    uploaded: Mapping[str, Path], derived: list[DerivedFile], from_peft: bool, directory: Path
+) -> list[DerivedFile]:
+    """The top-level files of a valid version besides those uploaded and `derived` so far (the checks'
+    conversions and `derive_other_format`'s folder), written under `directory`:
+
+    - when the version is in both formats: the other format's weights, and one ``adapter_config.json`` with
+      the keys of both formats' configs, replacing the uploaded one;
+    - for every safetensors file the reference library reads, its pickle (``pytorch_adapter.bin``, ...),
+      written with ``torch.save`` from the file's tensors, replacing an uploaded pickle."""
+    directory.mkdir(parents=True, exist_ok=True)
+    by_name = {file.name: file for file in derived}
+    other_folder = ADAPTERS_FOLDER if from_peft else PEFT_FOLDER
+    files = []
+    other_config = by_name.get(f"{other_folder}/{CONFIG_FILE}")
+    if other_config is not None:
+        weights = SAFETENSORS_WEIGHTS_FILE if from_peft else PEFT_SAFETENSORS_WEIGHTS_FILE
+        in_folder = by_name[f"{other_folder}/{weights}"]
+        files.append(DerivedFile(weights, in_folder.path, derived_from=in_folder.derived_from))
+        uploaded_config = _read_json(uploaded[CONFIG_FILE])
+        derived_config = _read_json(other_config.path)
+        adapters_config, peft_config = (
+            (derived_config, uploaded_config) if from_peft else (uploaded_config, derived_config)
+        )
+        # The two formats share no key; PEFT's come last so that they win over stale ones of an upload that
+        # was itself such a merged config.
+        merged_path = directory / CONFIG_FILE
+        merged_path.write_text(
+            json.dumps({**adapters_config, **peft_config}, indent=2, sort_keys=True), encoding="utf-8"
+        )
+        files.append(DerivedFile(CONFIG_FILE, merged_path, derived_from=CONFIG_FILE))
+    safetensors_files = {**uploaded, **{file.name: file.path for file in [*derived, *files]}}
+    for safetensors_name, pickle_name in SAFETENSORS_AND_PICKLE_FILES:
+        if safetensors_name in safetensors_files:
+            pickle_path = directory / pickle_name
+            write_pickle(safetensors_files[safetensors_name], pickle_path)
+            files.append(DerivedFile(pickle_name, pickle_path, derived_from=safetensors_name))
+    return files
+
+
+def write_pickle(safetensors_path: Path, pickle_path: Path) -> None:
+    """``pickle_path`` holds exactly the tensors of ``safetensors_path`` (a dict, name -> tensor), written by
+    ``torch.save``: a file ``torch.load(weights_only=True)`` reads, whatever the uploaded pickle held."""
+    torch.save(load_file(str(safetensors_path), device="cpu"), pickle_path)
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))

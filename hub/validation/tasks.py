@@ -35,12 +35,19 @@ from adapters_core.directory import CONFIG_FILE, SAFETENSORS_WEIGHTS_FILE, sha25
 from hub.db_connections import reset_lost_connection
 from hub.registry.choices import VersionStatus
 from hub.registry.errors import RegistryError
-from hub.registry.lifecycle import VALIDATE_VERSION_TASK, claim, finish, retry_later
+from hub.registry.lifecycle import (
+    DERIVE_FORMATS_TASK,
+    VALIDATE_VERSION_TASK,
+    claim,
+    finish,
+    replace_derived_files,
+    retry_later,
+)
 from hub.registry.models import AdapterVersion, Architecture, Blob
 from hub.registry.resolution import resolve_adapter
 from hub.registry.storage import delete_orphan_blobs
 from hub.validation.checks import CheckFailed, Subject, run_checks
-from hub.validation.derived_formats import ADAPTERS_FOLDER
+from hub.validation.derived_formats import ADAPTERS_FOLDER, derive_served_files
 from hub.validation.fusion import FusedAdapter, run_fusion_checks
 from hub.validation.heartbeat import LeaseHeartbeat
 from hub.validation.recovery import give_up_exhausted, recover_validations
@@ -88,7 +95,7 @@ def _local_files(version: AdapterVersion, directory: Path) -> dict[str, Path]:
     """The version's uploaded files under their adapter-directory names."""
     directory.mkdir()
     files = {}
-    for version_file in version.files.select_related("blob").filter(derived=False):
+    for version_file in version.files.uploaded().select_related("blob"):
         target = directory / version_file.name
         _place_blob(version_file.blob.file.name, target)
         files[version_file.name] = target
@@ -150,6 +157,50 @@ def _subject_for(version: AdapterVersion, files: dict[str, Path]) -> Subject:
     )
 
 
+def _uploaded_file_entries(version: AdapterVersion) -> list[dict]:
+    """The report's entries of the version's uploaded files."""
+    return [
+        {"name": name, "size": size, "sha256": sha256, "derived": False}
+        for name, size, sha256 in version.files.uploaded().values_list("name", "blob__size", "blob__sha256")
+    ]
+
+
+def _check_and_derive(
+    version: AdapterVersion, subject: Subject, work_path: Path, report: ReportBuilder
+) -> dict[str, Path]:
+    """Run every check of the version (its adapter's, then its AdapterFusion's), raising CheckFailed, and
+    derive the files it is served with besides its uploaded ones (`derive_served_files`). Returns the derived
+    files (name -> local file), each also entered in the report's files with its sha256."""
+
+    def reference_for():
+        return reference_model_cache().get(subject.model_name, subject.base_config)
+
+    outcome = run_checks(subject, work_path, report, reference_for)
+    run_fusion_checks(
+        subject,
+        work_path,
+        report,
+        outcome,
+        reference_for,
+        version.fuses,
+        _fused_adapters_for(version, work_path),
+    )
+    outcome.derived.extend(
+        derive_served_files(subject.files, outcome.derived, outcome.peft, work_path / "served")
+    )
+    for derived in outcome.derived:
+        report.files.append(
+            {
+                "name": derived.name,
+                "size": derived.path.stat().st_size,
+                "sha256": sha256_of_file(derived.path),
+                "derived": True,
+                "derived_from": derived.derived_from,
+            }
+        )
+    return {derived.name: derived.path for derived in outcome.derived}
+
+
 def run_validation(version_id: int, worker: str = "") -> str | None:
     """Claim and validate one version in this process. Returns the status written, or None when the version
     was not claimable (a duplicate or late delivery) or another attempt took over meanwhile."""
@@ -162,16 +213,8 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
     version = AdapterVersion.objects.with_adapter().get(pk=version_id)
     started_at = version.validation_started_at
     report = ReportBuilder()
-    report.files = [
-        {"name": name, "size": size, "sha256": sha256, "derived": False}
-        for name, size, sha256 in version.files.filter(derived=False).values_list(
-            "name", "blob__size", "blob__sha256"
-        )
-    ]
+    report.files = _uploaded_file_entries(version)
     timestamps = dict(attempt=attempt, worker=worker, started_at=started_at)
-
-    def reference_for(subject):
-        return lambda: reference_model_cache().get(subject.model_name, subject.base_config)
 
     try:
         # The heartbeat stops before a retry shortens the lease (the `except` clauses below).
@@ -182,16 +225,7 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
             work_path = Path(work_dir)
             subject = _subject_for(version, _local_files(version, work_path / "files"))
             try:
-                outcome = run_checks(subject, work_path, report, reference_for(subject))
-                run_fusion_checks(
-                    subject,
-                    work_path,
-                    report,
-                    outcome,
-                    reference_for(subject),
-                    version.fuses,
-                    _fused_adapters_for(version, work_path),
-                )
+                derived_files = _check_and_derive(version, subject, work_path, report)
             except CheckFailed as failure:
                 report.failed(failure.check, failure.message, failure.code, **failure.details)
                 report.metrics["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
@@ -201,19 +235,8 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
                     if finish(version_id, attempt, VersionStatus.INVALID, result)
                     else None
                 )
-            for derived in outcome.derived:
-                report.files.append(
-                    {
-                        "name": derived.name,
-                        "size": derived.path.stat().st_size,
-                        "sha256": sha256_of_file(derived.path),
-                        "derived": True,
-                        "derived_from": derived.derived_from,
-                    }
-                )
             report.metrics["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
             result = report.build(outcome="valid", finished_at=timezone.now(), **timestamps)
-            derived_files = {derived.name: derived.path for derived in outcome.derived}
             finished = finish(version_id, attempt, VersionStatus.VALID, result, derived_files)
             return VersionStatus.VALID if finished else None
     except SoftTimeLimitExceeded:
@@ -231,6 +254,61 @@ def run_validation(version_id: int, worker: str = "") -> str | None:
     failed["error"] = f"{message} (gave up after {attempt} attempts)"
     failed["summary"] = f"Validation could not finish: {failed['error']}"
     return VersionStatus.ERROR if finish(version_id, attempt, VersionStatus.ERROR, failed) else None
+
+
+# --- deriving the served files anew ----------------------------------------------------------------------
+
+# What `run_derivation` did.
+DERIVED = "derived"
+NOT_VALID = "not_valid"
+FAILS_CHECKS_NOW = "fails_checks_now"
+
+
+@shared_task(name=DERIVE_FORMATS_TASK, acks_late=True, ignore_result=True)
+def derive_formats(version_id: int) -> str:
+    """Derive a valid version's served files anew (`manage.py derive_formats`); see :func:`run_derivation`."""
+    return run_derivation(version_id)
+
+
+def run_derivation(version_id: int, worker: str = "") -> str:
+    """Validate a valid version again, as validation does now, and make the files it derives now its derived
+    files (and its report the new one): for versions validated before the hub derived some of them (the
+    pickles it writes, the top level both libraries load). The version stays valid and served throughout.
+
+    Returns DERIVED; NOT_VALID when the version is not (or no longer) valid; FAILS_CHECKS_NOW when today's
+    checks refuse it, which changes nothing and is logged for the hub's administrators."""
+    worker = worker or socket.gethostname()
+    version = AdapterVersion.objects.valid().with_adapter().filter(pk=version_id).first()
+    if version is None:
+        return NOT_VALID
+    started = time.perf_counter()
+    started_at = timezone.now()
+    report = ReportBuilder()
+    report.files = _uploaded_file_entries(version)
+    with tempfile.TemporaryDirectory(prefix="adapterhub-derivation-") as work_dir:
+        work_path = Path(work_dir)
+        subject = _subject_for(version, _local_files(version, work_path / "files"))
+        try:
+            derived_files = _check_and_derive(version, subject, work_path, report)
+        except CheckFailed as failure:
+            logger.warning(
+                "version %s (%s) is valid but fails today's %s check (%s): its files were not derived anew: %s",
+                version_id,
+                version,
+                failure.check,
+                failure.code,
+                failure.message,
+            )
+            return FAILS_CHECKS_NOW
+        report.metrics["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        result = report.build(
+            outcome="valid",
+            attempt=version.attempts,
+            worker=worker,
+            started_at=started_at,
+            finished_at=timezone.now(),
+        )
+        return DERIVED if replace_derived_files(version_id, result, derived_files) else NOT_VALID
 
 
 # --- sweep -----------------------------------------------------------------------------------------------

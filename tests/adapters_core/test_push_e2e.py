@@ -44,7 +44,9 @@ def test_push_waits_for_validation_and_the_adapter_pulls_back(
     assert record["status"] == "valid", record["report"]
     assert "ukp/tiny-sst@1: valid" in capsys.readouterr().err
     pulled = client.download_adapter("sentiment/sst-2@ukp", "tiny-bert")
-    assert {p.name: p.read_bytes() for p in pulled.iterdir()} == files
+    pulled_files = {p.name: p.read_bytes() for p in pulled.iterdir()}
+    assert {name: pulled_files[name] for name in files} == files
+    assert set(pulled_files) == {*files, "pytorch_adapter.bin"}  # the hub's own pickle of the same tensors
 
     # The model API downloads through the same client when given a hub identifier.
     inputs = torch.tensor([[1, 4, 9, 16, 25]])

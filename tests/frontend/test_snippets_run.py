@@ -1,9 +1,10 @@
-"""The snippets an adapter page shows really work: each is taken from the page served by a live hub, run as
-it stands in a fresh interpreter (or shell), and the model it builds computes what the uploaded adapter does.
+"""The snippets an adapter page shows really work: an adapter is uploaded through the API of a live hub
+(gunicorn) and validated by a real worker; each snippet is taken from its page, run as it stands in a fresh
+interpreter (or shell), and the model it builds computes what the uploaded adapter does.
 
-Nothing is substituted. The snippets name the base model by its hub name (`bert-base-uncased`); transformers
-loads a local directory of that name first, so the interpreter runs in a folder holding a tiny BERT under
-that name (no download) whose weights the adapter was trained on.
+Nothing is substituted. The snippets name the base model by its hub name (`tiny-bert`, a tiny BERT the
+hub's validation knows); transformers loads a local directory of that name first, so the interpreter runs in
+a folder holding a tiny BERT under that name (no download) whose weights the adapter was trained on.
 """
 
 import html
@@ -19,10 +20,15 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from adapters_core.configuration import AdapterConfig, builtin_name, config_hash
+from adapters_core.configuration import AdapterConfig
 from adapters_core.model_mixin import init
-from hub.registry.storage import IncomingFile
-from tests.factories import AdapterFactory, AdapterVersionFactory, SubtaskFactory, TaskFactory
+from hub.registry.choices import TokenScope
+from tests.factories import ApiTokenFactory, SubtaskFactory, TaskFactory, UserFactory
+from tests.hub.validation.adapters import TINY_BASE_CONFIGS
+from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.live_uploads import upload_and_validate
+
+pytestmark = pytest.mark.e2e
 
 INPUTS = [[1, 5, 7, 9, 2]]
 # Appended to a Python snippet (nothing in it is changed): the hidden states of the model it built.
@@ -75,17 +81,15 @@ def snippet_environment(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def trained_adapter(workdir: Path, config: AdapterConfig, tmp_path: Path):
-    """A tiny BERT saved as `bert-base-uncased` in `workdir`, an adapter of `config` trained on it (saved), and
-    the hidden states the model computes with the adapter active."""
+def trained_adapter(workdir: Path, config: AdapterConfig, tmp_path: Path, peft_format: bool):
+    """A tiny BERT saved as `tiny-bert` in `workdir`, an adapter of `config` trained on it, and the hidden
+    states the model computes with the adapter active. Returns the files of the saved adapter directory (in
+    PEFT's format with `peft_format`), naming `tiny-bert` as their base model, and those hidden states."""
+    values = dict(TINY_BASE_CONFIGS["tiny-bert"])
+    values.pop("model_type")
     torch.manual_seed(0)
-    base = BertModel(
-        BertConfig(
-            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, vocab_size=99
-        )
-    )
-    base.save_pretrained(workdir / "bert-base-uncased")
-    model = init(BertModel.from_pretrained(workdir / "bert-base-uncased"))
+    BertModel(BertConfig(**values)).save_pretrained(workdir / "tiny-bert")
+    model = init(BertModel.from_pretrained(workdir / "tiny-bert"))
     model.add_adapter("sst-2", config=config)
     with torch.no_grad():
         # Trained-looking weights: LoRA's B starts at zero, which would make the adapter a no-op.
@@ -93,62 +97,50 @@ def trained_adapter(workdir: Path, config: AdapterConfig, tmp_path: Path):
             parameter.add_(torch.randn_like(parameter) * 0.1)
     model.set_active_adapters("sst-2")
     saved = tmp_path / "saved"
-    model.save_adapter(str(saved), "sst-2")
+    model.save_adapter(str(saved), "sst-2", format="peft" if peft_format else "adapters")
+    files = {path.name: path.read_bytes() for path in sorted(saved.iterdir())}
+    saved_config = json.loads(files["adapter_config.json"])
+    saved_config["base_model_name_or_path" if peft_format else "model_name"] = "tiny-bert"
+    files["adapter_config.json"] = json.dumps(saved_config).encode()
     model.eval()
     with torch.no_grad():
         expected = model(torch.tensor(INPUTS)).last_hidden_state
         model.set_active_adapters(None)
         bare = model(torch.tensor(INPUTS)).last_hidden_state
     assert not torch.allclose(expected, bare, atol=1e-3)
-    return saved, expected
-
-
-def publish(saved: Path, config: AdapterConfig, name: str):
-    sentiment = TaskFactory(name="sentiment")
-    adapter = AdapterFactory(
-        namespace__name="ukp",
-        name=name,
-        task=sentiment,
-        subtask=SubtaskFactory(task=sentiment, name="sst-2"),
-        config=config.to_dict(),
-        config_hash=config_hash(config),
-        architecture_name=builtin_name(config) or "custom",
-    )
-    AdapterVersionFactory(
-        adapter=adapter,
-        version="1",
-        files=[IncomingFile.from_bytes(path.name, path.read_bytes()) for path in sorted(saved.iterdir())],
-    )
-    return adapter
+    return files, expected
 
 
 @pytest.mark.parametrize(
-    "config, expected_snippets",
+    "config, peft_format, expected_snippets",
     [
-        (AdapterConfig.load("lora", r=4, alpha=16), {"adapters-core", "adapters", "peft", "cli"}),
-        (AdapterConfig.load("prefix_tuning", prefix_length=6, bottleneck_size=16), {"adapters-core", "adapters", "cli"}),
+        (AdapterConfig.load("lora", r=4, alpha=16), False, {"adapters-core", "adapters", "peft", "cli"}),
+        (AdapterConfig.load("lora", r=4, alpha=16), True, {"adapters-core", "adapters", "peft", "cli"}),
+        (AdapterConfig.load("prefix_tuning", prefix_length=6, bottleneck_size=16), False, {"adapters-core", "adapters", "cli"}),
     ],
-    ids=["lora", "prefix_tuning"],
+    ids=["lora", "peft-lora", "prefix_tuning"],
 )  # fmt: skip
 def test_every_snippet_on_the_page_loads_the_adapter(
-    live_server, transactional_db, tmp_path, config, expected_snippets
+    web_server, celery_worker_process, transactional_db, tmp_path, config, peft_format, expected_snippets
 ):
     workdir = tmp_path / "work"
     workdir.mkdir()
-    saved, expected = trained_adapter(workdir, config, tmp_path)
-    adapter = publish(saved, config, name="tiny-sst2")
+    files, expected = trained_adapter(workdir, config, tmp_path, peft_format)
+    ensure_tiny_base_models()
+    SubtaskFactory(task=TaskFactory(name="sentiment"), name="sst-2")
+    token = ApiTokenFactory(user=UserFactory(username="ukp"), scope=TokenScope.WRITE).raw
+    upload_and_validate(web_server.url, token, "ukp/tiny-sst2", files, subtask="sst-2")
 
-    snippets = page_snippets(f"{live_server.url}/adapters/{adapter.full_name}/")
+    snippets = page_snippets(f"{web_server.url}/adapters/ukp/tiny-sst2/")
 
     assert {snippet_id.removeprefix("snippet-") for snippet_id in snippets} == expected_snippets
-    # The reference library's snippet sets HF_ENDPOINT before huggingface_hub is imported: an interpreter of
-    # its own. adapters_core's and PEFT's share one.
-    for group in (["snippet-adapters"], ["snippet-adapters-core", "snippet-peft"]):
-        present = [snippet_id for snippet_id in group if snippet_id in snippets]
-        outputs = run_python([snippets[snippet_id] for snippet_id in present], workdir, tmp_path)
-        assert len(outputs) == len(present)
-        for snippet_id, output in zip(present, outputs, strict=True):
-            torch.testing.assert_close(output, expected, rtol=1e-4, atol=1e-5, msg=snippet_id)
+    # The snippets using the Hugging Face routes set HF_ENDPOINT before huggingface_hub is imported: an
+    # interpreter each. adapters_core's runs in one of its own too.
+    for snippet_id in snippets:
+        if snippet_id == "snippet-cli":
+            continue
+        (output,) = run_python([snippets[snippet_id]], workdir, tmp_path)
+        torch.testing.assert_close(output, expected, rtol=1e-4, atol=1e-5, msg=snippet_id)
     if config.get("composition_mode") is not None:  # LoRA (and IA³): the page folds it into the weights
         assert "model.merge_adapter(adapter_name)" in snippets["snippet-adapters-core"]
     pulled = subprocess.run(

@@ -15,7 +15,7 @@ from adapters_core.configuration import CANONICAL_BUILTIN_NAMES
 from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, ApiToken, BaseModel
 from hub.registry.tokens import create_token, find_active_token
-from tests.factories import UserFactory, adapter_config_json, weights_bytes
+from tests.factories import UserFactory, VersionFileFactory, adapter_config_json, weights_bytes
 
 MAX_QUERIES = 6
 MAX_PAGE_BYTES = 100 * 1024
@@ -198,7 +198,9 @@ def test_adapter_page_shows_identifier_snippets_versions_and_citation(client, ca
     html = response.content.decode()
     assert "sentiment/sst-2@ukp" in html
     assert "model.load_adapter(&quot;sentiment/sst-2@ukp&quot;)" in html
-    assert "model.load_adapter(&quot;ukp/sst-2&quot;, source=&quot;hf&quot;, use_safetensors=True)" in html
+    # The reference library's default call: the hub serves pytorch_adapter.bin beside adapter.safetensors.
+    assert "adapter_name = model.load_adapter(&quot;ukp/sst-2&quot;)" in html
+    assert "use_safetensors" not in html
     assert "HF_ENDPOINT&quot;] = &quot;http://testserver&quot;" in html
     assert "bert-base-uncased" in html and "Task adapter" in html
     version = AdapterVersion.objects.get(adapter=catalogue["sst-2"])
@@ -209,6 +211,19 @@ def test_adapter_page_shows_identifier_snippets_versions_and_citation(client, ca
     assert '<span class="badge badge-valid">valid</span>' in html
     # Config keys with their meaning, and the diagram of the layer.
     assert "<code>reduction_factor</code>" in html and "<svg" in html
+
+
+def test_the_peft_snippet_shows_when_the_current_version_is_served_with_peft_weights(client, catalogue):
+    assert 'id="snippet-peft"' not in client.get("/adapters/ukp/sst-2/").content.decode()
+    version = AdapterVersion.objects.get(adapter=catalogue["sst-2"])
+    VersionFileFactory(version=version, name="adapter_model.safetensors", derived=True)
+
+    html = client.get("/adapters/ukp/sst-2/").content.decode()
+    assert 'id="snippet-peft"' in html
+    assert (
+        "PeftModel.from_pretrained(AutoModel.from_pretrained(&quot;bert-base-uncased&quot;), &quot;ukp/sst-2&quot;)"
+        in html
+    )
 
 
 def test_readme_is_rendered_from_markdown_and_sanitised(client, catalogue):

@@ -147,7 +147,7 @@ class VersionDetailSerializer(serializers.Serializer):
 
 def version_detail(request, version: AdapterVersion) -> dict:
     adapter = version.adapter
-    files = version.files.select_related("blob").order_by("name")
+    files = version.files.served().select_related("blob").order_by("name")
     return {
         "adapter": adapter.full_name,
         "version": version.version,

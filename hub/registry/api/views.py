@@ -23,7 +23,6 @@ from rest_framework.views import APIView
 
 from adapters_core.configuration import AdapterConfigError
 from adapters_core.configuration.values import load_json
-from adapters_core.directory import WEIGHTS_FILES
 from hub.registry.api.parsers import MultiPartParser
 from hub.registry.api.permissions import WriteAccess
 from hub.registry.api.serializers import (
@@ -44,7 +43,7 @@ from hub.registry.architectures import apply_overrides, find_architecture, regis
 from hub.registry.authentication import BearerTokenAuthentication
 from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import VersionStatus
-from hub.registry.downloads import IMMUTABLE_CACHE_CONTROL, blob_response, count_download
+from hub.registry.downloads import COUNTED_FILE, IMMUTABLE_CACHE_CONTROL, blob_response, count_download
 from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge, RegistryError
 from hub.registry.filtersets import (
     MAX_PAGE_SIZE,
@@ -437,7 +436,8 @@ def _file_location(namespace, name, version, file_name) -> dict | None:
     location = cache.get(key)
     if location is None:
         item = (
-            VersionFile.objects.select_related("blob", "version__adapter")
+            VersionFile.objects.served()
+            .select_related("blob", "version__adapter")
             .filter(
                 version__adapter__namespace__name=namespace,
                 version__adapter__name=name,
@@ -474,7 +474,7 @@ def download_file(request, namespace, name, version, file_name):
         _require_member(request, Adapter.objects.with_related().get(pk=location["adapter_id"]))
     blob = Blob(**location["blob"])
     response = blob_response(request, blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})
-    if file_name in WEIGHTS_FILES:
+    if file_name == COUNTED_FILE:
         count_download(request, response, location["adapter_id"])
     return response
 

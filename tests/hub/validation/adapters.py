@@ -224,3 +224,26 @@ def fusion_directory_files(
     for name in adapter_names:
         model.delete_adapter(name)
     return files
+
+
+# What `pickle_with_hidden_bytes` hides in every tensor's storage.
+HIDDEN_MARKER = (123456.0, 654321.0)
+
+
+def pickle_with_hidden_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    """A torch.save file of `tensors` that `torch.load(weights_only=True)` reads as exactly those tensors but
+    that carries more: each tensor is a view into a storage that also holds `HIDDEN_MARKER` (float32)."""
+    import io
+
+    marker = torch.tensor(HIDDEN_MARKER, dtype=torch.float32)
+    views = {}
+    for name, tensor in tensors.items():
+        storage = torch.cat([tensor.flatten(), marker])
+        views[name] = storage[: tensor.numel()].view(tensor.shape)
+    buffer = io.BytesIO()
+    torch.save(views, buffer)
+    return buffer.getvalue()
+
+
+def hidden_marker_bytes() -> bytes:
+    return torch.tensor(HIDDEN_MARKER, dtype=torch.float32).numpy().tobytes()

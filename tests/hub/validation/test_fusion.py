@@ -1,6 +1,8 @@
 """A version may carry an AdapterFusion over adapters on this hub (form field `fuses`): it validates when they
 resolve for the same base model, the fusion's tensors match its config, and the probe runs with it active."""
 
+import io
+
 import pytest
 import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -10,6 +12,7 @@ from safetensors.torch import save as save_safetensors
 from hub.registry.choices import VersionStatus
 from hub.registry.errors import Conflict, UploadRejected
 from hub.registry.models import AdapterVersion
+from hub.registry.storage import read_blob
 from hub.validation.tasks import run_validation
 from tests.factories import adapter_config_json, weights_bytes
 from tests.hub.validation.adapters import adapter_directory_files, fusion_directory_files
@@ -67,6 +70,22 @@ def test_a_fusion_of_the_uploaded_adapter_and_a_hub_adapter_as_a_legacy_pickle_i
     derived = {entry["name"]: entry["derived_from"] for entry in version.report["files"] if entry["derived"]}
     assert derived[FUSION_WEIGHTS] == "pytorch_model_adapter_fusion.bin"
     assert version.files.filter(name=FUSION_WEIGHTS, derived=True).exists()
+    # The fusion's pickle clients get is the hub's own, written from the converted (validated) tensors.
+    assert derived["pytorch_model_adapter_fusion.bin"] == FUSION_WEIGHTS
+    served = version.files.served().get(name="pytorch_model_adapter_fusion.bin")
+    assert served.derived
+    converted = load_safetensors(read_blob(version.files.get(name=FUSION_WEIGHTS).blob))
+    written = torch.load(io.BytesIO(read_blob(served.blob)), weights_only=True)
+    assert written.keys() == converted.keys()
+    assert all(torch.equal(written[name], converted[name]) for name in converted)
+
+
+def test_a_fusion_in_safetensors_is_served_with_the_hubs_pickle_too(store_version, fused_on_hub):
+    status, version = upload_with_fusion(store_version, fusion_directory_files(seed=3), fused_on_hub)
+
+    assert status == VersionStatus.VALID, version.report["summary"]
+    served = {item.name: item.derived for item in version.files.served()}
+    assert served[FUSION_WEIGHTS] is False and served["pytorch_model_adapter_fusion.bin"] is True
 
 
 def test_a_fusion_naming_an_unknown_adapter_is_invalid_saying_which(store_version, fused_on_hub):

@@ -61,9 +61,12 @@ def test_a_real_adapter_is_valid_with_a_complete_report(store_version, model_nam
     assert report["metrics"]["probe_output_max_abs_change"] > 0
     assert report["reference_model"]["model_name"] == model_name
     assert report["reference_model"]["weights"] == "seeded"
-    assert {entry["name"]: entry["sha256"] for entry in report["files"]} == {
-        name: hashlib.sha256(content).hexdigest() for name, content in files.items()
-    }
+    uploaded = {entry["name"]: entry["sha256"] for entry in report["files"] if not entry["derived"]}
+    assert uploaded == {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
+    # The hub's own pickle of the validated tensors, for the reference library's default call.
+    assert [(entry["name"], entry["derived_from"]) for entry in report["files"] if entry["derived"]] == [
+        ("pytorch_adapter.bin", "adapter.safetensors")
+    ]
 
 
 def test_revalidating_the_same_files_gives_the_same_probe_checksum(store_version):
@@ -112,6 +115,11 @@ def test_a_legacy_pickle_is_converted_and_stored_as_a_derived_blob(store_version
     converted_tensors, original = load_safetensors(converted), load_safetensors(same_weights)
     assert converted_tensors.keys() == original.keys()
     assert all(torch.equal(converted_tensors[name], original[name]) for name in original)
+    # The uploaded pickle is kept as uploaded; the pickle served beside the safetensors is the hub's own.
+    uploaded, written = version.files.filter(name="pytorch_adapter.bin").order_by("derived")
+    assert (uploaded.derived, read_blob(uploaded.blob)) == (False, files["pytorch_adapter.bin"])
+    assert written.derived
+    assert version.files.served().get(name="pytorch_adapter.bin") == written
 
 
 class CanaryWriter:
