@@ -64,7 +64,7 @@ def test_organisations_take_repositories_from_members_who_write(endpoint, people
         with pytest.raises(HfHubHTTPError) as refused:
             HfApi(endpoint=endpoint, token=people[who]).create_repo("lab/theirs")
         assert refused.value.response.status_code == 403
-        assert f"may not write to namespace 'lab'" in str(refused.value)
+        assert "may not write to namespace 'lab'" in str(refused.value)
     with pytest.raises(HfHubHTTPError) as read_only:
         HfApi(endpoint=endpoint, token=people["alice_read"]).create_repo("mine")
     assert read_only.value.response.status_code == 403 and "read-only" in str(read_only.value)
@@ -93,7 +93,10 @@ def test_whoami_names_the_user_their_organisations_and_the_tokens_role(endpoint,
     alice = HfApi(endpoint=endpoint, token=people["alice_read"]).whoami()
 
     assert bob["name"] == "bob" and bob["type"] == "user"
-    assert [(org["name"], org["roleInOrg"]) for org in bob["orgs"]] == [("lab", "write"), ("other-lab", "owner")]
+    assert [(org["name"], org["roleInOrg"]) for org in bob["orgs"]] == [
+        ("lab", "write"),
+        ("other-lab", "owner"),
+    ]
     assert bob["auth"]["accessToken"]["role"] == "write"
     assert alice["fullname"] == "Alice Liddell" and alice["orgs"] == []
     assert alice["auth"]["accessToken"] == {
@@ -122,9 +125,12 @@ def test_validate_yaml_reads_the_front_matter_and_always_answers_json(endpoint, 
     assert wrong_type.status_code == 400
     assert "'license' must be a string" in wrong_type.json()["errors"][0]["message"]
     assert not_json.status_code == 400 and not_json["Content-Type"] == "application/json"
-    assert "not valid YAML" in client_with(None).post(
-        "/api/validate-yaml", {"content": "---\na: [\n---\n"}, format="json"
-    ).json()["errors"][0]["message"]
+    assert (
+        "not valid YAML"
+        in client_with(None)
+        .post("/api/validate-yaml", {"content": "---\na: [\n---\n"}, format="json")
+        .json()["errors"][0]["message"]
+    )
 
 
 def test_main_is_the_one_branch(endpoint, people):
