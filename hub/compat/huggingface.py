@@ -37,7 +37,7 @@ from hub.http_errors import header_safe
 from hub.registry.choices import VersionStatus
 from hub.registry.downloads import blob_response, count_download
 from hub.registry.errors import RegistryError
-from hub.registry.models import Adapter, AdapterVersion
+from hub.registry.models import Adapter, AdapterVersion, EmptyRepository
 from hub.registry.permissions import role_in
 
 LIBRARY_NAME = "adapter-transformers"
@@ -83,14 +83,33 @@ class HubRouteError(Exception):
         return response
 
 
+class EmptyMain(Exception):
+    """For a member of its namespace, `main` of the repository names no commit yet: it was created empty
+    (`EmptyRepository`), or each of its commits failed validation. Each route answers as the Hugging Face Hub
+    does for an empty repository (`HuggingFaceView.empty_main`): clients that look for a file before their first
+    push (transformers' `push_to_hub` reads the README.md) are told it does not exist."""
+
+    def __init__(self, full_name: str, private: bool):
+        super().__init__(full_name)
+        self.full_name, self.private = full_name, private
+
+
 class HuggingFaceView(APIView):
     """Authentication and throttling as on the native API; errors in the Hugging Face Hub's form."""
 
     renderer_classes = [JSONRenderer]
 
+    def empty_main(self, empty: EmptyMain):
+        """The answer for a `main` without commits (see `EmptyMain`)."""
+        return HubRouteError(
+            404, "RevisionNotFound", f"{empty.full_name} has no commit on main yet."
+        ).response()
+
     def handle_exception(self, exc):
         if isinstance(exc, HubRouteError):
             return exc.response()
+        if isinstance(exc, EmptyMain):
+            return self.empty_main(exc)
         if isinstance(exc, RegistryError):
             # The registry's rules (names, uploads, permissions) say what to fix; 400 is a BadRequestError and
             # 403 a "403 Forbidden: <message>" on the client side.
@@ -150,14 +169,27 @@ def repository_not_found(full_name: str) -> HubRouteError:
     )
 
 
-def find_adapter(request, namespace: str, name: str) -> Adapter:
+def find_adapter(request, namespace: str, name: str, revision: str = MAIN_REVISION) -> Adapter:
     """The adapter `namespace/name` if the caller may read it: it is visible to them and has a valid version,
-    or they are a member of its namespace (`is_member` is set on it)."""
-    adapter = _visible_adapters(request.user).filter(namespace__name=namespace, name=name).first()
+    or they are a member of its namespace (`is_member` is set on it). Raises `EmptyMain` when a member asks
+    for `main` of a repository created empty."""
+    user = request.user
+    adapter = _visible_adapters(user).filter(namespace__name=namespace, name=name).first()
     if adapter is not None:
-        adapter.is_member = role_in(request.user, adapter.namespace) is not None
+        adapter.is_member = role_in(user, adapter.namespace) is not None
         if adapter.valid_versions or adapter.is_member:
             return adapter
+    else:
+        empty = (
+            EmptyRepository.objects.visible_to(user)
+            .select_related("namespace")
+            .filter(namespace__name=namespace, name=name)
+            .first()
+        )
+        if empty is not None and role_in(user, empty.namespace) is not None:
+            if revision == MAIN_REVISION:
+                raise EmptyMain(empty.full_name, empty.private)
+            raise HubRouteError(404, "RevisionNotFound", f"{empty.full_name} has no commit yet.")
     raise repository_not_found(f"{namespace}/{name}")
 
 
@@ -182,6 +214,8 @@ def find_version(adapter: Adapter, revision: str) -> AdapterVersion:
         head = head_version(adapter) if member else None
         if head is not None:
             return head
+        if member:
+            raise EmptyMain(adapter.full_name, adapter.private)
         raise HubRouteError(
             404,
             "RevisionNotFound",
@@ -405,8 +439,27 @@ class ModelListView(HuggingFaceView):
 class ModelInfoView(HuggingFaceView):
     """`GET /api/models/{ns}/{name}` and `.../revision/{rev}`: one repository at one revision."""
 
+    def empty_main(self, empty):
+        namespace = empty.full_name.partition("/")[0]
+        return Response(
+            {
+                "id": empty.full_name,
+                "modelId": empty.full_name,
+                "author": namespace,
+                "sha": None,
+                "private": empty.private,
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "library_name": LIBRARY_NAME,
+                "tags": [],
+                "siblings": [],
+            }
+        )
+
     def get(self, request, namespace, name, revision=MAIN_REVISION):
-        adapter = find_adapter(request, namespace, name)
+        adapter = find_adapter(request, namespace, name, revision)
         version = find_version(adapter, revision)
         data = model_json(
             adapter, version, siblings=True, blobs=_flag(request, "blobs"), config=True, card=True
@@ -425,8 +478,15 @@ class ResolveFileView(HuggingFaceView):
     """`HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`: a file of a revision, with ranges and the headers
     `hf_hub_download` needs (`X-Repo-Commit`, `ETag` = quoted sha256, `Content-Length`)."""
 
+    def empty_main(self, empty):
+        return HubRouteError(
+            404,
+            "EntryNotFound",
+            f"{self.kwargs['path']} does not exist: {empty.full_name} has no commit yet.",
+        ).response()
+
     def get(self, request, namespace, name, revision, path):
-        adapter = find_adapter(request, namespace, name)
+        adapter = find_adapter(request, namespace, name, revision)
         version = find_version(adapter, revision)
         file = next((f for f in version.files.all() if f.name == path), None)
         if file is None:
@@ -498,8 +558,11 @@ class TreeView(HuggingFaceView):
     top level by default; `recursive=true` for everything below it), `limit` entries a page from `cursor`, the
     next page announced in a `Link: <...>; rel="next"` header with an absolute URL."""
 
+    def empty_main(self, empty):
+        return Response([])
+
     def get(self, request, namespace, name, revision, path=""):
-        adapter = find_adapter(request, namespace, name)
+        adapter = find_adapter(request, namespace, name, revision)
         version = find_version(adapter, revision)
         folder = path.strip("/")
         entries = tree_entries(version, folder, recursive=_flag(request, "recursive"))
@@ -525,16 +588,14 @@ class TreeView(HuggingFaceView):
 class RefsView(HuggingFaceView):
     """`GET /api/models/{ns}/{name}/refs`: the one branch, `main`, and a tag per valid version (its label)."""
 
+    def empty_main(self, empty):
+        return Response({"branches": [], "converts": [], "tags": []})
+
     def get(self, request, namespace, name):
         adapter = find_adapter(request, namespace, name)
-        try:
-            main = find_version(adapter, MAIN_REVISION)
-        except HubRouteError:
-            main = None
+        main = find_version(adapter, MAIN_REVISION)
         body = {
-            "branches": [{"name": MAIN_REVISION, "ref": MAIN_REF, "targetCommit": main.revision}]
-            if main
-            else [],
+            "branches": [{"name": MAIN_REVISION, "ref": MAIN_REF, "targetCommit": main.revision}],
             "converts": [],
             "tags": [
                 {
