@@ -29,6 +29,7 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -118,6 +119,7 @@ def _batch_object(request, full_name: str, item) -> dict:
     }
 
 
+@extend_schema(exclude=True)
 class LfsBatchView(LfsView):
     """`POST /{ns}/{name}.git/info/lfs/objects/batch`: where to upload each object (see the module)."""
 
@@ -229,6 +231,7 @@ def _receive(request, staged, expected_size: int) -> tuple[str, int]:
     return digest.hexdigest(), received
 
 
+@extend_schema(exclude=True)
 class LfsVerifyView(LfsView):
     """`POST /{ns}/{name}.git/info/lfs/verify` `{oid, size}`: 200 when the object is stored with that size."""
 

@@ -17,10 +17,14 @@ reference `adapters` library and PEFT, which push through it) publish to the reg
 
 Repository URLs are `{endpoint}/{ns}/{name}` with the endpoint as the client reaches the hub
 (hub.compat.huggingface.endpoint_url); the clients parse them against their `HF_ENDPOINT`.
+
+These routes speak the protocol `huggingface_hub` defines (NDJSON commits, Git LFS media types), which the
+OpenAPI schema of the native API does not describe: they are left out of it.
 """
 
 from django.db import transaction
 from django.http import JsonResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from hub.compat.hf_commits import apply_commit, parse_commit, preupload, read_commit_body
@@ -44,6 +48,7 @@ def _require_token(request, what: str) -> None:
         )
 
 
+@extend_schema(exclude=True)
 class CreateRepositoryView(HuggingFaceView):
     """`POST /api/repos/create`: see the module."""
 
@@ -84,6 +89,7 @@ class CreateRepositoryView(HuggingFaceView):
         return Response({"url": url, "name": f"{namespace.name}/{name}", "id": f"{namespace.name}/{name}"})
 
 
+@extend_schema(exclude=True)
 class ValidateYamlView(HuggingFaceView):
     """`POST /api/validate-yaml` `{content, repoType}`: 200 `{errors: [], warnings}` when the README's front
     matter can be read, else 400 with `errors: [{message}]`. Warnings say what the hub will not understand
@@ -110,6 +116,7 @@ class ValidateYamlView(HuggingFaceView):
         )
 
 
+@extend_schema(exclude=True)
 class WhoAmIView(HuggingFaceView):
     """`GET /api/whoami-v2`: the token's user (`name` is their namespace), their organisations with their role,
     and the token (`auth.accessToken`: its name and role, read or write)."""
@@ -155,6 +162,7 @@ class WhoAmIView(HuggingFaceView):
         )
 
 
+@extend_schema(exclude=True)
 class PreuploadView(HuggingFaceView):
     """`POST /api/models/{ns}/{name}/preupload/{rev}`: see hub.compat.hf_commits.preupload."""
 
@@ -165,6 +173,7 @@ class PreuploadView(HuggingFaceView):
         return Response({"files": preupload(repository, request.data)})
 
 
+@extend_schema(exclude=True)
 class CommitView(HuggingFaceView):
     """`POST /api/models/{ns}/{name}/commit/{rev}`: a new version (see hub.compat.hf_commits). Answers
     `commitUrl` and `commitOid` (the version's revision id), and where to follow its validation."""
@@ -193,6 +202,7 @@ class CommitView(HuggingFaceView):
         )
 
 
+@extend_schema(exclude=True)
 class BranchView(HuggingFaceView):
     """`POST /api/models/{ns}/{name}/branch/{branch}`: see the module."""
 
