@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from hub.registry.caching import cache_key
 from hub.registry.models import Blob
 from hub.registry.storage import open_blob
 
@@ -69,7 +70,7 @@ def describe_stored_file(path: str, blob: Blob) -> StoredFile:
     if blob.size and not path.lower().endswith(BINARY_SUFFIXES) and blob.size <= REGULAR_FILE_MAX_BYTES:
         # Content never changes under a sha256, so whether it starts binary and its git id are kept for good.
         has_nul, content_sha1 = cache.get_or_set(
-            f"hf:git-blob:{blob.sha256}", lambda: _sample_and_git_id(blob), timeout=None
+            cache_key("hf:git-blob", blob.sha256), lambda: _sample_and_git_id(blob), timeout=None
         )
     mode = upload_mode(path, blob.size, b"\0" if has_nul else b"")
     # A regular file is empty or was read above; an LFS file's git object is its pointer.

@@ -211,17 +211,11 @@ def find_version(adapter: Adapter, revision: str) -> AdapterVersion:
     if revision == MAIN_REVISION:
         if adapter.current_version_id is not None:
             return main_version(adapter)
-        head = head_version(adapter) if member else None
-        if head is not None:
-            return head
-        if member:
+        # Only members reach an adapter without a valid version (`find_adapter`).
+        head = head_version(adapter)
+        if head is None:
             raise EmptyMain(adapter.full_name, adapter.private)
-        raise HubRouteError(
-            404,
-            "RevisionNotFound",
-            f"{adapter.full_name} has no valid version yet, so main names no revision; "
-            "its versions can be read by their revision id.",
-        )
+        return head
     for version in adapter.valid_versions:
         if revision in (version.version, version.revision):
             return version
