@@ -144,6 +144,8 @@ VALIDATION_HEARTBEAT_SECONDS = env.float("VALIDATION_HEARTBEAT_SECONDS", default
 # Every worker looks for versions to take up again (expired leases, lost messages) when it starts and then
 # this often, so recovery needs no celery beat; 0 turns it off.
 VALIDATION_RECOVERY_INTERVAL_SECONDS = env.float("VALIDATION_RECOVERY_INTERVAL_SECONDS", default=5)
+# How long an upload link of the Hugging Face LFS batch API may be used (seconds; the transfer may take longer).
+HF_UPLOAD_URL_SECONDS = env.int("HF_UPLOAD_URL_SECONDS", default=900)
 # Seed demo adapters on `make run`'s first start.
 ADAPTERHUB_SEED_DEMO = env.bool("ADAPTERHUB_SEED_DEMO", default=False)
 

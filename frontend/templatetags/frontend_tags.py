@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 
 from hub.registry.choices import VersionStatus
 from hub.registry.lifecycle import waiting_for as version_waiting_for
+from hub.registry.model_card import split_front_matter
 from hub.registry.search import search_words
 
 register = template.Library()
@@ -45,9 +46,10 @@ def highlighted(context, text):
 @register.filter
 def render_markdown(text):
     """Markdown (as uploaded in a README) to HTML, sanitised: scripts, event handlers, styles and unsafe URLs
-    are removed, whatever the Markdown held."""
+    are removed, whatever the Markdown held. A model card's YAML front matter is metadata, not shown."""
     if not text:
         return ""
+    _, text = split_front_matter(text)
     html = markdown_lib.markdown(text, extensions=MARKDOWN_EXTENSIONS, output_format="html")
     # The README sits under the page's own h1 and h2: its headings move down two levels.
     html = HEADING_TAG.sub(lambda match: f"<{match[1]}h{min(int(match[2]) + 2, 6)}", html)

@@ -1,4 +1,5 @@
-"""The part of the Hugging Face Hub's HTTP API that `huggingface_hub` clients use, served from the registry.
+"""The reading part of the Hugging Face Hub's HTTP API that `huggingface_hub` clients use, served from the
+registry (the writing part: hub.compat.huggingface_write).
 
 Every adapter is a model repository `namespace/name`. Its revisions are its `valid` versions, named by
 version label or by their immutable revision id (`AdapterVersion.revision`, the clients' commit sha);
@@ -6,28 +7,40 @@ version label or by their immutable revision id (`AdapterVersion.revision`, the 
 Adapters without a valid version, and private adapters the caller may not see, do not exist here.
 
 A revision's files are those its version is served with (`VersionFile.objects.served()`): the model info's
-`siblings` list exactly these, and only these resolve.
+`siblings` and the tree list exactly these, and only these resolve.
+
+Members of the adapter's namespace (its owners) see more: every version by its revision id or label at once,
+pending, validating, invalid or failed (a commit can be read back before it is validated), and, while the
+adapter has no valid version yet, `main` names its head (`head_version`: the newest version that has not
+failed validation).
 
 Routes: `GET /api/models` (a bare JSON array with `Link: <...>; rel="next"` pagination),
-`GET /api/models/{ns}/{name}[/revision/{rev}]`, and `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`.
+`GET /api/models/{ns}/{name}[/revision/{rev}]`, `GET /api/models/{ns}/{name}/tree/{rev}[/{path}]` (paged
+the same way), `GET /api/models/{ns}/{name}/refs`, and `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`.
 Errors carry the headers the clients read: `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`,
 `EntryNotFound`) and `X-Error-Message`.
 """
 
+import hashlib
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Prefetch, Q, Value
 from django.db.models.functions import Concat
 from django.http import JsonResponse
+from django.http.request import split_domain_port, validate_host
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hub.compat.hf_files import describe_stored_file, lfs_pointer
 from hub.http_errors import header_safe
+from hub.registry.choices import VersionStatus
 from hub.registry.downloads import COUNTED_FILE, blob_response, count_download
-from hub.registry.models import Adapter, AdapterVersion, VersionFile
+from hub.registry.errors import RegistryError
+from hub.registry.models import Adapter, AdapterVersion, EmptyRepository, VersionFile
+from hub.registry.permissions import role_in
 
 LIBRARY_NAME = "adapter-transformers"
 # Every adapter carries these tags, so `list_models(filter="adapters")` finds them all.
@@ -37,6 +50,7 @@ MAX_PAGE_SIZE = 1000
 # PostgreSQL's OFFSET is a 64-bit integer; an offset past every row gives an empty page whatever its size.
 MAX_OFFSET = 2**62
 MAIN_REVISION = "main"
+MAIN_REF = "refs/heads/main"
 # The message `huggingface_hub` reports as a credentials problem rather than as a missing repository.
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
@@ -53,15 +67,17 @@ SORT_FIELDS = {
 
 
 class HubRouteError(Exception):
-    """An error answered the way the Hugging Face Hub answers it: status, `X-Error-Code`, message."""
+    """An error answered the way the Hugging Face Hub answers it: status, `X-Error-Code` (when the clients
+    know one for it), message."""
 
-    def __init__(self, status: int, code: str, message: str, commit: str | None = None):
+    def __init__(self, status: int, code: str | None, message: str, commit: str | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.commit = status, code, message, commit
 
     def response(self):
         response = JsonResponse({"error": self.message}, status=self.status)
-        response["X-Error-Code"] = self.code
+        if self.code:
+            response["X-Error-Code"] = self.code
         response["X-Error-Message"] = header_safe(self.message)
         if self.commit:
             # Lets clients remember that a file is absent from this revision.
@@ -69,14 +85,39 @@ class HubRouteError(Exception):
         return response
 
 
+class EmptyMain(Exception):
+    """For a member of its namespace, `main` of the repository names no commit yet: it was created empty
+    (`EmptyRepository`), or each of its commits failed validation. Each route answers as the Hugging Face Hub
+    does for an empty repository (`HuggingFaceView.empty_main`): clients that look for a file before their first
+    push (transformers' `push_to_hub` reads the README.md) are told it does not exist."""
+
+    def __init__(self, full_name: str, private: bool):
+        super().__init__(full_name)
+        self.full_name, self.private = full_name, private
+
+
 class HuggingFaceView(APIView):
     """Authentication and throttling as on the native API; errors in the Hugging Face Hub's form."""
 
     renderer_classes = [JSONRenderer]
 
+    def empty_main(self, empty: EmptyMain):
+        """The answer for a `main` without commits (see `EmptyMain`)."""
+        return HubRouteError(
+            404, "RevisionNotFound", f"{empty.full_name} has no commit on main yet."
+        ).response()
+
     def handle_exception(self, exc):
         if isinstance(exc, HubRouteError):
             return exc.response()
+        if isinstance(exc, EmptyMain):
+            return self.empty_main(exc)
+        if isinstance(exc, RegistryError):
+            # The registry's rules (names, uploads, permissions) say what to fix; 400 is a BadRequestError and
+            # 403 a "403 Forbidden: <message>" on the client side.
+            response = JsonResponse({"error": exc.message, **exc.extra}, status=exc.status_code)
+            response["X-Error-Message"] = header_safe(exc.message)
+            return response
         response = super().handle_exception(exc)
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
             response["X-Error-Message"] = INVALID_CREDENTIALS
@@ -90,29 +131,79 @@ class HuggingFaceView(APIView):
 # --------------------------------------------------------------------------------------------------
 
 
+def endpoint_url(request) -> str:
+    """The hub's base URL as its clients reach it (their `HF_ENDPOINT`): `ADAPTERHUB_PUBLIC_URL`, else the
+    request's scheme and host, as a proxy in front reports them in `X-Forwarded-Proto` and `X-Forwarded-Host`
+    (a forwarded host that `ALLOWED_HOSTS` does not name is ignored)."""
+    if settings.ADAPTERHUB_PUBLIC_URL:
+        return settings.ADAPTERHUB_PUBLIC_URL
+    scheme = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    if scheme not in ("http", "https"):
+        scheme = request.scheme
+    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    if not host or not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
+        host = request.get_host()
+    return f"{scheme}://{host}"
+
+
 def _served_adapters(user):
     """Adapters `user` may see that have at least one valid version, with what the answers need."""
-    # `version.files.all()` below are the files a version is served with.
-    served_files = Prefetch("files", queryset=VersionFile.objects.served().select_related("blob"))
-    valid_versions = AdapterVersion.objects.valid().newest_first().prefetch_related(served_files)
+    return _visible_adapters(user).resolvable()
+
+
+def _served_files():
+    """Prefetched as a version's `files`: `version.files.all()` are then the files it is served with."""
+    return Prefetch("files", queryset=VersionFile.objects.served().select_related("blob"))
+
+
+def _visible_adapters(user):
+    valid_versions = AdapterVersion.objects.valid().newest_first().prefetch_related(_served_files())
     return (
         Adapter.objects.visible_to(user)
-        .resolvable()
         .with_related()
         .with_current_version()
         .prefetch_related(Prefetch("versions", queryset=valid_versions, to_attr="valid_versions"))
     )
 
 
-def find_adapter(request, namespace: str, name: str) -> Adapter:
-    adapter = _served_adapters(request.user).filter(namespace__name=namespace, name=name).first()
-    if adapter is None:
-        raise HubRouteError(
-            404,
-            "RepoNotFound",
-            f"Repository {namespace}/{name} not found (or it is private, or it has no valid version yet).",
+def repository_not_found(full_name: str) -> HubRouteError:
+    """The error for a repository that does not exist for this caller (missing, private to others, or not
+    served yet): 404 with `RepoNotFound`, the same in every case so nothing tells them apart."""
+    return HubRouteError(
+        404,
+        "RepoNotFound",
+        f"Repository {full_name} not found (or it is private, or it has no valid version yet).",
+    )
+
+
+def find_adapter(request, namespace: str, name: str, revision: str = MAIN_REVISION) -> Adapter:
+    """The adapter `namespace/name` if the caller may read it: it is visible to them and has a valid version,
+    or they are a member of its namespace (`is_member` is set on it). Raises `EmptyMain` when a member asks
+    for `main` of a repository created empty."""
+    user = request.user
+    adapter = _visible_adapters(user).filter(namespace__name=namespace, name=name).first()
+    if adapter is not None:
+        adapter.is_member = role_in(user, adapter.namespace) is not None
+        if adapter.valid_versions or adapter.is_member:
+            return adapter
+    else:
+        empty = (
+            EmptyRepository.objects.visible_to(user)
+            .select_related("namespace")
+            .filter(namespace__name=namespace, name=name)
+            .first()
         )
-    return adapter
+        if empty is not None and role_in(user, empty.namespace) is not None:
+            if revision == MAIN_REVISION:
+                raise EmptyMain(empty.full_name, empty.private)
+            raise HubRouteError(404, "RevisionNotFound", f"{empty.full_name} has no commit yet.")
+    raise repository_not_found(f"{namespace}/{name}")
+
+
+def head_version(adapter: Adapter) -> AdapterVersion | None:
+    """The adapter's head: its newest version that is valid or may still become valid (pending,
+    validating). A commit builds on it (`parentCommit`); a version that failed validation is never the head."""
+    return adapter.versions.not_failed().newest_first().prefetch_related(_served_files()).first()
 
 
 def main_version(adapter: Adapter) -> AdapterVersion:
@@ -121,11 +212,27 @@ def main_version(adapter: Adapter) -> AdapterVersion:
 
 
 def find_version(adapter: Adapter, revision: str) -> AdapterVersion:
-    """A valid version of `adapter` by `main`, version label or revision id."""
+    """A version of `adapter` by `main`, version label or revision id: a valid one, or for members of its
+    namespace (`find_adapter`) any one, and `main` their head while no version is valid."""
+    member = getattr(adapter, "is_member", False)
     if revision == MAIN_REVISION:
-        return main_version(adapter)
+        if adapter.current_version_id is not None:
+            return main_version(adapter)
+        # Only members reach an adapter without a valid version (`find_adapter`).
+        head = head_version(adapter)
+        if head is None:
+            raise EmptyMain(adapter.full_name, adapter.private)
+        return head
     for version in adapter.valid_versions:
         if revision in (version.version, version.revision):
+            return version
+    if member:
+        version = (
+            adapter.versions.filter(Q(revision=revision) | Q(version=revision))
+            .prefetch_related(_served_files())
+            .first()
+        )
+        if version is not None:
             return version
     labels = ", ".join(version.version for version in adapter.valid_versions)
     raise HubRouteError(
@@ -207,7 +314,7 @@ def _siblings(version: AdapterVersion, blobs: bool) -> list[dict]:
     for file in version.files.all():
         sibling = {"rfilename": file.name}
         if blobs:
-            pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{file.blob.sha256}\nsize {file.blob.size}\n"
+            pointer = lfs_pointer(file.blob.sha256, file.blob.size)
             sibling.update(
                 size=file.blob.size,
                 lfs={"sha256": file.blob.sha256, "size": file.blob.size, "pointerSize": len(pointer)},
@@ -327,29 +434,60 @@ class ModelListView(HuggingFaceView):
 
     @staticmethod
     def absolute_url(request, query) -> str:
-        path_and_query = f"{request.path}?{urlencode(sorted(query.lists()), doseq=True)}"
-        if settings.ADAPTERHUB_PUBLIC_URL:
-            return settings.ADAPTERHUB_PUBLIC_URL + path_and_query
-        return request.build_absolute_uri(path_and_query)
+        return f"{endpoint_url(request)}{request.path}?{urlencode(sorted(query.lists()), doseq=True)}"
 
 
 class ModelInfoView(HuggingFaceView):
     """`GET /api/models/{ns}/{name}` and `.../revision/{rev}`: one repository at one revision."""
 
-    def get(self, request, namespace, name, revision=MAIN_REVISION):
-        adapter = find_adapter(request, namespace, name)
-        version = find_version(adapter, revision)
+    def empty_main(self, empty):
+        namespace = empty.full_name.partition("/")[0]
         return Response(
-            model_json(adapter, version, siblings=True, blobs=_flag(request, "blobs"), config=True, card=True)
+            {
+                "id": empty.full_name,
+                "modelId": empty.full_name,
+                "author": namespace,
+                "sha": None,
+                "private": empty.private,
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "library_name": LIBRARY_NAME,
+                "tags": [],
+                "siblings": [],
+            }
         )
+
+    def get(self, request, namespace, name, revision=MAIN_REVISION):
+        adapter = find_adapter(request, namespace, name, revision)
+        version = find_version(adapter, revision)
+        data = model_json(
+            adapter, version, siblings=True, blobs=_flag(request, "blobs"), config=True, card=True
+        )
+        if version.status != VersionStatus.VALID:
+            # Only members read versions that are not valid; they are told why the version is not served.
+            data["validation"] = {
+                "version": version.version,
+                "status": version.status,
+                "report": version.report,
+            }
+        return Response(data)
 
 
 class ResolveFileView(HuggingFaceView):
     """`HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`: a file of a revision, with ranges and the headers
     `hf_hub_download` needs (`X-Repo-Commit`, `ETag` = quoted sha256, `Content-Length`)."""
 
+    def empty_main(self, empty):
+        return HubRouteError(
+            404,
+            "EntryNotFound",
+            f"{self.kwargs['path']} does not exist: {empty.full_name} has no commit yet.",
+        ).response()
+
     def get(self, request, namespace, name, revision, path):
-        adapter = find_adapter(request, namespace, name)
+        adapter = find_adapter(request, namespace, name, revision)
         version = find_version(adapter, revision)
         file = next((f for f in version.files.all() if f.name == path), None)
         if file is None:
@@ -371,3 +509,104 @@ class ResolveFileView(HuggingFaceView):
         if file.name == COUNTED_FILE:
             count_download(request, response, adapter.pk)
         return response
+
+
+# --------------------------------------------------------------------------------------------------
+# Files and refs of a repository
+# --------------------------------------------------------------------------------------------------
+
+TREE_PAGE_SIZE = 1000
+
+
+def tree_entries(version: AdapterVersion, folder: str, recursive: bool) -> list[dict] | None:
+    """The entries (files and folders) of `version` under `folder` ("" for the top level), as
+    `list_repo_tree` reads them, sorted by path: the direct children, or with `recursive` everything below.
+    None when `folder` is no folder of the version."""
+    prefix = f"{folder}/" if folder else ""
+    files = {
+        file.name: describe_stored_file(file.name, file.blob)
+        for file in version.files.all()
+        if file.name.startswith(prefix)
+    }
+    if folder and not files:
+        return None
+    entries = {}
+    for path, stored in files.items():
+        parts = path[len(prefix) :].split("/")
+        # Every folder between `folder` and the file is an entry of its own (only the first when not recursive).
+        for depth in range(1, len(parts) if recursive else min(len(parts), 2)):
+            sub_folder = prefix + "/".join(parts[:depth])
+            entries[sub_folder] = {"type": "directory", "path": sub_folder}
+        if recursive or len(parts) == 1:
+            entry = {"type": "file", "oid": stored.git_oid, "size": stored.size, "path": path}
+            if stored.mode == "lfs":
+                pointer = lfs_pointer(stored.sha256, stored.size)
+                entry["lfs"] = {"oid": stored.sha256, "size": stored.size, "pointerSize": len(pointer)}
+            entries[path] = entry
+    for path, entry in entries.items():
+        if entry["type"] == "directory":
+            # A folder's id changes whenever a file below it does, as a git tree's does.
+            digest = hashlib.sha1()
+            for file_path in sorted(files):
+                if file_path.startswith(path + "/"):
+                    digest.update(f"{files[file_path].git_oid} {file_path}\n".encode())
+            entry["oid"] = digest.hexdigest()
+    return [entries[path] for path in sorted(entries)]
+
+
+class TreeView(HuggingFaceView):
+    """`GET /api/models/{ns}/{name}/tree/{rev}[/{path}]`: the files and folders of a revision under `path` (the
+    top level by default; `recursive=true` for everything below it), `limit` entries a page from `cursor`, the
+    next page announced in a `Link: <...>; rel="next"` header with an absolute URL."""
+
+    def empty_main(self, empty):
+        return Response([])
+
+    def get(self, request, namespace, name, revision, path=""):
+        adapter = find_adapter(request, namespace, name, revision)
+        version = find_version(adapter, revision)
+        folder = path.strip("/")
+        entries = tree_entries(version, folder, recursive=_flag(request, "recursive"))
+        if entries is None:
+            raise HubRouteError(
+                404,
+                "EntryNotFound",
+                f"{folder} is no folder of {adapter.full_name} at revision {version.version} ({version.revision}).",
+                commit=version.revision,
+            )
+        params = request.query_params
+        offset = ModelListView.bounded_int(params.get("cursor"), 0, 0, MAX_OFFSET, "cursor")
+        page_size = ModelListView.bounded_int(params.get("limit"), TREE_PAGE_SIZE, 1, MAX_PAGE_SIZE, "limit")
+        response = Response(entries[offset : offset + page_size])
+        if offset + page_size < len(entries):
+            query = params.copy()
+            query["cursor"] = str(offset + page_size)
+            query["limit"] = str(page_size)
+            response["Link"] = f'<{ModelListView.absolute_url(request, query)}>; rel="next"'
+        return response
+
+
+class RefsView(HuggingFaceView):
+    """`GET /api/models/{ns}/{name}/refs`: the one branch, `main`, and a tag per valid version (its label)."""
+
+    def empty_main(self, empty):
+        return Response({"branches": [], "converts": [], "tags": []})
+
+    def get(self, request, namespace, name):
+        adapter = find_adapter(request, namespace, name)
+        main = find_version(adapter, MAIN_REVISION)
+        body = {
+            "branches": [{"name": MAIN_REVISION, "ref": MAIN_REF, "targetCommit": main.revision}],
+            "converts": [],
+            "tags": [
+                {
+                    "name": version.version,
+                    "ref": f"refs/tags/{version.version}",
+                    "targetCommit": version.revision,
+                }
+                for version in adapter.valid_versions
+            ],
+        }
+        if _flag(request, "include_prs"):
+            body["pullRequests"] = []
+        return Response(body)

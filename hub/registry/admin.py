@@ -9,6 +9,7 @@ from hub.registry.models import (
     Architecture,
     BaseModel,
     Blob,
+    EmptyRepository,
     Membership,
     Namespace,
     Subtask,
@@ -127,6 +128,16 @@ class VersionFileInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+
+@admin.register(EmptyRepository)
+class EmptyRepositoryAdmin(admin.ModelAdmin):
+    """Names taken through the Hugging Face API (`create_repo`) that never got a commit; deleting one frees it."""
+
+    list_display = ["namespace", "name", "private", "created_by", "created_at"]
+    list_filter = ["private"]
+    search_fields = ["namespace__name", "name"]
+    readonly_fields = ["created_at"]
 
 
 @admin.register(AdapterVersion)

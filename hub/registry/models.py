@@ -15,7 +15,12 @@ from hub.registry.choices import (
     VersionStatus,
 )
 from hub.registry.methods import method_family
-from hub.registry.querysets import AdapterQuerySet, AdapterVersionQuerySet, VersionFileQuerySet
+from hub.registry.querysets import (
+    AdapterQuerySet,
+    AdapterVersionQuerySet,
+    EmptyRepositoryQuerySet,
+    VersionFileQuerySet,
+)
 
 
 class Namespace(models.Model):
@@ -248,6 +253,36 @@ class Adapter(models.Model):
         if self.subtask_id is None:
             return f"{self.task.name}@{self.namespace.name}"
         return f"{self.task.name}/{self.subtask.name}@{self.namespace.name}"
+
+
+class EmptyRepository(models.Model):
+    """A repository created through the Hugging Face API (`create_repo`) that has no version yet: its name is
+    taken and its privacy chosen. An adapter needs a base model and a task, which only its files and card tell,
+    so the first version stored under the name (a commit, or an upload through the REST API) creates the
+    `Adapter`, with this privacy, and removes this row (hub.registry.uploads.create_version)."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="empty_repositories")
+    name = models.CharField(max_length=100)
+    private = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EmptyRepositoryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["namespace__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "name"], name="unique_empty_repository_per_namespace"
+            )
+        ]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self):
+        return f"{self.namespace.name}/{self.name}"
 
 
 class Blob(models.Model):

@@ -28,10 +28,25 @@ def _lease_expired(now) -> Q:
     )
 
 
+def _visible_to(queryset, user):
+    """The rows of `queryset` (adapters, or empty repositories) `user` may see: all public ones plus the
+    private ones of their namespaces (all of them for a superuser). Without a user (or anonymous): the public
+    ones."""
+    if user is not None and user.is_authenticated:
+        if user.is_superuser:
+            return queryset.all()
+        return queryset.filter(Q(private=False) | Q(namespace__memberships__user=user)).distinct()
+    return queryset.filter(private=False)
+
+
 class AdapterVersionQuerySet(models.QuerySet):
     def valid(self):
         """Versions that passed validation: the only ones that resolve or are served."""
         return self.filter(status=VersionStatus.VALID)
+
+    def not_failed(self):
+        """Versions that passed validation or may still pass it (pending, validating): not invalid, not error."""
+        return self.exclude(status__in=(VersionStatus.INVALID, VersionStatus.ERROR))
 
     def newest_first(self):
         return self.order_by("-created_at", "-id")
@@ -114,11 +129,7 @@ class AdapterQuerySet(models.QuerySet):
     def visible_to(self, user=None):
         """Adapters `user` may see: all public ones plus the private ones of their namespaces (all of them for
         a superuser). Without a user (or anonymous): the public ones."""
-        if user is not None and user.is_authenticated:
-            if user.is_superuser:
-                return self.all()
-            return self.filter(Q(private=False) | Q(namespace__memberships__user=user)).distinct()
-        return self.filter(private=False)
+        return _visible_to(self, user)
 
     def with_related(self):
         """Joined with namespace, task, subtask and base model: what naming and describing an adapter needs."""
@@ -166,3 +177,9 @@ class AdapterQuerySet(models.QuerySet):
         everything a row shows (the `status` column, `current_version_label`) in one query, ready for
         `AdapterFilterSet`."""
         return self.visible_to(user).with_related().defer(*LIST_DEFERRED_FIELDS).with_current_version_label()
+
+
+class EmptyRepositoryQuerySet(models.QuerySet):
+    def visible_to(self, user=None):
+        """Empty repositories `user` may see, by the rule of `AdapterQuerySet.visible_to`."""
+        return _visible_to(self, user)

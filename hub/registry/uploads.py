@@ -39,7 +39,16 @@ from hub.registry.choices import AdapterType, NamespaceKind
 from hub.registry.errors import BadRequest, Conflict, UploadRejected
 from hub.registry.fusions import FUSION_FILES, FusionMismatch, pair_fused_adapters, parse_fuses
 from hub.registry.lifecycle import enqueue_validation, set_default_version
-from hub.registry.models import Adapter, AdapterVersion, BaseModel, Namespace, Subtask, Task, VersionFile
+from hub.registry.models import (
+    Adapter,
+    AdapterVersion,
+    BaseModel,
+    EmptyRepository,
+    Namespace,
+    Subtask,
+    Task,
+    VersionFile,
+)
 from hub.registry.names import check_name
 from hub.registry.permissions import require_write
 from hub.registry.seed import lora_site_table
@@ -99,6 +108,15 @@ def check_declared_hashes(declarations: list[str], incoming: list[IncomingFile])
             )
 
 
+def check_file_name(name: str) -> None:
+    """Raise `UploadRejected` unless a version can hold a file called `name` (`UPLOAD_FILES`)."""
+    if name not in UPLOAD_FILES:
+        raise UploadRejected(
+            f"File {name!r} is not part of an adapter directory; allowed files: {', '.join(UPLOAD_FILES)}.",
+            field="files",
+        )
+
+
 def _check_files(files: list[IncomingFile]) -> dict[str, IncomingFile]:
     if not files:
         raise UploadRejected(
@@ -108,11 +126,7 @@ def _check_files(files: list[IncomingFile]) -> dict[str, IncomingFile]:
     by_name: dict[str, IncomingFile] = {}
     for incoming in files:
         name = incoming.name
-        if name not in UPLOAD_FILES:
-            raise UploadRejected(
-                f"File {name!r} is not part of an adapter directory; allowed files: {', '.join(UPLOAD_FILES)}.",
-                field="files",
-            )
+        check_file_name(name)
         if name in by_name:
             raise UploadRejected(f"File {name!r} was sent twice; send each file once.", field="files")
         by_name[name] = incoming
@@ -386,6 +400,29 @@ def _next_label(label: str) -> str:
     return str(int(label) + 1) if label.isdigit() else f"{label}.1"
 
 
+def next_free_label(adapter: Adapter | None) -> str:
+    """The label a new version of `adapter` gets when none is given: the one after its newest version's label
+    ("1" → "2", "1.0" → "1.0.1"), skipping labels already taken; "1" for an adapter without versions."""
+    if adapter is None:
+        return DEFAULT_VERSION_LABEL
+    taken = set(adapter.versions.values_list("version", flat=True))
+    newest = adapter.versions.newest_first().values_list("version", flat=True).first()
+    label = _next_label(newest) if newest else DEFAULT_VERSION_LABEL
+    while label in taken:
+        label = _next_label(label)
+    return label
+
+
+def config_base_model_name(incoming: IncomingFile) -> str:
+    """The base model an uploaded adapter_config.json names (`model_name`, or PEFT's
+    `base_model_name_or_path`); "" when it names none or cannot be read (`create_version` then says why)."""
+    peeked = _peek_config(incoming)
+    if not isinstance(peeked, dict):
+        return ""
+    named = peeked.get("base_model_name_or_path") if is_peft_config(peeked) else peeked.get("model_name")
+    return named if isinstance(named, str) else ""
+
+
 def _update_metadata(adapter: Adapter, **fields) -> None:
     changed = [key for key, value in fields.items() if value and getattr(adapter, key) != value]
     for key in changed:
@@ -420,8 +457,9 @@ def create_version(
 ) -> UploadResult:
     """Store an upload as a new immutable version of `namespace/name` in status `pending`.
 
-    Creates the adapter on its first upload. `declared_sha256` lists `<file name>:<sha256>` the client
-    declared; each must match. `fuses` (comma-separated identifiers) names the hub adapters an uploaded
+    Creates the adapter on its first upload (private when the name was created as a private empty
+    repository, see `EmptyRepository`). `declared_sha256` lists `<file name>:<sha256>` the client declared;
+    each must match. `fuses` (comma-separated identifiers) names the hub adapters an uploaded
     AdapterFusion fuses (see hub.registry.fusions). In one transaction: blobs (stored by sha256), the adapter, the version and its
     files; validation is enqueued when the transaction commits. Uploading the same version again with
     identical files returns the existing version (`created=False`); other bytes under an existing version
@@ -464,6 +502,8 @@ def create_version(
         adapter = Adapter.objects.filter(namespace=namespace, name=name).first()
         if adapter is None:
             task_row, subtask_row = find_task(task, subtask, type or None)
+            # A repository created empty (Hugging Face `create_repo`) becomes this adapter, keeping its privacy.
+            empty_repository = EmptyRepository.objects.filter(namespace=namespace, name=name).first()
             adapter = Adapter.objects.create(
                 namespace=namespace,
                 name=name,
@@ -477,7 +517,10 @@ def create_version(
                 description=description,
                 citation=citation,
                 license=license,
+                private=empty_repository.private if empty_repository else False,
             )
+            if empty_repository is not None:
+                empty_repository.delete()
         else:
             existing = adapter.versions.filter(version=version).first()
             if existing is not None:

@@ -465,6 +465,17 @@ def test_readme_headings_sit_below_the_page_headings(client, catalogue):
     assert "<h3>SST-2 adapter</h3>" in html
 
 
+def test_a_model_cards_front_matter_is_not_shown(client, catalogue):
+    Adapter.objects.filter(pk=catalogue["sst-2"].pk).update(
+        readme="---\ntags:\n- adapter-transformers\nlicense: mit\n---\n\n# Adapter for bert\n\nTrained on SST-2.\n"
+    )
+    html = client.get("/adapters/ukp/sst-2/").content.decode()
+    readme = html[html.index('<div class="readme">') :]
+    readme = readme[: readme.index("</div>")]
+    assert "<h3>Adapter for bert</h3>" in readme and "Trained on SST-2." in readme
+    assert "adapter-transformers" not in readme and "license" not in readme and "<hr" not in readme
+
+
 def test_an_unknown_sort_order_is_named(client, catalogue):
     response = client.get("/adapters/", {"sort": "stars"})
     assert response.status_code == 200

@@ -388,7 +388,9 @@ class LoRASite:
         (``addmm``): the same values as the general path, one temporary tensor less."""
         output = type(self.host).forward(self.host, x)
         low_rank = x.reshape(-1, x.shape[-1]) @ lora.lora_A.t()
-        summed = torch.addmm(output.reshape(-1, output.shape[-1]), low_rank, lora.lora_B.t(), alpha=lora.scaling)
+        summed = torch.addmm(
+            output.reshape(-1, output.shape[-1]), low_rank, lora.lora_B.t(), alpha=lora.scaling
+        )
         return summed.view(output.shape)
 
     def apply(self, name: str, hidden: torch.Tensor | None, layer_input: torch.Tensor) -> torch.Tensor:

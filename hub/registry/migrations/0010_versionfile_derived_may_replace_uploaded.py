@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0008_adapterversion_fuses'),
+        ('registry', '0009_basemodel_lora_sites'),
     ]
 
     operations = [

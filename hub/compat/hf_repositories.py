@@ -1,0 +1,80 @@
+"""Repositories as the Hugging Face write routes see them: an adapter, or a name created empty
+(`EmptyRepository`), and who may write to it.
+
+A caller who may not see a repository is told it does not exist (`RepoNotFound`: 401 without a token, 404
+with one), as on the read routes; one who sees it but may not write gets 403 with the reason; only
+`main` can be written to, and pull requests do not exist.
+"""
+
+from dataclasses import dataclass
+
+from hub.compat.huggingface import MAIN_REVISION, HubRouteError, repository_not_found
+from hub.registry.models import Adapter, EmptyRepository, Namespace
+from hub.registry.permissions import require_write
+
+
+@dataclass
+class Repository:
+    """A repository the caller may write to: its namespace and name, and its adapter once it has one."""
+
+    namespace: Namespace
+    name: str
+    adapter: Adapter | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace.name}/{self.name}"
+
+
+def writable_repository(request, namespace_name: str, name: str) -> Repository:
+    """The repository `namespace_name/name` if the caller may write to it (a write token of a user with the
+    role owner or write in the namespace); raises `HubRouteError` or `NotAllowed` saying why not."""
+    user = request.user
+    full_name = f"{namespace_name}/{name}"
+    namespace = Namespace.objects.filter(name=namespace_name).first()
+    adapter = empty = None
+    if namespace is not None:
+        adapter = (
+            Adapter.objects.visible_to(user).with_related().filter(namespace=namespace, name=name).first()
+        )
+        if adapter is None:
+            empty = EmptyRepository.objects.visible_to(user).filter(namespace=namespace, name=name).first()
+    if adapter is None and empty is None:
+        if not user.is_authenticated:
+            # It may be private: without a token nobody can tell, so the client says to log in.
+            raise HubRouteError(
+                401,
+                "RepoNotFound",
+                f"Repository {full_name} not found, or it is private: send a write token.",
+            )
+        raise repository_not_found(full_name)
+    if not user.is_authenticated:
+        raise HubRouteError(
+            401,
+            None,
+            f"Writing to {full_name} needs a write token: set HF_TOKEN (or pass token=...) to an AdapterHub "
+            "token with scope write.",
+        )
+    require_write(user, namespace, request.auth)
+    return Repository(namespace=namespace, name=name, adapter=adapter)
+
+
+def require_main(revision: str, full_name: str) -> None:
+    """Writes go to `main`: it is the repository's one branch."""
+    if revision != MAIN_REVISION:
+        raise HubRouteError(
+            404,
+            "RevisionNotFound",
+            f"Only main can be written to in {full_name}: a repository has one branch, and every commit to it "
+            "is a new version of the adapter. Push without revision=...",
+        )
+
+
+def refuse_pull_requests(request) -> None:
+    if request.query_params.get("create_pr") not in (None, "", "0", "false", "False"):
+        raise HubRouteError(
+            400,
+            None,
+            "Pull requests are not supported: commit to main (create_pr=False). A commit becomes main once "
+            "its version is validated.",
+        )

@@ -1,0 +1,277 @@
+"""Publishing through the unmodified clients, end to end: `huggingface_hub`'s `create_repo` + `upload_folder`,
+`adapters`' `push_adapter_to_hub` and PEFT's `push_to_hub`, each against the hub under gunicorn with a real
+Celery worker validating the commit, then loaded back with the same client and compared exactly.
+
+The clients run in fresh interpreters (tests/hub/compat/hf_client_script.py) with `HF_ENDPOINT` and `HF_TOKEN`
+set, as their users run them: `huggingface_hub` reads `HF_ENDPOINT` once, at import time.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+import torch
+from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub.utils import HfHubHTTPError, RepositoryNotFoundError
+from safetensors.torch import load_file
+
+from hub.registry.choices import FINAL_STATUSES, MemberRole, TokenScope, VersionStatus
+from hub.registry.models import Adapter, AdapterVersion
+from tests.conftest import REPO_ROOT
+from tests.factories import ApiTokenFactory, MembershipFactory, SubtaskFactory, UserFactory
+from tests.hub.validation.conftest import ensure_tiny_base_models
+
+pytestmark = pytest.mark.e2e
+
+VALIDATION_TIMEOUT_SECONDS = 180
+
+
+@pytest.fixture
+def hub(web_server, celery_worker_process, tmp_path):
+    """The hub with the tiny base models, alice, the organisation `lab` (bob writes, carol reads) and dave."""
+    ensure_tiny_base_models()
+    SubtaskFactory(task__name="sentiment", name="sst-2")
+    alice = UserFactory(username="alice")
+    bob = MembershipFactory(namespace__name="lab", user__username="bob", role=MemberRole.WRITE).user
+    carol = MembershipFactory(namespace__name="lab", user__username="carol", role=MemberRole.READ).user
+    tokens = {
+        "alice": ApiTokenFactory(user=alice, scope=TokenScope.WRITE).raw,
+        "bob": ApiTokenFactory(user=bob, scope=TokenScope.WRITE).raw,
+        "carol": ApiTokenFactory(user=carol, scope=TokenScope.WRITE).raw,
+        "dave": ApiTokenFactory(user=UserFactory(username="dave"), scope=TokenScope.WRITE).raw,
+    }
+    return {"url": web_server.url, "tokens": tokens, "tmp": tmp_path}
+
+
+def run_client(hub, action: str, token: str | None, **arguments) -> dict:
+    """Run one client action in a fresh interpreter; returns what it printed (raises with its stderr)."""
+    environment = {
+        **os.environ,
+        "HF_ENDPOINT": hub["url"],
+        "HF_HOME": str(hub["tmp"] / f"hf-home-{action}-{time.monotonic_ns()}"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    environment.pop("HF_HUB_OFFLINE", None)
+    environment.pop("HF_TOKEN", None)
+    if token is not None:
+        environment["HF_TOKEN"] = token
+    finished = subprocess.run(
+        [sys.executable, "-m", "tests.hub.compat.hf_client_script", action, json.dumps(arguments)],
+        env=environment,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if finished.returncode != 0:
+        raise ClientFailed(finished.stderr)
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+class ClientFailed(Exception):
+    pass
+
+
+def wait_until_final(revision: str) -> AdapterVersion:
+    deadline = time.monotonic() + VALIDATION_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        version = AdapterVersion.objects.filter(revision=revision).first()
+        if version is not None and version.status in FINAL_STATUSES:
+            return version
+        time.sleep(0.5)
+    raise AssertionError(f"version {revision} was not validated within {VALIDATION_TIMEOUT_SECONDS} s")
+
+
+def assert_same_tensors(pushed_path, loaded_path):
+    pushed, loaded = load_file(pushed_path), load_file(loaded_path)
+    assert pushed and sorted(pushed) == sorted(loaded)
+    for name, tensor in pushed.items():
+        assert torch.equal(tensor, loaded[name]), name
+
+
+def test_upload_folder_of_a_private_safetensors_adapter(hub):
+    tmp = hub["tmp"]
+    pushed = run_client(
+        hub,
+        "push-folder",
+        hub["tokens"]["alice"],
+        repo="folder-sst",
+        private=True,
+        seed=1,
+        tensors=str(tmp / "p.st"),
+    )
+
+    assert pushed["repo_id"] == "alice/folder-sst"
+    assert pushed["commit_url"] == f"{hub['url']}/alice/folder-sst/commit/{pushed['commit']}"
+    version = wait_until_final(pushed["commit"])
+    assert version.status == VersionStatus.VALID, version.report
+    assert sorted(version.files.filter(derived=False).values_list("name", flat=True)) == [
+        "adapter.safetensors",
+        "adapter_config.json",
+    ]
+    adapter = version.adapter
+    assert adapter.private and adapter.base_model.model_name == "tiny-bert" and adapter.task.name == "other"
+
+    run_client(
+        hub,
+        "load-adapter",
+        hub["tokens"]["alice"],
+        repo="alice/folder-sst",
+        safetensors=True,
+        tensors=str(tmp / "l.st"),
+    )
+    assert_same_tensors(tmp / "p.st", tmp / "l.st")
+
+    # Private: as if missing to anyone but its namespace's members, on every route.
+    owner = HfApi(endpoint=hub["url"], token=hub["tokens"]["alice"])
+    assert owner.model_info("alice/folder-sst").sha == pushed["commit"]
+    assert "alice/folder-sst" in [m.id for m in owner.list_models(author="alice")]
+    for token in (False, hub["tokens"]["dave"]):
+        api = HfApi(endpoint=hub["url"], token=token)
+        assert [m.id for m in api.list_models(author="alice")] == []
+        with pytest.raises(RepositoryNotFoundError):
+            api.model_info("alice/folder-sst")
+        with pytest.raises(RepositoryNotFoundError):
+            api.list_repo_files("alice/folder-sst")
+        with pytest.raises(RepositoryNotFoundError):
+            hf_hub_download(
+                "alice/folder-sst",
+                "adapter.safetensors",
+                endpoint=hub["url"],
+                token=token,
+                cache_dir=tmp / "c",
+            )
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        rest = requests.get(f"{hub['url']}/api/v1/adapters/alice/folder-sst/", headers=headers, timeout=10)
+        assert rest.status_code == 404
+        with pytest.raises(HfHubHTTPError) as no_write:
+            api.upload_file(path_or_fileobj=b"# mine", path_in_repo="README.md", repo_id="alice/folder-sst")
+        assert no_write.value.response.status_code in (401, 404)
+    assert AdapterVersion.objects.count() == 1
+
+
+def test_push_adapter_to_hub_with_defaults_then_a_second_revision(hub):
+    tmp, token = hub["tmp"], hub["tokens"]["alice"]
+    card = {"tags": ["adapterhub:sentiment/sst-2"], "license": "apache-2.0"}
+
+    first = run_client(
+        hub,
+        "push-adapter",
+        token,
+        repo="sst-head",
+        full_name="alice/sst-head",
+        seed=1,
+        tensors=str(tmp / "first.st"),
+        adapter_card_kwargs=card,
+    )
+
+    # The pickled adapter, its head and the card are all accepted.
+    assert sorted(first["files"]) == sorted(
+        [
+            "README.md",
+            "adapter_config.json",
+            "head_config.json",
+            "pytorch_adapter.bin",
+            "pytorch_model_head.bin",
+        ]
+    )
+    adapter = Adapter.objects.get(namespace__name="alice", name="sst-head")
+    one = wait_until_final(adapter.versions.get().revision)
+    assert one.status == VersionStatus.VALID, one.report
+    adapter.refresh_from_db()
+    assert (adapter.task.name, adapter.subtask.name, adapter.license) == ("sentiment", "sst-2", "apache-2.0")
+    assert "adapter-transformers" in adapter.readme
+
+    second = run_client(
+        hub,
+        "push-adapter",
+        token,
+        repo="sst-head",
+        full_name="alice/sst-head",
+        seed=2,
+        tensors=str(tmp / "second.st"),
+    )
+    two = wait_until_final(adapter.versions.exclude(pk=one.pk).get().revision)
+    assert two.status == VersionStatus.VALID, two.report
+    assert (one.version, two.version) == ("1", "2")
+    # Once valid, a version also offers the safetensors the hub converted from the pickle.
+    assert set(second["files"]) == {*first["files"], "adapter.safetensors"}
+
+    run_client(
+        hub, "load-adapter", token, repo="alice/sst-head", with_head=True, tensors=str(tmp / "main.st")
+    )
+    run_client(
+        hub,
+        "load-adapter",
+        token,
+        repo="alice/sst-head",
+        revision=one.revision,
+        with_head=True,
+        tensors=str(tmp / "by-revision.st"),
+    )
+    assert_same_tensors(tmp / "second.st", tmp / "main.st")
+    assert_same_tensors(tmp / "first.st", tmp / "by-revision.st")
+
+    # A commit on a parent that is no longer the head conflicts.
+    api = HfApi(endpoint=hub["url"], token=token)
+    with pytest.raises(HfHubHTTPError) as stale:
+        api.upload_file(
+            path_or_fileobj=b"---\nlicense: mit\n---\n# Newer card\n",
+            path_in_repo="README.md",
+            repo_id="alice/sst-head",
+            parent_commit=one.revision,
+        )
+    assert stale.value.response.status_code == 409
+    assert adapter.versions.count() == 2
+
+
+def test_peft_push_to_hub_with_defaults(hub):
+    tmp, token = hub["tmp"], hub["tokens"]["alice"]
+
+    pushed = run_client(hub, "push-peft", token, repo="peft-lora", seed=3, tensors=str(tmp / "pushed.st"))
+
+    version = wait_until_final(pushed["commit"])
+    assert version.status == VersionStatus.VALID, version.report
+    assert version.adapter.full_name == "alice/peft-lora"
+    assert {"README.md", "adapter_config.json", "adapter_model.safetensors"} <= set(
+        version.files.values_list("name", flat=True)
+    )
+    loaded = run_client(hub, "load-peft", token, repo="alice/peft-lora", tensors=str(tmp / "loaded.st"))
+    assert loaded["base_model"] == "tiny-bert"
+    assert_same_tensors(tmp / "pushed.st", tmp / "loaded.st")
+
+
+def test_organisation_members_who_write_push_to_it(hub):
+    tmp = hub["tmp"]
+
+    run_client(
+        hub,
+        "push-adapter",
+        hub["tokens"]["bob"],
+        repo="lab/shared",
+        full_name="lab/shared",
+        seed=4,
+        tensors=str(tmp / "p.st"),
+    )
+
+    adapter = Adapter.objects.get(namespace__name="lab", name="shared")
+    version = wait_until_final(adapter.versions.get().revision)
+    assert version.status == VersionStatus.VALID, version.report
+    assert version.created_by.username == "bob"
+    for who in ("carol", "dave"):  # a member who reads, and an outsider
+        with pytest.raises(ClientFailed, match="403"):
+            run_client(
+                hub,
+                "push-adapter",
+                hub["tokens"][who],
+                repo="lab/shared",
+                full_name="lab/shared",
+                seed=5,
+                tensors=str(tmp / "x.st"),
+            )
+    assert adapter.versions.count() == 1
