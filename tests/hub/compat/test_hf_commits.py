@@ -195,6 +195,23 @@ def test_deleting_files_and_a_commit_that_changes_nothing(alice_client):
     }
 
 
+def test_weights_pushed_in_the_other_format_replace_the_heads(alice_client):
+    """`push_adapter_to_hub` sends `pytorch_adapter.bin` only: the head's `adapter.safetensors` must not stay
+    behind, since loaders read it first."""
+    first_commit(alice_client)
+    pickle = b"PK\x03\x04 the new weights as a pickle"
+    upload_lfs(alice_client, "alice/lora", pickle)
+
+    response = commit(alice_client, "alice/lora", lfs_file("pytorch_adapter.bin", pickle))
+
+    assert response.status_code == 200, response.content
+    assert files_of(AdapterVersion.objects.get(revision=response.json()["commitOid"])) == {
+        "adapter_config.json": hashlib.sha256(CONFIG).hexdigest(),
+        "README.md": hashlib.sha256(CARD).hexdigest(),
+        "pytorch_adapter.bin": hashlib.sha256(pickle).hexdigest(),
+    }
+
+
 def test_card_metadata_fills_a_new_adapter_and_only_empty_fields_later(alice_client):
     unknown = b"---\ntags:\n- adapter-transformers\ndatasets:\n- some/unknown-set\n---\n"
     answer = first_commit(alice_client, readme=unknown)
