@@ -40,4 +40,10 @@ class AnonFixedWindowThrottle(FixedWindowThrottleMixin, AnonRateThrottle):
 
 
 class UserFixedWindowThrottle(FixedWindowThrottleMixin, UserRateThrottle):
-    """Authenticated clients, by user; rate `THROTTLE_USER`."""
+    """Authenticated clients, by user; rate `THROTTLE_USER`. Anonymous clients are the anonymous throttle's
+    alone (DRF's user throttle would count them a second time, by address, under the user rate)."""
+
+    def get_cache_key(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return None
+        return super().get_cache_key(request, view)

@@ -5,7 +5,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from rest_framework.test import APIRequestFactory
 
-from hub.registry.throttling import AnonFixedWindowThrottle
+from hub.registry.throttling import AnonFixedWindowThrottle, UserFixedWindowThrottle
+from tests.factories import UserFactory
 
 
 class Clock:
@@ -49,3 +50,21 @@ def test_the_stored_state_stays_one_number_however_many_requests(throttle):
     window_keys = [key for key in cache._cache if "throttle_anon" in key]
     assert len(window_keys) == 1
     assert cache.get(window_keys[0].split(":", 2)[-1]) == 50
+
+
+@pytest.mark.django_db
+def test_the_user_throttle_counts_users_only(throttle, monkeypatch):
+    monkeypatch.setattr(UserFixedWindowThrottle, "THROTTLE_RATES", {"user": "1/minute"})
+    monkeypatch.setattr(UserFixedWindowThrottle, "timer", throttle)
+
+    def user_throttle_allows(user):
+        request = APIRequestFactory().get("/api/v1/architectures/", REMOTE_ADDR="10.0.0.9")
+        request.user = user
+        return UserFixedWindowThrottle().allow_request(request, view=None)
+
+    # Anonymous requests are the anonymous throttle's: the user budget is neither used nor applied.
+    assert all(user_throttle_allows(AnonymousUser()) for _ in range(5))
+    assert not [key for key in cache._cache if "throttle_user" in key]
+    user = UserFactory()
+    assert user_throttle_allows(user)
+    assert not user_throttle_allows(user)
