@@ -170,17 +170,18 @@ def test_push_adapter_to_hub_with_defaults_then_a_second_revision(hub):
         adapter_card_kwargs=card,
     )
 
-    # The pickled adapter, its head and the card are all accepted.
-    assert sorted(first["files"]) == sorted(
-        [
-            "README.md",
-            "adapter_config.json",
-            "head_config.json",
-            "pytorch_adapter.bin",
-            "pytorch_model_head.bin",
-        ]
-    )
+    # The pickled adapter, its head and the card are all accepted; until the version is valid its uploaded
+    # pickles are kept but not served (the hub serves only pickles it wrote itself).
+    pushed = {
+        "README.md",
+        "adapter_config.json",
+        "head_config.json",
+        "pytorch_adapter.bin",
+        "pytorch_model_head.bin",
+    }
     adapter = Adapter.objects.get(namespace__name="alice", name="sst-head")
+    assert set(adapter.versions.get().files.uploaded().values_list("name", flat=True)) == pushed
+    assert set(first["files"]) == {"README.md", "adapter_config.json", "head_config.json"}
     one = wait_until_final(adapter.versions.get().revision)
     assert one.status == VersionStatus.VALID, one.report
     adapter.refresh_from_db()
@@ -199,8 +200,11 @@ def test_push_adapter_to_hub_with_defaults_then_a_second_revision(hub):
     two = wait_until_final(adapter.versions.exclude(pk=one.pk).get().revision)
     assert two.status == VersionStatus.VALID, two.report
     assert (one.version, two.version) == ("1", "2")
-    # Once valid, a version also offers the safetensors the hub converted from the pickle.
-    assert set(second["files"]) == {*first["files"], "adapter.safetensors"}
+    # Listed right after the second push, `main` is still the first version, now valid: served with the
+    # safetensors converted from the pickle and with the pickles the hub wrote itself.
+    served = set(one.files.served().values_list("name", flat=True))
+    assert {*pushed, "adapter.safetensors"} <= served
+    assert set(second["files"]) == served
 
     run_client(
         hub, "load-adapter", token, repo="alice/sst-head", with_head=True, tensors=str(tmp / "main.st")
