@@ -15,7 +15,6 @@ from django.db.models import Q
 
 from adapters_core.configuration import AdapterConfigError, config_hash
 from hub.registry.architectures import resolve_config_text
-from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import VersionStatus
 from hub.registry.errors import BadRequest, Conflict, NotFound
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
@@ -307,24 +306,10 @@ def build_version_payload(version: AdapterVersion, files) -> dict:
     }
 
 
-# Answers are kept this long per process: a version that turns valid in a worker shows up within this
-# delay; uploads through this process are seen at once (registry_changed starts a new generation).
+# Anonymous answers of the resolve API are kept this long per process (rendered, see ResolveView): a version
+# that turns valid in a worker shows up within this delay; uploads through this process are seen at once
+# (registry_changed starts a new generation).
 RESOLUTION_CACHE_SECONDS = 5
-
-
-def resolve_adapter_cached(
-    identifier, model_name, config=None, version=None, strict=False, user=None
-) -> dict:
-    """`resolve_adapter` for anonymous clients, with successful answers cached for a few seconds."""
-    if user is not None and user.is_authenticated:
-        return resolve_adapter(identifier, model_name, config, version, strict, user)
-    generation = registry_generation()
-    key = cache_key("registry:resolve", generation, identifier, model_name, config, version, bool(strict))
-    payload = cache.get(key)
-    if payload is None:
-        payload = resolve_adapter(identifier, model_name, config, version, strict, user)
-        cache.set(key, payload, RESOLUTION_CACHE_SECONDS)
-    return payload
 
 
 def resolve_adapter(identifier, model_name, config=None, version=None, strict=False, user=None) -> dict:

@@ -8,7 +8,7 @@ import json
 from functools import partial
 
 from django.core.cache import cache
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.types import OpenApiTypes
@@ -54,7 +54,7 @@ from hub.registry.filtersets import (
 )
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Blob, Task, VersionFile
 from hub.registry.permissions import get_namespace, require_write, role_in
-from hub.registry.resolution import RESOLUTION_CACHE_SECONDS, resolve_adapter_cached
+from hub.registry.resolution import RESOLUTION_CACHE_SECONDS, resolve_adapter
 from hub.registry.search import suggestions
 from hub.registry.storage import HashingUploadHandler, IncomingFile
 from hub.registry.uploads import create_version
@@ -372,8 +372,20 @@ class ResolveView(RegistryAPIView):
         summary="Resolve an adapter identifier to one valid version and its files",
     )
     def get(self, request):
+        if request.user.is_authenticated:
+            return Response(self.answer(request))
+        # Anonymous answers are the same for everyone who asks the same URL: cached rendered, for a few
+        # seconds per registry generation (the URL includes the host, which the files' URLs are built from).
+        key = cache_key("registry:resolve", registry_generation(), request.build_absolute_uri())
+        rendered = cache.get(key)
+        if rendered is None:
+            rendered = JSONRenderer().render(self.answer(request))
+            cache.set(key, rendered, RESOLUTION_CACHE_SECONDS)
+        return HttpResponse(rendered, content_type="application/json")
+
+    def answer(self, request) -> dict:
         params = request.query_params
-        payload = resolve_adapter_cached(
+        payload = resolve_adapter(
             params.get("identifier", ""),
             params.get("model_name", ""),
             config=params.get("config") or None,
@@ -383,7 +395,7 @@ class ResolveView(RegistryAPIView):
         )
         body = dict(payload)
         body["files"] = [{**item, "url": absolute_url(request, item["path"])} for item in payload["files"]]
-        return Response(body)
+        return body
 
 
 # --------------------------------------------------------------------------------------------------
