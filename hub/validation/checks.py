@@ -99,6 +99,22 @@ def list_names(names: list[str]) -> str:
 # --- 1. file -------------------------------------------------------------------------------------------
 
 
+def weights_as_safetensors(
+    subject: Subject, work_dir: Path, safetensors_name: str, pickle_name: str, derived: list[DerivedFile]
+) -> Path | None:
+    """The version's weights `safetensors_name` as a safetensors file: the uploaded one, else the legacy
+    `pickle_name` converted in the sandbox into `work_dir` (recorded in `derived`). None when the version has
+    neither. Raises `LegacyPickleError` when the pickle cannot be converted."""
+    if safetensors_name in subject.files:
+        return subject.files[safetensors_name]
+    if pickle_name not in subject.files:
+        return None
+    weights_path = work_dir / safetensors_name
+    convert_legacy_pickle(subject.files[pickle_name], weights_path)
+    derived.append(DerivedFile(safetensors_name, weights_path, derived_from=pickle_name))
+    return weights_path
+
+
 def check_file(
     subject: Subject, work_dir: Path, report: ReportBuilder, outcome: Outcome
 ) -> dict[str, torch.Tensor]:
@@ -113,21 +129,19 @@ def check_file(
         if outcome.peft
         else (SAFETENSORS_WEIGHTS_FILE, PICKLE_WEIGHTS_FILE)
     )
-    if safetensors_file in subject.files:
-        weights_path = subject.files[safetensors_file]
-        if pickle_file in subject.files:
-            report.warnings.append(
-                f"Both {safetensors_file} and {pickle_file} were uploaded; {safetensors_file} was checked."
-            )
-    elif pickle_file in subject.files:
-        weights_path = work_dir / safetensors_file
-        try:
-            convert_legacy_pickle(subject.files[pickle_file], weights_path)
-        except LegacyPickleError as exc:
-            raise CheckFailed("file", exc.code, str(exc)) from exc
-        outcome.derived.append(DerivedFile(safetensors_file, weights_path, derived_from=pickle_file))
+    try:
+        weights_path = weights_as_safetensors(
+            subject, work_dir, safetensors_file, pickle_file, outcome.derived
+        )
+    except LegacyPickleError as exc:
+        raise CheckFailed("file", exc.code, str(exc)) from exc
+    if safetensors_file not in subject.files and pickle_file in subject.files:
         details["converted_from"] = pickle_file
-    else:
+    elif pickle_file in subject.files:
+        report.warnings.append(
+            f"Both {safetensors_file} and {pickle_file} were uploaded; {safetensors_file} was checked."
+        )
+    if weights_path is None:
         raise CheckFailed(
             "file",
             "no_weights",
@@ -160,18 +174,13 @@ def check_head_file(subject: Subject, work_dir: Path, report: ReportBuilder, out
     """A prediction head's weights, when the version has them: a legacy pickle is converted in the sandbox
     like the adapter's, and the safetensors header is checked with the same limits. The head is stored and
     served, not loaded: the reference model has no head."""
-    if HEAD_SAFETENSORS_WEIGHTS_FILE in subject.files:
-        weights_path = subject.files[HEAD_SAFETENSORS_WEIGHTS_FILE]
-    elif HEAD_PICKLE_WEIGHTS_FILE in subject.files:
-        weights_path = work_dir / HEAD_SAFETENSORS_WEIGHTS_FILE
-        try:
-            convert_legacy_pickle(subject.files[HEAD_PICKLE_WEIGHTS_FILE], weights_path)
-        except LegacyPickleError as exc:
-            raise CheckFailed("file", exc.code, str(exc)) from exc
-        outcome.derived.append(
-            DerivedFile(HEAD_SAFETENSORS_WEIGHTS_FILE, weights_path, derived_from=HEAD_PICKLE_WEIGHTS_FILE)
+    try:
+        weights_path = weights_as_safetensors(
+            subject, work_dir, HEAD_SAFETENSORS_WEIGHTS_FILE, HEAD_PICKLE_WEIGHTS_FILE, outcome.derived
         )
-    else:
+    except LegacyPickleError as exc:
+        raise CheckFailed("file", exc.code, str(exc)) from exc
+    if weights_path is None:
         return
     try:
         header = read_safetensors_header(weights_path)

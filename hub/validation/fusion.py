@@ -36,9 +36,9 @@ from adapters_core.io import AdapterLoadError
 from adapters_core.methods.fusion.config import load_fusion_config
 from adapters_core.methods.fusion.model import fusion_state_dict, read_fusion_config
 from hub.registry.fusions import FusionMismatch, pair_fused_adapters
-from hub.validation.checks import CheckFailed, Outcome, Subject, list_names
+from hub.validation.checks import CheckFailed, Outcome, Subject, list_names, weights_as_safetensors
 from hub.validation.derived_formats import DerivedFile
-from hub.validation.legacy_pickle import LegacyPickleError, convert_legacy_pickle
+from hub.validation.legacy_pickle import LegacyPickleError
 from hub.validation.reference_models import ReferenceModel, run_probe
 from hub.validation.report import ReportBuilder
 from hub.validation.safetensors_header import SafetensorsHeaderError, read_safetensors_header
@@ -112,20 +112,13 @@ def read_fusion_files(
         saved = read_fusion_config(config_path.parent)
     except AdapterLoadError as exc:
         raise CheckFailed("file", "bad_fusion_config", str(exc)) from exc
-    if FUSION_SAFETENSORS_WEIGHTS_FILE in subject.files:
-        weights_path = subject.files[FUSION_SAFETENSORS_WEIGHTS_FILE]
-    elif FUSION_PICKLE_WEIGHTS_FILE in subject.files:
-        weights_path = work_dir / FUSION_SAFETENSORS_WEIGHTS_FILE
-        try:
-            convert_legacy_pickle(subject.files[FUSION_PICKLE_WEIGHTS_FILE], weights_path)
-        except LegacyPickleError as exc:
-            raise CheckFailed("file", exc.code, f"{FUSION_PICKLE_WEIGHTS_FILE}: {exc}") from exc
-        derived.append(
-            DerivedFile(
-                FUSION_SAFETENSORS_WEIGHTS_FILE, weights_path, derived_from=FUSION_PICKLE_WEIGHTS_FILE
-            )
+    try:
+        weights_path = weights_as_safetensors(
+            subject, work_dir, FUSION_SAFETENSORS_WEIGHTS_FILE, FUSION_PICKLE_WEIGHTS_FILE, derived
         )
-    else:
+    except LegacyPickleError as exc:
+        raise CheckFailed("file", exc.code, f"{FUSION_PICKLE_WEIGHTS_FILE}: {exc}") from exc
+    if weights_path is None:
         raise CheckFailed(
             "file",
             "no_fusion_weights",
