@@ -13,17 +13,11 @@ import tempfile
 import torch
 from safetensors.torch import save_file
 
-TINY_BERT = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 37,
-    "vocab_size": 99,
-    "max_position_embeddings": 64,
-    "type_vocab_size": 2,
-}
-# The base model's name as the hub knows it (tests.hub.validation.adapters.TINY_BASE_CONFIGS).
+from tests.tiny_configs import TINY_BASE_CONFIGS
+
+# The base model's name as the hub knows it, and its config without the model type BertConfig implies.
 MODEL_NAME = "tiny-bert"
+TINY_BERT = {key: value for key, value in TINY_BASE_CONFIGS[MODEL_NAME].items() if key != "model_type"}
 ADAPTER = "sst"
 
 
