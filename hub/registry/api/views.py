@@ -177,11 +177,9 @@ class ArchitectureDetailView(RegistryAPIView):
         # Registered architectures never change (see hub.registry.architectures.register_architecture), so answers are
         # kept briefly per process; a deleted one disappears within ARCHITECTURE_CACHE_SECONDS.
         key = cache_key("registry:architecture", name, sorted(request.query_params.items()))
-        data = cache.get(key)
-        if data is None:
-            data = self.describe(request, name)
-            cache.set(key, data, ARCHITECTURE_CACHE_SECONDS)
-        return Response(data)
+        return Response(
+            cache.get_or_set(key, lambda: self.describe(request, name), ARCHITECTURE_CACHE_SECONDS)
+        )
 
     def describe(self, request, name):
         architecture = find_architecture(name)
@@ -377,10 +375,9 @@ class ResolveView(RegistryAPIView):
         # Anonymous answers are the same for everyone who asks the same URL: cached rendered, for a few
         # seconds per registry generation (the URL includes the host, which the files' URLs are built from).
         key = cache_key("registry:resolve", registry_generation(), request.build_absolute_uri())
-        rendered = cache.get(key)
-        if rendered is None:
-            rendered = JSONRenderer().render(self.answer(request))
-            cache.set(key, rendered, RESOLUTION_CACHE_SECONDS)
+        rendered = cache.get_or_set(
+            key, lambda: JSONRenderer().render(self.answer(request)), RESOLUTION_CACHE_SECONDS
+        )
         return HttpResponse(rendered, content_type="application/json")
 
     def answer(self, request) -> dict:
