@@ -195,6 +195,14 @@ class BatchSplit(AdapterCompositionBlock):
     def block_kwargs(self) -> dict[str, Any]:
         return {"batch_sizes": list(self.batch_sizes)}
 
+    def row_sizes(self, rows: int) -> list[int]:
+        """How many of a batch's ``rows`` each child gets, in order."""
+        if sum(self.batch_sizes) != rows:
+            raise ValueError(
+                f"The batch has {rows} rows, which is not the sum of the BatchSplit's batch_sizes {self.batch_sizes}."
+            )
+        return list(self.batch_sizes)
+
 
 class Parallel(AdapterCompositionBlock):
     """Every child sees the whole input (AdapterDrop's parallel inference): the model runs one copy of the
@@ -203,6 +211,16 @@ class Parallel(AdapterCompositionBlock):
     @property
     def parallel_channels(self) -> int:
         return len(self.children)
+
+    def row_sizes(self, rows: int) -> list[int]:
+        """How many of a batch's ``rows`` each child gets (one copy of the batch each), in order."""
+        channels = len(self.children)
+        if rows % channels:
+            raise ValueError(
+                f"A Parallel block of {channels} adapters got {rows} rows, not one copy of the batch per adapter: "
+                "run Parallel setups through the model's forward, which copies the inputs."
+            )
+        return [rows // channels] * channels
 
 
 class Average(AdapterCompositionBlock):

@@ -185,24 +185,15 @@ def _compose_row_blocks(location, children, sizes, state: BottleneckState) -> Bo
 
 
 def compose_batch_split(location, setup: BatchSplit, state: BottleneckState) -> BottleneckState:
-    batch = state.hidden_states.shape[0]
-    if sum(setup.batch_sizes) != batch:
-        raise ValueError(
-            f"The batch has {batch} rows, which is not the sum of the BatchSplit's batch_sizes {setup.batch_sizes}."
-        )
+    sizes = setup.row_sizes(state.hidden_states.shape[0])
     state = pre_block(location, setup, state)
-    return _compose_row_blocks(location, setup.children, setup.batch_sizes, state)
+    return _compose_row_blocks(location, setup.children, sizes, state)
 
 
 def compose_parallel(location, setup: Parallel, state: BottleneckState) -> BottleneckState:
-    rows, channels = state.hidden_states.shape[0], len(setup)
-    if rows % channels:
-        raise ValueError(
-            f"A Parallel block of {channels} adapters got {rows} rows, not one copy of the batch per adapter: "
-            "run Parallel setups through the model's forward, which copies the inputs."
-        )
+    sizes = setup.row_sizes(state.hidden_states.shape[0])
     state = pre_block(location, setup, state)
-    return _compose_row_blocks(location, setup.children, [rows // channels] * channels, state)
+    return _compose_row_blocks(location, setup.children, sizes, state)
 
 
 def compose_average(location, setup: Average, state: BottleneckState) -> BottleneckState:

@@ -111,20 +111,7 @@ def _run(
             segments = _run(site, child, start, stop, segments, layer_input)
         return segments
     if isinstance(setup, BatchSplit | Parallel):
-        rows = stop - start
-        if isinstance(setup, BatchSplit):
-            sizes = setup.batch_sizes
-            if sum(sizes) != rows:
-                raise ValueError(
-                    f"The batch has {rows} rows, which is not the sum of the BatchSplit's batch_sizes {sizes}."
-                )
-        else:
-            if rows % len(setup):
-                raise ValueError(
-                    f"A Parallel block of {len(setup)} adapters got {rows} rows, not one copy of the batch per "
-                    "adapter: run Parallel setups through the model's forward, which copies the inputs."
-                )
-            sizes = [rows // len(setup)] * len(setup)
+        sizes = setup.row_sizes(stop - start)
         result, low = [], start
         for child, size in zip(setup, sizes, strict=True):
             if size:  # a child given no rows computes nothing

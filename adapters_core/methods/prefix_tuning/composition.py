@@ -70,20 +70,7 @@ def _rows(tensor: torch.Tensor | None, start: int, stop: int) -> torch.Tensor | 
 
 
 def _split_rows(layer, setup: BatchSplit | Parallel, state: PrefixState) -> PrefixState:
-    rows = state.stop - state.start
-    if isinstance(setup, BatchSplit):
-        sizes = setup.batch_sizes
-        if sum(sizes) != rows:
-            raise ValueError(
-                f"The batch has {rows} rows, which is not the sum of the BatchSplit's batch_sizes {sizes}."
-            )
-    else:
-        if rows % len(setup):
-            raise ValueError(
-                f"A Parallel block of {len(setup)} adapters got {rows} rows, not one copy of the batch per "
-                "adapter: run Parallel setups through the model's forward, which copies the inputs."
-            )
-        sizes = [rows // len(setup)] * len(setup)
+    sizes = setup.row_sizes(state.stop - state.start)
     parts, low = [], 0
     for child, size in zip(setup, sizes, strict=True):
         if size:  # a child given no rows computes nothing
