@@ -27,7 +27,6 @@ Only files at the top level can be stored, one adapter directory per repository:
 import base64
 import binascii
 import hashlib
-import json
 import re
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
+from adapters_core.configuration.values import load_json
 from adapters_core.directory import (
     CONFIG_FILE,
     PEFT_WEIGHTS_FILES,
@@ -190,7 +190,7 @@ def parse_commit(body: bytes) -> Commit:
     commit = None
     for number, line in lines:
         try:
-            item = json.loads(line)
+            item = load_json(line)
         except ValueError as exc:
             raise BadRequest(
                 f"Line {number} of the commit is not JSON ({exc}); send one JSON object a line."

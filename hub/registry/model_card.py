@@ -65,6 +65,11 @@ def parse_front_matter(text: str) -> dict:
         raise ModelCardError(
             f"The front matter of README.md is not valid YAML{location}: {problem}."
         ) from None
+    except RecursionError:
+        raise ModelCardError(
+            "The front matter of README.md nests lists or mappings too deeply to read; keep it to key: value "
+            "lines and short lists."
+        ) from None
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
