@@ -78,11 +78,13 @@ def use_s3(settings, endpoint: str, bucket: str) -> None:
 
 @pytest.fixture(scope="module")
 def s3_worker(worker_factory, s3_endpoint):
-    """A real Celery worker whose storage is the bucket, on a queue of its own."""
+    """A real Celery worker whose storage is the bucket, on a queue of its own. It stops with this module: its
+    recovery would otherwise take up other tests' versions and fail them against the bucket once it is gone."""
     queue = f"validation-s3-{os.getpid()}"
     worker = worker_factory(queue=queue, name="s3", environment=s3_environment(s3_endpoint, WORKER_BUCKET))
     worker.queue_name = queue
-    return worker
+    yield worker
+    worker.stop()
 
 
 def test_upload_validation_and_download_with_s3_storage(

@@ -212,11 +212,11 @@ def test_a_mistral_7b_upload_waits_visibly_on_the_gpu_queue_and_recovery_adds_no
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_taking_the_gpu_queue_validates_what_was_routed_there(
-    live_server, gpu_queue, worker_factory, settings
+    live_server, gpu_queue, start_worker, settings
 ):
     ensure_tiny_base_models()
     settings.VALIDATION_CPU_MAX_BASE_BYTES = 1  # every base goes to the GPU queue; this worker takes it
-    worker_factory(queue=gpu_queue, name="gpu-queue")
+    start_worker(queue=gpu_queue, name="gpu-queue")
     accepted = upload(live_server, "tiny-bert", adapter_directory_files("tiny-bert", seed=3), "routed")
     assert accepted["waiting_for"].startswith(f"A GPU worker (queue {gpu_queue})")
 

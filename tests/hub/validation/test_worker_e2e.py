@@ -44,7 +44,8 @@ def concurrent_worker(worker_factory):
     queue = f"validation-e2e-{os.getpid()}"
     worker = worker_factory(queue=queue, concurrency=2, name="validation-pair")
     worker.queue_name = queue
-    return worker
+    yield worker
+    worker.stop()  # a worker left running recovers, and so validates, versions later tests wait for
 
 
 def test_upload_through_the_api_becomes_valid_in_a_real_worker(live_server, celery_worker_process):
