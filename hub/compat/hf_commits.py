@@ -274,7 +274,7 @@ def apply_commit(repository: Repository, commit: Commit, user, token) -> CommitR
         base = head_files(head)
         files: dict[str, Blob | bytes] = dict(base)
         for operation in commit.operations:
-            _apply(operation, files, derived, repository, head)
+            _apply(operation, files, derived, repository, head, user)
         _drop_replaced_twins(files, base, commit)
         if head is not None and _sha256s(files) == _sha256s(base):
             return CommitResult(head, created=False)
@@ -315,16 +315,19 @@ def _check_parent(parent: str | None, head: AdapterVersion | None, repository: R
         )
 
 
-def _apply(operation: CommitOperation, files: dict, derived: set[str], repository: Repository, head) -> None:
+def _apply(
+    operation: CommitOperation, files: dict, derived: set[str], repository: Repository, head, user
+) -> None:
     if operation.kind == "file":
         files[operation.path] = operation.content
     elif operation.kind == "lfsFile":
-        blob = Blob.objects.filter(sha256=operation.oid).first()
+        blob = Blob.objects.referable_by(user, repository.full_name).filter(sha256=operation.oid).first()
         if blob is None or blob.size != operation.size:
             raise UploadRejected(
                 f"{operation.path}: the LFS object {operation.oid} ({operation.size} bytes) was never uploaded "
-                "(or it was uploaded more than an hour ago and removed). Upload it through the LFS batch API "
-                "first; huggingface_hub does so before committing, so run the upload again."
+                f"to {repository.full_name} (or it was uploaded more than an hour ago and removed). Upload it "
+                "through the LFS batch API first; huggingface_hub does so before committing, so run the upload "
+                "again."
             )
         files[operation.path] = blob
     else:

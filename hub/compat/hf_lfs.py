@@ -1,7 +1,9 @@
 """Git LFS uploads for the Hugging Face clients: the batch API, the upload itself and its verification.
 
-`POST /{ns}/{name}.git/info/lfs/objects/batch` (write access) answers, per object, either nothing to do (the
-hub already stores a blob with that sha256 and size: no `actions`) or an upload and a verify action. Only the
+`POST /{ns}/{name}.git/info/lfs/objects/batch` (write access) answers, per object, either nothing to do (no
+`actions`: a blob with that sha256 and size is stored and the client may use it without sending it, see
+`Blob.objects.referable_by`) or an upload and a verify action. Bytes stored only for others are uploaded
+again: a sha256 alone never gives access to somebody else's private file. Only the
 `basic` transfer is offered (never `multipart`'s `chunk_size`, never `xet`), so clients send each object in one
 `PUT`. The client sends that PUT without any credentials, so its URL authorises itself: it carries a token
 signed with the site's secret (`django.core.signing`) naming the repository, the object and its size, valid for
@@ -9,8 +11,8 @@ signed with the site's secret (`django.core.signing`) naming the repository, the
 
 `PUT /{ns}/{name}.git/info/lfs/objects/{oid}?token=...` streams the bytes into a temporary file while
 computing their sha256 and size. Only bytes that match the batch request's oid and size are stored, as a
-content-addressed blob (hub.registry.storage.store_blob); anything else is refused and the temporary file
-removed, so nothing half-stored remains. A stored object is what a commit refers to (`lfsFile`); an object no
+content-addressed blob (hub.registry.storage.store_blob), and records the upload to the repository
+(`LfsUpload`); anything else is refused and the temporary file removed, so nothing half-stored remains. A stored object is what a commit refers to (`lfsFile`); an object no
 commit ever uses is a blob no version uses, and the periodic sweep removes it
 (hub.registry.storage.delete_orphan_blobs, after an hour), like the files of a failed upload.
 
@@ -37,7 +39,7 @@ from rest_framework.response import Response
 from hub.compat.hf_repositories import writable_repository
 from hub.compat.huggingface import HubRouteError, HuggingFaceView, endpoint_url
 from hub.registry.api.parsers import JSONParser as HubJSONParser
-from hub.registry.models import Blob
+from hub.registry.models import Blob, LfsUpload
 from hub.registry.storage import IncomingFile, store_blob
 
 LFS_MEDIA_TYPE = "application/vnd.git-lfs+json"
@@ -93,7 +95,8 @@ def _batch_object(request, full_name: str, item) -> dict:
             f"Object {oid} is {size} bytes, more than the hub accepts per file "
             f"({settings.ADAPTERHUB_MAX_FILE_SIZE} bytes, ADAPTERHUB_MAX_FILE_SIZE).",
         )
-    stored = Blob.objects.filter(sha256=oid).first()
+    # A blob stored for someone else is uploaded again: the bytes prove that the client has them.
+    stored = Blob.objects.referable_by(request.user, full_name).filter(sha256=oid).first()
     if stored is not None:
         if stored.size != size:
             return _object_error(
@@ -183,7 +186,8 @@ def upload_object(request, namespace, name, oid):
                 )
             staged.seek(0)
             with transaction.atomic():
-                store_blob(IncomingFile(name=oid, file=File(staged), sha256=sha256, size=received))
+                blob = store_blob(IncomingFile(name=oid, file=File(staged), sha256=sha256, size=received))
+                LfsUpload.objects.update_or_create(repository=claims["repo"], blob=blob)
     except HubRouteError as exc:
         return exc.response()
     return JsonResponse({})
@@ -236,10 +240,11 @@ class LfsVerifyView(LfsView):
     """`POST /{ns}/{name}.git/info/lfs/verify` `{oid, size}`: 200 when the object is stored with that size."""
 
     def post(self, request, namespace, name):
-        writable_repository(request, namespace, name)
+        repository = writable_repository(request, namespace, name)
         body = request.data if isinstance(request.data, dict) else {}
         oid, size = body.get("oid"), body.get("size")
-        if Blob.objects.filter(sha256=str(oid), size=size if isinstance(size, int) else -1).exists():
+        referable = Blob.objects.referable_by(request.user, repository.full_name)
+        if referable.filter(sha256=str(oid), size=size if isinstance(size, int) else -1).exists():
             return Response({"message": "Object stored."})
         raise HubRouteError(
             404, None, f"Object {str(oid)[:80]} of {size!r} bytes was not uploaded: upload it again."

@@ -18,6 +18,7 @@ from hub.registry.methods import method_family
 from hub.registry.querysets import (
     AdapterQuerySet,
     AdapterVersionQuerySet,
+    BlobQuerySet,
     EmptyRepositoryQuerySet,
     VersionFileQuerySet,
 )
@@ -293,12 +294,33 @@ class Blob(models.Model):
     file = models.FileField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = BlobQuerySet.as_manager()
+
     def __str__(self):
         return self.sha256
 
     @staticmethod
     def storage_path(sha256):
         return f"blobs/{sha256[:2]}/{sha256[2:]}"
+
+
+class LfsUpload(models.Model):
+    """Bytes sent to a repository through the LFS API (hub.compat.hf_lfs): the proof that lets a commit to that
+    repository name the blob by sha256 alone (`Blob.objects.referable_by`), even when the same bytes are
+    already stored for someone else. The orphan sweep removes these rows after its grace period, as it removes
+    uploaded blobs no commit used."""
+
+    repository = models.CharField(max_length=201)  # "namespace/name"
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="lfs_uploads")
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "blob"], name="unique_lfs_upload_per_repository")
+        ]
+
+    def __str__(self):
+        return f"{self.repository}: {self.blob_id}"
 
 
 class AdapterVersion(models.Model):

@@ -56,6 +56,19 @@ class AdapterVersionQuerySet(models.QuerySet):
         adapter_model = self.model._meta.get_field("adapter").related_model
         return self.filter(adapter__in=adapter_model.objects.visible_to(user).values("pk"))
 
+    def downloadable_by(self, user):
+        """Versions whose files `user` may download: the valid versions of adapters they may see, and every
+        version of their own namespaces' adapters (files of versions that are not valid are served to members
+        and administrators only)."""
+        if user is not None and user.is_authenticated:
+            if user.is_superuser:
+                return self.all()
+            return self.filter(
+                Q(pk__in=self.valid().visible_to(user).values("pk"))
+                | Q(adapter__namespace__memberships__user=user)
+            ).distinct()
+        return self.valid().visible_to(user)
+
     def _files(self):
         """The files of the version in the enclosing query (for subqueries)."""
         return self.model._meta.get_field("files").related_model.objects.filter(version=OuterRef("pk"))
@@ -104,6 +117,21 @@ class AdapterVersionQuerySet(models.QuerySet):
             )
             | Q(status=VersionStatus.VALIDATING, lease_expires_at__isnull=True)
         )
+
+
+class BlobQuerySet(models.QuerySet):
+    def referable_by(self, user, repository: str):
+        """Blobs a commit of `user` to `repository` ("namespace/name") may name by sha256 alone, without
+        sending the bytes: those in a version `user` may download, and those uploaded to that repository
+        through the LFS API (`LfsUpload`). Knowing a sha256 gives no access to the bytes of anyone else's
+        private or rejected files."""
+        version_model = (
+            self.model._meta.get_field("version_files").related_model._meta.get_field("version").related_model
+        )
+        downloadable = version_model.objects.downloadable_by(user).values("pk")
+        return self.filter(
+            Q(version_files__version__in=downloadable) | Q(lfs_uploads__repository=repository)
+        ).distinct()
 
 
 class VersionFileQuerySet(models.QuerySet):

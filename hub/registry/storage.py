@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from adapters_core.directory import sha256_of_stream
-from hub.registry.models import AdapterVersion, Blob, VersionFile
+from hub.registry.models import AdapterVersion, Blob, LfsUpload, VersionFile
 
 logger = logging.getLogger(__name__)
 
@@ -171,8 +171,12 @@ def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[s
     (the file stays) or waits and writes the file anew.
     """
     cutoff = timezone.now() - grace_period
-    orphan_rows = Blob.objects.filter(created_at__lt=cutoff).exclude(
-        id__in=[row["blob_id"] for row in referenced_blob_ids()]
+    # Proofs of LFS uploads last as long as the blobs no commit used: a commit must follow its upload.
+    LfsUpload.objects.filter(created_at__lt=cutoff).delete()
+    orphan_rows = (
+        Blob.objects.filter(created_at__lt=cutoff)
+        .exclude(id__in=[row["blob_id"] for row in referenced_blob_ids()])
+        .exclude(lfs_uploads__isnull=False)  # uploaded again through LFS within the grace period
     )
     deleted_rows = 0
     for blob in orphan_rows.iterator():
@@ -183,6 +187,7 @@ def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[s
             if (
                 locked is None
                 or locked.version_files.exists()
+                or locked.lfs_uploads.exists()
                 or AdapterVersion.objects.filter(archive=locked).exists()
             ):
                 continue

@@ -6,17 +6,29 @@ import hashlib
 import pytest
 
 from hub.compat import hf_commits
-from hub.registry.choices import TokenScope, VersionStatus
-from hub.registry.models import Adapter, AdapterVersion, EmptyRepository, VersionFile
-from hub.registry.storage import store_bytes
-from tests.factories import ApiTokenFactory, UserFactory, adapter_config_json, weights_bytes
+from hub.registry.choices import MemberRole, NamespaceKind, TokenScope, VersionStatus
+from hub.registry.models import Adapter, AdapterVersion, EmptyRepository, Namespace, VersionFile
+from hub.registry.storage import IncomingFile, store_bytes
+from tests.factories import (
+    AdapterFactory,
+    AdapterVersionFactory,
+    ApiTokenFactory,
+    MembershipFactory,
+    UserFactory,
+    adapter_config_json,
+    weights_bytes,
+)
 from tests.hub.compat.hf_requests import (
+    LFS_HEADERS,
     client_with,
     commit,
     create_repo,
     git_blob_sha1,
+    lfs_batch,
     lfs_file,
+    lfs_object,
     preupload,
+    put_object,
     regular_file,
     upload_lfs,
 )
@@ -344,3 +356,59 @@ def test_only_writers_commit(alice_client):
     assert (hidden.status_code, hidden["X-Error-Code"]) == (404, "RepoNotFound")
     assert not_theirs.status_code == 403
     assert AdapterVersion.objects.count() == 1
+
+
+def _adapter_holding(weights: bytes, name: str, private: bool):
+    """An adapter of organisation `secret-lab` whose valid version's weights are `weights`."""
+    files = [
+        IncomingFile.from_bytes("adapter_config.json", CONFIG),
+        IncomingFile.from_bytes("adapter.safetensors", weights),
+    ]
+    namespace = Namespace.objects.get_or_create(
+        name="secret-lab", defaults={"kind": NamespaceKind.ORGANIZATION}
+    )[0]
+    adapter = AdapterFactory(namespace=namespace, name=name, private=private)
+    return AdapterVersionFactory(adapter=adapter, version="1", files=files)
+
+
+def test_a_sha256_alone_gives_no_access_to_the_bytes_of_someone_elses_private_file(alice_client):
+    secret = weights_bytes(seed=7)
+    _adapter_holding(secret, "hidden", private=True)
+    described = lfs_object(secret)
+
+    # The hub stores these bytes, but for a private adapter alice cannot read: she is asked to send them, ...
+    [answer] = lfs_batch(alice_client, "alice/lora", [described]).json()["objects"]
+    assert "actions" in answer
+    verify = alice_client.post("/alice/lora.git/info/lfs/verify", described, format="json", **LFS_HEADERS)
+    assert verify.status_code == 404
+    # ... and a commit naming them without sending them stores nothing.
+    operations = (regular_file("adapter_config.json", CONFIG), lfs_file("adapter.safetensors", secret))
+    refused = commit(alice_client, "alice/lora", *operations)
+    assert refused.status_code == 400 and "never uploaded to alice/lora" in refused.json()["error"]
+    assert not Adapter.objects.filter(namespace__name="alice").exists()
+
+    # Sending the bytes proves she has them: the same commit is then taken.
+    assert put_object(answer["actions"]["upload"]["href"], secret).status_code == 200
+    taken = commit(alice_client, "alice/lora", *operations)
+    assert taken.status_code == 200, taken.content
+    stored = files_of(Adapter.objects.get(namespace__name="alice").versions.get())
+    assert stored["adapter.safetensors"] == described["oid"]
+
+
+def test_bytes_of_a_public_valid_file_or_of_ones_own_namespace_need_no_upload(alice_client):
+    public, private = weights_bytes(seed=8), weights_bytes(seed=9)
+    _adapter_holding(public, "open", private=False)
+    version = _adapter_holding(private, "hidden", private=True)
+    member = MembershipFactory(namespace=version.adapter.namespace, role=MemberRole.WRITE).user
+    member_client = client_with(ApiTokenFactory(user=member, scope=TokenScope.WRITE))
+    assert create_repo(member_client, "copy", organization="secret-lab").status_code == 200
+
+    for client, repo, weights in (
+        (alice_client, "alice/lora", public),
+        (member_client, "secret-lab/copy", private),
+    ):
+        [answer] = lfs_batch(client, repo, [lfs_object(weights)]).json()["objects"]
+        assert "actions" not in answer  # nothing to send
+        operations = (regular_file("adapter_config.json", CONFIG), lfs_file("adapter.safetensors", weights))
+        response = commit(client, repo, *operations)
+        assert response.status_code == 200, response.content

@@ -95,8 +95,9 @@ def test_the_batch_honours_the_proxy_in_front_and_hides_private_repositories(ali
     assert upload_href(unknown_host).startswith("http://testserver/alice/lora.git/")
 
 
-def test_objects_already_stored_need_no_upload_and_bad_objects_get_errors(alice_client, settings):
-    store_bytes(WEIGHTS)
+def test_objects_already_uploaded_need_no_upload_and_bad_objects_get_errors(alice_client, settings):
+    assert put_object(upload_href(alice_client), WEIGHTS).status_code == 200
+    stored_for_nobody = store_bytes(os.urandom(100)).file.open().read()
     settings.ADAPTERHUB_MAX_FILE_SIZE = 5000
     objects = [
         lfs_object(WEIGHTS),
@@ -106,11 +107,14 @@ def test_objects_already_stored_need_no_upload_and_bad_objects_get_errors(alice_
     ]
 
     answers = lfs_batch(alice_client, "alice/lora", objects).json()["objects"]
+    unrelated = lfs_batch(alice_client, "alice/lora", [lfs_object(stored_for_nobody)]).json()["objects"]
 
-    assert answers[0] == {"oid": objects[0]["oid"], "size": len(WEIGHTS)}  # no actions: already stored
+    assert answers[0] == {"oid": objects[0]["oid"], "size": len(WEIGHTS)}  # no actions: already uploaded
     assert answers[1]["error"]["code"] == 422 and "stored with 3000 bytes" in answers[1]["error"]["message"]
     assert answers[2]["error"]["code"] == 422 and "not a sha256" in answers[2]["error"]["message"]
     assert answers[3]["error"]["code"] == 413 and "ADAPTERHUB_MAX_FILE_SIZE" in answers[3]["error"]["message"]
+    # Stored, but neither uploaded to this repository nor in a file alice may download: she sends the bytes.
+    assert "upload" in unrelated[0]["actions"]
 
 
 def test_the_batch_refuses_downloads_other_transfers_and_outsiders(alice_client):

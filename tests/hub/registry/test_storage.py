@@ -7,7 +7,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from hub.registry.models import Blob
+from hub.registry.models import Blob, LfsUpload
 from hub.registry.storage import delete_orphan_blobs, read_blob, store_bytes
 from tests.factories import AdapterVersionFactory
 
@@ -48,6 +48,18 @@ def test_orphan_sweep_removes_unused_rows_and_unknown_files_past_the_grace_perio
     assert set(Blob.objects.values_list("id", flat=True)) >= used
     for blob in Blob.objects.filter(id__in=used):
         assert default_storage.exists(blob.file.name)
+
+
+def test_an_old_blob_uploaded_again_through_lfs_stays_for_its_commit_then_goes_with_its_proof():
+    blob = store_bytes(b"an object sent again before its commit")
+    two_hours_ago = blob.created_at - timedelta(hours=2)
+    Blob.objects.filter(pk=blob.pk).update(created_at=two_hours_ago)
+    LfsUpload.objects.create(repository="alice/lora", blob=blob)
+
+    assert delete_orphan_blobs() == {"rows": 0, "files": 0}  # the proof is fresh: a commit may follow
+    LfsUpload.objects.update(created_at=two_hours_ago)  # no commit came within the grace period
+    assert delete_orphan_blobs()["rows"] == 1
+    assert not Blob.objects.exists() and not LfsUpload.objects.exists()
 
 
 def test_a_file_cut_short_by_a_crashed_upload_is_replaced_when_its_content_comes_again():
