@@ -32,9 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 BASE_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ah_bench")
 DEFAULT_ADAPTER_COUNT = 10_000
 DOWNLOAD_SIZE = 3_600_000
-BASE_PORT = int(os.environ.get("BENCH_PORT", "47311"))
-# gunicorn; nginx with static files (yardsticks); nginx in front of gunicorn (the production download path).
-GUNICORN_PORT, NGINX_PORT, PROXY_PORT = BASE_PORT, BASE_PORT + 1, BASE_PORT + 2
+# Below Linux's ephemeral port range (32768-60999): wrk's own connections never hold these ports.
+BASE_PORT = int(os.environ.get("BENCH_PORT", "28311"))
+# gunicorn; nginx with static files (yardsticks); nginx in front of gunicorn (the production download path);
+# gunicorn with the bare X-Accel-Redirect app (bench.api_load_site.accel_ceiling).
+GUNICORN_PORT, NGINX_PORT, PROXY_PORT, CEILING_PORT = BASE_PORT, BASE_PORT + 1, BASE_PORT + 2, BASE_PORT + 3
 # Where nginx serves the media root from for X-Accel-Redirect (bench.api_load_site.settings sets the prefix).
 X_ACCEL_PREFIX = "/_media/"
 SEED_BATCH = 5000
@@ -196,6 +198,7 @@ ENDPOINTS = [
         "3.6 MB download (production path)",
         f"http://127.0.0.1:{PROXY_PORT}/api/v1/adapters/ukp/bert-base-uncased-sst2/versions/1/files/adapter.safetensors",
     ),
+    ("3.6 MB download, bare WSGI app (ceiling)", f"http://127.0.0.1:{PROXY_PORT}/ceiling/adapter.safetensors"),
     ("nginx, 3.6 MB file", f"http://127.0.0.1:{NGINX_PORT}/adapter.safetensors"),
 ]  # fmt: skip
 YARDSTICKS = ("bare Django view", "nginx, same bytes", "nginx, 3.6 MB file")
@@ -351,10 +354,16 @@ http {{
     uwsgi_temp_path {workdir}/uwsgi;
     scgi_temp_path {workdir}/scgi;
     upstream hub {{ server 127.0.0.1:{GUNICORN_PORT}; keepalive 16; }}
+    upstream ceiling {{ server 127.0.0.1:{CEILING_PORT}; keepalive 16; }}
     server {{ listen 127.0.0.1:{NGINX_PORT}; root {static_root}; }}
     server {{
         listen 127.0.0.1:{PROXY_PORT};
         location {X_ACCEL_PREFIX} {{ internal; alias {media_root}/; }}
+        location /ceiling/ {{
+            proxy_pass http://ceiling;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
         location / {{
             proxy_pass http://hub;
             proxy_http_version 1.1;
@@ -383,7 +392,7 @@ def main():
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing: apt-get install -y wrk nginx")
-    for port in (GUNICORN_PORT, NGINX_PORT, PROXY_PORT):
+    for port in (GUNICORN_PORT, NGINX_PORT, PROXY_PORT, CEILING_PORT):
         if not port_is_free(port):
             sys.exit(f"port {port} is in use")
 
@@ -419,6 +428,13 @@ def main():
          "--bind", f"127.0.0.1:{GUNICORN_PORT}", "--log-level", "warning", "--chdir", str(REPO)],
         env=environment,
     )  # fmt: skip
+    download_path = hashlib.sha256((media_root / "bench-download.bin").read_bytes()).hexdigest()
+    ceiling = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "bench.api_load_site.accel_ceiling:application",
+         "--workers", str(args.workers), "--bind", f"127.0.0.1:{CEILING_PORT}", "--log-level", "warning",
+         "--chdir", str(REPO)],
+        env={**environment, "ACCEL_CEILING_TARGET": f"{X_ACCEL_PREFIX}blobs/{download_path[:2]}/{download_path[2:]}"},
+    )  # fmt: skip
     nginx = start_nginx(static_root, media_root, workdir)
     results, alongside = [], {}
     urls = dict(ENDPOINTS)
@@ -439,8 +455,10 @@ def main():
             print(f"measured {name}", file=sys.stderr)
     finally:
         gunicorn.terminate()
+        ceiling.terminate()
         nginx.terminate()
         gunicorn.wait(10)
+        ceiling.wait(10)
         nginx.wait(10)
         uncached = json.loads((workdir / "uncached.json").read_text())
         shutil.rmtree(workdir, ignore_errors=True)
