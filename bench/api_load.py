@@ -34,11 +34,13 @@ DEFAULT_ADAPTER_COUNT = 10_000
 DOWNLOAD_SIZE = 3_600_000
 # Below Linux's ephemeral port range (32768-60999): wrk's own connections never hold these ports.
 BASE_PORT = int(os.environ.get("BENCH_PORT", "28311"))
-# gunicorn; nginx with static files (yardsticks); nginx in front of gunicorn (the production download path);
-# gunicorn with the bare X-Accel-Redirect app (bench.api_load_site.accel_ceiling).
-GUNICORN_PORT, NGINX_PORT, PROXY_PORT, CEILING_PORT = BASE_PORT, BASE_PORT + 1, BASE_PORT + 2, BASE_PORT + 3
-# Where nginx serves the media root from for X-Accel-Redirect (bench.api_load_site.settings sets the prefix).
-X_ACCEL_PREFIX = "/_media/"
+# gunicorn; nginx with static files (yardsticks); nginx running deploy/nginx.conf in front of gunicorn (the
+# production download path); gunicorn with the bare X-Accel-Redirect app (bench.api_load_site.accel_ceiling)
+# and nginx in front of it.
+GUNICORN_PORT, NGINX_PORT, PROXY_PORT = BASE_PORT, BASE_PORT + 1, BASE_PORT + 2
+CEILING_PORT, CEILING_PROXY_PORT = BASE_PORT + 3, BASE_PORT + 4
+# deploy/nginx.conf's internal location for X-Accel-Redirect (bench.api_load_site.settings sets the prefix).
+X_ACCEL_PREFIX = "/_protected/"
 SEED_BATCH = 5000
 # Words that vary the seeded descriptions, so search has words of many frequencies to find.
 DESCRIPTION_WORDS = (
@@ -198,7 +200,7 @@ ENDPOINTS = [
         "3.6 MB download (production path)",
         f"http://127.0.0.1:{PROXY_PORT}/api/v1/adapters/ukp/bert-base-uncased-sst2/versions/1/files/adapter.safetensors",
     ),
-    ("3.6 MB download, bare WSGI app (ceiling)", f"http://127.0.0.1:{PROXY_PORT}/ceiling/adapter.safetensors"),
+    ("3.6 MB download, bare WSGI app on every request", f"http://127.0.0.1:{CEILING_PROXY_PORT}/adapter.safetensors"),
     ("nginx, 3.6 MB file", f"http://127.0.0.1:{NGINX_PORT}/adapter.safetensors"),
 ]  # fmt: skip
 YARDSTICKS = ("bare Django view", "nginx, same bytes", "nginx, 3.6 MB file")
@@ -306,6 +308,7 @@ def _parse_wrk(output: str) -> dict:
     if non_2xx:
         errors += int(non_2xx.group(1))
     return {
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
         "rps": requests_per_second,
         "bytes_per_second": float(transfer_value) * SIZE_UNITS[transfer_unit],
         "p50": _ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1)),
@@ -331,9 +334,30 @@ def port_is_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+def deployed_server_block(media_root: Path, static_root: Path, workdir: Path) -> str:
+    """deploy/nginx.conf (what docker-compose runs) with this machine's names for the web server, the port, the
+    media and static folders, the decisions' cache and the download log."""
+    server_block = (REPO / "deploy" / "nginx.conf").read_text()
+    replacements = {
+        "server web:8000;": f"server 127.0.0.1:{GUNICORN_PORT};",
+        "listen 80;": f"listen 127.0.0.1:{PROXY_PORT};",
+        "alias /data/media/;": f"alias {media_root}/;",
+        "alias /data/media/$hub_download_file;": f"alias {media_root}/$hub_download_file;",
+        "alias /data/static/;": f"alias {static_root}/;",
+        "proxy_cache_path /var/cache/nginx/hub-download-decisions": f"proxy_cache_path {workdir}/decisions",
+        "access_log /var/log/nginx/hub/downloads.log": f"access_log {workdir}/downloads.log",
+    }
+    for old, new in replacements.items():
+        if server_block.count(old) != 1:
+            sys.exit(f"deploy/nginx.conf no longer has exactly one {old!r}: update bench/api_load.py")
+        server_block = server_block.replace(old, new)
+    return server_block
+
+
 def start_nginx(static_root: Path, media_root: Path, workdir: Path) -> subprocess.Popen:
-    """nginx serving the yardsticks' static files, and in front of gunicorn the production download path:
-    Django answers a download with `X-Accel-Redirect: /_media/<blob path>`, and nginx sends that file."""
+    """nginx serving the yardsticks' static files; deploy/nginx.conf in front of gunicorn (the production
+    path, written to `deployed.conf` by `deployed_server_block`); and the bare X-Accel-Redirect app behind the
+    same kind of proxy location."""
     config = workdir / "nginx.conf"
     config.write_text(
         f"""
@@ -353,22 +377,16 @@ http {{
     fastcgi_temp_path {workdir}/fastcgi;
     uwsgi_temp_path {workdir}/uwsgi;
     scgi_temp_path {workdir}/scgi;
-    upstream hub {{ server 127.0.0.1:{GUNICORN_PORT}; keepalive 16; }}
-    upstream ceiling {{ server 127.0.0.1:{CEILING_PORT}; keepalive 16; }}
     server {{ listen 127.0.0.1:{NGINX_PORT}; root {static_root}; }}
+    include {workdir}/deployed.conf;
+    upstream ceiling {{ server 127.0.0.1:{CEILING_PORT}; keepalive 16; }}
     server {{
-        listen 127.0.0.1:{PROXY_PORT};
+        listen 127.0.0.1:{CEILING_PROXY_PORT};
         location {X_ACCEL_PREFIX} {{ internal; alias {media_root}/; }}
-        location /ceiling/ {{
+        location / {{
             proxy_pass http://ceiling;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-        }}
-        location / {{
-            proxy_pass http://hub;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
         }}
     }}
 }}
@@ -392,7 +410,7 @@ def main():
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing: apt-get install -y wrk nginx")
-    for port in (GUNICORN_PORT, NGINX_PORT, PROXY_PORT, CEILING_PORT):
+    for port in (GUNICORN_PORT, NGINX_PORT, PROXY_PORT, CEILING_PORT, CEILING_PROXY_PORT):
         if not port_is_free(port):
             sys.exit(f"port {port} is in use")
 
@@ -417,6 +435,7 @@ def main():
 
     static_root = workdir / "static"
     static_root.mkdir()
+    (workdir / "deployed.conf").write_text(deployed_server_block(media_root, static_root, workdir))
     sys.path.insert(0, str(REPO))
     from bench.api_load_site.body import BARE_BODY
 
@@ -461,8 +480,26 @@ def main():
         ceiling.wait(10)
         nginx.wait(10)
         uncached = json.loads((workdir / "uncached.json").read_text())
+        logged = _count_logged_downloads(workdir / "downloads.log", environment)
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(results, alongside, uncached, args)
+    production = dict(results)["3.6 MB download (production path)"]
+    print(
+        f"\nDownload counts: nginx logged {logged:,} downloads of the production path for the workers to count; wrk "
+        f"completed {production['requests']:,} (plus one warm-up request; requests cut off at the end are logged too)."
+    )
+
+
+def _count_logged_downloads(log: Path, environment: dict) -> int:
+    """What hub.registry.download_log adds to the counts from nginx's log of this run."""
+    code = (
+        "import django; django.setup(); from hub.registry.download_log import count_logged_downloads; "
+        f"print(count_logged_downloads({str(log)!r}))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    )
+    return int(output.stdout.strip().splitlines()[-1])
 
 
 def print_table(results, alongside, uncached, args):

@@ -161,6 +161,14 @@ if DOWNLOADS_X_ACCEL_REDIRECT_PREFIX and not (
         f"DOWNLOADS_X_ACCEL_REDIRECT_PREFIX={DOWNLOADS_X_ACCEL_REDIRECT_PREFIX!r} must start and end with '/' "
         "(the internal nginx location, e.g. '/_protected/'), or be empty."
     )
+# With nginx in front, public files of the REST files route are served on nginx's cached copy of Django's
+# access decision (deploy/nginx.conf), and nginx logs each such download to this file, which the workers read
+# every DOWNLOADS_NGINX_LOG_SECONDS and add to the counts (hub.registry.download_log). Empty: no such log.
+DOWNLOADS_NGINX_LOG = env.str("DOWNLOADS_NGINX_LOG", default="")
+DOWNLOADS_NGINX_LOG_SECONDS = env.float("DOWNLOADS_NGINX_LOG_SECONDS", default=5)
+# How long nginx may reuse Django's decision that a file is public and valid (X-Accel-Expires, seconds): as
+# long as a web process keeps the same answer cached itself (hub.registry.api.views.FILE_LOCATION_CACHE_SECONDS).
+DOWNLOADS_DECISION_SECONDS = env.int("DOWNLOADS_DECISION_SECONDS", default=60)
 # How long a presigned S3 download URL stays valid (seconds).
 DOWNLOADS_PRESIGNED_URL_SECONDS = env.int("DOWNLOADS_PRESIGNED_URL_SECONDS", default=300)
 
@@ -205,6 +213,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("SWEEP_INTERVAL_SECONDS", default=60),
     },
 }
+if DOWNLOADS_NGINX_LOG:
+    CELERY_BEAT_SCHEDULE["count-logged-downloads"] = {
+        "task": "hub.registry.tasks.count_logged_downloads",
+        "schedule": DOWNLOADS_NGINX_LOG_SECONDS,
+    }
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

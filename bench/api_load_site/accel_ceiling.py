@@ -1,7 +1,7 @@
-"""The ceiling of the production download path on the benchmark's machine: a WSGI app with no framework,
-served by gunicorn like the product, that answers every request at once as the product answers a download
-behind nginx (an empty response naming the file in `X-Accel-Redirect`). No design in which each download
-passes through gunicorn can beat its row; the product's row shows what Django's access check and count add.
+"""The best any download path could do that passes every download through gunicorn: a WSGI app with no
+framework, served by gunicorn like the product behind nginx, that answers every request at once as Django
+answers a download there (an empty response naming the file in `X-Accel-Redirect`). Its row in
+bench/api_load.py is why the production path lets nginx reuse Django's access decisions (deploy/nginx.conf).
 """
 
 import os

@@ -200,24 +200,43 @@ def _accel_redirect(blob: Blob, content_type: str) -> HttpResponse:
     return response
 
 
+def download_decision(blob: Blob, filename: str, *, counts_for: int | None, shared: bool) -> HttpResponse:
+    """Django's answer to the access check nginx makes before it serves a file on its own (deploy/nginx.conf,
+    the REST files route): the file may be sent. nginx sends `X-Download-File` (a path under the media root)
+    with this answer's ETag, Content-Disposition and Cache-Control, answering Range itself, and logs a download
+    of the adapter `X-Download-Counts-For` names (hub.registry.download_log). `shared`: the answer holds for
+    everyone (a public, valid file), so nginx reuses it for `DOWNLOADS_DECISION_SECONDS`; otherwise never."""
+    response = HttpResponse()
+    response["X-Download-File"] = blob.file.name
+    response["ETag"] = _etag(blob)
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    response["Cache-Control"] = IMMUTABLE_CACHE_CONTROL
+    # nginx's cache follows X-Accel-Expires before Cache-Control, which is meant for the bytes.
+    response["X-Accel-Expires"] = str(settings.DOWNLOADS_DECISION_SECONDS if shared else 0)
+    if counts_for is not None:
+        response["X-Download-Counts-For"] = str(counts_for)
+    return response
+
+
 def hands_off_delivery(response) -> bool:
     """Whether the bytes of `response` are sent by someone else (nginx or object storage)."""
     return response.has_header("X-Accel-Redirect") or response.status_code == 302
 
 
+def counts_as_download(method: str, status: int, range_header: str) -> bool:
+    """Whether an answer counts as a download: a GET answered with the start of the file, whole (200) or as a
+    range from byte 0 (206; a resumed download is not counted twice). `range_header` is the Range the answer
+    applied ("" for none). The one rule for the downloads Django answers (`count_download`) and for those nginx
+    served alone and logged (hub.registry.download_log)."""
+    return method == "GET" and (status == 200 or (status == 206 and range_header.startswith("bytes=0-")))
+
+
 def count_download(request, response, adapter_id: int) -> None:
-    """Count a download of the adapter if `response` delivers the start of the file to a GET: a full 200,
-    or a 206 from byte 0 (a resumed download is not counted twice). When nginx or object storage sends the
-    bytes, the request tells the same: no applicable Range, or one from byte 0."""
-    if request.method != "GET":
-        return
-    if hands_off_delivery(response):
-        range_header = _applicable_range(request, response["ETag"])
-        if not range_header or range_header.startswith("bytes=0-"):
-            record_download(adapter_id)
-    elif response.status_code == 200 or (
-        response.status_code == 206 and response.get("Content-Range", "").startswith("bytes 0-")
-    ):
+    """Count a download of the adapter if `response` (from `blob_response`) delivers the start of the file to
+    a GET. When nginx or object storage sends the bytes, they answer a Range that applies with 206."""
+    range_header = _applicable_range(request, response["ETag"]) or ""
+    status = (206 if range_header else 200) if hands_off_delivery(response) else response.status_code
+    if counts_as_download(request.method, status, range_header):
         record_download(adapter_id)
 
 

@@ -391,3 +391,16 @@ class VersionFile(models.Model):
 
     def __str__(self):
         return f"{self.version}:{self.name}"
+
+
+class DownloadLogPosition(models.Model):
+    """How far the downloads nginx logged (`DOWNLOADS_NGINX_LOG`) have been counted: the file's inode and the
+    offset after the last counted line. Moved in the same transaction as the counts it adds, so each logged
+    download is counted once (hub.registry.download_log)."""
+
+    path = models.CharField(max_length=500, unique=True)
+    inode = models.BigIntegerField(default=0)
+    offset = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.path} @ {self.offset}"

@@ -7,8 +7,9 @@ import difflib
 import json
 from functools import partial
 
+from django.conf import settings
 from django.core.cache import cache
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.types import OpenApiTypes
@@ -43,7 +44,13 @@ from hub.registry.architectures import apply_overrides, find_architecture, regis
 from hub.registry.authentication import BearerTokenAuthentication
 from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import VersionStatus
-from hub.registry.downloads import COUNTED_FILE, IMMUTABLE_CACHE_CONTROL, blob_response, count_download
+from hub.registry.downloads import (
+    COUNTED_FILE,
+    IMMUTABLE_CACHE_CONTROL,
+    blob_response,
+    count_download,
+    download_decision,
+)
 from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge, RegistryError
 from hub.registry.filtersets import (
     MAX_PAGE_SIZE,
@@ -476,16 +483,34 @@ def download_file(request, namespace, name, version, file_name):
     """GET/HEAD one file of a version. Streams; counts a download for the weights file. Files of private
     adapters, and of versions that are not valid (rejected uploads may hold anything), are served only to the
     namespace's members and administrators; anyone else gets 404."""
+    deciding = _is_download_decision(request)
     location = _file_location(namespace, name, version, file_name)
-    if location is None:
-        raise Http404(f"{namespace}/{name} version {version} has no file {file_name!r}.")
-    if location["private"] or not location["valid"]:
-        _require_member(request, Adapter.objects.with_related().get(pk=location["adapter_id"]))
+    try:
+        if location is None:
+            raise Http404(f"{namespace}/{name} version {version} has no file {file_name!r}.")
+        if location["private"] or not location["valid"]:
+            _require_member(request, Adapter.objects.with_related().get(pk=location["adapter_id"]))
+    except Http404:
+        if deciding:  # nginx then passes the request itself to Django, which answers the 404 as usual
+            return HttpResponseForbidden()
+        raise
     blob = Blob(**location["blob"])
+    if deciding:
+        counted = location["adapter_id"] if file_name == COUNTED_FILE else None
+        shared = not location["private"] and location["valid"]
+        return download_decision(blob, file_name, counts_for=counted, shared=shared)
     response = blob_response(request, blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})
     if file_name == COUNTED_FILE:
         count_download(request, response, location["adapter_id"])
     return response
+
+
+def _is_download_decision(request) -> bool:
+    """Whether nginx asks only whether it may serve the file itself (deploy/nginx.conf sets this header on its
+    access check and removes it from every request it passes on)."""
+    return (
+        bool(settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX) and request.headers.get("X-Download-Decision") == "1"
+    )
 
 
 def _require_member(request, adapter):

@@ -8,12 +8,16 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
 import yaml
+from django.core.cache import cache
 
 from hub.registry.choices import TokenScope, VersionStatus
+from hub.registry.download_log import count_logged_downloads
 from hub.registry.models import Adapter, Namespace
 from hub.registry.storage import IncomingFile
 from tests.conftest import REPO_ROOT
@@ -41,15 +45,27 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def nginx_config(server_block: str, upstream: str, port: int, media_root: str, static_root: str) -> str:
-    """The checked-in server block with the compose names swapped for this machine's: the web server, the
-    port, the media and static folders. Each must be found exactly once, or the test would run another
-    configuration than the one deployed."""
+@dataclass
+class Nginx:
+    url: str
+    download_log: Path  # what hub.registry.download_log reads
+
+
+def nginx_config(
+    server_block: str, upstream: str, port: int, media_root: str, static_root: str, folder
+) -> str:
+    """The checked-in configuration with the compose names swapped for this machine's: the web server, the
+    port, the media and static folders, the decisions' cache and the download log (written at once, not every
+    second). Each must be found exactly once, or the test would run another configuration than the one
+    deployed."""
     replacements = {
         "server web:8000;": f"server {upstream};",
         "listen 80;": f"listen 127.0.0.1:{port};",
         "alias /data/media/;": f"alias {media_root.rstrip('/')}/;",
+        "alias /data/media/$hub_download_file;": f"alias {media_root.rstrip('/')}/$hub_download_file;",
         "alias /data/static/;": f"alias {static_root.rstrip('/')}/;",
+        "proxy_cache_path /var/cache/nginx/hub-download-decisions": f"proxy_cache_path {folder}/decisions",
+        "/var/log/nginx/hub/downloads.log hub_downloads buffer=32k flush=1s": f"{folder}/downloads.log hub_downloads",
     }
     for old, new in replacements.items():
         assert server_block.count(old) == 1, f"deploy/nginx.conf no longer has exactly one {old!r}"
@@ -59,7 +75,7 @@ def nginx_config(server_block: str, upstream: str, port: int, media_root: str, s
 
 @pytest.fixture(scope="module")
 def nginx(live_server, tmp_path_factory):
-    """A real nginx (Debian's) running deploy/nginx.conf in front of the live server; yields its base URL."""
+    """A real nginx (Debian's) running deploy/nginx.conf in front of the live server."""
     if NGINX is None:
         pytest.skip("nginx is not installed (`make nginx` installs Debian's)")
     from django.conf import settings
@@ -72,6 +88,7 @@ def nginx(live_server, tmp_path_factory):
         port=port,
         media_root=str(settings.MEDIA_ROOT),
         static_root=str(settings.STATIC_ROOT),
+        folder=folder,
     )
     (folder / "hub.conf").write_text(server_block)
     temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
@@ -106,7 +123,7 @@ def nginx(live_server, tmp_path_factory):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-    yield base_url
+    yield Nginx(url=base_url, download_log=folder / "downloads.log")
     process.terminate()
     process.wait(timeout=10)
 
@@ -143,8 +160,52 @@ def test_django_hands_the_file_to_nginx(live_server, accel):
     assert answer.headers["ETag"] == f'"{SHA256}"'
 
 
-def test_nginx_sends_the_file_with_django_headers_and_counts_once(nginx, accel):
-    url = nginx + _store("ukp", "fast")
+@pytest.fixture
+def logged(nginx):
+    """Counts the downloads nginx logged (hub.registry.download_log), after skipping what earlier tests left."""
+    count_logged_downloads(str(nginx.download_log))
+
+    def count() -> int:
+        # nginx writes the line once the response is sent, a moment after the client has read it.
+        time.sleep(0.2)
+        return count_logged_downloads(str(nginx.download_log))
+
+    return count
+
+
+def test_django_decides_for_nginx_without_counting(live_server, accel, settings):
+    public = live_server.url + _store("ukp", "decided")
+    private = live_server.url + _store("secret", "undecided", private=True)
+    ask = {"X-Download-Decision": "1"}
+
+    weights = requests.get(public, headers=ask, timeout=10)
+    assert weights.status_code == 200 and weights.content == b""
+    assert weights.headers["X-Download-File"] == f"blobs/{SHA256[:2]}/{SHA256[2:]}"
+    assert weights.headers["X-Accel-Expires"] == str(
+        settings.DOWNLOADS_DECISION_SECONDS
+    )  # holds for everyone
+    assert weights.headers["X-Download-Counts-For"] == str(Adapter.objects.get(name="decided").pk)
+    assert weights.headers["ETag"] == f'"{SHA256}"'
+    config = requests.get(
+        public.replace("adapter.safetensors", "adapter_config.json"), headers=ask, timeout=10
+    )
+    assert config.status_code == 200 and "X-Download-Counts-For" not in config.headers
+    assert _downloads("decided") == 0  # nginx logs what it sends; Django counts nothing here
+
+    assert requests.get(private, headers=ask, timeout=10).status_code == 403  # nginx then asks Django itself
+    member = MembershipFactory(namespace=Namespace.objects.get(name="secret")).user
+    token = ApiTokenFactory(user=member, scope=TokenScope.READ)
+    personal = requests.get(private, headers={**ask, "Authorization": f"Bearer {token.raw}"}, timeout=10)
+    assert personal.status_code == 200 and personal.headers["X-Accel-Expires"] == "0"  # never reused
+
+    # Without nginx in front the header means nothing.
+    settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = ""
+    plain = requests.get(public, headers=ask, timeout=10)
+    assert hashlib.sha256(plain.content).hexdigest() == SHA256 and "X-Download-File" not in plain.headers
+
+
+def test_nginx_sends_files_on_djangos_decision_and_logs_each_download(nginx, accel, logged):
+    url = nginx.url + _store("ukp", "fast")
 
     response = requests.get(url, timeout=10)
     assert response.status_code == 200, response.text
@@ -154,25 +215,36 @@ def test_nginx_sends_the_file_with_django_headers_and_counts_once(nginx, accel):
     assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.headers["Content-Disposition"] == 'attachment; filename="adapter.safetensors"'
     assert "immutable" in response.headers["Cache-Control"]
-    assert "X-Accel-Redirect" not in response.headers
-    assert _downloads("fast") == 1
+    assert "X-Accel-Redirect" not in response.headers and "X-Download-File" not in response.headers
+    assert response.headers["X-Download-Decision"] == "MISS"  # Django was asked
+    # The next download is served on the same decision, without Django.
+    again = requests.get(url, timeout=10)
+    assert again.status_code == 200 and again.headers["X-Download-Decision"] == "HIT"
+    assert hashlib.sha256(again.content).hexdigest() == SHA256
 
     head = requests.head(url, timeout=10)
     assert head.status_code == 200 and head.headers["ETag"] == f'"{SHA256}"'
     assert head.headers["Content-Length"] == str(len(CONTENT))
-    assert _downloads("fast") == 1
+    config = requests.get(url.replace("adapter.safetensors", "adapter_config.json"), timeout=10)
+    assert config.status_code == 200 and config.headers["Content-Type"] == "application/json"
+    assert config.json()["config"]
 
-    # The Hugging Face route's own headers (huggingface_hub reads them) pass through nginx too.
-    resolved = requests.get(f"{nginx}/ukp/fast/resolve/main/adapter.safetensors", timeout=10)
+    # Django counted none of them; the log holds the two GETs of the weights (not the HEAD, not the config).
+    assert _downloads("fast") == 0
+    assert logged() == 2 and _downloads("fast") == 2
+    assert logged() == 0  # each line once
+
+    # The Hugging Face route's own headers (huggingface_hub reads them) pass through nginx too; Django counts it.
+    resolved = requests.get(f"{nginx.url}/ukp/fast/resolve/main/adapter.safetensors", timeout=10)
     assert resolved.status_code == 200 and hashlib.sha256(resolved.content).hexdigest() == SHA256
     assert resolved.headers["X-Linked-Etag"] == f'"{SHA256}"'
     assert resolved.headers["X-Linked-Size"] == str(len(CONTENT))
     assert len(resolved.headers["X-Repo-Commit"]) == 40
-    assert _downloads("fast") == 2
+    assert _downloads("fast") == 3
 
 
-def test_ranges_and_conditional_requests_work_through_nginx(nginx, accel):
-    url = nginx + _store("ukp", "ranged")
+def test_ranges_and_conditional_requests_work_through_nginx(nginx, accel, logged):
+    url = nginx.url + _store("ukp", "ranged")
 
     partial = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=10)
     assert partial.status_code == 206
@@ -189,6 +261,7 @@ def test_ranges_and_conditional_requests_work_through_nginx(nginx, accel):
     other = requests.get(url, headers={"Range": "bytes=10-19", "If-Range": '"other"'}, timeout=10)
     assert other.status_code == 200 and len(other.content) == len(CONTENT)
 
+    # Django answers conditional requests itself.
     cached = requests.get(url, headers={"If-None-Match": f'"{SHA256}"'}, timeout=10)
     assert cached.status_code == 304 and cached.content == b""
     assert cached.headers["ETag"] == f'"{SHA256}"'
@@ -198,26 +271,51 @@ def test_ranges_and_conditional_requests_work_through_nginx(nginx, accel):
 
     # Counted: the whole file sent for the foreign If-Range. Not counted: ranges not from byte 0, the 304,
     # the 416.
-    assert _downloads("ranged") == 1
+    assert logged() == 1 and _downloads("ranged") == 1
     requests.get(url, headers={"Range": "bytes=0-99"}, timeout=10)
-    assert _downloads("ranged") == 2
+    assert logged() == 1 and _downloads("ranged") == 2
+
+    # Other methods reach Django, which refuses them as it does without nginx.
+    assert requests.post(url, timeout=10).status_code == 405
 
 
-def test_private_files_stay_private_behind_nginx(nginx, accel):
-    url = nginx + _store("secret", "hidden", private=True)
-    assert requests.get(url, timeout=10).status_code == 404
+def test_private_files_stay_private_behind_nginx(nginx, accel, logged):
+    url = nginx.url + _store("secret", "hidden", private=True)
+    refused = requests.get(url, timeout=10)
+    assert refused.status_code == 404 and CONTENT not in refused.content
 
     member = UserFactory(username="insider")
     MembershipFactory(user=member, namespace=Namespace.objects.get(name="secret"))
     token = ApiTokenFactory(user=member, scope=TokenScope.READ)
     allowed = requests.get(url, headers={"Authorization": f"Bearer {token.raw}"}, timeout=10)
     assert allowed.status_code == 200 and hashlib.sha256(allowed.content).hexdigest() == SHA256
+    assert allowed.headers["X-Download-Decision"] == "BYPASS"  # a decision for these credentials only
+    # ... and never reused for anyone else.
+    assert requests.get(url, timeout=10).status_code == 404
+    assert logged() == 1 and _downloads("hidden") == 1
+
+    # A client cannot ask for a decision itself: nginx sets (or removes) that header.
+    for path in (url, f"{nginx.url}/secret/hidden/resolve/main/adapter.safetensors"):
+        assert requests.get(path, headers={"X-Download-Decision": "1"}, timeout=10).status_code == 404
+
+
+def test_a_public_file_turned_private_is_refused_once_the_decision_expires(nginx, accel, settings):
+    settings.DOWNLOADS_DECISION_SECONDS = 1
+    url = nginx.url + _store("ukp", "closing")
+    assert requests.get(url, timeout=10).headers["X-Download-Decision"] == "MISS"
+    Adapter.objects.filter(name="closing").update(private=True)
+    cache.clear()  # Django keeps its own answer as long (FILE_LOCATION_CACHE_SECONDS): skip that wait
+    # nginx counts whole seconds: a decision valid for 1 s ends within 2 s.
+    deadline = time.monotonic() + 5
+    while requests.get(url, timeout=10).status_code != 404:
+        assert time.monotonic() < deadline, "the expired decision is still used"
+        time.sleep(0.25)
 
 
 def test_the_internal_location_cannot_be_requested_directly(nginx, accel):
     _store("ukp", "direct", status=VersionStatus.INVALID)
     blob_path = f"blobs/{SHA256[:2]}/{SHA256[2:]}"
-    response = requests.get(f"{nginx}{PREFIX}{blob_path}", timeout=10)
+    response = requests.get(f"{nginx.url}{PREFIX}{blob_path}", timeout=10)
     assert response.status_code == 404
     assert response.content != CONTENT
 
@@ -238,3 +336,9 @@ def test_docker_compose_puts_this_configuration_in_front_of_web():
     assert f"alias {environment['STATIC_ROOT']}/;" in server_block
     assert f"static:{environment['STATIC_ROOT']}:ro" in nginx_service["volumes"]
     assert "server web:8000;" in server_block and "expose" in compose["services"]["web"]
+    # The workers read the download log nginx writes.
+    log = environment["DOWNLOADS_NGINX_LOG"]
+    assert f"access_log {log} hub_downloads" in server_block
+    log_volume = f"nginx-logs:{log.rsplit('/', 1)[0]}"
+    assert log_volume in nginx_service["volumes"]
+    assert f"{log_volume}:ro" in compose["services"]["worker"]["volumes"]
