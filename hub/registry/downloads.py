@@ -146,7 +146,7 @@ def blob_response(request, blob: Blob, filename: str, extra_headers=None) -> Htt
     disposition = content_disposition_header(as_attachment=True, filename=filename)
     if isinstance(default_storage, S3Storage):
         response = _presigned_redirect(request, blob, content_type, disposition)
-    elif settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX:
+    elif nginx_sends_files():
         response = _accel_redirect(blob, content_type)
     elif request.method == "HEAD":
         response = HttpResponse(status=206 if byte_range else 200, content_type=content_type)
@@ -177,6 +177,12 @@ def blob_response(request, blob: Blob, filename: str, extra_headers=None) -> Htt
         # The presigned URL expires; the views' immutable Cache-Control is meant for the bytes, not for this.
         response["Cache-Control"] = "no-store"
     return response
+
+
+def nginx_sends_files() -> bool:
+    """Whether nginx sends the bytes of downloads from the media root (deploy/nginx.conf): it stands in front
+    (`DOWNLOADS_X_ACCEL_REDIRECT_PREFIX` set) and the blobs are files, not objects in S3."""
+    return bool(settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX) and not isinstance(default_storage, S3Storage)
 
 
 def _presigned_redirect(request, blob: Blob, content_type: str, disposition: str) -> HttpResponse:

@@ -7,7 +7,6 @@ import difflib
 import json
 from functools import partial
 
-from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
@@ -50,6 +49,7 @@ from hub.registry.downloads import (
     blob_response,
     count_download,
     download_decision,
+    nginx_sends_files,
 )
 from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge, RegistryError
 from hub.registry.filtersets import (
@@ -482,7 +482,8 @@ def _file_location(namespace, name, version, file_name) -> dict | None:
 def download_file(request, namespace, name, version, file_name):
     """GET/HEAD one file of a version. Streams; counts a download for the weights file. Files of private
     adapters, and of versions that are not valid (rejected uploads may hold anything), are served only to the
-    namespace's members and administrators; anyone else gets 404."""
+    namespace's members and administrators; anyone else gets 404. Behind nginx, the same checks answer nginx's
+    question whether it may send the file itself (`download_decision`, deploy/nginx.conf)."""
     deciding = _is_download_decision(request)
     location = _file_location(namespace, name, version, file_name)
     try:
@@ -508,9 +509,7 @@ def download_file(request, namespace, name, version, file_name):
 def _is_download_decision(request) -> bool:
     """Whether nginx asks only whether it may serve the file itself (deploy/nginx.conf sets this header on its
     access check and removes it from every request it passes on)."""
-    return (
-        bool(settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX) and request.headers.get("X-Download-Decision") == "1"
-    )
+    return nginx_sends_files() and request.headers.get("X-Download-Decision") == "1"
 
 
 def _require_member(request, adapter):
