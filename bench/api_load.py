@@ -334,29 +334,9 @@ def port_is_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def deployed_server_block(media_root: Path, static_root: Path, workdir: Path) -> str:
-    """deploy/nginx.conf (what docker-compose runs) with this machine's names for the web server, the port, the
-    media and static folders, the decisions' cache and the download log."""
-    server_block = (REPO / "deploy" / "nginx.conf").read_text()
-    replacements = {
-        "server web:8000;": f"server 127.0.0.1:{GUNICORN_PORT};",
-        "listen 80;": f"listen 127.0.0.1:{PROXY_PORT};",
-        "alias /data/media/;": f"alias {media_root}/;",
-        "alias /data/media/$hub_download_file;": f"alias {media_root}/$hub_download_file;",
-        "alias /data/static/;": f"alias {static_root}/;",
-        "proxy_cache_path /var/cache/nginx/hub-download-decisions": f"proxy_cache_path {workdir}/decisions",
-        "access_log /var/log/nginx/hub/downloads.log": f"access_log {workdir}/downloads.log",
-    }
-    for old, new in replacements.items():
-        if server_block.count(old) != 1:
-            sys.exit(f"deploy/nginx.conf no longer has exactly one {old!r}: update bench/api_load.py")
-        server_block = server_block.replace(old, new)
-    return server_block
-
-
 def start_nginx(static_root: Path, media_root: Path, workdir: Path) -> subprocess.Popen:
     """nginx serving the yardsticks' static files; deploy/nginx.conf in front of gunicorn (the production
-    path, written to `deployed.conf` by `deployed_server_block`); and the bare X-Accel-Redirect app behind the
+    path, written to `deployed.conf` by `deploy.local_nginx`); and the bare X-Accel-Redirect app behind the
     same kind of proxy location."""
     config = workdir / "nginx.conf"
     config.write_text(
@@ -438,9 +418,21 @@ def main():
 
     static_root = workdir / "static"
     static_root.mkdir()
-    (workdir / "deployed.conf").write_text(deployed_server_block(media_root, static_root, workdir))
     sys.path.insert(0, str(REPO))
     from bench.api_load_site.body import BARE_BODY
+    from deploy.local_nginx import local_nginx_config
+
+    try:
+        deployed = local_nginx_config(
+            upstream=f"127.0.0.1:{GUNICORN_PORT}",
+            listen=f"127.0.0.1:{PROXY_PORT}",
+            media_root=media_root,
+            static_root=static_root,
+            work_dir=workdir,
+        )
+    except ValueError as exc:
+        sys.exit(f"{exc}: update deploy/local_nginx.py")
+    (workdir / "deployed.conf").write_text(deployed)
 
     (static_root / "bare.json").write_bytes(BARE_BODY)
     shutil.copyfile(media_root / "bench-download.bin", static_root / "adapter.safetensors")

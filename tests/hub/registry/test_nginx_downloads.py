@@ -16,6 +16,7 @@ import requests
 import yaml
 from django.core.cache import cache
 
+from deploy.local_nginx import local_nginx_config
 from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.download_log import count_logged_downloads
 from hub.registry.models import Adapter, Namespace
@@ -51,28 +52,6 @@ class Nginx:
     download_log: Path  # what hub.registry.download_log reads
 
 
-def nginx_config(
-    server_block: str, upstream: str, port: int, media_root: str, static_root: str, folder
-) -> str:
-    """The checked-in configuration with the compose names swapped for this machine's: the web server, the
-    port, the media and static folders, the decisions' cache and the download log (written at once, not every
-    second). Each must be found exactly once, or the test would run another configuration than the one
-    deployed."""
-    replacements = {
-        "server web:8000;": f"server {upstream};",
-        "listen 80;": f"listen 127.0.0.1:{port};",
-        "alias /data/media/;": f"alias {media_root.rstrip('/')}/;",
-        "alias /data/media/$hub_download_file;": f"alias {media_root.rstrip('/')}/$hub_download_file;",
-        "alias /data/static/;": f"alias {static_root.rstrip('/')}/;",
-        "proxy_cache_path /var/cache/nginx/hub-download-decisions": f"proxy_cache_path {folder}/decisions",
-        "/var/log/nginx/hub/downloads.log hub_downloads buffer=32k flush=1s": f"{folder}/downloads.log hub_downloads",
-    }
-    for old, new in replacements.items():
-        assert server_block.count(old) == 1, f"deploy/nginx.conf no longer has exactly one {old!r}"
-        server_block = server_block.replace(old, new)
-    return server_block
-
-
 @pytest.fixture(scope="module")
 def nginx(live_server, tmp_path_factory):
     """A real nginx (Debian's) running deploy/nginx.conf in front of the live server."""
@@ -82,13 +61,13 @@ def nginx(live_server, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("nginx")
     port = _free_port()
-    server_block = nginx_config(
-        (REPO_ROOT / "deploy" / "nginx.conf").read_text(),
+    server_block = local_nginx_config(
         upstream=live_server.url.removeprefix("http://"),
-        port=port,
-        media_root=str(settings.MEDIA_ROOT),
-        static_root=str(settings.STATIC_ROOT),
-        folder=folder,
+        listen=f"127.0.0.1:{port}",
+        media_root=str(settings.MEDIA_ROOT).rstrip("/"),
+        static_root=str(settings.STATIC_ROOT).rstrip("/"),
+        work_dir=folder,
+        log_at_once=True,
     )
     (folder / "hub.conf").write_text(server_block)
     temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
