@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/adapterhub
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run worker test test-fast lint format bench chromium nginx clean
+.PHONY: install run worker test test-fast lint format bench chromium nginx hf-current clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
@@ -22,8 +22,10 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	PORT=$(PORT) bash scripts/run.sh
 
+# Each worker gets a node name of its own (worker-<pid>@<host>), so that a second one on this host is a second
+# node for Celery and for /healthz, not a duplicate of the first.
 worker: $(INSTALLED)
-	$(VENV)/bin/celery -A hub worker --queues validation --concurrency 1 --loglevel INFO
+	$(VENV)/bin/celery -A hub worker --hostname 'worker-$$$$@%h' --queues validation --concurrency 1 --loglevel INFO
 
 # Debian's Chromium drives the browser tests; Playwright never downloads a browser of its own.
 chromium:
@@ -33,7 +35,17 @@ chromium:
 nginx:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
 
-test: $(INSTALLED) chromium nginx
+# The newest huggingface_hub (2.x, with hf_xet; no torch) in a virtualenv of its own: a test runs it against the
+# live hub (tests/hub/compat/test_hf_current_client_e2e.py). Built once; `rm -rf .venv-hf-current` rebuilds it.
+HF_CURRENT_VENV := .venv-hf-current
+$(HF_CURRENT_VENV)/.installed:
+	test -x $(HF_CURRENT_VENV)/bin/python || $(PYTHON_SYSTEM) -m venv $(HF_CURRENT_VENV)
+	$(HF_CURRENT_VENV)/bin/pip install --quiet 'huggingface_hub>=2'
+	touch $@
+
+hf-current: $(HF_CURRENT_VENV)/.installed
+
+test: $(INSTALLED) chromium nginx hf-current
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	MEDIA_ROOT=$(CURDIR)/var/test-media $(VENV)/bin/pytest $(PYTEST_ARGS)
 

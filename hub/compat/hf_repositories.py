@@ -9,8 +9,12 @@ with one), as on the read routes; one who sees it but may not write gets 403 wit
 from dataclasses import dataclass
 
 from hub.compat.huggingface import MAIN_REVISION, HubRouteError, repository_not_found
+from hub.registry.errors import BadRequest
 from hub.registry.models import Adapter, EmptyRepository, Namespace
 from hub.registry.permissions import require_write
+
+# Older huggingface_hub releases (0.36) send `private: true|false`; 2.x sends `visibility` instead.
+PRIVATE_BY_VISIBILITY = {"private": True, "public": False}
 
 
 @dataclass
@@ -57,6 +61,29 @@ def writable_repository(request, namespace_name: str, name: str) -> Repository:
         )
     require_write(user, namespace, request.auth)
     return Repository(namespace=namespace, name=name, adapter=adapter)
+
+
+def requested_privacy(body: dict) -> bool | None:
+    """Whether a request that sets a repository's privacy asks for a private one: `private` (true or false)
+    or `visibility` ("private" or "public"); None when it names neither. Raises `BadRequest` for any other
+    value, and when both are sent and disagree: guessing could publish what its owner meant to keep private."""
+    private, visibility = body.get("private"), body.get("visibility")
+    if private is not None and not isinstance(private, bool):
+        raise BadRequest(f"'private' must be true or false, got {str(private)[:40]!r}.")
+    if visibility is None:
+        return private
+    if visibility not in PRIVATE_BY_VISIBILITY:
+        raise BadRequest(
+            f"'visibility' must be 'private' or 'public', got {str(visibility)[:40]!r} (repositories here are "
+            "model repositories; 'protected' is for Spaces)."
+        )
+    from_visibility = PRIVATE_BY_VISIBILITY[visibility]
+    if private is not None and private != from_visibility:
+        raise BadRequest(
+            f"'private': {str(private).lower()} and 'visibility': {visibility!r} contradict each other; send "
+            "one of them."
+        )
+    return from_visibility
 
 
 def require_main(revision: str, full_name: str) -> None:

@@ -1,10 +1,11 @@
 """The writing part of the Hugging Face Hub's HTTP API, so that unmodified `huggingface_hub` clients (and the
 reference `adapters` library and PEFT, which push through it) publish to the registry.
 
-- `POST /api/repos/create` `{name, organization, private}`: an empty repository in the token's user namespace
-  (`organization: null`) or an organisation the user may write to (role owner or write; a write token). It is
-  an `EmptyRepository` until its first commit creates the adapter (an adapter needs the base model and task its
-  files and card name). An existing name answers 409 with its `url`, as clients expect.
+- `POST /api/repos/create` `{name, organization, private | visibility}`: an empty repository in the token's user
+  namespace (`organization: null`) or an organisation the user may write to (role owner or write; a write
+  token). It is an `EmptyRepository` until its first commit creates the adapter (an adapter needs the base model
+  and task its files and card name). An existing name answers 409 with its `url`, as clients expect. Privacy is
+  `private` (huggingface_hub 0.36) or `visibility` (2.x): hub.compat.hf_repositories.requested_privacy.
 - `POST /api/validate-yaml` `{content}`: checks the README's front matter (always answers JSON).
 - `GET /api/whoami-v2`: the token's user, their organisations with their roles, and the token's role.
 - `POST /api/models/{ns}/{name}/preupload/main`: how each file is to be uploaded, and the oids of the head's
@@ -28,7 +29,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from hub.compat.hf_commits import apply_commit, parse_commit, preupload, read_commit_body
-from hub.compat.hf_repositories import refuse_pull_requests, require_main, writable_repository
+from hub.compat.hf_repositories import (
+    refuse_pull_requests,
+    requested_privacy,
+    require_main,
+    writable_repository,
+)
 from hub.compat.huggingface import MAIN_REVISION, HubRouteError, HuggingFaceView, endpoint_url
 from hub.registry.api.serializers import version_path
 from hub.registry.choices import NamespaceKind
@@ -55,7 +61,7 @@ class CreateRepositoryView(HuggingFaceView):
     def post(self, request):
         _require_token(request, "Creating a repository")
         body = request.data if isinstance(request.data, dict) else {}
-        name, organization, private = body.get("name"), body.get("organization"), body.get("private")
+        name, organization = body.get("name"), body.get("organization")
         repo_type = body.get("type") or MODEL_REPOSITORY
         if repo_type != MODEL_REPOSITORY:
             raise BadRequest(
@@ -63,8 +69,7 @@ class CreateRepositoryView(HuggingFaceView):
             )
         if organization is not None and not isinstance(organization, str):
             raise BadRequest("'organization' must be a namespace name, or null for your own namespace.")
-        if private is not None and not isinstance(private, bool):
-            raise BadRequest("'private' must be true or false.")
+        private = requested_privacy(body)
         namespace = get_namespace(organization or request.user.username.lower())
         require_write(request.user, namespace, request.auth)
         check_name(namespace.name, "namespace name", field="organization")

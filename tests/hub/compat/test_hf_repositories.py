@@ -5,6 +5,7 @@ import pytest
 import requests
 from huggingface_hub import HfApi
 from huggingface_hub.utils import BadRequestError, HfHubHTTPError
+from rest_framework.test import APIClient
 
 from hub.registry.choices import MemberRole, TokenScope
 from hub.registry.models import Adapter, EmptyRepository, Namespace
@@ -85,6 +86,50 @@ def test_create_repo_refuses_anonymous_callers_bad_names_and_other_repository_ty
     with pytest.raises(HfHubHTTPError) as missing:
         api.create_repo("nowhere/x")
     assert missing.value.response.status_code == 404
+    assert not EmptyRepository.objects.exists()
+
+
+def _create_with(token: str, body: dict):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client.post("/api/repos/create", body, format="json")
+
+
+@pytest.mark.parametrize(
+    ("privacy", "private"),
+    [
+        ({"visibility": "private"}, True),  # huggingface_hub 2.x: create_repo(private=True)
+        ({"visibility": "public"}, False),
+        ({"private": True}, True),  # huggingface_hub 0.36
+        ({"private": False}, False),
+        ({"private": True, "visibility": "private"}, True),
+        ({"private": None, "visibility": "private"}, True),
+        ({}, False),
+    ],
+)
+def test_create_repo_reads_privacy_as_private_or_as_visibility(people, privacy, private):
+    created = _create_with(people["alice"], {"name": "spelled", "organization": None, **privacy})
+
+    assert created.status_code == 200, created.content
+    assert EmptyRepository.objects.get(name="spelled").private is private
+
+
+@pytest.mark.parametrize(
+    ("privacy", "message"),
+    [
+        ({"visibility": "protected"}, "'visibility' must be 'private' or 'public', got 'protected'"),
+        ({"visibility": "secret"}, "'visibility' must be 'private' or 'public', got 'secret'"),
+        ({"visibility": True}, "'visibility' must be 'private' or 'public', got 'True'"),
+        ({"private": "yes"}, "'private' must be true or false, got 'yes'"),
+        ({"private": True, "visibility": "public"}, "contradict each other"),
+        ({"private": False, "visibility": "private"}, "contradict each other"),
+    ],
+)
+def test_create_repo_refuses_unknown_or_contradicting_privacy(people, privacy, message):
+    refused = _create_with(people["alice"], {"name": "unclear", "organization": None, **privacy})
+
+    assert refused.status_code == 400
+    assert message in refused.json()["error"]
     assert not EmptyRepository.objects.exists()
 
 
