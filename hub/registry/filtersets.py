@@ -29,10 +29,17 @@ SORT_ORDERS = {
 }
 
 
+def choice_filter(choices, **kwargs) -> django_filters.ChoiceFilter:
+    """A ChoiceFilter whose error names the values it accepts."""
+    accepted = ", ".join(value for value, _ in choices)
+    message = f"%(value)s is not one of the accepted values: {accepted}."
+    return django_filters.ChoiceFilter(choices=choices, error_messages={"invalid_choice": message}, **kwargs)
+
+
 class AdapterFilterSet(django_filters.FilterSet):
     task = django_filters.CharFilter(field_name="task__name", help_text="Task name, e.g. sentiment (or de)")
     subtask = django_filters.CharFilter(field_name="subtask__name", help_text="Subtask name, e.g. sst-2")
-    type = django_filters.ChoiceFilter(choices=AdapterType.choices, help_text="text_task or text_lang")
+    type = choice_filter(AdapterType.choices, help_text="text_task or text_lang")
     language = django_filters.CharFilter(
         method="filter_language", help_text="ISO code: the subtask's language or a language adapter's task"
     )
@@ -41,12 +48,10 @@ class AdapterFilterSet(django_filters.FilterSet):
     )
     model_type = django_filters.CharFilter(field_name="base_model__model_type", help_text="e.g. bert")
     architecture = django_filters.CharFilter(field_name="architecture_name", help_text="e.g. pfeiffer")
-    method = django_filters.ChoiceFilter(
-        choices=MethodFamily.choices, help_text="Method family: " + ", ".join(MethodFamily.values)
-    )
+    method = choice_filter(MethodFamily.choices, help_text="Method family: " + ", ".join(MethodFamily.values))
     namespace = django_filters.CharFilter(field_name="namespace__name", help_text="Owner, e.g. ukp")
-    status = django_filters.ChoiceFilter(
-        choices=VersionStatus.choices,
+    status = choice_filter(
+        VersionStatus.choices,
         help_text="valid (some version resolves), else the newest version's status",
     )
     q = django_filters.CharFilter(
@@ -54,9 +59,9 @@ class AdapterFilterSet(django_filters.FilterSet):
         help_text="Words to find (as word prefixes) in the name, task, subtask, namespace, base model and "
         "description; results are sorted by relevance",
     )
-    sort = django_filters.ChoiceFilter(
+    sort = choice_filter(
+        [(key, key) for key in (RELEVANCE, *SORT_ORDERS)],
         method="filter_sort",
-        choices=[(key, key) for key in (RELEVANCE, *SORT_ORDERS)],
         empty_label=None,
         help_text="relevance (the default with q), downloads (most first; the default without q), recent "
         "(last updated first) or name",

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from hub.compat.huggingface import HubRouteError
+from hub.registry.models import Architecture
 from tests.factories import NamespaceFactory, valid_adapter, weights_bytes
 
 pytestmark = pytest.mark.django_db
@@ -126,6 +127,22 @@ def test_a_control_character_in_a_json_body_is_a_clear_400(alice_api):
         "/api/v1/architectures/", {"name": "a\x00b", "config": {"architecture": "bottleneck"}}, format="json"
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("config", ['"x"', "5", "[]", "[null, null]", "true", '"{}"'])
+@pytest.mark.parametrize("as_json", [True, False])
+def test_an_architecture_config_that_is_not_an_object_is_a_clear_400(alice_api, config, as_json):
+    if as_json:
+        body = '{"name": "not-an-object", "config": ' + config + "}"
+        response = alice_api.post("/api/v1/architectures/", body, content_type="application/json")
+    else:  # a form field holds the config as JSON text
+        response = alice_api.post("/api/v1/architectures/", {"name": "not-an-object", "config": config})
+    assert response.status_code == 400
+    assert response.json()["field"] == "config"
+    assert response.json()["detail"].startswith(
+        'config: The config must be a JSON object, e.g. {"architecture"'
+    )
+    assert not Architecture.objects.filter(name="not-an-object").exists()
 
 
 # --- Numbers and depth (finding 5) ------------------------------------------------------------------------

@@ -30,18 +30,33 @@ class ArchitectureSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+def _json_kind(value) -> str:
+    """How JSON names the type of a parsed value, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 @extend_schema_field({"type": "object", "description": "The architecture's config (a JSON object)"})
 class ConfigField(serializers.JSONField):
     """A config: a JSON object (null or any other JSON value is refused)."""
 
+    # DRF formats error messages with str.format, so literal braces are doubled.
     default_error_messages = {
-        "not_an_object": 'The config must be a JSON object, e.g. {"architecture": "bottleneck", ...}.'
+        "not_an_object": 'The config must be a JSON object, e.g. {{"architecture": "bottleneck", ...}}; '
+        "got {kind}."
     }
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not isinstance(value, dict):
-            self.fail("not_an_object")
+            self.fail("not_an_object", kind=_json_kind(value))
         return value
 
 

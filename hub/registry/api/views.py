@@ -5,6 +5,7 @@ permissions, resolution, the query layer on the models); the views translate HTT
 
 import difflib
 import json
+import re
 from functools import partial
 
 from django.core.cache import cache
@@ -15,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.decorators import api_view, permission_classes, renderer_classes
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -53,6 +55,7 @@ from hub.registry.downloads import (
 )
 from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge, RegistryError
 from hub.registry.filtersets import (
+    MAX_LIST_OFFSET,
     MAX_PAGE_SIZE,
     AdapterFilterSet,
     CachedCountPaginator,
@@ -81,23 +84,58 @@ def error_response(exc: RegistryError) -> Response:
     return Response(body, status=exc.status_code)
 
 
+def validation_error(detail) -> BadRequest:
+    """A DRF validation error (of a serializer or of the list filters) in the API's error format: `detail` is
+    the first message, prefixed with its field, and `errors` holds them all, per field."""
+    if isinstance(detail, dict):
+        field, messages = next(iter(detail.items()))
+        first = messages[0] if isinstance(messages, list) else messages
+        return BadRequest(f"{field}: {first}", field=field, extra={"errors": detail})
+    first = detail[0] if isinstance(detail, list) and detail else detail
+    return BadRequest(str(first), extra={"errors": detail})
+
+
+def refuse_repeated_query_parameters(params) -> None:
+    """Every query parameter of the API takes one value; a repeated one (`?page_size=5&page_size=500`) is
+    refused rather than one of its values picked silently."""
+    for key, values in params.lists():
+        if len(values) > 1:
+            raise BadRequest(
+                f"The query parameter {key!r} is given {len(values)} times; give it once.", field=key
+            )
+
+
 class RegistryAPIView(APIView):
-    """Base view: JSON only, write access checked for unsafe methods, RegistryErrors as JSON errors."""
+    """Base view: JSON only, write access checked for unsafe methods, every error in the API's format
+    ({"detail", ...}), each query parameter once."""
 
     permission_classes = [WriteAccess]
     renderer_classes = [JSONRenderer]
 
+    def initial(self, request, *args, **kwargs):
+        refuse_repeated_query_parameters(request.query_params)
+        super().initial(request, *args, **kwargs)
+
     def handle_exception(self, exc):
+        if isinstance(exc, ValidationError):
+            exc = validation_error(exc.detail)
         if isinstance(exc, RegistryError):
             return error_response(exc)
         return super().handle_exception(exc)
 
 
-def _int_or(text, default: int) -> int:
-    try:
-        return int(text)
-    except (TypeError, ValueError):
+PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def _page_parameter(params, key: str, default: int) -> int:
+    """A page number or size from the query: a whole number from 1 (a 400 otherwise, rather than DRF's
+    silent default for a bad `page_size` and 404 for a bad `page`)."""
+    text = params.get(key)
+    if text is None:
         return default
+    if not PAGE_NUMBER.fullmatch(text):
+        raise BadRequest(f"{key} must be a whole number from 1 to 999999999; got {text[:40]!r}.", field=key)
+    return int(text)
 
 
 class Pagination(PageNumberPagination):
@@ -108,16 +146,27 @@ class Pagination(PageNumberPagination):
     max_page_size = MAX_PAGE_SIZE
     django_paginator_class = CachedCountPaginator
     last_page_strings = ()  # `page=last` would jump past the offset bound
+    invalid_page_message = "Page {page_number} is past the end of the list."
 
     def paginate_queryset(self, queryset, request, view=None):
         check_page_bounds(
-            _int_or(request.query_params.get(self.page_query_param), 1),
-            _int_or(request.query_params.get(self.page_size_query_param), self.page_size),
+            _page_parameter(request.query_params, self.page_query_param, 1),
+            _page_parameter(request.query_params, self.page_size_query_param, self.page_size),
         )
         self.django_paginator_class = partial(
             CachedCountPaginator, list_key=list_identity(request.query_params, request.user)
         )
         return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            # With one row a page, the last page a list may have; larger pages end sooner (check_page_bounds).
+            parameter["schema"]["maximum"] = MAX_LIST_OFFSET
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["maximum"] = MAX_PAGE_SIZE
+        return parameters
 
     def get_paginated_response_schema(self, schema):
         response_schema = super().get_paginated_response_schema(schema)
@@ -161,18 +210,12 @@ class ArchitectureListView(RegistryAPIView, generics.GenericAPIView):
     )
     def post(self, request):
         form = ArchitectureRegisterSerializer(data=request.data)
-        if not form.is_valid():
-            return Response({"detail": _first_error(form.errors), "errors": form.errors}, status=400)
+        form.is_valid(raise_exception=True)
         architecture, created = register_architecture(user=request.user, **form.validated_data)
         return Response(
             ArchitectureSerializer(architecture).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
-
-
-def _first_error(errors) -> str:
-    field, messages = next(iter(errors.items()))
-    return f"{field}: {messages[0]}"
 
 
 class ArchitectureDetailView(RegistryAPIView):
@@ -488,7 +531,7 @@ def download_file(request, namespace, name, version, file_name):
     location = _file_location(namespace, name, version, file_name)
     try:
         if location is None:
-            raise Http404(f"{namespace}/{name} version {version} has no file {file_name!r}.")
+            raise Http404(f"{namespace}/{name} version {version} has no such file.")
         if location["private"] or not location["valid"]:
             _require_member(request, Adapter.objects.with_related().get(pk=location["adapter_id"]))
     except Http404:
@@ -518,4 +561,4 @@ def _require_member(request, adapter):
     if authenticated:
         user = authenticated[0]
     if role_in(user, adapter.namespace) is None:
-        raise Http404("No such file.")
+        raise Http404("x version 1 has no such file.")

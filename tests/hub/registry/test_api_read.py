@@ -4,6 +4,7 @@ import pytest
 from rest_framework.throttling import AnonRateThrottle
 
 from adapters_core.configuration import PfeifferConfig, config_hash
+from hub.registry.filtersets import MAX_LIST_OFFSET, MAX_PAGE_SIZE
 from hub.registry.models import Architecture
 from tests.factories import (
     AdapterFactory,
@@ -72,7 +73,7 @@ def test_list_filters_by_status_as_the_web_list_does(api, catalogue):
     assert "ukp/bert-rte" in names(api.get("/api/v1/adapters/", {"status": "valid"}))
     assert names(api.get("/api/v1/adapters/", {"status": "invalid"})) == []
     response = api.get("/api/v1/adapters/", {"status": "broken"})
-    assert response.status_code == 400 and "status" in response.json()
+    assert response.status_code == 400 and response.json()["field"] == "status"
 
 
 def test_list_rows_and_sorting(api, catalogue):
@@ -225,3 +226,62 @@ def test_list_and_detail_name_the_same_current_version(api):
     adapter.default_version = first
     adapter.save()
     assert shown() == ("1", "1")
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors of the list's query parameters
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query, field, message",
+    [
+        ("type=AAA", "type", "AAA is not one of the accepted values: text_task, text_lang."),
+        ("sort=zzz", "sort", "zzz is not one of the accepted values: relevance, downloads, recent, name."),
+        ("status=x", "status", "x is not one of the accepted values: pending,"),
+        ("method=y", "method", "y is not one of the accepted values: bottleneck,"),
+        ("page=abc", "page", "page must be a whole number from 1"),
+        ("page=0", "page", "page must be a whole number from 1"),
+        ("page=-1", "page", "page must be a whole number from 1"),
+        ("page_size=abc", "page_size", "page_size must be a whole number from 1"),
+        ("page_size=0", "page_size", "page_size must be a whole number from 1"),
+    ],
+)
+def test_a_bad_list_parameter_is_a_400_in_the_api_error_format(api, catalogue, query, field, message):
+    response = api.get(f"/api/v1/adapters/?{query}")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["field"] == field
+    assert message in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/adapters/?page_size=5&page_size=500",
+        "/api/v1/adapters/?page_size=500&page_size=5",
+        "/api/v1/adapters/?page=1&page=2",
+        "/api/v1/adapters/?task=nli&task=sentiment",
+        "/api/v1/adapters/?q=bert&q=rte",
+        "/api/v1/architectures/pfeiffer/?reduction_factor=2&reduction_factor=4",
+        "/api/v1/resolve/?identifier=sentiment/sst-2&model_name=bert-base-uncased&model_name=roberta-base",
+    ],
+)
+def test_a_repeated_query_parameter_is_refused(api, catalogue, url):
+    response = api.get(url)
+    assert response.status_code == 400
+    name = response.json()["field"]
+    assert f"The query parameter {name!r} is given 2 times; give it once." == response.json()["detail"]
+
+
+def test_a_page_past_the_end_is_a_404_that_says_so(api, catalogue):
+    response = api.get("/api/v1/adapters/?page=9")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Page 9 is past the end of the list."
+
+
+def test_the_schema_bounds_the_page_parameters(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/adapters/"]["get"]["parameters"]}
+    assert (parameters["page_size"]["minimum"], parameters["page_size"]["maximum"]) == (1, MAX_PAGE_SIZE)
+    assert (parameters["page"]["minimum"], parameters["page"]["maximum"]) == (1, MAX_LIST_OFFSET)
