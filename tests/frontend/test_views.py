@@ -479,7 +479,10 @@ def test_a_model_cards_front_matter_is_not_shown(client, catalogue):
 def test_an_unknown_sort_order_is_named(client, catalogue):
     response = client.get("/adapters/", {"sort": "stars"})
     assert response.status_code == 200
-    assert "Select a valid choice. stars is not one of the available choices." in response.content.decode()
+    assert (
+        "stars is not one of the accepted values: relevance, downloads, recent, name."
+        in response.content.decode()
+    )
 
 
 def test_an_unknown_url_answers_the_friendly_404(client, db):
