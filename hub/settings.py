@@ -166,8 +166,8 @@ if DOWNLOADS_X_ACCEL_REDIRECT_PREFIX and not (
 # every DOWNLOADS_NGINX_LOG_SECONDS and add to the counts (hub.registry.download_log). Empty: no such log.
 DOWNLOADS_NGINX_LOG = env.str("DOWNLOADS_NGINX_LOG", default="")
 DOWNLOADS_NGINX_LOG_SECONDS = env.float("DOWNLOADS_NGINX_LOG_SECONDS", default=5)
-# How long nginx may reuse Django's decision that a file is public and valid (X-Accel-Expires, seconds): as
-# long as a web process keeps the same answer cached itself (hub.registry.api.views.FILE_LOCATION_CACHE_SECONDS).
+# How long nginx may reuse Django's decision that a file is public and valid (X-Accel-Expires, seconds): a file
+# made private is still sent by nginx for at most this long (Django decides afresh on every request).
 DOWNLOADS_DECISION_SECONDS = env.int("DOWNLOADS_DECISION_SECONDS", default=60)
 # How long a presigned S3 download URL stays valid (seconds).
 DOWNLOADS_PRESIGNED_URL_SECONDS = env.int("DOWNLOADS_PRESIGNED_URL_SECONDS", default=300)

@@ -16,7 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.decorators import api_view, permission_classes, renderer_classes
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from adapters_core.configuration import AdapterConfigError
 from adapters_core.configuration.values import load_json
+from hub import http_errors
 from hub.registry.api.parsers import MultiPartParser
 from hub.registry.api.permissions import WriteAccess
 from hub.registry.api.serializers import (
@@ -62,7 +63,7 @@ from hub.registry.filtersets import (
     check_page_bounds,
     list_identity,
 )
-from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Blob, Task, VersionFile
+from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Task, VersionFile
 from hub.registry.permissions import get_namespace, require_write, role_in
 from hub.registry.resolution import RESOLUTION_CACHE_SECONDS, resolve_adapter
 from hub.registry.search import suggestions
@@ -484,39 +485,21 @@ class MeView(RegistryAPIView):
 # --------------------------------------------------------------------------------------------------
 
 
-# A valid version's files never change, so where such a file lives is kept briefly per process: a download
-# then costs no query but the count. A deleted version's files stop resolving within this delay. Files of
-# versions not (yet) valid are looked up every time: the version may become valid any moment.
-FILE_LOCATION_CACHE_SECONDS = 60
-
-
-def _file_location(namespace, name, version, file_name) -> dict | None:
-    key = cache_key("registry:file", namespace, name, version, file_name)
-    location = cache.get(key)
-    if location is None:
-        item = (
-            VersionFile.objects.served()
-            .select_related("blob", "version__adapter")
-            .filter(
-                version__adapter__namespace__name=namespace,
-                version__adapter__name=name,
-                version__version=version,
-                name=file_name,
-            )
-            .first()
+def _served_file(namespace, name, version, file_name) -> VersionFile | None:
+    """The file `file_name` of a version as it is served, with its blob, version, adapter and namespace.
+    Looked up on every download, never cached: an adapter made private, or a version no longer valid, must be
+    refused at once, in every web process (a per-process cache would go on serving it)."""
+    return (
+        VersionFile.objects.served()
+        .select_related("blob", "version__adapter__namespace")
+        .filter(
+            version__adapter__namespace__name=namespace,
+            version__adapter__name=name,
+            version__version=version,
+            name=file_name,
         )
-        if item is None:
-            return None
-        blob = item.blob
-        location = {
-            "blob": {"pk": blob.pk, "sha256": blob.sha256, "size": blob.size, "file": blob.file.name},
-            "adapter_id": item.version.adapter_id,
-            "private": item.version.adapter.private,
-            "valid": item.version.status == VersionStatus.VALID,
-        }
-        if location["valid"]:
-            cache.set(key, location, FILE_LOCATION_CACHE_SECONDS)
-    return location
+        .first()
+    )
 
 
 # Exempt from the CSRF check: it changes nothing, and a POST must get 405 (not the CSRF failure's 403).
@@ -525,27 +508,38 @@ def _file_location(namespace, name, version, file_name) -> dict | None:
 def download_file(request, namespace, name, version, file_name):
     """GET/HEAD one file of a version. Streams; counts a download for the weights file. Files of private
     adapters, and of versions that are not valid (rejected uploads may hold anything), are served only to the
-    namespace's members and administrators; anyone else gets 404. Behind nginx, the same checks answer nginx's
-    question whether it may send the file itself (`download_decision`, deploy/nginx.conf)."""
+    namespace's members and administrators; anyone else gets the 404 a missing file gets, identical to the
+    byte. Behind nginx, the same checks answer nginx's question whether it may send the file itself
+    (`download_decision`, deploy/nginx.conf)."""
     deciding = _is_download_decision(request)
-    location = _file_location(namespace, name, version, file_name)
-    try:
-        if location is None:
-            raise Http404(f"{namespace}/{name} version {version} has no such file.")
-        if location["private"] or not location["valid"]:
-            _require_member(request, Adapter.objects.with_related().get(pk=location["adapter_id"]))
-    except Http404:
-        if deciding:  # nginx then passes the request itself to Django, which answers the 404 as usual
-            return HttpResponseForbidden()
-        raise
-    blob = Blob(**location["blob"])
+    item = _served_file(namespace, name, version, file_name)
+    shared = (
+        item is not None and not item.version.adapter.private and item.version.status == VersionStatus.VALID
+    )
+    if not shared:
+        # The caller is identified whether or not the file exists: reading the session adds `Vary: Cookie`,
+        # which would otherwise tell a private file from a missing one.
+        try:
+            caller = _caller(request)
+        except AuthenticationFailed as exc:
+            response = http_errors.error_response(request, 401, str(exc.detail), "Unknown token")
+            response["WWW-Authenticate"] = BearerTokenAuthentication.keyword
+            return response
+        # `is_authenticated` first: it reads the session (without a token) whether or not the file exists.
+        member = (
+            caller.is_authenticated and item is not None and role_in(caller, item.version.adapter.namespace)
+        )
+        if not member:
+            if deciding:  # nginx then passes the request itself to Django, which answers the 404 as usual
+                return HttpResponseForbidden()
+            raise Http404(f"{namespace}/{name} version {version} has no such file (or it is private).")
+    adapter_id = item.version.adapter_id
     if deciding:
-        counted = location["adapter_id"] if file_name == COUNTED_FILE else None
-        shared = not location["private"] and location["valid"]
-        return download_decision(blob, file_name, counts_for=counted, shared=shared)
-    response = blob_response(request, blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})
+        counted = adapter_id if file_name == COUNTED_FILE else None
+        return download_decision(item.blob, file_name, counts_for=counted, shared=shared)
+    response = blob_response(request, item.blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})
     if file_name == COUNTED_FILE:
-        count_download(request, response, location["adapter_id"])
+        count_download(request, response, adapter_id)
     return response
 
 
@@ -555,10 +549,7 @@ def _is_download_decision(request) -> bool:
     return nginx_sends_files() and request.headers.get("X-Download-Decision") == "1"
 
 
-def _require_member(request, adapter):
-    user = request.user
+def _caller(request):
+    """Who asks: the user of a Bearer token, else of the session (a plain Django view: DRF has not run)."""
     authenticated = BearerTokenAuthentication().authenticate(Request(request))
-    if authenticated:
-        user = authenticated[0]
-    if role_in(user, adapter.namespace) is None:
-        raise Http404("x version 1 has no such file.")
+    return authenticated[0] if authenticated else request.user

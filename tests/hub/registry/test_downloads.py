@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 from hub.registry.choices import TokenScope
 from hub.registry.models import Adapter
 from hub.registry.storage import IncomingFile
+from tests.conftest import WebServerProcess
 from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,
@@ -239,3 +241,64 @@ def test_an_accel_prefix_without_slashes_is_refused_at_start(prefix):
     )
     assert result.returncode != 0
     assert f"DOWNLOADS_X_ACCEL_REDIRECT_PREFIX={prefix!r} must start and end with '/'" in result.stderr
+
+
+# --- Privacy takes effect at once; a private file and a missing one get the same answer
+
+
+def _private_file_urls():
+    adapter = valid_adapter(namespace=NamespaceFactory(name="secret"), name="hidden", private=True)
+    base = f"/api/v1/adapters/secret/hidden/versions/{adapter.versions.get().version}/files/"
+    return base + "adapter.safetensors", base + "no-such-file.bin"
+
+
+def _answer(response) -> tuple:
+    """What a client can compare between two answers: status, body and headers."""
+    return response.status_code, body(response), sorted(response.items())
+
+
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_a_private_file_and_a_missing_one_get_the_same_answer(client, method):
+    existing, missing = _private_file_urls()
+    outsider = ApiTokenFactory(user=UserFactory(username="outsider"), scope=TokenScope.READ).raw
+
+    for headers, status in (
+        ({}, 404),
+        ({"Authorization": f"Bearer {outsider}"}, 404),
+        ({"Authorization": "Bearer ah_unknown"}, 401),
+    ):
+        private_answer = _answer(getattr(client, method)(existing, headers=headers))
+        missing_answer = _answer(getattr(client, method)(missing, headers=headers))
+        assert private_answer[0] == status
+        assert private_answer == missing_answer
+
+
+def test_a_file_made_private_is_refused_at_once(client, weights_url):
+    assert client.get(weights_url).status_code == 200
+    assert client.get(weights_url).status_code == 200
+    # Also when the change bypasses the model's signals (a bulk update, SQL).
+    Adapter.objects.filter(name="dl").update(private=True)
+
+    assert client.get(weights_url).status_code == 404
+
+
+@pytest.fixture
+def one_worker_server(transactional_db):
+    """gunicorn with a single worker: every request reaches the process that answered the one before."""
+    server = WebServerProcess(workers=1, name="one-worker").start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.e2e
+def test_a_file_made_private_is_refused_at_once_by_the_web_server(one_worker_server, weights_url):
+    url = one_worker_server.url + weights_url
+    assert requests.get(url, timeout=30).status_code == 200
+    assert requests.get(url, timeout=30).status_code == 200
+    adapter = Adapter.objects.get(name="dl")
+    adapter.private = True
+    adapter.save()  # as the admin does
+
+    refused = requests.get(url, timeout=30)
+
+    assert refused.status_code == 404 and CONTENT not in refused.content

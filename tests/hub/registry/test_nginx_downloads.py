@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from django.core.cache import cache
 
 from deploy.local_nginx import local_nginx_config
 from hub.registry.choices import TokenScope, VersionStatus
@@ -283,8 +282,7 @@ def test_a_public_file_turned_private_is_refused_once_the_decision_expires(nginx
     url = nginx.url + _store("ukp", "closing")
     assert requests.get(url, timeout=10).headers["X-Download-Decision"] == "MISS"
     Adapter.objects.filter(name="closing").update(private=True)
-    cache.clear()  # Django keeps its own answer as long (FILE_LOCATION_CACHE_SECONDS): skip that wait
-    # nginx counts whole seconds: a decision valid for 1 s ends within 2 s.
+    # Django refuses it at once; nginx counts whole seconds: a decision valid for 1 s ends within 2 s.
     deadline = time.monotonic() + 5
     while requests.get(url, timeout=10).status_code != 404:
         assert time.monotonic() < deadline, "the expired decision is still used"
