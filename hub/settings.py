@@ -18,6 +18,14 @@ SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-change-me")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a proxy that sets X-Forwarded-Host itself (never passing on a client's): the host absolute URLs are
+# built from. Its name must be in ALLOWED_HOSTS (400 otherwise); its port, which the proxy set, is kept. Off,
+# the header is ignored and the Host header (which deploy/nginx.conf passes on) is used.
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (overwriting a client's): requests it marks
+# `https` are secure, so absolute URLs (REST, resolve, index, Hugging Face routes) say https://.
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -42,6 +50,7 @@ MIDDLEWARE = [
     # First: a control character in the path, query or a header is refused before anything reads it.
     "hub.http_errors.ControlCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "hub.content_security_policy.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -51,6 +60,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Sent with every HTML page (hub.content_security_policy): scripts, styles and fonts only from the hub's own
+# static files, nothing inline; images also from https (README images hosted elsewhere) and data: URLs
+# (Swagger UI's icons); no plugins, no framing, forms post to the hub only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 ROOT_URLCONF = "hub.urls"
 CSRF_FAILURE_VIEW = "hub.http_errors.csrf_failure"

@@ -28,7 +28,6 @@ from django.conf import settings
 from django.db.models import Prefetch, Q, Value
 from django.db.models.functions import Concat
 from django.http import JsonResponse
-from django.http.request import split_domain_port, validate_host
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -133,17 +132,11 @@ class HuggingFaceView(APIView):
 
 def endpoint_url(request) -> str:
     """The hub's base URL as its clients reach it (their `HF_ENDPOINT`): `ADAPTERHUB_PUBLIC_URL`, else the
-    request's scheme and host, as a proxy in front reports them in `X-Forwarded-Proto` and `X-Forwarded-Host`
-    (a forwarded host that `ALLOWED_HOSTS` does not name is ignored)."""
+    request's scheme and host, which trust a proxy's `X-Forwarded-Proto` and `X-Forwarded-Host` only where
+    the settings say one sets them (BEHIND_TLS_PROXY, USE_X_FORWARDED_HOST), as every other URL does."""
     if settings.ADAPTERHUB_PUBLIC_URL:
         return settings.ADAPTERHUB_PUBLIC_URL
-    scheme = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    if scheme not in ("http", "https"):
-        scheme = request.scheme
-    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
-    if not host or not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
-        host = request.get_host()
-    return f"{scheme}://{host}"
+    return f"{request.scheme}://{request.get_host()}"
 
 
 def _served_adapters(user):

@@ -76,7 +76,9 @@ def test_the_batch_offers_basic_uploads_with_absolute_self_authorising_links(ali
     assert verify["href"] == "http://testserver/alice/lora.git/info/lfs/verify"
 
 
-def test_the_batch_honours_the_proxy_in_front_and_hides_private_repositories(alice_client, alice_token):
+def test_the_batch_honours_the_proxy_in_front_and_hides_private_repositories(
+    alice_client, alice_token, settings
+):
     anonymous = lfs_batch(client_with(None), "alice/lora", [lfs_object(WEIGHTS)])
     behind_proxy = client_with(alice_token)
     behind_proxy.credentials(
@@ -91,8 +93,13 @@ def test_the_batch_honours_the_proxy_in_front_and_hides_private_repositories(ali
 
     # Anonymous: the private repository may as well not exist, and the client is told to send a token.
     assert (anonymous.status_code, anonymous["X-Error-Code"]) == (401, "RepoNotFound")
+    # Forwarded headers count only where the settings say a proxy in front sets them.
+    assert upload_href(behind_proxy).startswith("http://testserver/alice/lora.git/info/lfs/objects/")
+    settings.USE_X_FORWARDED_HOST = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     assert upload_href(behind_proxy).startswith("https://localhost/alice/lora.git/info/lfs/objects/")
-    assert upload_href(unknown_host).startswith("http://testserver/alice/lora.git/")
+    refused = lfs_batch(unknown_host, "alice/lora", [lfs_object(WEIGHTS)])
+    assert refused.status_code == 400 and "evil.example" in refused.json()["detail"]
 
 
 def test_objects_already_uploaded_need_no_upload_and_bad_objects_get_errors(alice_client, settings):
