@@ -25,7 +25,7 @@ run: $(INSTALLED)
 # Each worker gets a node name of its own (worker-<pid>@<host>), so that a second one on this host is a second
 # node for Celery and for /healthz, not a duplicate of the first.
 worker: $(INSTALLED)
-	$(VENV)/bin/celery -A hub worker --hostname 'worker-$$$$@%h' --queues validation --concurrency 1 --loglevel INFO
+	$(VENV)/bin/celery -A hub worker --hostname "worker-$$$$@%h" --queues validation --concurrency 1 --loglevel INFO
 
 # Debian's Chromium drives the browser tests; Playwright never downloads a browser of its own.
 chromium:

@@ -235,6 +235,9 @@ if DOWNLOADS_NGINX_LOG:
         "task": "hub.registry.tasks.count_logged_downloads",
         "schedule": DOWNLOADS_NGINX_LOG_SECONDS,
     }
+# Beat writes its heartbeat (hub.health) from its scheduler's loop, so the loop must turn at least this often.
+CELERY_BEAT_SCHEDULER = "hub.health.HeartbeatScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -248,6 +251,10 @@ REST_FRAMEWORK = {
         "hub.registry.api.parsers.FormParser",
         "hub.registry.api.parsers.MultiPartParser",
     ],
+# /healthz reports `beat` failing when celery beat has written no heartbeat lately. On where beat belongs to
+# the deployment (`make run`, docker-compose.yml); off where sweeps come from cron or not at all.
+HEALTH_REQUIRE_BEAT = env.bool("HEALTH_REQUIRE_BEAT", default=False)
+
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,

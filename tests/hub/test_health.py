@@ -1,14 +1,22 @@
-"""GET /healthz against the real database, the real broker and a real worker; and against a broker with no
-worker or no server, in a separate process configured like a misconfigured deployment would be."""
+"""GET /healthz against the real database, the real broker, real workers and a real celery beat; and against
+a broker with no worker or no server, in a separate process configured like a misconfigured deployment would
+be."""
 
 import json
+import os
+import signal
+import statistics
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from django.conf import settings
 
-from tests.conftest import REPO_ROOT, database_url_of
+from hub.health import HEARTBEAT_MAX_AGE_SECONDS, fresh_heartbeats
+from tests.conftest import REPO_ROOT, WebServerProcess, database_url_of, subprocess_environment
 
 HEALTHZ_IN_SUBPROCESS = """
 import json, os, django
@@ -60,3 +68,112 @@ def test_healthz_is_503_naming_the_broker_when_it_is_unreachable():
     assert result["status"] == 503
     assert "broker" in result["body"]["failing"]
     assert result["body"]["database"] == "ok"
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_healthz_answers_in_under_100_ms_and_does_not_hold_up_other_pages(web_server, start_worker):
+    start_worker(name="health-speed")
+    url = f"{web_server.url}/healthz"
+    assert requests.get(url, timeout=10).json()["workers"].endswith("alive")
+
+    durations = []
+    for _ in range(10):
+        started = time.perf_counter()
+        response = requests.get(url, timeout=10)
+        durations.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text
+    assert statistics.median(durations) < 0.1, durations
+
+    # Two health checks at once (as many as the server has processes) and the home page right behind them.
+    with ThreadPoolExecutor(3) as pool:
+        checks = [pool.submit(requests.get, url, timeout=10) for _ in range(2)]
+        started = time.perf_counter()
+        home = pool.submit(requests.get, f"{web_server.url}/", timeout=10).result()
+        home_seconds = time.perf_counter() - started
+        assert [check.result().status_code for check in checks] == [200, 200]
+    assert home.status_code == 200
+    assert home_seconds < 1.0
+
+
+class BeatProcess:
+    """`celery beat` against the test database and broker, in its own process group."""
+
+    def __init__(self, schedule_path):
+        log_path = REPO_ROOT / "var" / "test-output" / "beat.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(log_path, "ab")  # noqa: SIM115 (closed in kill)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "hub", "beat", "--loglevel", "INFO", "--schedule", str(schedule_path)],
+            cwd=REPO_ROOT, env=subprocess_environment(), stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def kill(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
+
+
+def wait_for_healthz(url, until, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        response = requests.get(url, timeout=10)
+        if until(response) or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_healthz_reports_a_killed_beat(start_worker, tmp_path):
+    start_worker(name="health-beat")
+    server = WebServerProcess(name="web-beat", HEALTH_REQUIRE_BEAT="true").start()
+    beat = BeatProcess(tmp_path / "celerybeat-schedule")
+    try:
+        url = f"{server.url}/healthz"
+        healthy = wait_for_healthz(url, lambda response: response.status_code == 200, timeout=60)
+        assert healthy.status_code == 200, healthy.text
+        assert healthy.json()["beat"] == "ok"
+
+        beat.kill()
+        killed_at = time.monotonic()
+        unhealthy = wait_for_healthz(url, lambda response: response.status_code == 503, timeout=60)
+        assert unhealthy.status_code == 503, unhealthy.text
+        assert unhealthy.json()["failing"] == ["beat"]
+        assert "celery beat has not reported" in unhealthy.json()["beat"]
+        assert time.monotonic() - killed_at < HEARTBEAT_MAX_AGE_SECONDS + 15
+    finally:
+        beat.kill()
+        server.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_two_make_worker_on_one_host_count_as_two(client):
+    # `make worker` as an operator starts it, twice on this host (-o: the virtualenv counts as installed).
+    workers = [
+        subprocess.Popen(
+            ["make", "-s", "-o", ".venv/.installed", "worker"], cwd=REPO_ROOT,
+            env=subprocess_environment(DATABASE_CONN_MAX_AGE="0"), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            names = set(
+                fresh_heartbeats("worker").filter(name__startswith="worker-").values_list("name", flat=True)
+            )
+            if len(names) >= 2:
+                break
+            time.sleep(1)
+        assert len(names) == 2, names
+        assert client.get("/healthz").json()["workers"] == f"{fresh_heartbeats('worker').count()} alive"
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=30)
