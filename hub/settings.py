@@ -223,6 +223,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = VALIDATION_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = VALIDATION_TIME_LIMIT
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Beat writes its heartbeat (hub.health) from its scheduler's loop, so the loop must turn at least this often.
+CELERY_BEAT_SCHEDULER = "hub.health.HeartbeatScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 CELERY_BEAT_SCHEDULE = {
     "sweep": {
         "task": "hub.validation.tasks.sweep",
@@ -235,9 +238,10 @@ if DOWNLOADS_NGINX_LOG:
         "task": "hub.registry.tasks.count_logged_downloads",
         "schedule": DOWNLOADS_NGINX_LOG_SECONDS,
     }
-# Beat writes its heartbeat (hub.health) from its scheduler's loop, so the loop must turn at least this often.
-CELERY_BEAT_SCHEDULER = "hub.health.HeartbeatScheduler"
-CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+
+# /healthz reports `beat` failing when celery beat has written no heartbeat lately. On where beat belongs to
+# the deployment (`make run`, docker-compose.yml); off where sweeps come from cron or not at all.
+HEALTH_REQUIRE_BEAT = env.bool("HEALTH_REQUIRE_BEAT", default=False)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -251,10 +255,6 @@ REST_FRAMEWORK = {
         "hub.registry.api.parsers.FormParser",
         "hub.registry.api.parsers.MultiPartParser",
     ],
-# /healthz reports `beat` failing when celery beat has written no heartbeat lately. On where beat belongs to
-# the deployment (`make run`, docker-compose.yml); off where sweeps come from cron or not at all.
-HEALTH_REQUIRE_BEAT = env.bool("HEALTH_REQUIRE_BEAT", default=False)
-
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
