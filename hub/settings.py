@@ -93,6 +93,14 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 # A persistent connection the server has closed (restart, failover, pg_terminate_backend) is replaced before
 # a request uses it; one lost during a request is handled by hub.db_connections.DatabaseConnectionMiddleware.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default has the web server, the worker and beat writing to one file. WAL lets readers and
+    # the writer proceed together; BEGIN IMMEDIATE takes the write lock when a transaction starts, so a
+    # transaction waits (up to the timeout, seconds) for another writer instead of failing with "database is
+    # locked" when it upgrades from reading to writing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL", "transaction_mode": "IMMEDIATE", "timeout": 30}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://adapterhub")}

@@ -22,6 +22,7 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from adapters_core.directory import sha256_of_stream
@@ -155,11 +156,13 @@ def read_blob(blob: Blob) -> bytes:
         return handle.read()
 
 
-def referenced_blob_ids():
-    """Blob ids some version still uses, as files or as its AdapterHub archive."""
-    file_blobs = VersionFile.objects.values("blob_id")
-    archive_blobs = AdapterVersion.objects.exclude(archive=None).values("archive_id")
-    return file_blobs.union(archive_blobs)
+def blob_in_use():
+    """A filter on Blob: some version uses the blob, as a file or as its AdapterHub archive. Two EXISTS
+    subqueries rather than a UNION of ids, which SQLite refuses once a model's default ordering is in it and
+    which would load every referenced id into memory."""
+    as_file = VersionFile.objects.filter(blob=OuterRef("pk"))
+    as_archive = AdapterVersion.objects.filter(archive=OuterRef("pk"))
+    return Exists(as_file) | Exists(as_archive)
 
 
 def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[str, int]:
@@ -175,7 +178,7 @@ def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[s
     LfsUpload.objects.filter(created_at__lt=cutoff).delete()
     orphan_rows = (
         Blob.objects.filter(created_at__lt=cutoff)
-        .exclude(id__in=[row["blob_id"] for row in referenced_blob_ids()])
+        .exclude(blob_in_use())
         .exclude(lfs_uploads__isnull=False)  # uploaded again through LFS within the grace period
     )
     deleted_rows = 0
