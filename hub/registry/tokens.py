@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from hub.db_connections import repeatable_changes
 from hub.registry.choices import TokenScope
 from hub.registry.models import ApiToken
 
@@ -43,6 +44,7 @@ def find_active_token(raw_token: str) -> ApiToken | None:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        with repeatable_changes():  # a request repeated after a lost connection may set it again
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token

@@ -324,7 +324,8 @@ class VersionListView(RegistryAPIView):
     def initialize_request(self, request, *args, **kwargs):
         # Uploads are hashed while they stream in, so the hashing handler must be in place before anything
         # reads the body, and session authentication's CSRF check reads request.POST before the view runs.
-        if request.method == "POST":
+        # A request run again after a lost database connection (hub.db_connections) was parsed already.
+        if request.method == "POST" and not hasattr(request, "_files"):
             request.upload_handlers = [HashingUploadHandler(request)]
         return super().initialize_request(request, *args, **kwargs)
 
