@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_from_saved, config_hash
+from adapters_core.configuration.sizes import check_sizes_for_model
 from adapters_core.configuration.values import load_json
 from adapters_core.directory import (
     ALLOWED_FILES,
@@ -303,6 +304,18 @@ def read_config_file(incoming: IncomingFile) -> tuple[dict, AdapterConfig]:
     return saved, config
 
 
+def check_config_sizes(config: AdapterConfig, base_model: BaseModel) -> None:
+    """Refuse a config declaring sizes beyond what an adapter for `base_model` can have (a LoRA rank above its
+    hidden size, ...; see adapters_core.configuration.sizes), before validation would allocate them."""
+    try:
+        check_sizes_for_model(config, base_model.hidden_size)
+    except AdapterConfigError as exc:
+        raise UploadRejected(
+            f"The config in {CONFIG_FILE} declares an adapter too large for {base_model.model_name}: {exc}",
+            field="files",
+        ) from None
+
+
 def find_base_model(model_name: str) -> BaseModel:
     """The base model called `model_name`; raises `BadRequest` with the closest known names."""
     base_model = BaseModel.objects.filter(model_name=model_name).first()
@@ -490,6 +503,7 @@ def create_version(
         _require_weights(by_name, peft=False)
         base_model = _base_model_for_upload(saved, model_name or "")
         own_name = saved.get("name")
+    check_config_sizes(config, base_model)
     fused_identifiers = parse_fuses(fuses)
     check_fusion(by_name, fused_identifiers, own_name)
     hash_value = config_hash(config)

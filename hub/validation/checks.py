@@ -42,7 +42,7 @@ from adapters_core.methods.lora.peft_meta import equivalent_lora_config_for_base
 from hub.registry.storable import nul_character_location
 from hub.validation.derived_formats import DerivedFile, derive_other_format
 from hub.validation.legacy_pickle import LegacyPickleError, convert_legacy_pickle
-from hub.validation.reference_models import ReferenceModel, run_probe
+from hub.validation.reference_models import ReferenceModel, adapter_layout, run_probe
 from hub.validation.report import ReportBuilder
 from hub.validation.safetensors_header import SafetensorsHeaderError, read_safetensors_header
 
@@ -332,30 +332,28 @@ def _peft_weights_as_ours(tensors: dict, peft_type: str, internal: str, prefix: 
 
 def check_structure(
     subject: Subject,
-    reference: ReferenceModel,
     saved: dict,
     config: AdapterConfig,
     tensors: dict,
     report: ReportBuilder,
 ) -> None:
-    """Tensor names and shapes exactly as the config implies for the base model, and every value finite."""
-    model = reference.model
+    """Tensor names and shapes exactly as the config implies for the base model, and every value finite.
+
+    The shapes the config implies are worked out on a meta-device copy of the base model (`adapter_layout`),
+    before any reference model is built: what a config declares is never allocated unless the uploaded
+    tensors have exactly those shapes (a config saying r=6000 over rank-8 weights fails here, costing nothing)."""
     saved_name = saved.get("name", "")  # PEFT's config has none
     internal = subject.internal_name
-    prefix = model.base_model_prefix
-    with reference.lock:
-        try:
-            model.add_adapter(internal, config=config)
-        except (AdapterConfigError, ValueError) as exc:
-            raise CheckFailed(
-                "structure",
-                "config_not_applicable",
-                f"The config cannot be applied to {subject.model_name}: {exc}",
-            ) from exc
-        try:
-            expected = {key: tuple(value.shape) for key, value in model.adapter_state_dict(internal).items()}
-        finally:
-            model.delete_adapter(internal)
+    try:
+        layout = adapter_layout(subject.base_config, config, internal)
+    except (AdapterConfigError, ValueError) as exc:
+        raise CheckFailed(
+            "structure",
+            "config_not_applicable",
+            f"The config cannot be applied to {subject.model_name}: {exc}",
+        ) from exc
+    expected = layout.shapes
+    prefix = layout.base_model_prefix
 
     if is_peft_config(saved):
         peft_names = _peft_weights_as_ours(tensors, saved["peft_type"], internal, prefix)
@@ -391,8 +389,8 @@ def check_structure(
                 found,
                 comparison.missing,
                 adapter_name=saved_name,
-                layers_path=model.adapter_state.family.layers,
-                num_layers=len(model.adapter_state.layers),
+                layers_path=layout.layers_path,
+                num_layers=layout.num_layers,
             )
         if message is None:
             parts = []
@@ -521,14 +519,15 @@ def check_load_and_run(
 
 def run_checks(subject: Subject, work_dir: Path, report: ReportBuilder, reference_for) -> Outcome:
     """Run the four checks in order. `reference_for()` returns the reference model and whether it came from
-    the cache (called only once the cheap checks passed, so a broken upload never builds one). Raises :class:`CheckFailed`."""
+    the cache (called only once the file, config and structure checks passed, so a broken upload never builds
+    one). Raises :class:`CheckFailed`."""
     outcome = Outcome()
     tensors = check_file(subject, work_dir, report, outcome)
     check_head_file(subject, work_dir, report, outcome)
     saved, config = check_config(subject, report)
+    check_structure(subject, saved, config, tensors, report)
     reference, cached = reference_for()
     report.reference_model = {**reference.describe(), "cached": cached}
-    check_structure(subject, reference, saved, config, tensors, report)
     adapter_dir = work_dir / "adapter"
     adapter_dir.mkdir(exist_ok=True)
     (adapter_dir / CONFIG_FILE).symlink_to(subject.files[CONFIG_FILE].resolve())

@@ -38,6 +38,12 @@ from pathlib import Path
 BASE_ADDRESS_SPACE_BYTES = 3 * 1024**3
 ADDRESS_SPACE_BYTES_PER_INPUT_BYTE = 4
 DEFAULT_TIME_LIMIT_SECONDS = 60
+# The converted tensors may take at most this many bytes per byte of the pickle. A pickle stores each storage
+# once, so its tensors take at most its own size; only tensors sharing storage (a thousand views of one
+# tensor) take more once each is saved on its own, which safetensors requires.
+MAX_TENSOR_BYTES_PER_INPUT_BYTE = 2
+# Besides, for small files: the reference library's prefix tuning pickles share some storage between layers.
+TENSOR_BYTES_ALLOWANCE = 1024**2
 # How long the converter may take to start (it imports torch) and, beyond a child's own time limit, to answer.
 CONVERTER_START_SECONDS = 120
 CONVERTER_REPLY_MARGIN_SECONDS = 30
@@ -121,13 +127,16 @@ def convert_legacy_pickle(
     input_size = source.stat().st_size
     if address_space_bytes is None:
         address_space_bytes = BASE_ADDRESS_SPACE_BYTES + ADDRESS_SPACE_BYTES_PER_INPUT_BYTE * input_size
+    max_tensor_bytes = MAX_TENSOR_BYTES_PER_INPUT_BYTE * input_size + TENSOR_BYTES_ALLOWANCE
     finished = converter().run(
         {
             "source": str(source),
             "destination": str(destination),
             "address_space_bytes": address_space_bytes,
             "cpu_seconds": max(1, math.ceil(time_limit_seconds)),
-            "output_bytes": 2 * input_size + 1024**2,
+            # The tensors, plus room for the safetensors header.
+            "output_bytes": max_tensor_bytes + 1024**2,
+            "max_tensor_bytes": max_tensor_bytes,
             "time_limit_seconds": time_limit_seconds,
         }
     )
@@ -260,7 +269,7 @@ def _convert_in_child(request: dict) -> dict:
             for descriptor in (output_read, output_write, errors_read, errors_write, 0):
                 os.close(descriptor)
             _apply_limits(request["address_space_bytes"], request["cpu_seconds"], request["output_bytes"])
-            outcome = _child_main(request["source"], request["destination"])
+            outcome = _child_main(request["source"], request["destination"], request["max_tensor_bytes"])
             os.write(1, (json.dumps(outcome) + "\n").encode())
             exit_code = 0
         except BaseException:
@@ -338,7 +347,7 @@ def _refusal_message(exc: Exception, name: str) -> tuple[str, str]:
     )
 
 
-def _child_main(source: str, destination: str) -> dict:
+def _child_main(source: str, destination: str, max_tensor_bytes: int) -> dict:
     import pickle
 
     import torch
@@ -366,7 +375,6 @@ def _child_main(source: str, destination: str) -> dict:
             "code": "not_a_state_dict",
             "message": f"{name} holds a {type(loaded).__name__}, not a non-empty dict of tensors. {_RESAVE_HINT}",
         }
-    tensors = {}
     for key, value in loaded.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             return {
@@ -380,6 +388,20 @@ def _child_main(source: str, destination: str) -> dict:
                 "code": "dtype_not_allowed",
                 "message": f"Tensor {key!r} in {name} has dtype {value.dtype}; adapter weights are floating point.",
             }
+    # Counted before any copy is made: the copies would otherwise exhaust the child's memory or file size.
+    tensor_bytes = sum(value.numel() * value.element_size() for value in loaded.values())
+    if tensor_bytes > max_tensor_bytes:
+        return {
+            "ok": False,
+            "code": "conversion_too_large",
+            "message": (
+                f"The tensors in {name} take {tensor_bytes} bytes once each is stored on its own, more than "
+                f"{max_tensor_bytes} bytes (twice the file's size and 1 MiB): they share storage (views of the same "
+                f"tensors). {_RESAVE_HINT}"
+            ),
+        }
+    tensors = {}
+    for key, value in loaded.items():
         # A copy of its own: safetensors refuses tensors sharing storage, and views of a larger storage.
         tensors[key] = value.detach().clone().contiguous()
     save_file(tensors, destination, metadata={"format": "pt", "converted_from": name})

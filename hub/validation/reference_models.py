@@ -12,6 +12,7 @@ the parameters from one seeded pool instead, which takes a fraction of the time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -90,6 +91,62 @@ def _transformers_config(config: dict):
         raise ReferenceModelError(
             f"transformers cannot build a config for model_type {model_type!r}: {exc}"
         ) from exc
+
+
+@dataclass(frozen=True)
+class AdapterLayout:
+    """The tensors an adapter config implies on a base model, known without allocating any: each tensor's
+    name (in the adapter state dict, without the base model prefix) and shape, and what messages about the
+    model's layers need."""
+
+    shapes: dict[str, tuple[int, ...]]
+    base_model_prefix: str
+    layers_path: str
+    num_layers: int
+
+
+@functools.lru_cache(maxsize=8)
+def _skeleton(config_json: str) -> torch.nn.Module:
+    """The bare model of a transformers config on the meta device, prepared with adapters_core: its module
+    tree and shapes without any storage (milliseconds to build, no memory for parameters). Raises
+    ReferenceModelError when it cannot be built: the base model's config is the hub's, not an upload's."""
+    from transformers import AutoModel
+
+    from adapters_core.model_mixin import init as add_adapter_support
+
+    transformers_config = _transformers_config(json.loads(config_json))
+    try:
+        with torch.device("meta"):
+            return add_adapter_support(AutoModel.from_config(transformers_config))
+    except Exception as exc:  # whatever transformers raises for a config it cannot build
+        raise ReferenceModelError(f"The base model cannot be built from its config: {exc}") from exc
+
+
+_skeleton_lock = threading.Lock()
+
+
+def adapter_layout(base_config: dict, config, adapter_name: str) -> AdapterLayout:
+    """The tensors `config` implies on the base model of transformers config `base_config`, worked out on a
+    meta-device copy of the model: adding the adapter there computes every shape and allocates nothing, so a
+    config declaring terabytes (``r = 10**9``) costs no memory. Raises what ``add_adapter`` raises for a config
+    that does not apply to the model (AdapterConfigError, ValueError)."""
+    with _skeleton_lock:  # the cached skeleton holds one adapter at a time
+        skeleton = _skeleton(json.dumps(base_config, sort_keys=True))
+        try:
+            with torch.device("meta"):
+                skeleton.add_adapter(adapter_name, config=config)
+            shapes = {
+                key: tuple(value.shape) for key, value in skeleton.adapter_state_dict(adapter_name).items()
+            }
+        finally:
+            if adapter_name in skeleton.adapter_names:
+                skeleton.delete_adapter(adapter_name)
+        return AdapterLayout(
+            shapes=shapes,
+            base_model_prefix=skeleton.base_model_prefix,
+            layers_path=skeleton.adapter_state.family.layers,
+            num_layers=len(skeleton.adapter_state.layers),
+        )
 
 
 def estimate_size_bytes(config: dict) -> int:

@@ -33,6 +33,10 @@ COMPOSITION_MODE_CHOICES = ("add", "scale")
 INIT_WEIGHTS_CHOICES = ("lora", "bert", "ia3", "vera")
 # Names of torch's floating dtypes (``getattr(torch, name)``), kept as strings so the config stays torch-free.
 DTYPE_CHOICES = ("float16", "bfloat16", "float32", "float64", "half", "float", "double")
+# The largest float32. LoRA multiplies its update by alpha / r as a float of the layer's dtype; a larger
+# factor cannot be converted to float32 at all (torch refuses: "value cannot be converted to type float
+# without overflow"), let alone give a finite output.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def check_attn_matrices(key: str, value: Any) -> list[str]:
@@ -136,6 +140,13 @@ class LoRAConfig(AdapterConfig):
 
     @classmethod
     def check_combination(cls, values: Mapping[str, Any]) -> None:
+        scaling = values["alpha"] / values["r"]
+        if scaling > FLOAT32_MAX:
+            raise AdapterConfigError(
+                f"alpha / r = {values['alpha']:.6g} / {values['r']} is {scaling:.6g}, more than the largest float32 "
+                f"({FLOAT32_MAX:.6g}); LoRA scales its update by it, so no output could be finite. Use the alpha "
+                "the adapter was trained with (typically r to 2 r)."
+            )
         if is_vera(values) and (values["vera_d"] is None or values["vera_b"] is None):
             # The reference fails building the module: both diagonals need a starting value.
             raise AdapterConfigError(

@@ -15,11 +15,14 @@ layers and layers everywhere).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import re2
 
 from adapters_core import directory
 from adapters_core.methods.lora.config import LoRAConfig, is_vera
@@ -104,6 +107,15 @@ _LORA_UNSUPPORTED: Mapping[str, str] = {
     "use_qalora": "QALoRA pools the input before A",
     "use_bdlora": "block-diagonal LoRA has another weight layout",
 }
+
+
+# PEFT's target_modules (and IA³'s feedforward_modules) may be a regular expression, which PEFT matches with
+# re.fullmatch against module paths. Such a pattern comes from a file someone uploaded, so it is run with RE2,
+# whose matching takes time linear in the path (Python's re backtracks: `(?:.|.){0,20}Z` takes seconds), and
+# its size is bounded so that each match costs microseconds: at most this many characters, compiled to at most
+# this many RE2 instructions (`.*\.(query|value)` takes 20; an alternation of 50 module names a few hundred).
+MAX_MODULE_PATTERN_LENGTH = 1_000
+MAX_MODULE_PATTERN_PROGRAM_SIZE = 2_000
 
 
 class PeftConversionError(ValueError):
@@ -201,7 +213,14 @@ def check_convertible(peft_config: Mapping[str, Any]) -> None:
     fan_in_fan_out = peft_config.get("fan_in_fan_out", False)
     if not isinstance(fan_in_fan_out, bool):
         raise PeftConversionError(f"fan_in_fan_out must be true or false, got {fan_in_fan_out!r}.")
-    if peft_type != "LORA":
+    if peft_config.get("modules_to_save"):
+        raise PeftConversionError(
+            f"modules_to_save={peft_config['modules_to_save']!r}: PEFT saves those modules (e.g. a "
+            "classification head) whole with the adapter, and an adapter here carries only its own weights. "
+            "Save the adapter without modules_to_save (and the head separately)."
+        )
+    if peft_type == "IA3":
+        _module_selector(peft_config.get("feedforward_modules"), "feedforward_modules")
         return
     for key, why in _LORA_UNSUPPORTED.items():
         if peft_config.get(key) not in (None, False, [], {}, PEFT_LORA_DEFAULTS.get(key)):
@@ -322,10 +341,9 @@ def targeted_module_paths(
     targets = peft_config.get("target_modules")
     if not targets:
         raise PeftConversionError("The PEFT config has no target_modules; it must name the adapted layers.")
+    _module_selector(targets, "target_modules")
     sites = list(sites)
-    layers = peft_config.get("layers_to_transform")
-    if isinstance(layers, int):
-        layers = [layers]
+    layers = _layer_indices(peft_config.get("layers_to_transform"))
     selected = set()
     for site in sites:
         names = [site.path, f"{base_model_prefix}.{site.path}"] if base_model_prefix else [site.path]
@@ -336,14 +354,83 @@ def targeted_module_paths(
     return selected
 
 
+def _layer_indices(layers: Any) -> list[int] | None:
+    """PEFT's ``layers_to_transform``: null (every layer), a layer index or a list of them."""
+    if layers is None:
+        return None
+    if isinstance(layers, int) and not isinstance(layers, bool):
+        layers = [layers]
+    if not isinstance(layers, list) or not all(
+        isinstance(layer, int) and not isinstance(layer, bool) and layer >= 0 for layer in layers
+    ):
+        raise PeftConversionError(
+            f"layers_to_transform must be null, a layer index or a list of layer indices (integers >= 0), got "
+            f"{str(layers)[:100]!r}."
+        )
+    return layers
+
+
+def _module_selector(targets: Any, key: str) -> None:
+    """Check PEFT's ``target_modules`` (or ``feedforward_modules``): null, a list of module names, or a
+    regular expression RE2 runs within the bounds above. Raises :class:`PeftConversionError` saying what is
+    wrong."""
+    if targets is None or isinstance(targets, list) and all(isinstance(name, str) for name in targets):
+        return
+    if not isinstance(targets, str):
+        raise PeftConversionError(
+            f'{key} must be a list of module names (e.g. ["query", "value"]) or a regular expression '
+            f"string, got {str(targets)[:100]!r} ({type(targets).__name__})."
+        )
+    _module_pattern(targets, key)
+
+
+@functools.lru_cache(maxsize=64)
+def _module_pattern(pattern: str, key: str = "target_modules") -> re2._Regexp:
+    """``pattern`` compiled with RE2, refused with a message when it is too long or too complex, or uses
+    what RE2 has not (backreferences, lookahead and lookbehind)."""
+    if len(pattern) > MAX_MODULE_PATTERN_LENGTH:
+        raise PeftConversionError(
+            f"{key} is a regular expression of {len(pattern)} characters; at most {MAX_MODULE_PATTERN_LENGTH} "
+            "are accepted. List the module names instead."
+        )
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is the uploader's mistake, reported in the answer
+    try:
+        compiled = re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise PeftConversionError(
+            f"{key} {pattern[:100]!r} is not a regular expression the hub can run ({reason}). Patterns are run "
+            "with RE2: the syntax of Python's re without backreferences, lookahead or lookbehind. List the "
+            'module names instead, e.g. ["query", "value"].'
+        ) from None
+    if compiled.programsize > MAX_MODULE_PATTERN_PROGRAM_SIZE:
+        raise PeftConversionError(
+            f"{key} {pattern[:100]!r} is too complex a regular expression (RE2 program of "
+            f"{compiled.programsize} instructions, at most {MAX_MODULE_PATTERN_PROGRAM_SIZE}); large repetition "
+            "counts make it so. List the module names instead."
+        )
+    return compiled
+
+
 def _matching(targets: Any, paths: Iterable[str]) -> set[str]:
     """The ``paths`` that PEFT's module matching selects with ``targets`` (a regex string: full match; a
     list: the name itself or a suffix after a dot)."""
     if not targets:
         return set()
     if isinstance(targets, str):
-        return {path for path in paths if re.fullmatch(targets, path)}
-    return {path for path in paths if any(path == t or path.endswith("." + t) for t in targets)}
+        pattern = _module_pattern(targets)
+        return {path for path in paths if pattern.fullmatch(path)}
+    # A name selects a path it equals or ends after a dot: look the path's few dot-suffixes up in a set, so
+    # the cost does not grow with the length of the list.
+    names = set(targets)
+    return {path for path in paths if not names.isdisjoint(_dot_suffixes(path))}
+
+
+def _dot_suffixes(path: str) -> list[str]:
+    """``a.b.c`` -> ``["a.b.c", "b.c", "c"]``."""
+    parts = path.split(".")
+    return [".".join(parts[index:]) for index in range(len(parts))]
 
 
 # --- ours -> PEFT ----------------------------------------------------------------------------------------
