@@ -45,6 +45,7 @@ from adapters_core.directory import (
 from hub.compat.hf_files import git_oid_for_mode, upload_mode
 from hub.compat.hf_repositories import Repository
 from hub.compat.huggingface import HubRouteError, head_version
+from hub.compat.request_bodies import body_reader
 from hub.registry.errors import BadRequest, PayloadTooLarge, UploadRejected
 from hub.registry.model_card import (
     CardDescription,
@@ -168,7 +169,7 @@ def preupload(repository: Repository, payload) -> list[dict]:
 
 
 def read_commit_body(request) -> bytes:
-    """The body of a commit request (a Django request), at most `MAX_COMMIT_BODY_BYTES`."""
+    """The body of a commit request (a Django request; chunked or not), at most `MAX_COMMIT_BODY_BYTES`."""
     declared = request.META.get("CONTENT_LENGTH")
     too_large = PayloadTooLarge(
         f"The commit is larger than {MAX_COMMIT_BODY_BYTES} bytes. Files the hub uploads through LFS (weights, "
@@ -176,7 +177,7 @@ def read_commit_body(request) -> bytes:
     )
     if declared and declared.isdigit() and int(declared) > MAX_COMMIT_BODY_BYTES:
         raise too_large
-    body = request.read(MAX_COMMIT_BODY_BYTES + 1)
+    body = body_reader(request).read(MAX_COMMIT_BODY_BYTES + 1)
     if len(body) > MAX_COMMIT_BODY_BYTES:
         raise too_large
     return body

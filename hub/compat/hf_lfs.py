@@ -6,15 +6,18 @@
 again: a sha256 alone never gives access to somebody else's private file. Only the
 `basic` transfer is offered (never `multipart`'s `chunk_size`, never `xet`), so clients send each object in one
 `PUT`. The client sends that PUT without any credentials, so its URL authorises itself: it carries a token
-signed with the site's secret (`django.core.signing`) naming the repository, the object and its size, valid for
-`HF_UPLOAD_URL_SECONDS` (the link must be used within that time; the transfer may take longer).
+signed with the site's secret (`django.core.signing`) naming the repository, the object and its size, and the
+user and API token it was issued to, valid for `HF_UPLOAD_URL_SECONDS` (the link must be used within that time;
+the transfer may take longer). It works only while that user may still write to the repository with that token
+(still a member with the role owner or write, still active, the token not revoked).
 
-`PUT /{ns}/{name}.git/info/lfs/objects/{oid}?token=...` streams the bytes into a temporary file while
-computing their sha256 and size. Only bytes that match the batch request's oid and size are stored, as a
-content-addressed blob (hub.registry.storage.store_blob), and records the upload to the repository
-(`LfsUpload`); anything else is refused and the temporary file removed, so nothing half-stored remains. A stored object is what a commit refers to (`lfsFile`); an object no
-commit ever uses is a blob no version uses, and the periodic sweep removes it
-(hub.registry.storage.delete_orphan_blobs, after an hour), like the files of a failed upload.
+`PUT /{ns}/{name}.git/info/lfs/objects/{oid}?token=...` streams the bytes (chunked or not, see
+hub.compat.request_bodies) into a temporary file while computing their sha256 and size. Only bytes that match
+the batch request's oid and size are stored, as a content-addressed blob (hub.registry.storage.store_blob), and
+records the upload to the repository (`LfsUpload`); anything else is refused and the temporary file removed, so
+nothing half-stored remains. A stored object is what a commit refers to (`lfsFile`); an object no commit ever
+uses is a blob no version uses, and the periodic sweep removes it (hub.registry.storage.delete_orphan_blobs,
+after an hour), like the files of a failed upload.
 
 `POST /{ns}/{name}.git/info/lfs/verify` (write access) confirms that an object is stored with its size.
 """
@@ -25,6 +28,7 @@ import tempfile
 from urllib.parse import quote
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.files import File
 from django.db import transaction
@@ -38,8 +42,11 @@ from rest_framework.response import Response
 
 from hub.compat.hf_repositories import writable_repository
 from hub.compat.huggingface import HubRouteError, HuggingFaceView, endpoint_url
+from hub.compat.request_bodies import body_reader
 from hub.registry.api.parsers import JSONParser as HubJSONParser
-from hub.registry.models import Blob, LfsUpload
+from hub.registry.errors import NotAllowed
+from hub.registry.models import ApiToken, Blob, LfsUpload, Namespace
+from hub.registry.permissions import require_write
 from hub.registry.storage import IncomingFile, store_blob
 
 LFS_MEDIA_TYPE = "application/vnd.git-lfs+json"
@@ -69,9 +76,17 @@ def _object_error(oid, size, code: int, message: str) -> dict:
     return {"oid": oid, "size": size, "error": {"code": code, "message": message}}
 
 
-def upload_token(full_name: str, oid: str, size: int) -> str:
-    """A signed token allowing one upload of object `oid` (`size` bytes) to repository `full_name`."""
-    return signing.dumps({"repo": full_name, "oid": oid, "size": size}, salt=UPLOAD_TOKEN_SALT)
+def upload_token(full_name: str, oid: str, size: int, user, api_token) -> str:
+    """A signed token allowing one upload of object `oid` (`size` bytes) to repository `full_name` by `user`
+    (with `api_token`, None for a web session), as long as they may still write there."""
+    claims = {
+        "repo": full_name,
+        "oid": oid,
+        "size": size,
+        "user": user.pk,
+        "api_token": api_token.pk if api_token is not None else None,
+    }
+    return signing.dumps(claims, salt=UPLOAD_TOKEN_SALT)
 
 
 def _batch_object(request, full_name: str, item) -> dict:
@@ -107,6 +122,7 @@ def _batch_object(request, full_name: str, item) -> dict:
             )
         return {"oid": oid, "size": size}  # already stored: nothing to upload
     base = f"{endpoint_url(request)}/{full_name}.git/info/lfs"
+    signed = upload_token(full_name, oid, size, request.user, request.auth)
     expires_in = settings.HF_UPLOAD_URL_SECONDS
     return {
         "oid": oid,
@@ -114,7 +130,7 @@ def _batch_object(request, full_name: str, item) -> dict:
         "authenticated": True,
         "actions": {
             "upload": {
-                "href": f"{base}/objects/{oid}?token={quote(upload_token(full_name, oid, size), safe='')}",
+                "href": f"{base}/objects/{oid}?token={quote(signed, safe='')}",
                 "expires_in": expires_in,
             },
             "verify": {"href": f"{base}/verify", "expires_in": expires_in},
@@ -168,6 +184,7 @@ def upload_object(request, namespace, name, oid):
     signed token names (see the module)."""
     try:
         claims = _upload_claims(request, f"{namespace}/{name}", oid)
+        _require_uploader_may_write(claims, namespace)
         with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as staged:
             sha256, received = _receive(request, staged, claims["size"])
             if received != claims["size"]:
@@ -213,6 +230,28 @@ def _upload_claims(request, full_name: str, oid: str) -> dict:
     return claims
 
 
+def _require_uploader_may_write(claims: dict, namespace_name: str) -> None:
+    """The link works only while the user it was issued to may write to the repository, with the same API token:
+    one removed from the organisation, deactivated, or whose token was revoked meanwhile is refused."""
+    refused = (
+        "This upload link was issued to a user who may no longer write to this repository, or with a token "
+        "that is no longer valid: ask the LFS batch API for a new link with a valid write token."
+    )
+    user = get_user_model().objects.filter(pk=claims.get("user"), is_active=True).first()
+    namespace = Namespace.objects.filter(name=namespace_name).first()
+    api_token = None
+    if claims.get("api_token") is not None:
+        api_token = ApiToken.objects.filter(pk=claims["api_token"], user=user).first()
+        if api_token is None or not api_token.is_active:
+            raise HubRouteError(403, None, refused)
+    if user is None or namespace is None:
+        raise HubRouteError(403, None, refused)
+    try:
+        require_write(user, namespace, api_token)
+    except NotAllowed as exc:
+        raise HubRouteError(403, None, f"{refused} ({exc.message})") from None
+
+
 def _receive(request, staged, expected_size: int) -> tuple[str, int]:
     """Copy the request body to `staged`, hashing it; stops one byte past `expected_size`."""
     declared = request.META.get("CONTENT_LENGTH")
@@ -223,9 +262,9 @@ def _receive(request, staged, expected_size: int) -> tuple[str, int]:
             f"The upload is {declared} bytes long (Content-Length), but the batch request announced "
             f"{expected_size}; upload the file the batch request named.",
         )
-    digest, received = hashlib.sha256(), 0
+    body, digest, received = body_reader(request), hashlib.sha256(), 0
     while received <= expected_size:
-        chunk = request.read(min(_CHUNK, expected_size + 1 - received))
+        chunk = body.read(min(_CHUNK, expected_size + 1 - received))
         if not chunk:
             break
         digest.update(chunk)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from hub.registry.choices import MemberRole, TokenScope
 from hub.registry.models import Blob
@@ -214,3 +215,30 @@ def test_upload_links_are_signed_bound_to_their_object_and_short_lived(alice_cli
     assert missing.status_code == 403
     assert expired.status_code == 403 and "expired" in expired.json()["error"]
     assert not Blob.objects.exists()
+
+
+@pytest.mark.parametrize("change", ["removed", "made a reader", "token revoked", "deactivated"])
+def test_an_upload_link_works_only_while_its_holder_may_write(change):
+    holder = MembershipFactory(namespace__name="lab", user__username="bob", role=MemberRole.WRITE)
+    token = ApiTokenFactory(user=holder.user, scope=TokenScope.WRITE)
+    client = client_with(token)
+    assert create_repo(client, "shared", organization="lab").status_code == 200
+    answer = lfs_batch(client, "lab/shared", [lfs_object(WEIGHTS)]).json()["objects"][0]
+    href = answer["actions"]["upload"]["href"]
+    if change == "removed":
+        holder.delete()
+    elif change == "made a reader":
+        holder.role = MemberRole.READ
+        holder.save()
+    elif change == "token revoked":
+        token.revoked_at = timezone.now()
+        token.save()
+    else:
+        holder.user.is_active = False
+        holder.user.save()
+
+    response = put_object(href, WEIGHTS)
+
+    assert response.status_code == 403
+    assert "may no longer write to this repository" in response.json()["error"]
+    assert not Blob.objects.exists() and stored_files() == []
