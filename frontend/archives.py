@@ -7,9 +7,9 @@ in the same folder or in one folder of their own beside it.
 A zip is judged from its own listing first (the central directory: names, declared sizes, compressed sizes)
 and refused before a single byte is extracted when the listing cannot be such an upload: too many entries,
 unsafe or nested paths, adapter (or fusion) files in several folders, a name twice, a file over the per-file
-limit, more in total than an upload holds, or a compression ratio only a zip bomb has. Extraction then
-reads each entry only up to its declared size and refuses one that holds more or less, so a listing that
-lies costs no more than the limits allow.
+limit (a README.md over `ADAPTERHUB_MAX_README_BYTES`), more in total than an upload holds, or a compression
+ratio only a zip bomb has. Extraction then reads each entry only up to its declared size and refuses one that
+holds more or less, so a listing that lies costs no more than the limits allow.
 """
 
 import hashlib
@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files import File
 
+from adapters_core.directory import README_FILE
 from hub.registry.fusions import FUSION_FILES
 from hub.registry.storage import IncomingFile
 from hub.registry.uploads import UPLOAD_FILES
@@ -130,6 +131,13 @@ def adapter_entries(listing: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
             f"The zip's files declare {total} bytes in total, more than an adapter directory "
             f"{'and its fusion hold' if with_fusion else 'holds'} ({max_zip_total_size(with_fusion)} bytes at most)."
         )
+    readme_limit = settings.ADAPTERHUB_MAX_README_BYTES
+    for entry in entries:
+        if PurePosixPath(entry.filename).name == README_FILE and entry.file_size > readme_limit:
+            raise ZipRejected(
+                f"{entry.filename} declares {entry.file_size} bytes; a README may have at most {readme_limit} "
+                "bytes (ADAPTERHUB_MAX_README_BYTES)."
+            )
     return entries
 
 

@@ -206,6 +206,7 @@ def adapter_detail(request, namespace, name):
         .with_current_version()
         .prefetch_related(versions)
         .filter(namespace__name=namespace, name=name)
+        .defer("readme")  # the page shows readme_html, rendered when the README was stored
         .first()
     )
     if adapter is None:

@@ -147,6 +147,10 @@ LOGOUT_REDIRECT_URL = "frontend:home"
 
 # --- Hub behaviour -------------------------------------------------------------------------------
 ADAPTERHUB_MAX_FILE_SIZE = env.int("ADAPTERHUB_MAX_FILE_SIZE", default=1024**3)
+# README.md is stored as text, sent whole by the REST detail and rendered into the adapter's page: 413 beyond.
+ADAPTERHUB_MAX_README_BYTES = env.int("ADAPTERHUB_MAX_README_BYTES", default=256 * 1024)
+# A README's YAML front matter (model card metadata) is parsed in the web process: 400 beyond.
+ADAPTERHUB_MAX_FRONT_MATTER_BYTES = env.int("ADAPTERHUB_MAX_FRONT_MATTER_BYTES", default=64 * 1024)
 # Public base URL used in absolute links (index files, download URLs); empty means "from the request".
 ADAPTERHUB_PUBLIC_URL = env.str("ADAPTERHUB_PUBLIC_URL", default="").rstrip("/")
 # Directory holding real pretrained weights per model name (`<dir>/<model_name>/`), optional.

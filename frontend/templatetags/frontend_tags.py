@@ -1,25 +1,17 @@
-"""Template helpers of the web UI: Markdown rendering, status badges, query-string links, config values."""
+"""Template helpers of the web UI: status badges, query-string links, config values."""
 
 import json
 import re
 
-import markdown as markdown_lib
-import nh3
 from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
 from hub.registry.choices import VersionStatus
 from hub.registry.lifecycle import waiting_for as version_waiting_for
-from hub.registry.model_card import split_front_matter
 from hub.registry.search import search_words
 
 register = template.Library()
-
-MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
-# Untrusted README links must not pass on the hub's reputation or a window reference.
-LINK_REL = "noopener noreferrer nofollow"
-HEADING_TAG = re.compile(r"<(/?)h([1-6])\b")
 
 
 @register.simple_tag(takes_context=True)
@@ -41,19 +33,6 @@ def highlighted(context, text):
         position = match.end()
     pieces.append(escape(text[position:]))
     return mark_safe("".join(pieces))  # every piece is escaped above
-
-
-@register.filter
-def render_markdown(text):
-    """Markdown (as uploaded in a README) to HTML, sanitised: scripts, event handlers, styles and unsafe URLs
-    are removed, whatever the Markdown held. A model card's YAML front matter is metadata, not shown."""
-    if not text:
-        return ""
-    _, text = split_front_matter(text)
-    html = markdown_lib.markdown(text, extensions=MARKDOWN_EXTENSIONS, output_format="html")
-    # The README sits under the page's own h1 and h2: its headings move down two levels.
-    html = HEADING_TAG.sub(lambda match: f"<{match[1]}h{min(int(match[2]) + 2, 6)}", html)
-    return mark_safe(nh3.clean(html, link_rel=LINK_REL))  # noqa: S308 (nh3 output is safe)
 
 
 @register.simple_tag

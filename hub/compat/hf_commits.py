@@ -18,7 +18,9 @@ are not part of the head's files: each version derives them anew.
 
 Metadata: a new adapter takes its task, subtask, license and base model from the README's front matter
 (hub.registry.model_card; the base model only when adapter_config.json names none); an existing adapter's
-empty fields (task `other`, no subtask, no license) are filled from it, and nothing it has is changed.
+empty taxonomy (task `other`, no subtask) is filled from it, and nothing it has is changed. The README and the
+card's license are the version's: the adapter shows them once the version is its default
+(hub.registry.lifecycle.promote_to_default), so a commit that ends invalid changes neither.
 
 Only files at the top level can be stored, one adapter directory per repository: the folders
 `push_adapter_setup_to_hub` writes (one per adapter and per fusion, e.g. `a,b/`) are refused with a 400.
@@ -56,6 +58,7 @@ from hub.registry.model_card import (
     parse_front_matter,
 )
 from hub.registry.models import Adapter, AdapterVersion, Blob, Namespace
+from hub.registry.readme import check_readme_size, readme_text
 from hub.registry.storage import IncomingFile, open_blob, read_blob
 from hub.registry.uploads import check_file_name, config_base_model_name, create_version, next_free_label
 
@@ -375,11 +378,14 @@ def _incoming(name: str, source, open_files: ExitStack) -> IncomingFile:
 
 
 def _card(readme) -> CardDescription:
+    """What the commit's README.md (inline bytes, or an LFS blob) says; refused as any upload's README is
+    (hub.registry.readme) before its front matter is read."""
     if readme is None:
         return CardDescription()
-    data = read_blob(readme) if isinstance(readme, Blob) else readme
+    check_readme_size(readme.size if isinstance(readme, Blob) else len(readme))
+    text = readme_text(read_blob(readme) if isinstance(readme, Blob) else readme)
     try:
-        return describe_card(parse_front_matter(data.decode("utf-8", errors="replace")))
+        return describe_card(parse_front_matter(text))
     except ModelCardError as exc:
         raise UploadRejected(str(exc)) from None
 
@@ -389,7 +395,11 @@ def _metadata(adapter: Adapter | None, card: CardDescription, config: IncomingFi
     the module); for an existing one only its base model when the config names none."""
     named_in_config = config_base_model_name(config)
     if adapter is not None:
-        return {"model_name": "" if named_in_config else adapter.base_model.model_name}
+        # The license is the version's, shown once it is the default (hub.registry.lifecycle).
+        return {
+            "model_name": "" if named_in_config else adapter.base_model.model_name,
+            "license": card.license,
+        }
     if not (named_in_config or card.base_model):
         raise UploadRejected(
             f"No base model given: {CONFIG_FILE} names none (model_name, or PEFT's base_model_name_or_path) and "

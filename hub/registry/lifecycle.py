@@ -11,7 +11,8 @@ UPDATE, so duplicate or late deliveries of a validation change nothing:
 - `release` takes the lease from a dead worker (it ran out), once, so that the version is queued again once;
 - `retry_later` keeps a version `validating` under a short lease after a fault of the hub;
 - `give_up` marks `error` a version whose attempts are used up;
-- `promote_to_default` makes a version that became valid its adapter's default version.
+- `promote_to_default` makes a version that became valid its adapter's default version, whose README,
+  description, citation and license the adapter then shows.
 
 After every transition (and when a version is created or deleted, see hub.registry.signals)
 `refresh_list_status` recomputes the adapter's list status column (`Adapter.status`), which lists read and
@@ -33,11 +34,12 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import ChannelError
 
+from adapters_core.directory import README_FILE
 from hub.registry.caching import registry_changed
 from hub.registry.choices import FINAL_STATUSES, VersionStatus
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
 from hub.registry.resolution import forget_version_payload
-from hub.registry.storage import IncomingFile, store_blob
+from hub.registry.storage import IncomingFile, read_blob, store_blob
 
 # The Celery task that validates one version (defined in hub.validation.tasks under this name).
 VALIDATE_VERSION_TASK = "hub.validation.tasks.validate_version"
@@ -273,12 +275,37 @@ def give_up(version_id: int, attempts: int, report: dict) -> bool:
 
 def promote_to_default(version: AdapterVersion) -> None:
     """Called once a version became `valid`: it becomes its adapter's default version when the adapter has
-    no valid default yet, or when it is newer than the current default (the newest valid upload wins)."""
+    no valid default yet, or when it is newer than the current default (the newest valid upload wins). The
+    adapter then shows the version's metadata (`show_metadata_of`)."""
     adapter = version.adapter
     current = adapter.default_version
     if current is None or current.status != VersionStatus.VALID or current.created_at <= version.created_at:
-        Adapter.objects.filter(pk=adapter.pk).update(default_version=version, updated_at=timezone.now())
+        with transaction.atomic():
+            Adapter.objects.filter(pk=adapter.pk).update(default_version=version, updated_at=timezone.now())
+            show_metadata_of(version)
     registry_changed()
+
+
+def show_metadata_of(version: AdapterVersion) -> None:
+    """The adapter of `version`, its new default, shows the version's metadata: its README.md (when it has
+    one) and the description, citation and license its upload gave (each when not empty). Metadata is never
+    taken from a version before it is the default, so an upload that ends invalid changes nothing shown."""
+    adapter = Adapter.objects.get(pk=version.adapter_id)
+    changed = [
+        name
+        for name in ("description", "citation", "license")
+        if getattr(version, name) and getattr(version, name) != getattr(adapter, name)
+    ]
+    for name in changed:
+        setattr(adapter, name, getattr(version, name))
+    readme = version.files.filter(name=README_FILE, derived=False).select_related("blob").first()
+    if readme is not None:
+        text = read_blob(readme.blob).decode("utf-8", errors="replace")
+        if text != adapter.readme:
+            adapter.readme = text
+            changed.append("readme")
+    if changed:
+        adapter.save(update_fields=[*changed, "updated_at"])
 
 
 def set_default_version(adapter: Adapter, version: AdapterVersion) -> None:

@@ -15,15 +15,22 @@ reference `adapters` library writes `tags` (`adapter-transformers`, the model ty
   `language`; an adapter whose card names none of these gets the task `other` (`OTHER_TASK`);
 - the license: `license`, else a `license:` tag;
 - the base model: `base_model`, else a `base_model:adapter:<model>` or `base_model:<model>` tag.
+
+The front matter is parsed in the web process, from anyone (`POST /api/validate-yaml` needs no token), so it is
+bounded: at most `ADAPTERHUB_MAX_FRONT_MATTER_BYTES`, no YAML anchors or aliases (which expand a few hundred
+bytes into millions of values), one query for all the tasks its tags name however often they repeat, values
+quoted in messages up to `MAX_SHOWN_CHARACTERS` and at most `MAX_NOTES` notes.
 """
 
 import re
 from dataclasses import dataclass, field
 
 import yaml
+from django.conf import settings
 
 from hub.registry.choices import AdapterType
 from hub.registry.models import Adapter, Subtask, Task
+from hub.registry.readme import split_front_matter
 
 # The task of adapters whose card names no known task.
 OTHER_TASK = "other"
@@ -32,36 +39,62 @@ OTHER_TASK_DESCRIPTION = (
     "Adapters whose task their model card does not name (or names no task the hub knows)."
 )
 
-# A front matter starts the text: a line of three dashes, the YAML, and another such line.
-FRONT_MATTER = re.compile(r"\A\ufeff?\s*---[ \t]*\r?\n(?P<yaml>.*?)^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 # Keys whose value is a string or a list of strings.
 STRING_OR_LIST_KEYS = ("tags", "datasets", "language", "base_model", "metrics")
+# The most notes (what the card names that the hub does not know) one card gets; the rest are counted.
+MAX_NOTES = 10
+# Values are quoted in messages up to this many characters.
+MAX_SHOWN_CHARACTERS = 80
 
 
 class ModelCardError(ValueError):
     """The README's front matter cannot be read; the message says where and why."""
 
 
-def split_front_matter(text: str) -> tuple[str | None, str]:
-    """(the front matter's YAML text, the rest of the README); (None, text) without a front matter."""
-    match = FRONT_MATTER.match(text)
-    if match is None:
-        return None, text
-    return match["yaml"], text[match.end() :]
+class FrontMatterLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases (`&name`, `*name`, and `<<` merges, which need them).
+
+    An alias repeats a node without repeating its text, so a few hundred bytes of nested aliases expand into
+    millions of values (and a model card never needs one): the first anchor or alias ends the parse, before
+    anything is expanded."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            mark = event.start_mark
+            raise ModelCardError(
+                "README front matter may not use YAML anchors or aliases (&/*) "
+                f"(line {mark.line + 2}, column {mark.column + 1} of README.md); write each value out."
+            )
+        return super().compose_node(parent, index)
 
 
 def parse_front_matter(text: str) -> dict:
-    """The README's front matter as a dict ({} without one). Raises `ModelCardError` for YAML that does not
-    parse or is not a mapping."""
+    """The README's front matter as a dict ({} without one). Raises `ModelCardError` for a README over
+    `ADAPTERHUB_MAX_README_BYTES`, a front matter over `ADAPTERHUB_MAX_FRONT_MATTER_BYTES`, one with YAML
+    anchors or aliases, or with YAML that does not parse or is
+    not a mapping."""
+    readme_size = len(text.encode())
+    if readme_size > settings.ADAPTERHUB_MAX_README_BYTES:
+        raise ModelCardError(
+            f"README.md is {readme_size} bytes; the hub accepts at most {settings.ADAPTERHUB_MAX_README_BYTES} "
+            "bytes (ADAPTERHUB_MAX_README_BYTES). Shorten it."
+        )
     yaml_text, _ = split_front_matter(text)
     if yaml_text is None:
         return {}
+    size, limit = len(yaml_text.encode()), settings.ADAPTERHUB_MAX_FRONT_MATTER_BYTES
+    if size > limit:
+        raise ModelCardError(
+            f"The front matter of README.md is {size} bytes; the hub reads at most {limit} bytes "
+            "(ADAPTERHUB_MAX_FRONT_MATTER_BYTES). Keep metadata there and move long text below the second '---'."
+        )
     try:
-        metadata = yaml.safe_load(yaml_text)
+        metadata = yaml.load(yaml_text, Loader=FrontMatterLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         location = f" (line {where.line + 2}, column {where.column + 1} of README.md)" if where else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = _bounded(getattr(exc, "problem", None) or str(exc))
         raise ModelCardError(
             f"The front matter of README.md is not valid YAML{location}: {problem}."
         ) from None
@@ -95,9 +128,12 @@ def metadata_errors(metadata: dict) -> list[str]:
     return errors
 
 
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN_CHARACTERS else text[: MAX_SHOWN_CHARACTERS - 3] + "..."
+
+
 def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _bounded(repr(value))
 
 
 def _strings(value) -> list[str]:
@@ -145,18 +181,27 @@ def describe_card(metadata: dict) -> CardDescription:
         if tag.startswith("base_model:")
     ]
     description.base_model = next(iter(_strings(metadata.get("base_model")) + base_model_tags), "")
+    if len(description.notes) > MAX_NOTES:
+        more = len(description.notes) - MAX_NOTES
+        description.notes[MAX_NOTES:] = [f"... and {more} more such notes."]
     return description
 
 
 def _read_task_tags(tags: list[str], description: CardDescription) -> None:
-    for tag in tags:
-        if not tag.startswith("adapterhub:"):
-            continue
-        task_name, _, subtask_name = tag.removeprefix("adapterhub:").partition("/")
-        task = Task.objects.filter(name=task_name).first()
+    # Each distinct tag once, and all their tasks in one query: a card may repeat a tag thousands of times.
+    named = [
+        (tag, *tag.removeprefix("adapterhub:").partition("/")[::2])
+        for tag in dict.fromkeys(tags)
+        if tag.startswith("adapterhub:")
+    ]
+    if not named:
+        return
+    tasks = {task.name: task for task in Task.objects.filter(name__in={task for _, task, _ in named})}
+    for tag, task_name, subtask_name in named:
+        task = tasks.get(task_name)
         if task is None:
             description.notes.append(
-                f"Tag {tag!r} names the task {task_name!r}, which the hub does not know."
+                f"Tag {_shown(tag)} names the task {_shown(task_name)}, which the hub does not know."
             )
             continue
         description.task = task
@@ -164,7 +209,8 @@ def _read_task_tags(tags: list[str], description: CardDescription) -> None:
             description.subtask = task.subtasks.filter(name=subtask_name).first()
             if description.subtask is None:
                 description.notes.append(
-                    f"Tag {tag!r} names the subtask {subtask_name!r}, which task {task_name!r} does not have."
+                    f"Tag {_shown(tag)} names the subtask {_shown(subtask_name)}, which task "
+                    f"{_shown(task_name)} does not have."
                 )
         return
 
@@ -175,7 +221,7 @@ def _read_datasets(datasets: list[str], description: CardDescription) -> None:
     subtasks_by_name: dict[str, list[Subtask]] = {}
     for subtask in Subtask.objects.select_related("task"):
         subtasks_by_name.setdefault(_normalised(subtask.name), []).append(subtask)
-    for dataset in datasets:
+    for dataset in dict.fromkeys(datasets):
         # "glue/sst-2" and "stanfordnlp/sst2" name the data set by their last part.
         candidates = subtasks_by_name.get(_normalised(dataset.rpartition("/")[2]), [])
         if len(candidates) == 1:
@@ -184,11 +230,11 @@ def _read_datasets(datasets: list[str], description: CardDescription) -> None:
         if len(candidates) > 1:
             tasks = ", ".join(sorted(subtask.task.name for subtask in candidates))
             description.notes.append(
-                f"Data set {dataset!r} is a subtask of several tasks ({tasks}); add a tag "
+                f"Data set {_shown(dataset)} is a subtask of several tasks ({tasks}); add a tag "
                 "'adapterhub:<task>/<subtask>' to choose one."
             )
         else:
-            description.notes.append(f"Data set {dataset!r} is no subtask the hub knows.")
+            description.notes.append(f"Data set {_shown(dataset)} is no subtask the hub knows.")
 
 
 def other_task() -> Task:
@@ -206,7 +252,8 @@ def other_task() -> Task:
 
 def fill_empty_taxonomy(adapter: Adapter, description: CardDescription) -> None:
     """Give `adapter` the card's task and subtask where its own are empty: its task is `other`, or it has no
-    subtask and the card names one of its task. Never changes a task the adapter already has."""
+    subtask and the card names one of its task. Never changes a task the adapter already has. (The card's
+    license is its version's, shown once the version is the default: hub.registry.lifecycle.)"""
     changed = []
     if (
         adapter.task.name == OTHER_TASK
@@ -223,8 +270,5 @@ def fill_empty_taxonomy(adapter: Adapter, description: CardDescription) -> None:
     ):
         adapter.subtask = description.subtask
         changed.append("subtask")
-    if description.license and not adapter.license:
-        adapter.license = description.license
-        changed.append("license")
     if changed:
         adapter.save(update_fields=[*changed, "updated_at"])

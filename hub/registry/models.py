@@ -22,6 +22,7 @@ from hub.registry.querysets import (
     EmptyRepositoryQuerySet,
     VersionFileQuerySet,
 )
+from hub.registry.readme import render_readme
 
 
 class Namespace(models.Model):
@@ -191,8 +192,13 @@ class Adapter(models.Model):
     config_hash = models.CharField(max_length=16, db_index=True)
     # Derived from `config` on every save (see `method_family`), so lists filter by it without reading JSON.
     method = models.CharField(max_length=20, choices=MethodFamily.choices, db_index=True)
+    # Description, README, citation and license are those of the default version once it has one (a version's
+    # metadata is shown when it becomes the default, hub.registry.lifecycle.promote_to_default); before, those
+    # of the first upload.
     description = models.TextField(blank=True)
     readme = models.TextField(blank=True)
+    # `readme` as sanitised HTML, rendered when `readme` is saved (see `save`), so that views never render it.
+    readme_html = models.TextField(blank=True, editable=False)
     citation = models.TextField(blank=True)
     license = models.CharField(max_length=100, blank=True)
     private = models.BooleanField(default=False)
@@ -242,6 +248,11 @@ class Adapter(models.Model):
 
     def save(self, *args, **kwargs):
         self.method = method_family(self.config)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "readme" in update_fields:
+            self.readme_html = render_readme(self.readme)
+            if update_fields is not None:
+                kwargs["update_fields"] = [*update_fields, "readme_html"]
         super().save(*args, **kwargs)
 
     @property
@@ -345,6 +356,12 @@ class AdapterVersion(models.Model):
     # For a version carrying an AdapterFusion: the identifiers of the hub adapters it fuses, as uploaded
     # (form field `fuses`), in the order of the fusion config's adapter names (see hub.registry.fusions).
     fuses = models.JSONField(default=list, blank=True)
+    # What the upload said about the adapter (form fields, or a commit's model card). The adapter shows them
+    # (non-empty ones) and the version's README.md once this version is its default, so that an upload that
+    # ends invalid changes nothing others see.
+    description = models.TextField(blank=True)
+    citation = models.TextField(blank=True)
+    license = models.CharField(max_length=100, blank=True)
 
     objects = AdapterVersionQuerySet.as_manager()
 

@@ -19,7 +19,14 @@ from hub.registry.choices import VersionStatus
 # What every adapter row shows besides its own fields: owner, taxonomy and base model (joined, one query).
 ADAPTER_RELATIONS = ("namespace", "task", "subtask", "base_model")
 # Large JSON and text that list rows do not show.
-LIST_DEFERRED_FIELDS = ("config", "readme", "citation", "search_document", "base_model__config")
+LIST_DEFERRED_FIELDS = (
+    "config",
+    "readme",
+    "readme_html",
+    "citation",
+    "search_document",
+    "base_model__config",
+)
 
 
 def _lease_expired(now) -> Q:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, config_from_saved, config_hash
@@ -52,6 +53,7 @@ from hub.registry.models import (
 )
 from hub.registry.names import check_name
 from hub.registry.permissions import require_write
+from hub.registry.readme import check_readme_size, readme_text
 from hub.registry.seed import lora_site_table
 from hub.registry.storable import nul_character_location
 from hub.registry.storage import IncomingFile, lock_contents, store_blob
@@ -436,12 +438,17 @@ def config_base_model_name(incoming: IncomingFile) -> str:
     return named if isinstance(named, str) else ""
 
 
-def _update_metadata(adapter: Adapter, **fields) -> None:
-    changed = [key for key, value in fields.items() if value and getattr(adapter, key) != value]
-    for key in changed:
-        setattr(adapter, key, fields[key])
-    if changed:
-        adapter.save(update_fields=[*changed, "updated_at"])
+def read_readme(by_name: dict[str, IncomingFile]) -> str | None:
+    """The text of the upload's README.md (None without one), checked as hub.registry.readme says: raises
+    `PayloadTooLarge` when it is too large, `UploadRejected` when it holds a NUL character."""
+    incoming = by_name.get(README_FILE)
+    if incoming is None:
+        return None
+    check_readme_size(incoming.size)
+    incoming.file.seek(0)
+    data = incoming.file.read(settings.ADAPTERHUB_MAX_README_BYTES + 1)
+    incoming.file.seek(0)
+    return readme_text(data)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -493,6 +500,7 @@ def create_version(
         )
 
     by_name = _check_files(files)
+    readme = read_readme(by_name)
     peeked = _peek_config(by_name[CONFIG_FILE])
     if isinstance(peeked, dict) and is_peft_config(peeked):
         _require_weights(by_name, peft=True)
@@ -531,6 +539,8 @@ def create_version(
                 description=description,
                 citation=citation,
                 license=license,
+                # A new adapter shows its first upload's README until a version is its default.
+                readme=readme or "",
                 private=empty_repository.private if empty_repository else False,
             )
             if empty_repository is not None:
@@ -550,25 +560,24 @@ def create_version(
                     extra={"existing_revision": existing.revision},
                 )
             _check_same_adapter(adapter, base_model, hash_value, task, subtask, type)
-            _update_metadata(adapter, description=description, citation=citation, license=license)
 
+        # The adapter shows this metadata (and the README) once the version is its default
+        # (hub.registry.lifecycle.promote_to_default), not before: a version that ends invalid changes nothing.
         new_version = AdapterVersion.objects.create(
             adapter=adapter,
             version=version,
             revision=revision,
             created_by=user if user and user.pk else None,
             fuses=fused_identifiers,
+            description=description,
+            citation=citation,
+            license=license,
         )
         # All of the upload's content is locked at once, in one order (see lock_contents).
         lock_contents(incoming.sha256 for incoming in files)
         for incoming in files:
             blob = store_blob(incoming)
             VersionFile.objects.create(version=new_version, name=incoming.name, blob=blob)
-        if README_FILE in by_name:
-            readme = by_name[README_FILE]
-            readme.file.seek(0)
-            adapter.readme = readme.file.read().decode("utf-8", errors="replace")
-            adapter.save(update_fields=["readme", "updated_at"])
 
         version_id = new_version.pk
         # robust: with the broker down the upload is still stored and answered 202; the version waits

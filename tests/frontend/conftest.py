@@ -32,6 +32,7 @@ Trained on **SST-2** for three epochs.
 
 <script>document.title = "pwned"</script>
 <img src="x" onerror="alert(1)">
+
 [a link](javascript:alert(1)) and [the paper](https://example.org/paper)
 
 | split | accuracy |

@@ -7,6 +7,7 @@ import pytest
 
 from hub.compat import hf_commits
 from hub.registry.choices import MemberRole, NamespaceKind, TokenScope, VersionStatus
+from hub.registry.lifecycle import promote_to_default
 from hub.registry.models import Adapter, AdapterVersion, EmptyRepository, Namespace, VersionFile
 from hub.registry.storage import IncomingFile, store_bytes
 from tests.factories import (
@@ -232,9 +233,16 @@ def test_card_metadata_fills_a_new_adapter_and_only_empty_fields_later(alice_cli
     assert answer["notes"] == ["Data set 'some/unknown-set' is no subtask the hub knows."]
 
     named = b"---\ndatasets:\n- glue/sst2\nlicense: apache-2.0\n---\n"
-    commit(alice_client, "alice/lora", regular_file("README.md", named))
+    second = commit(alice_client, "alice/lora", regular_file("README.md", named)).json()
     adapter.refresh_from_db()
-    assert (adapter.task.name, adapter.subtask.name, adapter.license) == ("sentiment", "sst-2", "apache-2.0")
+    # The taxonomy is filled at once; the card's license is the version's, shown once it is the default.
+    assert (adapter.task.name, adapter.subtask.name, adapter.license) == ("sentiment", "sst-2", "")
+    version = AdapterVersion.objects.get(revision=second["commitOid"])
+    AdapterVersion.objects.filter(pk=version.pk).update(status=VersionStatus.VALID)
+    version.refresh_from_db()
+    promote_to_default(version)
+    adapter.refresh_from_db()
+    assert (adapter.license, adapter.readme) == ("apache-2.0", named.decode())
 
     other = b"---\ntags: [adapterhub:nli/rte]\nlicense: mit\n---\n"
     commit(alice_client, "alice/lora", regular_file("README.md", other))

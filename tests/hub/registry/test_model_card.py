@@ -116,16 +116,17 @@ def test_a_language_adapters_card_names_its_language_task():
     assert task_adapter.task is None  # a task adapter's language is not its task
 
 
-def test_only_empty_fields_are_filled():
+def test_only_empty_taxonomy_is_filled_and_never_the_license():
     SubtaskFactory(task__name="sentiment", name="sst-2")
     adapter = AdapterFactory(task=other_task(), subtask=None, license="")
     card = describe_card(parse_front_matter(ADAPTERS_CARD))
 
     fill_empty_taxonomy(adapter, card)
     adapter.refresh_from_db()
-    assert (adapter.task.name, adapter.subtask.name, adapter.license) == ("sentiment", "sst-2", "apache-2.0")
+    # The card's license is its version's, shown once that version is the default (hub.registry.lifecycle).
+    assert (adapter.task.name, adapter.subtask.name, adapter.license) == ("sentiment", "sst-2", "")
 
     fill_empty_taxonomy(adapter, describe_card({"tags": ["adapterhub:nli/rte"], "license": "mit"}))
     adapter.refresh_from_db()
-    assert (adapter.task.name, adapter.subtask.name, adapter.license) == ("sentiment", "sst-2", "apache-2.0")
+    assert (adapter.task.name, adapter.subtask.name, adapter.license) == ("sentiment", "sst-2", "")
     assert other_task().name == OTHER_TASK
