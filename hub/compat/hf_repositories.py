@@ -6,7 +6,11 @@ with one), as on the read routes; one who sees it but may not write gets 403 wit
 `main` can be written to, and pull requests do not exist.
 """
 
+import re
 from dataclasses import dataclass
+
+from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 
 from hub.compat.huggingface import MAIN_REVISION, HubRouteError, repository_not_found
 from hub.registry.errors import BadRequest
@@ -105,3 +109,17 @@ def refuse_pull_requests(request) -> None:
             "Pull requests are not supported: commit to main (create_pr=False). A commit becomes main once "
             "its version is validated.",
         )
+
+
+@csrf_exempt
+def unknown_repository(request, namespace: str, name: str):
+    """Paths shaped like a repository's routes whose namespace or name no repository can have (letters outside
+    ASCII, say): `RepoNotFound` in JSON, as for any missing repository, instead of the site's HTML 404 page.
+    Other paths under a valid name are not routes at all: the usual 404."""
+    if NAME.fullmatch(namespace) and NAME.fullmatch(name):
+        raise Http404(f"There is nothing at {request.path}.")
+    return repository_not_found(f"{namespace}/{name}").response()
+
+
+# The names routes accept (hub.compat.hf_urls.NAME).
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -4,13 +4,14 @@ shadow pages of the UI. No route ends in a slash (a POST cannot be redirected to
 
 from django.urls import path, re_path
 
-from hub.compat import hf_lfs, huggingface, huggingface_write
+from hub.compat import hf_lfs, hf_repositories, huggingface, huggingface_write
 
 app_name = "huggingface"
 
 # A namespace or adapter name (see hub.registry.names.NAME_PATTERN).
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 REPO = rf"(?P<namespace>{NAME})/(?P<name>{NAME})"
+ANY_REPO = r"(?P<namespace>[^/]+)/(?P<name>[^/]+?)"
 
 urlpatterns = [
     path("api/models", huggingface.ModelListView.as_view(), name="model-list"),
@@ -50,4 +51,8 @@ urlpatterns = [
         huggingface.ResolveFileView.as_view(),
         name="resolve",
     ),
+    # The same shapes with names no repository can have: RepoNotFound in JSON, not an HTML page.
+    re_path(rf"^api/models/{ANY_REPO}(?:/.*)?$", hf_repositories.unknown_repository),
+    re_path(rf"^{ANY_REPO}\.git/info/lfs/.+$", hf_repositories.unknown_repository),
+    re_path(rf"^{ANY_REPO}/resolve/.+$", hf_repositories.unknown_repository),
 ]

@@ -190,3 +190,22 @@ def test_main_is_the_one_branch(endpoint, people):
 
     assert "Branches are not supported" in str(other.value)
     assert not_a_member.value.response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/models/%C3%BCml%C3%A4ut/x",
+        "/api/models/ukp/na%C3%AFve/revision/main",
+        "/api/models/%C3%BCml%C3%A4ut/x/tree/main",
+        "/%C3%BCml%C3%A4ut/x/resolve/main/adapter_config.json",
+        "/%C3%BCml%C3%A4ut/x.git/info/lfs/objects/batch",
+    ],
+)
+def test_names_no_repository_can_have_get_repo_not_found_in_json(client, path):
+    answer = client.get(path, headers={"Accept": "text/html,*/*"})
+
+    assert answer.status_code == 404
+    assert answer["Content-Type"] == "application/json"
+    assert answer["X-Error-Code"] == "RepoNotFound"
+    assert "not found" in answer.json()["error"]
