@@ -7,6 +7,7 @@ import hashlib
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -316,3 +317,60 @@ def test_a_change_outside_a_transaction_that_lost_the_connection_may_be_stored()
 
     statements = follow(DatabaseStatements(), steps)
     assert statements.changes_may_be_stored
+
+
+def test_a_burst_of_uploads_while_connections_are_terminated_gets_true_answers(web_server):
+    BaseModelFactory(model_name="bert-base-uncased")
+    TaskFactory(name="sentiment")
+    token = ApiTokenFactory(user=UserFactory(username="carol"), scope=TokenScope.WRITE)
+    names = [f"burst-{number}" for number in range(70)]
+
+    def upload(name):
+        return requests.post(
+            f"{web_server.url}/api/v1/adapters/carol/{name}/versions/",
+            headers={"Authorization": f"Bearer {token.raw}"},
+            files=[
+                ("files", ("adapter_config.json", adapter_config_json())),
+                ("files", ("adapter.safetensors", weights_bytes(seed=int.from_bytes(os.urandom(4), "big")))),
+            ],
+            data={"task": "sentiment", "version": "1"},
+            timeout=60,
+        )
+
+    done = threading.Event()
+    terminated = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        this_test = cursor.fetchone()[0]
+
+    def terminate_repeatedly():
+        # Every connection but this test's: the web server's.
+        with psycopg.connect(database_url_of(settings.DATABASES["default"]), autocommit=True) as terminator:
+            while not done.wait(0.1):
+                terminated.append(
+                    terminator.execute(
+                        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid NOT IN (pg_backend_pid(), %s)",
+                        (this_test,),
+                    ).fetchone()[0]
+                )
+
+    terminator = threading.Thread(target=terminate_repeatedly, daemon=True)
+    terminator.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = dict(zip(names, pool.map(upload, names), strict=True))
+    finally:
+        done.set()
+        terminator.join(10)
+
+    assert sum(terminated) >= 5  # connections were cut while the uploads ran
+    refused = {name: response for name, response in answers.items() if response.status_code != 202}
+    for name, response in refused.items():
+        assert response.status_code == 503, response.text
+        detail = response.json()["detail"]
+        stored = AdapterVersion.objects.filter(adapter__name=name).exists()
+        # A 503 never says "nothing was stored" about an upload that was stored.
+        assert not ("nothing of it was stored" in detail and stored), (name, detail)
+    stored_after_202 = AdapterVersion.objects.filter(adapter__name__in=set(names) - set(refused)).count()
+    assert stored_after_202 == len(names) - len(refused)
