@@ -145,6 +145,16 @@ def test_an_architecture_config_that_is_not_an_object_is_a_clear_400(alice_api, 
     assert not Architecture.objects.filter(name="not-an-object").exists()
 
 
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain"])
+def test_an_upload_without_a_multipart_form_is_a_clear_400(alice_api, content_type):
+    if content_type is None:
+        response = alice_api.post("/api/v1/adapters/alice/x/versions/")
+    else:
+        response = alice_api.post("/api/v1/adapters/alice/x/versions/", "{}", content_type=content_type)
+    assert response.status_code == 400
+    assert "An upload is a multipart/form-data form" in response.json()["detail"]
+
+
 # --- Numbers and depth (finding 5) ------------------------------------------------------------------------
 
 DIGITS_3000 = "9" * 3000

@@ -46,6 +46,19 @@ NO_CONTROL_CHARACTERS = "^[^\\x00-\\x1f\\x7f]*$"
 
 DOWNLOAD_PATH = "/api/v1/adapters/{namespace}/{name}/versions/{version}/files/{file_name}"
 
+# An example for each parameter of the native API, naming what `make run` seeds (a demo adapter, a built-in
+# architecture): Swagger UI's "Try it out" and schemathesis's examples phase send them.
+PARAMETER_EXAMPLES = {
+    "namespace": "ukp",
+    "name": "sst-2",
+    "version": "1",
+    "file_name": "adapter_config.json",
+    "identifier": "sentiment/sst-2@ukp",
+    "model_name": "bert-base-uncased",
+}
+ARCHITECTURE_PATH_PREFIX = "/api/v1/architectures/"
+ARCHITECTURE_EXAMPLE = "pfeiffer"
+
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
     target_class = "hub.registry.authentication.BearerTokenAuthentication"
@@ -74,7 +87,8 @@ def _download_operation() -> dict:
             "description": description,
         }
 
-    binary = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    # A file's type follows its name (application/json for configs, text/markdown for README.md, ...).
+    binary = {"*/*": {"schema": {}}}
     return {
         "operationId": "downloadFile",
         "summary": "Download one file of a version (GET or HEAD; ETag, Range, If-None-Match)",
@@ -102,6 +116,13 @@ def _refuse_control_characters(schema: dict) -> None:
         schema.setdefault("allOf", []).append({"pattern": NO_CONTROL_CHARACTERS})
     else:
         schema["pattern"] = NO_CONTROL_CHARACTERS
+
+
+def _add_example(path: str, parameter: dict) -> None:
+    if path.startswith(ARCHITECTURE_PATH_PREFIX) and parameter["name"] == "name":
+        parameter.setdefault("example", ARCHITECTURE_EXAMPLE)
+    elif parameter["name"] in PARAMETER_EXAMPLES:
+        parameter.setdefault("example", PARAMETER_EXAMPLES[parameter["name"]])
 
 
 def document_errors(result, generator, request, public):
@@ -136,6 +157,8 @@ def document_errors(result, generator, request, public):
                     _refuse_control_characters(parameter["schema"])
                     if parameter.get("required"):  # a required parameter is refused when empty
                         parameter["schema"].setdefault("minLength", 1)
+                if path.startswith(NATIVE_API_PREFIX):
+                    _add_example(path, parameter)
             for code in codes:
                 operation["responses"].setdefault(code, _error(code, error_schema))
     return result

@@ -337,6 +337,13 @@ class VersionListView(RegistryAPIView):
     def post(self, request, namespace, name):
         namespace_row = get_namespace(namespace)
         require_write(request.user, namespace_row, request.auth)
+        if not request.content_type.startswith("multipart/form-data"):
+            # Without a multipart body there is no form to read (DRF then gives a plain dict).
+            raise BadRequest(
+                "An upload is a multipart/form-data form with the adapter directory's files in `files`; "
+                f"this request's body is {request.content_type or 'empty'!s}.",
+                field="files",
+            )
         form, uploads = request.data, request.FILES.getlist("files")
         handler = request._request.upload_handlers[0]  # set by initialize_request
         if handler.oversize_files:
