@@ -15,13 +15,14 @@ import socket
 import threading
 from datetime import timedelta
 
+# The hub's Celery app (hub/__init__ creates it, and it makes itself the current app), taken this way because
+# hub.celery starts a worker's heartbeat from this module.
+from celery import current_app as celery_app
 from celery.beat import PersistentScheduler
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
-
-from hub.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
