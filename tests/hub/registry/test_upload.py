@@ -293,7 +293,9 @@ def test_malformed_multipart_is_rejected(alice_api):
 
 def test_not_multipart_is_rejected(alice_api):
     response = alice_api.post(URL.format("alice", "sst2"), data={"a": 1}, format="json")
-    assert response.status_code == 415
+    # A 400 naming the form an upload is and the type that came (the schema documents 400 for uploads).
+    assert response.status_code == 400
+    assert "multipart/form-data" in response.json()["detail"]
     assert "application/json" in response.json()["detail"]
 
 
