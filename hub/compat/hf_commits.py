@@ -382,8 +382,10 @@ def _card(readme) -> CardDescription:
     (hub.registry.readme) before its front matter is read."""
     if readme is None:
         return CardDescription()
-    check_readme_size(readme.size if isinstance(readme, Blob) else len(readme))
-    text = readme_text(read_blob(readme) if isinstance(readme, Blob) else readme)
+    if isinstance(readme, Blob):
+        check_readme_size(readme.size)  # before its bytes are read into memory
+        readme = read_blob(readme)
+    text = readme_text(readme)
     try:
         return describe_card(parse_front_matter(text))
     except ModelCardError as exc:

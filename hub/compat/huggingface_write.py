@@ -38,11 +38,12 @@ from hub.compat.hf_repositories import (
 from hub.compat.huggingface import MAIN_REVISION, HubRouteError, HuggingFaceView, endpoint_url
 from hub.registry.api.serializers import version_path
 from hub.registry.choices import NamespaceKind
-from hub.registry.errors import BadRequest
+from hub.registry.errors import BadRequest, PayloadTooLarge
 from hub.registry.model_card import ModelCardError, describe_card, metadata_errors, parse_front_matter
 from hub.registry.models import Adapter, EmptyRepository, Namespace
 from hub.registry.names import check_name
 from hub.registry.permissions import get_namespace, require_write
+from hub.registry.readme import check_readme_size
 
 MODEL_REPOSITORY = "model"
 
@@ -105,8 +106,9 @@ class ValidateYamlView(HuggingFaceView):
         if not isinstance(content, str):
             return self.errors(["The body must be {'content': <the README's text>}."])
         try:
+            check_readme_size(len(content.encode()))
             metadata = parse_front_matter(content)
-        except ModelCardError as exc:
+        except (PayloadTooLarge, ModelCardError) as exc:
             return self.errors([str(exc)])
         errors = metadata_errors(metadata)
         if errors:

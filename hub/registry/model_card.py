@@ -70,16 +70,9 @@ class FrontMatterLoader(yaml.SafeLoader):
 
 
 def parse_front_matter(text: str) -> dict:
-    """The README's front matter as a dict ({} without one). Raises `ModelCardError` for a README over
-    `ADAPTERHUB_MAX_README_BYTES`, a front matter over `ADAPTERHUB_MAX_FRONT_MATTER_BYTES`, one with YAML
-    anchors or aliases, or with YAML that does not parse or is
-    not a mapping."""
-    readme_size = len(text.encode())
-    if readme_size > settings.ADAPTERHUB_MAX_README_BYTES:
-        raise ModelCardError(
-            f"README.md is {readme_size} bytes; the hub accepts at most {settings.ADAPTERHUB_MAX_README_BYTES} "
-            "bytes (ADAPTERHUB_MAX_README_BYTES). Shorten it."
-        )
+    """The README's front matter as a dict ({} without one). Raises `ModelCardError` for a front matter over
+    `ADAPTERHUB_MAX_FRONT_MATTER_BYTES`, one with YAML anchors or aliases, or with YAML that does not parse or
+    is not a mapping. The README's own size is its caller's to check first (hub.registry.readme)."""
     yaml_text, _ = split_front_matter(text)
     if yaml_text is None:
         return {}
