@@ -1,0 +1,1 @@
+"""What tests share: live servers and workers, waiting on a condition, uploads, a toy adapter method."""
