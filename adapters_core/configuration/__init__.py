@@ -11,8 +11,8 @@ Dictionaries read and written here are compatible with the reference ``adapters`
 Modules: ``errors``; ``values`` and ``checks`` (value checks shared by the methods); ``keys`` (one
 :class:`ConfigKey` per config key); ``registry`` (config classes by architecture, built-ins by name);
 ``base`` (:class:`AdapterConfig`); ``union``; ``strings`` (config strings); ``loading`` (files, saved
-adapters, hub names); ``hashing``. Each method's config lives in ``adapters_core/methods/<method>/config.py``
-and registers its class and built-ins when imported below. Importing this package does not import torch.
+adapters, hub names); ``hashing``. Each method's config lives in ``adapters_core/methods/<method>/config.py``;
+the method's folder registers it (``adapters_core.methods``), which is imported below. Importing this package does not import torch.
 """
 
 from adapters_core.configuration.base import AdapterConfig, builtin_name
@@ -25,7 +25,8 @@ from adapters_core.configuration.registry import BUILTIN_CONFIGS, canonical_buil
 from adapters_core.configuration.strings import parse_config_string
 from adapters_core.configuration.union import ConfigUnion
 
-# Each method's config module registers its config class and built-in names; add new methods here.
+# Importing the methods registers every method's config class and built-ins (adapters_core.methods).
+import adapters_core.methods  # isort: skip  # noqa: F401
 from adapters_core.methods.bottleneck.config import (  # isort: skip
     BnConfig,
     CompacterConfig,
@@ -40,10 +41,7 @@ from adapters_core.methods.lora.config import DoRAConfig, IA3Config, LoRAConfig,
 from adapters_core.methods.prefix_tuning.config import PrefixTuningConfig  # isort: skip
 from adapters_core.methods.prompt_tuning.config import PromptTuningConfig  # isort: skip
 
-# The built-in unions (mam, unipelt) reach their members through the registry: import them last.
-import adapters_core.methods.unions.config  # isort: skip  # noqa: E402, F401
-
-# Taken after every method module above registered its built-ins; the hub labels architectures with these.
+# Taken after every method registered its built-ins; the hub labels architectures with these.
 CANONICAL_BUILTIN_NAMES: tuple[str, ...] = canonical_builtin_names()
 
 __all__ = [

@@ -129,6 +129,3 @@ class ConfigUnion(AdapterConfig):
     @property
     def has_invertible_adapter(self) -> bool:
         return any(config.has_invertible_adapter for config in self.configs)
-
-
-registry.register_config_class(ConfigUnion)

@@ -52,12 +52,13 @@ class ExampleOverride:
 @dataclass(frozen=True)
 class MethodFamily:
     """One method family the hub sorts adapters into (stored in ``Adapter.method``). A method may describe
-    several (LoRA's config describes IA³ too); ``matches`` tells from a config dict of the method which one
-    it is (the first family of the method that matches; the last should match every config)."""
+    several (LoRA's config describes IA³ too): a config dict of the method belongs to the first of its
+    families whose ``matches`` says so, else to the one without ``matches`` (each method has one). The order
+    of a method's families is the order the hub lists them in."""
 
     value: str
     label: str
-    matches: Callable[[Mapping[str, Any]], bool] = lambda config: True
+    matches: Callable[[Mapping[str, Any]], bool] | None = None
     # The keys that say the most about a config of this family, in the order the adapter page lists them.
     key_values: tuple[str, ...] = ()
     example: ExampleOverride | None = None
@@ -95,11 +96,23 @@ def register_method(method: AdapterMethod) -> AdapterMethod:
             f"{method.config_class.__name__}.architecture is {method.config_class.architecture!r}, "
             f"but the method registers {method.architecture!r}."
         )
+    if sum(family.matches is None for family in method.families) != 1:
+        raise RuntimeError(
+            f"Adapter method {method.architecture!r} needs exactly one family without `matches`."
+        )
     config_registry.register_config_class(method.config_class)
     for builtin in method.builtins:
         config_registry.register_builtin(builtin.config, builtin.name, *builtin.aliases)
     _methods[method.architecture] = method
     return method
+
+
+def family_of(method: AdapterMethod, config: Mapping[str, Any]) -> MethodFamily:
+    """The family of ``method`` that ``config`` (a config dict of that method) belongs to."""
+    for family in method.families:
+        if family.matches is not None and family.matches(config):
+            return family
+    return next(family for family in method.families if family.matches is None)
 
 
 def registered_methods() -> tuple[AdapterMethod, ...]:

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from adapters_core.configuration import registry
 from adapters_core.configuration.base import AdapterConfig
 from adapters_core.configuration.checks import (
     LEGACY_ACTIVATION_RENAMES,
@@ -425,15 +424,3 @@ class ParallelConfig(BnConfig):
             "scaling": 4.0,
         }
     )
-
-
-registry.register_config_class(BnConfig)
-# Canonical name first (the hub labels architectures with it), then the reference library's alias.
-registry.register_builtin(PfeifferConfig(), "pfeiffer", "seq_bn")
-registry.register_builtin(HoulsbyConfig(), "houlsby", "double_seq_bn")
-registry.register_builtin(PfeifferInvConfig(), "pfeiffer+inv", "seq_bn_inv")
-registry.register_builtin(HoulsbyInvConfig(), "houlsby+inv", "double_seq_bn_inv")
-registry.register_builtin(ParallelConfig(), "parallel", "par_bn")
-registry.register_builtin(ParallelConfig(scaling="learned"), "scaled_parallel", "scaled_par_bn")
-registry.register_builtin(CompacterConfig(), "compacter")
-registry.register_builtin(CompacterPlusPlusConfig(), "compacter++")

@@ -218,12 +218,3 @@ class VeraConfig(LoRAConfig):
     ``use_dora`` it is "dvora". Every layer it adapts must have the same input and output sizes."""
 
     PRESETS = MappingProxyType({"vera_d": 0.1, "vera_b": 0.0, "init_weights": "vera"})
-
-
-registry.register_config_class(LoRAConfig)
-# In the reference library's order; none of them has an alias.
-registry.register_builtin(LoRAConfig(), "lora")
-registry.register_builtin(IA3Config(), "ia3")
-registry.register_builtin(VeraConfig(), "vera")
-registry.register_builtin(DoRAConfig(), "dora")
-registry.register_builtin(VeraConfig(use_dora=True), "dvora")

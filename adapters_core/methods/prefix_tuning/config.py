@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from adapters_core.configuration import registry
 from adapters_core.configuration.base import AdapterConfig
 from adapters_core.configuration.checks import (
     check_bool,
@@ -98,8 +97,3 @@ class PrefixTuningConfig(AdapterConfig):
     @property
     def has_invertible_adapter(self) -> bool:
         return False
-
-
-registry.register_config_class(PrefixTuningConfig)
-registry.register_builtin(PrefixTuningConfig(), "prefix_tuning")
-registry.register_builtin(PrefixTuningConfig(flat=True), "prefix_tuning_flat")

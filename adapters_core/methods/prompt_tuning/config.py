@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from adapters_core.configuration import registry
 from adapters_core.configuration.base import AdapterConfig
 from adapters_core.configuration.checks import check_optional_int, check_positive_int, check_str, one_of
 from adapters_core.configuration.errors import AdapterConfigError
@@ -75,7 +74,3 @@ class PromptTuningConfig(AdapterConfig):
     @property
     def has_invertible_adapter(self) -> bool:
         return False
-
-
-registry.register_config_class(PromptTuningConfig)
-registry.register_builtin(PromptTuningConfig(), "prompt_tuning")

@@ -3,8 +3,8 @@ prefix tuning with an 800-wide MLP and a scaled parallel bottleneck adapter) and
 2022: gated prefix tuning, a gated Pfeiffer adapter and a gated LoRA). Imports no torch.
 
 Members are reached through the config registry by architecture, so this module depends on no method's
-module; it must be imported after the method configs (``configuration/__init__`` imports it last).
-``unipelt`` is registered only when the ``lora`` architecture is.
+module; the configs are built when the union method registers, after the other methods
+(``adapters_core.methods`` registers it last).
 """
 
 from __future__ import annotations
@@ -30,8 +30,3 @@ def unipelt_config() -> ConfigUnion:
         registry.config_class(LORA_ARCHITECTURE)(r=8, alpha=2),
     )
     return ConfigUnion(*(member.replace(use_gating=True) for member in members))
-
-
-registry.register_builtin(mam_config(), "mam")
-if LORA_ARCHITECTURE in registry.architectures():
-    registry.register_builtin(unipelt_config(), "unipelt")
