@@ -6,7 +6,8 @@ projections and feed-forward layers they adapt, with their rank; prefix tuning's
 the attention; a bottleneck (or Compacter) adapter after the attention block (`mh_adapter`) and/or after the
 feed-forward block (`output_adapter`), in sequence or in parallel (`is_parallel`), with the pre-trained
 LayerNorms and residual connections the keys `original_ln_before`, `original_ln_after` and
-`residual_before_ln` switch on. A union draws each member in its place, numbered.
+`residual_before_ln` switch on; another method's modules (`ModulePlacement`) as labelled boxes after the
+embeddings or after the block they sit at. A union draws each member in its place, numbered.
 
 Only the configuration dictionary is read (no model is built), so any stored config can be drawn. The SVG uses
 CSS classes (`dg-*`) for its colours, so the page's stylesheet decides light and dark.
@@ -20,9 +21,11 @@ from typing import Any
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from adapters_core.methods.placement import ATTENTION, EMBEDDINGS, FEED_FORWARD
 from frontend.layer_plan import (
     AdapterPlacement,
     LoRAPlacement,
+    ModulePlacement,
     PrefixPlacement,
     describe_layer,
     number,
@@ -123,6 +126,15 @@ def _adapter_title(placement: AdapterPlacement, parallel: bool) -> str:
     return title
 
 
+def _module_box(canvas: _Canvas, module: ModulePlacement):
+    canvas.box(
+        module.label + module.number_suffix,
+        "adapter",
+        height=BOX_HEIGHT + 6 if module.sublabel else BOX_HEIGHT,
+        sublabel=module.sublabel,
+    )
+
+
 def _residual(canvas: _Canvas, branch_y: float, target_y: float, offset: int, label: str):
     """A residual line from the branch point at `branch_y` down the left side into the node at `target_y`."""
     x = RESIDUAL_X + offset
@@ -192,9 +204,11 @@ def _draw_block(
     matrices: dict[str, list[LoRAPlacement]] | None = None,
     prefixes: list[PrefixPlacement] = (),
     notes: list[str] = (),
+    modules: list[ModulePlacement] = (),
 ):
     """One sub-block of the layer (attention or feed-forward): the projections LoRA-family modules or prefix
-    tuning reach inside it (when any do), then the adapters the config puts after it or beside it."""
+    tuning reach inside it (when any do), then the adapters the config puts beside it, other methods' modules
+    at it, and the adapters after it."""
     branch_y = canvas.y
     canvas.dot(MAIN_X, branch_y)
     residual_offset = 0
@@ -225,6 +239,9 @@ def _draw_block(
             [(SIDE_X, sublayer_top + BOX_HEIGHT + 3), (SIDE_X, join_y), (MAIN_X + 12, join_y)],
             kind="adapter-line",
         )
+    for module in modules:
+        canvas.arrow_down()
+        _module_box(canvas, module)
 
     original_norm_after = True
     for placement in sequential:
@@ -285,13 +302,16 @@ def layer_diagram(config: Mapping[str, Any], hidden_size: int | None = None, tit
             "adapter",
             sublabel=f"{prompt.length} trained embeddings, {prompt.where()}",
         )
-    for member in plan.invertible:
+    for invertible in plan.invertible:
         canvas.arrow_down()
         canvas.box(
-            f"Invertible adapter ({str(member.get('inv_adapter')).upper()})",
+            f"Invertible adapter ({invertible.kind})",
             "adapter",
-            sublabel=f"reduction factor {number(member.get('inv_adapter_reduction_factor'))}",
+            sublabel=f"reduction factor {number(invertible.config.get('inv_adapter_reduction_factor'))}",
         )
+    for module in plan.modules_at(EMBEDDINGS):
+        canvas.arrow_down()
+        _module_box(canvas, module)
     canvas.arrow_down(length=GAP + 8)
     frame_top = canvas.y - 8
     canvas.y += 22  # room for the frame's label above the first residual line
@@ -307,6 +327,7 @@ def layer_diagram(config: Mapping[str, Any], hidden_size: int | None = None, tit
         matrices=attention_matrices if (in_attention or plan.prefixes) else None,
         prefixes=plan.prefixes,
         notes=[line for lora in in_attention for line in lora.formula()],
+        modules=plan.modules_at(ATTENTION),
     )
     canvas.arrow_down(length=GAP + 6)
     in_feed_forward = [lora for lora in plan.loras if lora.feed_forward]
@@ -317,6 +338,7 @@ def layer_diagram(config: Mapping[str, Any], hidden_size: int | None = None, tit
         hidden_size,
         matrices=feed_forward_matrices if in_feed_forward else None,
         notes=[line for lora in in_feed_forward if not lora.attention for line in lora.formula()],
+        modules=plan.modules_at(FEED_FORWARD),
     )
     frame_bottom = canvas.y + 12
     layers_note = "Transformer layer, repeated for every layer"
