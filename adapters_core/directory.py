@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -83,20 +83,27 @@ class AdapterDirectoryError(ValueError):
     """A file of an adapter directory breaks the format; the message says which file, what and how to fix it."""
 
 
-# The module dicts keyed by adapter name, by their names in the module tree: bottleneck adapters
-# (``...output.adapters.NAME``), invertible adapters (``invertible_adapters.NAME``), prefix tuning's generators
-# (``prefix_tuning.prefix_tunings.NAME``) and gates (``...attention.self.prefix_tuning.prefix_gates.NAME``),
-# LoRA, IA³, DoRA and VeRA modules (``...attention.self.query.loras.NAME``), the tensors an adapter's layers
-# share (``shared_parameters.NAME``: Compacter's phm rule and W, VeRA's frozen random matrices) and prompts
-# (``prompt_tuning.prompt_tunings.NAME``).
-ADAPTER_CONTAINERS = (
-    "adapters",
-    "prefix_tunings",
-    "prefix_gates",
-    "loras",
-    "shared_parameters",
-    "prompt_tunings",
-)
+# The module dicts keyed by adapter name, by their names in the module tree, in registration order: each
+# registered method's ``state_dict_containers`` (:func:`adapters_core.methods.registry.register_method` adds
+# them; importing ``adapters_core.configuration`` registers the built-in methods and the installed packages'
+# methods). A container's tensors are named ``...CONTAINER.NAME...``: bottleneck adapters
+# (``...output.adapters.NAME``; the invertible adapters' ``invertible_adapters.NAME`` match ``adapters`` as
+# well), the tensors an adapter's layers share (``shared_parameters.NAME``: Compacter's phm rule and W, VeRA's
+# frozen random matrices), LoRA, IA³, DoRA and VeRA modules (``...attention.self.query.loras.NAME``), prefix
+# tuning's generators (``prefix_tuning.prefix_tunings.NAME``) and gates
+# (``...attention.self.prefix_tuning.prefix_gates.NAME``), prompts (``prompt_tuning.prompt_tunings.NAME``).
+_adapter_containers: dict[str, None] = {}
+
+
+def register_adapter_containers(containers: Iterable[str]) -> None:
+    """Add a method's containers to those whose tensors belong to an adapter (each name once)."""
+    _adapter_containers.update(dict.fromkeys(containers))
+
+
+def adapter_containers() -> tuple[str, ...]:
+    """Every registered method's containers, in registration order, each once."""
+    return tuple(_adapter_containers)
+
 
 # The reference library registers prefix tuning's pool under every attention module as well
 # (``...attention.self.prefix_tuning.pool.prefix_tunings.NAME``): copies of the pool's tensors, which its
@@ -107,13 +114,13 @@ SHARED_COPY_MARKER = ".prefix_tuning.pool."
 def adapter_key_filter(adapter_name: str) -> Callable[[str], bool]:
     """Whether a parameter name belongs to adapter ``adapter_name`` (its modules in any layer, its
     invertible adapter, its prefixes and their gates, its LoRA modules)."""
-    markers = tuple(f"{container}.{adapter_name}." for container in ADAPTER_CONTAINERS)
+    markers = tuple(f"{container}.{adapter_name}." for container in adapter_containers())
     return lambda key: any(key.startswith(m) or f".{m}" in key or f"_{m}" in key for m in markers)
 
 
 def rename_adapter_in_key(key: str, old_name: str, new_name: str) -> str:
     """``key`` of adapter ``old_name`` as the same tensor of adapter ``new_name``."""
-    for container in ADAPTER_CONTAINERS:
+    for container in adapter_containers():
         key = key.replace(f"{container}.{old_name}.", f"{container}.{new_name}.")
     return key
 

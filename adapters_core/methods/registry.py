@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters_core.configuration import registry as config_registry
+from adapters_core.directory import register_adapter_containers
 
 # Entry point group of methods that other packages provide.
 ENTRY_POINT_GROUP = "adapters_core.methods"
@@ -103,6 +104,8 @@ def register_method(method: AdapterMethod) -> AdapterMethod:
     config_registry.register_config_class(method.config_class)
     for builtin in method.builtins:
         config_registry.register_builtin(builtin.config, builtin.name, *builtin.aliases)
+    # The tensors in its containers belong to the adapter named in their keys (saving, loading, renaming).
+    register_adapter_containers(method.state_dict_containers)
     _methods[method.architecture] = method
     return method
 
