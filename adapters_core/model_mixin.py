@@ -1,14 +1,16 @@
 """``init(model)`` and the adapter API on a transformers model, with the reference library's method names.
 
 ``init`` mounts an (empty) adapter location in every Transformer layer as the model family's placement
-says, hooks the invertible adapter onto the embedding output (and, if asked, its inverse onto the input of
-the output embeddings), and gives the model the methods of :class:`ModelAdaptersMixin` (the model's class is swapped
-for a subclass of the same name, so ``isinstance`` checks and ``save_pretrained`` keep working).
+says, creates each registered method's part of the model (:mod:`adapters_core.methods.model_part`: its
+containers and hooks, e.g. the invertible adapter on the embedding output), and gives the model the methods
+of :class:`ModelAdaptersMixin` (the model's class is swapped for a subclass of the same name, so
+``isinstance`` checks and ``save_pretrained`` keep working). The adapter API dispatches each config to the
+part of its method (its ``architecture``) and otherwise loops over the parts; it names no method except
+where its public API belongs to one (``merge_adapter``: LoRA; ``eject_prefix_tuning``).
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -25,29 +27,16 @@ from adapters_core.composition import (
     check_methods_support,
     parse_composition,
 )
-from adapters_core.configuration import (
-    AdapterConfig,
-    AdapterConfigError,
-    BnConfig,
-    ConfigUnion,
-    LoRAConfig,
-    PrefixTuningConfig,
-    PromptTuningConfig,
-)
+from adapters_core.configuration import AdapterConfig, AdapterConfigError, ConfigUnion
 from adapters_core.directory import adapter_key_filter
 from adapters_core.hub_client import push
-from adapters_core.methods.bottleneck.invertible import build_invertible_adapter
-from adapters_core.methods.bottleneck.layer import (
-    ActiveSetup,
-    BottleneckLayer,
-    bottleneck_size,
-    build_bottleneck_adapter,
-)
-from adapters_core.methods.bottleneck.phm import FIXED_PARAMETER_ATTRIBUTE, init_shared_phm_parameters
+from adapters_core.methods import registry
+from adapters_core.methods.bottleneck.layer import BottleneckLayer
 from adapters_core.methods.fusion import model as fusion
-from adapters_core.methods.lora import model as lora_model
-from adapters_core.methods.prefix_tuning.model import PrefixTuningSites
-from adapters_core.methods.prompt_tuning.model import PromptTuningSites
+from adapters_core.methods.lora.config import LORA_ARCHITECTURE
+from adapters_core.methods.model_part import AdapterModules, ModelContext, ModelPart
+from adapters_core.methods.prefix_tuning.config import PREFIX_TUNING_ARCHITECTURE
+from adapters_core.methods.shared import FIXED_PARAMETER_ATTRIBUTE, ActiveSetup
 from adapters_core.models import ModelFamily, family_for
 from adapters_core.parallel import hook_parallel_inputs
 
@@ -55,7 +44,8 @@ ADAPTER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-@+]+$")
 
 
 class AdapterModelState:
-    """Everything adapter-related of one model: configs by name, the active setup, the locations."""
+    """Everything adapter-related of one model: configs by name, the active setup, the locations, and each
+    registered method's part of the model."""
 
     def __init__(self, family: ModelFamily, hidden_size: int):
         self.family = family
@@ -67,36 +57,30 @@ class AdapterModelState:
         # One entry per Transformer layer in the reference's layer order (encoder layers, then decoder
         # layers): the layer's bottleneck locations by location key ("mh_adapter", "cross_adapter", ...).
         self.layers: list[dict[str, BottleneckLayer]] = []
-        self.invertible_adapters = nn.ModuleDict()
         # Per adapter, the tensors its layers share (Compacter's phm rule and W, VeRA's frozen random
         # matrices), mounted at the base model as the reference's ``shared_parameters``.
         self.shared_parameters = nn.ModuleDict()
-        # Prefix tuning's pool and per-attention layers; set by init().
-        self.prefix_tuning: PrefixTuningSites | None = None
-        # Every linear layer LoRA may adapt (its sites are attached by init), in the reference's order.
-        self.lora_targets: list[lora_model.LoRATarget] = []
-        # Prompt tuning's prompts and hooks; set by init().
-        self.prompt_tuning: PromptTuningSites | None = None
+        # Each registered method's part of this model, by architecture, in registration order; set by init().
+        self.parts: dict[str, ModelPart] = {}
 
-    def invertible_adapter_for_active_setup(self) -> nn.Module | None:
-        # Only the first adapter of the active setup transforms the embeddings (the language adapter).
-        setup = self.active.setup
-        if setup is None:
-            return None
-        first = setup.first()
-        return self.invertible_adapters[first] if first in self.invertible_adapters else None
+    def part(self, architecture: str) -> ModelPart:
+        """The part of method ``architecture``; ``AdapterConfigError`` if this model has none."""
+        try:
+            return self.parts[architecture]
+        except KeyError:
+            raise AdapterConfigError(
+                f"Adapter method {architecture!r} is not supported by this library yet: it puts no modules "
+                "into a model."
+            ) from None
 
+    # Read by callers that reach into one method's modules (the invertible adapters, LoRA's sites).
+    @property
+    def invertible_adapters(self) -> nn.ModuleDict:
+        return self.part("bottleneck").invertible_adapters
 
-def _apply_invertible_adapter(state: AdapterModelState, embedding_output: torch.Tensor) -> torch.Tensor:
-    adapter = state.invertible_adapter_for_active_setup()
-    return adapter(embedding_output) if adapter is not None else embedding_output
-
-
-def _apply_inverse_invertible_adapter(state: AdapterModelState, module, args):
-    adapter = state.invertible_adapter_for_active_setup()
-    if adapter is None:
-        return None
-    return (adapter(args[0], rev=True), *args[1:])
+    @property
+    def lora_targets(self) -> list:
+        return self.part(LORA_ARCHITECTURE).targets
 
 
 def _has_submodule(module: nn.Module, path: str) -> bool:
@@ -141,25 +125,23 @@ def init(model: nn.Module, inverse_before_output_embeddings: bool = False) -> nn
             stack.attach_layer(layer, locations)
             state.layers.append(locations)
             stacks_layers.append((stack, layer))
-    state.prefix_tuning = PrefixTuningSites(base_model, stacks_layers, state.active)
-
-    state.lora_targets = lora_model.attach_lora_sites(family, base_model, state.active)
     base_model.shared_parameters = state.shared_parameters
-    invertible_owner = base_model.get_submodule(family.invertible_adapters_owner)
-    invertible_owner.invertible_adapters = state.invertible_adapters
-    family.hook_embedding_output(base_model, functools.partial(_apply_invertible_adapter, state))
-    output_embeddings = None
-    if inverse_before_output_embeddings and model is not base_model:
-        output_embeddings = model.get_output_embeddings()
-    if output_embeddings is not None:
-        output_embeddings.register_forward_pre_hook(
-            functools.partial(_apply_inverse_invertible_adapter, state)
-        )
-    # After the invertible adapter's hook: the prompt joins the embedding output it transformed, as in the
-    # reference.
-    state.prompt_tuning = PromptTuningSites(
-        base_model, family, [layer for _, layer in stacks_layers], state.active
+    context = ModelContext(
+        model=model,
+        base_model=base_model,
+        family=family,
+        stacks_layers=stacks_layers,
+        locations=state.layers,
+        active=state.active,
+        shared_parameters=state.shared_parameters,
+        hidden_size=config.hidden_size,
+        inverse_before_output_embeddings=inverse_before_output_embeddings,
     )
+    # In registration order: hooks on the embedding output run in that order (the invertible adapter
+    # transforms the embeddings before the prompt joins them, as in the reference).
+    for method in registry.registered_methods():
+        if method.model_part is not None:
+            state.parts[method.architecture] = registry.import_path(method.model_part)(context)
 
     hook_parallel_inputs(model, base_model, state.active)
 
@@ -232,101 +214,46 @@ class ModelAdaptersMixin:
             )
         # Build every module before touching the model, so a failing config leaves no partial adapter.
         members = adapter_config.configs if isinstance(adapter_config, ConfigUnion) else (adapter_config,)
-        new_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
-        # LoRA's builder chooses its modules' dtype itself (the config's dtype, else the adapted layer's).
-        lora_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
-        prefix_plans = []
-        for member in members:
-            if isinstance(member, BnConfig):
-                new_modules += self._bottleneck_modules(adapter_name, member)
-            elif isinstance(member, PrefixTuningConfig):
-                prefix_plans.append(state.prefix_tuning.plan(member))
-                new_modules += prefix_plans[-1].modules
-            elif isinstance(member, LoRAConfig):
-                lora_modules += lora_model.build_lora_modules(
-                    state.lora_targets, adapter_name, member, state.shared_parameters
-                )
-            elif isinstance(member, PromptTuningConfig):
-                new_modules += state.prompt_tuning.build(member)
-            else:
-                raise AdapterConfigError(
-                    f"{type(member).__name__} (architecture {member.architecture!r}) is not supported by this "
-                    "library yet."
-                )
+        built: list[AdapterModules] = [
+            self._part_of(member).build(adapter_name, member) for member in members
+        ]
 
         if adapter_name in state.configs:
             self.delete_adapter(adapter_name)
         reference = next((p for p in self.parameters() if p.is_floating_point()), None)
         if reference is not None:
-            for _, module in new_modules:
-                module.to(device=reference.device, dtype=reference.dtype)
-        for container, module in new_modules + lora_modules:
-            module.train(self.training)
-            container[adapter_name] = module
-        for plan in prefix_plans:
-            plan.apply(adapter_name)
+            for modules in built:
+                if modules.match_model:
+                    for _, module in modules.modules:
+                        module.to(device=reference.device, dtype=reference.dtype)
+        # The modules that take the model's dtype first, then those whose builder chose it.
+        for modules in sorted(built, key=lambda modules: not modules.match_model):
+            for container, module in modules.modules:
+                module.train(self.training)
+                container[adapter_name] = module
+        for modules in built:
+            if modules.apply is not None:
+                modules.apply(adapter_name)
         state.configs[adapter_name] = adapter_config
         if set_active:
             self.set_active_adapters(adapter_name)
 
-    def _bottleneck_modules(
-        self, adapter_name: str, adapter_config: BnConfig
-    ) -> list[tuple[nn.ModuleDict, nn.Module]]:
-        """(container, module) pairs of a new bottleneck adapter: one per layer and location it uses, and its
-        invertible adapter."""
-        state = self.adapter_state
-        leave_out = set(adapter_config["leave_out"])
-        used_layers = [index for index in range(len(state.layers)) if index not in leave_out]
-        shared_phm = None
-        if adapter_config["phm_layer"] and (
-            adapter_config["shared_phm_rule"] or adapter_config["shared_W_phm"]
-        ):
-            shared_phm = nn.ParameterDict()
-        new_modules: list[tuple[nn.ModuleDict, nn.Module]] = []
-        for index in used_layers:
-            for location_key, location in state.layers[index].items():
-                if adapter_config[location_key]:
-                    module = build_bottleneck_adapter(
-                        adapter_name, state.hidden_size, index, adapter_config, shared_phm
-                    )
-                    new_modules.append((location.adapters, module))
-        if adapter_config.has_invertible_adapter:
-            embedding_size = getattr(self.config, "embedding_size", state.hidden_size)
-            new_modules.append(
-                (state.invertible_adapters, build_invertible_adapter(embedding_size, adapter_config))
+    def _part_of(self, config: AdapterConfig) -> ModelPart:
+        """The part of this model that holds the modules of ``config`` (one method's config)."""
+        parts = self.adapter_state.parts
+        if config.architecture not in parts:
+            raise AdapterConfigError(
+                f"{type(config).__name__} (architecture {config.architecture!r}) is not supported by this "
+                "library yet."
             )
-        if shared_phm is not None:
-            # Drawn after the layers' modules, as the reference does; one W fits every layer only if all have
-            # the same bottleneck size.
-            sizes = {bottleneck_size(state.hidden_size, index, adapter_config) for index in used_layers}
-            if adapter_config["shared_W_phm"] and len(sizes) > 1:
-                raise AdapterConfigError(
-                    f"shared_W_phm=True needs one bottleneck size in every layer, but reduction_factor "
-                    f"{adapter_config['reduction_factor']!r} gives {sorted(sizes)}."
-                )
-            size = sizes.pop() if sizes else bottleneck_size(state.hidden_size, 0, adapter_config)
-            init_shared_phm_parameters(shared_phm, adapter_config, state.hidden_size, size)
-            new_modules.append((state.shared_parameters, shared_phm))
-        return new_modules
+        return parts[config.architecture]
 
     def delete_adapter(self, adapter_name: str) -> None:
         """Remove an adapter and its weights; it is also removed from the active setup."""
         self._require_adapter(adapter_name)
         state = self.adapter_state
-        for locations in state.layers:
-            for location in locations.values():
-                if adapter_name in location.adapters:
-                    del location.adapters[adapter_name]
-        if adapter_name in state.invertible_adapters:
-            del state.invertible_adapters[adapter_name]
-        if adapter_name in state.shared_parameters:
-            del state.shared_parameters[adapter_name]
-        state.prefix_tuning.delete(adapter_name)
-        for site in lora_model.lora_sites_of(state.lora_targets, adapter_name):
-            if site.merged_adapter == adapter_name:
-                site.reset()  # its weights must not stay folded into the model
-            del site.loras[adapter_name]
-        state.prompt_tuning.delete(adapter_name)
+        for part in state.parts.values():
+            part.delete(adapter_name)
         del state.configs[adapter_name]
         setup = state.active.setup
         if setup is not None and adapter_name in setup.flatten():
@@ -337,26 +264,12 @@ class ModelAdaptersMixin:
             state.active.setup = Stack(*remaining) if plain_stack and remaining else None
 
     def adapter_modules(self, adapter_name: str) -> Iterator[nn.Module]:
-        """Every trained module of one adapter (per layer and location, and its invertible adapter). VeRA's
-        frozen shared matrices are not among them (they are saved with the adapter, never trained)."""
+        """Every trained module of one adapter, of each method's part (per layer and location, its invertible
+        adapter, ...). VeRA's frozen shared matrices are not among them (they are saved with the adapter,
+        never trained)."""
         self._require_adapter(adapter_name)
-        state = self.adapter_state
-        for locations in state.layers:
-            for location in locations.values():
-                if adapter_name in location.adapters:
-                    yield location.adapters[adapter_name]
-        if adapter_name in state.invertible_adapters:
-            yield state.invertible_adapters[adapter_name]
-        config = state.configs[adapter_name]
-        # VeRA's shared matrices are frozen random projections: saved with the adapter, never trained.
-        if adapter_name in state.shared_parameters and not (
-            isinstance(config, LoRAConfig) and config.is_vera
-        ):
-            yield state.shared_parameters[adapter_name]
-        yield from state.prefix_tuning.adapter_modules(adapter_name)
-        for site in lora_model.lora_sites_of(state.lora_targets, adapter_name):
-            yield site.loras[adapter_name]
-        yield from state.prompt_tuning.adapter_modules(adapter_name)
+        for part in self.adapter_state.parts.values():
+            yield from part.adapter_modules(adapter_name)
 
     def eject_prefix_tuning(self, adapter_name: str) -> None:
         """Turn the prefix tuning of ``adapter_name`` into its flat form: each prefix MLP is replaced by the
@@ -364,12 +277,15 @@ class ModelAdaptersMixin:
         ``flat=True``, so that saving and loading it again works (the reference keeps ``flat=False``)."""
         self._require_adapter(adapter_name)
         state = self.adapter_state
-        if not state.prefix_tuning.eject(adapter_name):
+        if PREFIX_TUNING_ARCHITECTURE not in state.parts or not state.part(PREFIX_TUNING_ARCHITECTURE).eject(
+            adapter_name
+        ):
             raise ValueError(f"Adapter {adapter_name!r} has no prefix tuning to eject.")
         config = state.configs[adapter_name]
         if isinstance(config, ConfigUnion):
             members = [
-                m.replace(flat=True) if isinstance(m, PrefixTuningConfig) else m for m in config.configs
+                m.replace(flat=True) if m.architecture == PREFIX_TUNING_ARCHITECTURE else m
+                for m in config.configs
             ]
             state.configs[adapter_name] = ConfigUnion(*members)
         else:
@@ -507,15 +423,15 @@ class ModelAdaptersMixin:
         active setup. One LoRA can be merged at a time; a gated LoRA cannot be merged.
         :meth:`reset_adapter` restores the original weights exactly."""
         self._require_adapter(adapter_name)
-        if not isinstance(self.adapter_state.configs[adapter_name], LoRAConfig):
+        if self.adapter_state.configs[adapter_name].architecture != LORA_ARCHITECTURE:
             raise ValueError(
                 f"Adapter {adapter_name!r} is not a LoRA adapter; only LoRA, IA³ and DoRA adapters can be merged."
             )
-        lora_model.merge_lora(self.adapter_state.lora_targets, adapter_name)
+        self.adapter_state.part(LORA_ARCHITECTURE).merge(adapter_name)
 
     def reset_adapter(self) -> None:
         """Undo :meth:`merge_adapter`: every layer gets its original weight and bias back, bit for bit."""
-        lora_model.reset_lora(self.adapter_state.lora_targets)
+        self.adapter_state.part(LORA_ARCHITECTURE).reset()
 
     # --- inspection ------------------------------------------------------------------------------------
 
@@ -529,14 +445,10 @@ class ModelAdaptersMixin:
         for name, adapter_config in state.configs.items():
             parameters = list(self.adapter_parameters(name))
             count = sum(p.numel() for p in parameters)
-            if isinstance(adapter_config, LoRAConfig):
-                architecture = adapter_config.method_name
+            if isinstance(adapter_config, ConfigUnion):
+                architecture = adapter_config.architecture
             else:
-                architecture = adapter_config.architecture + (
-                    f"+{adapter_config['inv_adapter']}"
-                    if isinstance(adapter_config, BnConfig) and adapter_config.has_invertible_adapter
-                    else ""
-                )
+                architecture = self._part_of(adapter_config).summary_label(adapter_config)
             rows.append(
                 {
                     "name": name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from adapters_core.methods.bottleneck.layer import Activation, init_bert_weights
+from adapters_core.methods.shared import Activation, init_bert_weights
 
 
 def _subnet(dims_in: int, dims_out: int, non_linearity: str | None, reduction_factor: float) -> nn.Sequential:

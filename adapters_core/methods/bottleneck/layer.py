@@ -14,10 +14,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers.activations import get_activation
 
 from adapters_core.composition import (
-    AdapterCompositionBlock,
     Average,
     BatchSplit,
     Fuse,
@@ -28,46 +26,7 @@ from adapters_core.composition import (
 )
 from adapters_core.methods.bottleneck.composition import BottleneckState, compose
 from adapters_core.methods.bottleneck.phm import PHMLayer
-
-
-class Activation(nn.Module):
-    """The adapter non-linearity, named as in transformers' ``ACT2FN`` (``"relu"``, ``"swish"``,
-    ``"gelu"``, ...), plus ``"leakyrelu"``; ``None`` means the identity."""
-
-    def __init__(self, name: str | None):
-        super().__init__()
-        if name is None:
-            self.f = nn.Identity()
-        elif name.lower() == "leakyrelu":
-            self.f = nn.functional.leaky_relu
-        else:
-            try:
-                self.f = get_activation(name.lower())
-            except KeyError as exc:
-                raise ValueError(
-                    f"Unknown non_linearity {name!r}; use an activation name known to transformers "
-                    "(e.g. 'relu', 'swish', 'gelu', 'tanh') or 'leakyrelu'."
-                ) from exc
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.f(x)
-
-
-def init_bert_weights(module: nn.Module) -> None:
-    """BERT's initialisation: linear and embedding weights ~ N(0, 0.02), biases 0, LayerNorm (1, 0)."""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        module.weight.data.normal_(mean=0.0, std=0.02)
-    elif isinstance(module, nn.LayerNorm):
-        module.bias.data.zero_()
-        module.weight.data.fill_(1.0)
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        module.bias.data.zero_()
-
-
-def _fix_seed(seed: int | None) -> None:
-    # As the reference: a set (non-zero) init_weights_seed makes the adapter start from the same weights.
-    if seed:
-        torch.manual_seed(seed)
+from adapters_core.methods.shared import Activation, ActiveSetup, fix_seed, init_bert_weights
 
 
 def _unsupported(config: Mapping[str, Any]) -> None:
@@ -145,7 +104,7 @@ class BottleneckAdapter(nn.Module):
         # Dropout with p=0 is the identity; skipping the call saves a kernel per adapter in training.
         self._has_dropout = config["dropout"] > 0.0
 
-        _fix_seed(config["init_weights_seed"])
+        fix_seed(config["init_weights_seed"])
         self._init_weights(config["init_weights"])
 
     def _init_weights(self, init_weights: str) -> None:
@@ -310,14 +269,6 @@ def build_bottleneck_adapter(
     return adapter_class(
         name, hidden_size, bottleneck_size(hidden_size, layer_index, config), config, shared_phm
     )
-
-
-class ActiveSetup:
-    """Holds the model's active composition (``setup``: a block of :mod:`adapters_core.composition` or
-    ``None``); shared by every adapter location of one model."""
-
-    def __init__(self) -> None:
-        self.setup: AdapterCompositionBlock | None = None
 
 
 class BottleneckLayer:

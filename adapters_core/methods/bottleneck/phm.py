@@ -25,10 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-HYPERCOMPLEX_INITIALISATIONS = ("glorot-uniform", "glorot-normal", "normal", "phm")
+from adapters_core.methods.shared import FIXED_PARAMETER_ATTRIBUTE, fix_seed
 
-# Set on a parameter that train_adapter must leave frozen (the PHM rule with learn_phm=False).
-FIXED_PARAMETER_ATTRIBUTE = "adapter_stays_fixed"
+HYPERCOMPLEX_INITIALISATIONS = ("glorot-uniform", "glorot-normal", "normal", "phm")
 
 
 def kronecker_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -133,9 +132,8 @@ class PHMLayer(nn.Module):
                 self.W = nn.Parameter(torch.empty(shapes[""]))
         self.b = nn.Parameter(torch.zeros(out_features)) if config["phm_bias"] else None
 
-        if config["init_weights_seed"]:
-            # As the reference: each PHM layer restarts from the seed, so all draw the same weights.
-            torch.manual_seed(config["init_weights_seed"])
+        # As the reference: each PHM layer restarts from the seed, so all draw the same weights.
+        fix_seed(config["init_weights_seed"])
         if not self.shared_W_phm:
             weights = (self.W_left, self.W_right) if self.factorized_phm_W else (self.W,)
             init_phm_weights(config, weights)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adapters_core.methods.bottleneck.layer import init_bert_weights
+from adapters_core.methods.shared import init_bert_weights
 
 # The fusion layer's temperature: it starts here and falls by TEMPERATURE_START / 1000 per forward pass.
 TEMPERATURE_START = 50.0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import types
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,18 +26,7 @@ from transformers.pytorch_utils import Conv1D
 from adapters_core.composition import Stack
 from adapters_core.methods.lora import composition
 from adapters_core.methods.lora.config import is_vera
-
-if TYPE_CHECKING:
-    from adapters_core.methods.bottleneck.layer import ActiveSetup
-
-
-def fix_seed(seed: int | None) -> None:
-    # As the reference: a set (non-zero) seed restarts the generator before every module, so all modules of
-    # the adapter start with the same weights.
-    if seed:
-        torch.manual_seed(seed)
-        if torch.cuda.is_available():
-            torch.cuda.manual_seed_all(seed)
+from adapters_core.methods.shared import ActiveSetup, fix_seed
 
 
 def torch_dtype(config: Mapping[str, Any]) -> torch.dtype | None:

@@ -1,5 +1,6 @@
 """Where LoRA goes in a model, read from the model family's declared sites, and the model-wide steps:
-attaching the sites at ``init``, building an adapter's modules, merging and resetting.
+attaching the sites at ``init``, building an adapter's modules, merging and resetting; :class:`LoRAModelPart`
+is LoRA's part of a model.
 
 Sites (:class:`~adapters_core.methods.lora.layer.LoRASite`) are attached to every linear layer the family
 declares (attention query/key/value of self- and cross-attention, the feed-forward ``intermediate`` and
@@ -14,10 +15,11 @@ from typing import Any
 
 from torch import nn
 
-from adapters_core.methods.bottleneck.layer import ActiveSetup
 from adapters_core.methods.lora import vera
 from adapters_core.methods.lora.config import is_vera
 from adapters_core.methods.lora.layer import FusedQKVLoRASite, LoRASite
+from adapters_core.methods.model_part import AdapterModules, ModelContext, ModelPart
+from adapters_core.methods.shared import ActiveSetup
 from adapters_core.models.placement import AttentionSites, LayerStack, ModelFamily, resolve_site
 
 # The feed-forward locations: the config key that switches LoRA on there, and the stack's site attribute.
@@ -152,3 +154,50 @@ def reset_lora(targets: list[LoRATarget]) -> None:
 def merged_lora(targets: list[LoRATarget]) -> str | None:
     """The name of the merged LoRA, if any."""
     return next((t.site.merged_adapter for t in targets if t.site.merged_adapter is not None), None)
+
+
+class LoRAModelPart(ModelPart):
+    """LoRA, IA³, DoRA and VeRA in one model: a site on every linear layer the family declares
+    (``...attention.self.query.loras.NAME``), VeRA's frozen random matrices in ``shared_parameters.NAME``."""
+
+    def __init__(self, context: ModelContext):
+        super().__init__(context)
+        self.shared_parameters = context.shared_parameters
+        # Every linear layer LoRA may adapt, in the reference's order.
+        self.targets = attach_lora_sites(context.family, context.base_model, context.active)
+        # The adapters whose entry in shared_parameters is theirs (VeRA's matrices).
+        self._shared_vera: set[str] = set()
+
+    def build(self, adapter_name: str, config) -> AdapterModules:
+        modules = build_lora_modules(self.targets, adapter_name, config, self.shared_parameters)
+        owns_shared = any(container is self.shared_parameters for container, _ in modules)
+        # The builder chose the modules' dtype (the config's, else the adapted layer's).
+        return AdapterModules(
+            modules, match_model=False, apply=self._shared_vera.add if owns_shared else None
+        )
+
+    def delete(self, adapter_name: str) -> None:
+        for site in lora_sites_of(self.targets, adapter_name):
+            if site.merged_adapter == adapter_name:
+                site.reset()  # its weights must not stay folded into the model
+            del site.loras[adapter_name]
+        if adapter_name in self._shared_vera:
+            self._shared_vera.discard(adapter_name)
+            if adapter_name in self.shared_parameters:
+                del self.shared_parameters[adapter_name]
+
+    def adapter_modules(self, adapter_name: str) -> Iterator[nn.Module]:
+        # VeRA's shared matrices are frozen random projections: saved with the adapter, never trained.
+        for site in lora_sites_of(self.targets, adapter_name):
+            yield site.loras[adapter_name]
+
+    def summary_label(self, config) -> str:
+        return config.method_name
+
+    def merge(self, adapter_name: str) -> None:
+        """See :func:`merge_lora`."""
+        merge_lora(self.targets, adapter_name)
+
+    def reset(self) -> None:
+        """See :func:`reset_lora`."""
+        reset_lora(self.targets)

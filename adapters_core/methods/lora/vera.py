@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from adapters_core.methods.lora.layer import fix_seed, torch_dtype
+from adapters_core.methods.lora.layer import torch_dtype
+from adapters_core.methods.shared import fix_seed
 
 
 def build_shared_vera_parameters(

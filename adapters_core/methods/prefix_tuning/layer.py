@@ -16,14 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from adapters_core.methods.bottleneck.layer import Activation, ActiveSetup
 from adapters_core.methods.prefix_tuning import composition
-
-
-def _fix_seed(seed: int | None) -> None:
-    # As the reference: a set (non-zero) seed makes every prefix module start from the same weights.
-    if seed:
-        torch.manual_seed(seed)
+from adapters_core.methods.shared import Activation, ActiveSetup, fix_seed
 
 
 class PrefixTuning(nn.Module):
@@ -36,7 +30,7 @@ class PrefixTuning(nn.Module):
         super().__init__()
         self.n_layers, self.n_heads, self.input_size, self.head_dim = n_layers, n_heads, input_size, head_dim
         self.prefix_length = config["prefix_length"]
-        _fix_seed(config["init_weights_seed"])
+        fix_seed(config["init_weights_seed"])
         self.wte = nn.Embedding(self.prefix_length, input_size)
         self.control_trans = nn.Sequential(
             nn.Linear(input_size, config["bottleneck_size"]),
@@ -67,7 +61,7 @@ class FlatPrefixTuning(nn.Module):
         super().__init__()
         self.n_layers, self.n_heads, self.input_size, self.head_dim = n_layers, n_heads, input_size, head_dim
         self.prefix_length = config["prefix_length"]
-        _fix_seed(config["init_weights_seed"])
+        fix_seed(config["init_weights_seed"])
         self.control_trans = nn.Parameter(torch.randn(self.prefix_length * n_layers * 2 * n_heads * head_dim))
         self.dropout = nn.Dropout(config["dropout"])
 

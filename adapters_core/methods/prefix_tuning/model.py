@@ -1,6 +1,7 @@
 """Prefix tuning in a whole model: the pool at the base model (``prefix_tuning``), one
 :class:`PrefixTuningLayer` on each attention module that a model family declares (self-attention in every
-layer, cross-attention in decoders of encoder-decoder models), and adding, deleting and ejecting prefixes.
+layer, cross-attention in decoders of encoder-decoder models), and adding, deleting and ejecting prefixes:
+:class:`PrefixTuningModelPart`, prefix tuning's part of a model.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from adapters_core.methods.bottleneck.layer import ActiveSetup
+from adapters_core.methods.model_part import AdapterModules, ModelContext, ModelPart
 from adapters_core.methods.prefix_tuning.hooks import attach_by_projections
 from adapters_core.methods.prefix_tuning.layer import (
     PrefixTuning,
@@ -48,14 +49,14 @@ class PrefixPlan:
             layer.prefixes[adapter_name] = prefix_id
 
 
-class PrefixTuningSites:
-    """The prefix tuning machinery of one model."""
+class PrefixTuningModelPart(ModelPart):
+    """The prefix tuning machinery of one model: the pool at the base model
+    (``prefix_tuning.prefix_tunings.NAME``) and a :class:`PrefixTuningLayer` on every attention module that
+    supports prefixes (gates as ``...attention.self.prefix_tuning.prefix_gates.NAME``)."""
 
-    def __init__(
-        self, base_model: nn.Module, stacks_layers: list[tuple[Any, nn.Module]], active: ActiveSetup
-    ):
-        """``stacks_layers``: (layer stack declaration, layer module) of every Transformer layer, in the
-        model's layer order (the index in this list is the layer id ``leave_out`` names)."""
+    def __init__(self, context: ModelContext):
+        super().__init__(context)
+        base_model, stacks_layers, active = context.base_model, context.stacks_layers, context.active
         self.model_config = base_model.config
         self.supported = all(stack.self_attention.prefix_supported for stack, _ in stacks_layers)
         self.heads_and_head_dim = key_value_heads(self.model_config)
@@ -128,6 +129,10 @@ class PrefixTuningSites:
         )
         plan.modules.append((self.pool.prefix_tunings, group))
         return plan
+
+    def build(self, adapter_name: str, config) -> AdapterModules:
+        plan = self.plan(config)
+        return AdapterModules(plan.modules, apply=plan.apply)
 
     def delete(self, adapter_name: str) -> None:
         if adapter_name in self.pool.prefix_tunings:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from adapters_core.methods.prompt_tuning.config import RANDOM_UNIFORM_SCALE
+from adapters_core.methods.shared import fix_seed
 
 # Where the prompt goes in the sequence, by the config's ``combine``.
 PROMPT_POSITIONS = {"prefix": 0, "prefix_after_bos": 1}
@@ -40,8 +41,7 @@ class PromptTuning(nn.Module):
         super().__init__()
         self.prompt_length = config["prompt_length"]
         self.position = PROMPT_POSITIONS[config["combine"]]
-        if config["init_weights_seed"]:
-            torch.manual_seed(config["init_weights_seed"])
+        fix_seed(config["init_weights_seed"])
         self.prompt_embedding = nn.Embedding(self.prompt_length, embedding_size)
         if initial_prompt is None:
             nn.init.uniform_(self.prompt_embedding.weight, a=-RANDOM_UNIFORM_SCALE, b=RANDOM_UNIFORM_SCALE)

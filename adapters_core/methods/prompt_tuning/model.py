@@ -1,7 +1,8 @@
 """Prompt tuning in a whole model: the prompts mounted at the base model as the reference names them
 (``prompt_tuning.prompt_tunings.NAME.prompt_embedding``), a hook that joins the first active adapter's prompt
 to the family's embedding output, and a pre-hook on every Transformer layer that widens its attention mask
-by the prompt's positions. The outputs keep the prompt's positions, as the reference's do.
+by the prompt's positions. The outputs keep the prompt's positions, as the reference's do:
+:class:`PromptTuningModelPart`, prompt tuning's part of a model.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer
 
-from adapters_core.methods.bottleneck.layer import ActiveSetup
+from adapters_core.methods.model_part import AdapterModules, ModelContext, ModelPart
 from adapters_core.methods.prompt_tuning.layer import PromptTuning, prompt_token_ids, widen_attention_mask
 
 # The names Transformer layers give their attention mask argument.
@@ -29,10 +30,19 @@ class PromptTuningPool(nn.Module):
         self.prompt_tunings = nn.ModuleDict()
 
 
-class PromptTuningSites:
-    """The prompt tuning machinery of one model (``family`` is its :class:`ModelFamily`)."""
+class PromptTuningModelPart(ModelPart):
+    """The prompt tuning machinery of one model: the prompts at the base model
+    (``prompt_tuning.prompt_tunings.NAME``), the hook joining the first active prompt to the embedding output
+    and the mask hooks on every Transformer layer."""
 
-    def __init__(self, base_model: nn.Module, family, layers: list[nn.Module], active: ActiveSetup):
+    def __init__(self, context: ModelContext):
+        super().__init__(context)
+        base_model, family, layers, active = (
+            context.base_model,
+            context.family,
+            context.layers,
+            context.active,
+        )
         self.model_config = base_model.config
         self.supported = family.prompt_tuning
         self.active = active
@@ -85,8 +95,8 @@ class PromptTuningSites:
 
         layer.register_forward_pre_hook(widen, with_kwargs=True)
 
-    def build(self, config: Mapping[str, Any]) -> list[tuple[nn.ModuleDict, nn.Module]]:
-        """The (container, module) pair of a new prompt tuning adapter with ``config``."""
+    def build(self, adapter_name: str, config: Mapping[str, Any]) -> AdapterModules:
+        """The prompt of a new prompt tuning adapter with ``config``."""
         if not self.supported:
             raise ValueError(
                 f"Prompt tuning is not supported on model type {self.model_config.model_type!r}, as in the "
@@ -96,7 +106,9 @@ class PromptTuningSites:
         initial_prompt = None
         if config["prompt_init"] == "from_string":
             initial_prompt = self._embed_text(config["prompt_init_text"], config["prompt_length"])
-        return [(self.pool.prompt_tunings, PromptTuning(embedding_size, config, initial_prompt))]
+        return AdapterModules(
+            [(self.pool.prompt_tunings, PromptTuning(embedding_size, config, initial_prompt))]
+        )
 
     def _embed_text(self, text: str, prompt_length: int) -> torch.Tensor:
         # The reference loads the tokenizer named by the model config's tokenizer_name_or_path.
