@@ -13,22 +13,16 @@ one of its sizes is beyond what an adapter for a model of that hidden size can s
   the hidden size. The built-ins stay far below it on every model (``mam``'s prefix bottleneck of 800 on a
   model of hidden size 32 is 25 times it).
 
-Torch-free, so the hub's web process checks an upload with it.
+Each method says which sizes its configs declare (its registration's ``declared_sizes``); a method with a
+bound of its own (LoRA's rank) checks it there. Torch-free, so the hub's web process checks an upload with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from adapters_core.configuration import (
-    AdapterConfig,
-    AdapterConfigError,
-    BnConfig,
-    ConfigUnion,
-    LoRAConfig,
-    PrefixTuningConfig,
-    PromptTuningConfig,
-)
+from adapters_core.configuration import AdapterConfig, AdapterConfigError, ConfigUnion
+from adapters_core.methods import registry
 
 # How many times the hidden size any declared dimension other than a LoRA rank may be.
 MAX_SIZE_PER_HIDDEN_UNIT = 32
@@ -41,48 +35,15 @@ def _members(config: AdapterConfig) -> Iterator[AdapterConfig]:
         yield config
 
 
-def _declared_dimensions(config: AdapterConfig, hidden_size: int) -> Iterator[tuple[str, float]]:
-    """(what, size) for every dimension of one (non-union) config other than a LoRA rank."""
-    values = config.to_dict()
-    if isinstance(config, PrefixTuningConfig):
-        yield "prefix_length", values["prefix_length"]
-        yield "bottleneck_size", values["bottleneck_size"]
-    elif isinstance(config, PromptTuningConfig):
-        yield "prompt_length", values["prompt_length"]
-    elif isinstance(config, BnConfig):
-        factors = values.get("reduction_factor")
-        by_layer = factors if isinstance(factors, dict) else {"": factors}
-        for layer, factor in by_layer.items():
-            where = f"reduction_factor[{layer!r}]" if layer else "reduction_factor"
-            yield (
-                f"the bottleneck size hidden_size / {where} = {hidden_size} / {factor}",
-                hidden_size / factor,
-            )
-        if values.get("inv_adapter") and values.get("inv_adapter_reduction_factor"):
-            factor = values["inv_adapter_reduction_factor"]
-            yield (
-                f"the invertible adapter's size hidden_size / inv_adapter_reduction_factor = {hidden_size} / {factor}",
-                hidden_size / factor,
-            )
-        if values.get("phm_layer"):
-            yield "phm_dim", values.get("phm_dim") or 0
-            yield "phm_rank", values.get("phm_rank") or 0
-
-
 def check_sizes_for_model(config: AdapterConfig, hidden_size: int) -> None:
     """Raise :class:`AdapterConfigError` when a size ``config`` declares is out of bounds for a base model
     of ``hidden_size`` (see the module docstring), naming the size, its bound and what to do."""
     largest = MAX_SIZE_PER_HIDDEN_UNIT * hidden_size
     for member in _members(config):
-        if isinstance(member, LoRAConfig):
-            if member["r"] > hidden_size:
-                raise AdapterConfigError(
-                    f"r={member['r']} is larger than the base model's hidden size {hidden_size}; a LoRA rank "
-                    f"is at most the smaller dimension of the layers it adapts. Use an r of at most {hidden_size} "
-                    "(typically 4 to 64)."
-                )
+        declared_sizes = registry.method_of(member.architecture).declared_sizes
+        if declared_sizes is None:
             continue
-        for what, size in _declared_dimensions(member, hidden_size):
+        for what, size in declared_sizes(member, hidden_size):
             if size > largest:
                 raise AdapterConfigError(
                     f"{what} is {size:.6g}, more than {MAX_SIZE_PER_HIDDEN_UNIT} times the base model's hidden "

@@ -15,7 +15,7 @@ registration). This module imports neither torch nor Django.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,10 @@ class AdapterMethod:
     model_part: str | None = None
     # The names of the module dicts (keyed by adapter name) that hold this method's weights.
     state_dict_containers: tuple[str, ...] = ()
+    # A torch-free function (config of this method, hidden size of a base model) -> (what, size) of each
+    # dimension the config declares, which adapters_core.configuration.sizes bounds by a multiple of the
+    # hidden size; it raises AdapterConfigError itself for a tighter bound of its own (LoRA's rank).
+    declared_sizes: Callable[[Any, int], Iterable[tuple[str, float]]] | None = None
     # "module:attribute" of a torch-free function (config dict, member index) -> the placements the layer
     # diagram and its description show.
     layer_placement: str | None = None

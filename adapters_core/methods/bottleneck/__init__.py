@@ -11,6 +11,7 @@ from adapters_core.methods.bottleneck.config import (
     ParallelConfig,
     PfeifferConfig,
     PfeifferInvConfig,
+    declared_sizes,
 )
 from adapters_core.methods.registry import (
     AdapterMethod,
@@ -134,6 +135,7 @@ register_method(
         # Per layer location ("...output.adapters.NAME"), the invertible adapter ("invertible_adapters.NAME")
         # and Compacter's shared phm rule and W ("shared_parameters.NAME").
         state_dict_containers=("adapters", "shared_parameters"),
+        declared_sizes=declared_sizes,
         layer_placement="adapters_core.methods.bottleneck.placement:layer_placements",
     )
 )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -424,3 +424,22 @@ class ParallelConfig(BnConfig):
             "scaling": 4.0,
         }
     )
+
+
+def declared_sizes(config: Mapping[str, Any], hidden_size: int) -> Iterator[tuple[str, float]]:
+    """(what, size) of the dimensions a bottleneck config declares for a base model of ``hidden_size``: the
+    bottleneck of every layer, the invertible adapter's, and a Compacter's ``phm_dim`` and ``phm_rank``."""
+    factors = config.get("reduction_factor")
+    by_layer = factors if isinstance(factors, Mapping) else {"": factors}
+    for layer, factor in by_layer.items():
+        where = f"reduction_factor[{layer!r}]" if layer else "reduction_factor"
+        yield f"the bottleneck size hidden_size / {where} = {hidden_size} / {factor}", hidden_size / factor
+    if config.get("inv_adapter") and config.get("inv_adapter_reduction_factor"):
+        factor = config["inv_adapter_reduction_factor"]
+        yield (
+            f"the invertible adapter's size hidden_size / inv_adapter_reduction_factor = {hidden_size} / {factor}",
+            hidden_size / factor,
+        )
+    if config.get("phm_layer"):
+        yield "phm_dim", config.get("phm_dim") or 0
+        yield "phm_rank", config.get("phm_rank") or 0

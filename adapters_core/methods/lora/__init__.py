@@ -4,7 +4,14 @@ scales the output), DoRA (``use_dora``: magnitude and direction) and VeRA. ``con
 family and merging, ``peft`` the mapping to and from PEFT's directory format (torch-free). The registration
 below is everything the rest of the code knows of it."""
 
-from adapters_core.methods.lora.config import LORA_ARCHITECTURE, DoRAConfig, IA3Config, LoRAConfig, VeraConfig
+from adapters_core.methods.lora.config import (
+    LORA_ARCHITECTURE,
+    DoRAConfig,
+    IA3Config,
+    LoRAConfig,
+    VeraConfig,
+    declared_sizes,
+)
 from adapters_core.methods.registry import (
     AdapterMethod,
     BuiltinConfig,
@@ -98,6 +105,7 @@ register_method(
         # The modules beside each adapted linear layer ("...attention.self.query.loras.NAME") and VeRA's
         # frozen random matrices ("shared_parameters.NAME").
         state_dict_containers=("loras", "shared_parameters"),
+        declared_sizes=declared_sizes,
         layer_placement="adapters_core.methods.lora.placement:layer_placements",
     )
 )

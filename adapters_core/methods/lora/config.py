@@ -4,7 +4,7 @@ files and config hashes move both ways. Imports no torch."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -218,3 +218,16 @@ class VeraConfig(LoRAConfig):
     ``use_dora`` it is "dvora". Every layer it adapts must have the same input and output sizes."""
 
     PRESETS = MappingProxyType({"vera_d": 0.1, "vera_b": 0.0, "init_weights": "vera"})
+
+
+def declared_sizes(config: Mapping[str, Any], hidden_size: int) -> Iterator[tuple[str, float]]:
+    """A LoRA's rank ``r`` (IA³'s, VeRA's, DoRA's too) is at most ``hidden_size``: the smaller dimension of
+    every layer LoRA adapts is at most the hidden size, and a rank above a matrix's smaller dimension adds
+    nothing a full update would not. Raises ``AdapterConfigError`` beyond it; declares no other size."""
+    if config["r"] > hidden_size:
+        raise AdapterConfigError(
+            f"r={config['r']} is larger than the base model's hidden size {hidden_size}; a LoRA rank "
+            f"is at most the smaller dimension of the layers it adapts. Use an r of at most {hidden_size} "
+            "(typically 4 to 64)."
+        )
+    return iter(())

@@ -1,7 +1,11 @@
 """Prefix tuning (Li & Liang, 2021): trained key and value prefixes in every attention layer. The
 registration below is everything the rest of the code knows of it."""
 
-from adapters_core.methods.prefix_tuning.config import PREFIX_TUNING_ARCHITECTURE, PrefixTuningConfig
+from adapters_core.methods.prefix_tuning.config import (
+    PREFIX_TUNING_ARCHITECTURE,
+    PrefixTuningConfig,
+    declared_sizes,
+)
 from adapters_core.methods.registry import (
     AdapterMethod,
     BuiltinConfig,
@@ -48,6 +52,7 @@ register_method(
         # The generators in the pool at the base model ("prefix_tuning.prefix_tunings.NAME") and the gates in
         # each attention ("...attention.self.prefix_tuning.prefix_gates.NAME").
         state_dict_containers=("prefix_tunings", "prefix_gates"),
+        declared_sizes=declared_sizes,
         layer_placement="adapters_core.methods.prefix_tuning.placement:layer_placements",
     )
 )

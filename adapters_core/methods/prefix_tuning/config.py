@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from adapters_core.configuration.base import AdapterConfig
@@ -97,3 +98,9 @@ class PrefixTuningConfig(AdapterConfig):
     @property
     def has_invertible_adapter(self) -> bool:
         return False
+
+
+def declared_sizes(config: Mapping[str, Any], hidden_size: int) -> Iterator[tuple[str, float]]:
+    """(what, size) of the dimensions a prefix tuning config declares: its prefix length and MLP width."""
+    yield "prefix_length", config["prefix_length"]
+    yield "bottleneck_size", config["bottleneck_size"]

@@ -1,7 +1,11 @@
 """Prompt tuning (Lester et al., 2021): trained embeddings prepended to the input embeddings. The
 registration below is everything the rest of the code knows of it."""
 
-from adapters_core.methods.prompt_tuning.config import PROMPT_TUNING_ARCHITECTURE, PromptTuningConfig
+from adapters_core.methods.prompt_tuning.config import (
+    PROMPT_TUNING_ARCHITECTURE,
+    PromptTuningConfig,
+    declared_sizes,
+)
 from adapters_core.methods.registry import (
     AdapterMethod,
     BuiltinConfig,
@@ -36,6 +40,7 @@ register_method(
         model_part="adapters_core.methods.prompt_tuning.model:PromptTuningModelPart",
         # The prompts in the pool at the base model ("prompt_tuning.prompt_tunings.NAME").
         state_dict_containers=("prompt_tunings",),
+        declared_sizes=declared_sizes,
         layer_placement="adapters_core.methods.prompt_tuning.placement:layer_placements",
     )
 )

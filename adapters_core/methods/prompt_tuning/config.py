@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from adapters_core.configuration.base import AdapterConfig
@@ -74,3 +74,8 @@ class PromptTuningConfig(AdapterConfig):
     @property
     def has_invertible_adapter(self) -> bool:
         return False
+
+
+def declared_sizes(config: Mapping[str, Any], hidden_size: int) -> Iterator[tuple[str, float]]:
+    """(what, size) of the dimensions a prompt tuning config declares: its prompt length."""
+    yield "prompt_length", config["prompt_length"]
