@@ -5,61 +5,29 @@ hub, as the page shows it."""
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from adapters_core.configuration.registry import UNION_ARCHITECTURE
 from adapters_core.directory import PEFT_SAFETENSORS_WEIGHTS_FILE
-from hub.registry.choices import MethodFamily
-from hub.registry.methods import method_family
+from hub.registry.methods import config_family, family_named
 from hub.registry.models import Adapter
-
-# The keys that say the most about a config of each method, in the order the page lists them.
-KEY_VALUES = {
-    MethodFamily.BOTTLENECK: (
-        "mh_adapter",
-        "output_adapter",
-        "reduction_factor",
-        "non_linearity",
-        "is_parallel",
-    ),
-    MethodFamily.COMPACTER: ("mh_adapter", "output_adapter", "reduction_factor", "phm_dim", "phm_rank"),
-    MethodFamily.LORA: ("r", "alpha", "attn_matrices", "intermediate_lora", "output_lora", "use_dora"),
-    MethodFamily.IA3: ("attn_matrices", "intermediate_lora", "output_lora"),
-    MethodFamily.PREFIX_TUNING: (
-        "prefix_length",
-        "bottleneck_size",
-        "flat",
-        "encoder_prefix",
-        "cross_prefix",
-    ),
-    MethodFamily.PROMPT_TUNING: ("prompt_length", "prompt_init", "combine"),
-    MethodFamily.FUSION: ("key", "query", "value", "temperature"),
-}
-# The key an architecture page's example overrides, per method (a union changes every member with the key).
-EXAMPLE_KEY = {
-    MethodFamily.BOTTLENECK: ("reduction_factor", 12, 8),
-    MethodFamily.COMPACTER: ("reduction_factor", 12, 8),
-    MethodFamily.LORA: ("r", 16, 4),
-    MethodFamily.IA3: ("attn_matrices", ["q", "k", "v"], ["k", "v"]),
-    MethodFamily.PREFIX_TUNING: ("prefix_length", 16, 8),
-    MethodFamily.PROMPT_TUNING: ("prompt_length", 20, 10),
-    MethodFamily.UNION: ("leave_out", [0], [1]),
-}
-EXAMPLE_KEY_WHY = {
-    "reduction_factor": "a smaller bottleneck",
-    "r": "another rank",
-    "attn_matrices": "other attention matrices",
-    "prefix_length": "another prefix length",
-    "prompt_length": "another prompt length",
-    "leave_out": "no modules in layer 0",
-}
 
 
 def key_values(config: Mapping[str, Any], method: str) -> list[tuple[str, Any]]:
-    """(key, value) of the keys that characterise `config`; for a union, each member's, prefixed `#n`."""
-    if method == MethodFamily.UNION:
+    """(key, value) of the keys that characterise `config` (its family's `key_values`); for a union, each
+    member's, prefixed `#n`."""
+    if config.get("architecture") == UNION_ARCHITECTURE:
         rows = []
         for index, member in enumerate(config.get("configs") or [], start=1):
-            rows += [(f"#{index} {key}", value) for key, value in key_values(member, method_family(member))]
+            rows += [(f"#{index} {key}", value) for key, value in key_values(member, _member_family(member))]
         return rows
-    return [(key, config[key]) for key in KEY_VALUES.get(method, ()) if key in config]
+    family = family_named(method)
+    return [(key, config[key]) for key in (family.key_values if family else ()) if key in config]
+
+
+def _member_family(member: Mapping[str, Any]) -> str:
+    try:
+        return config_family(member).value
+    except ValueError:
+        return ""
 
 
 def usage_snippets(adapter: Adapter, base_url: str, served_files: Collection[str]) -> dict[str, str]:
@@ -69,9 +37,8 @@ def usage_snippets(adapter: Adapter, base_url: str, served_files: Collection[str
     valid version): the PEFT snippet is shown when they include PEFT's weights (a LoRA or IA³ adapter)."""
     model_name = adapter.base_model.model_name
     identifier = adapter.identifier
-    mergeable = adapter.method in (MethodFamily.LORA, MethodFamily.IA3) and not adapter.config.get(
-        "use_gating"
-    )
+    family = family_named(adapter.method)
+    mergeable = family is not None and family.mergeable(adapter.config)
     adapters_core_snippet = (
         "import os\n"
         f'os.environ["ADAPTERHUB_URL"] = "{base_url}"\n\n'
@@ -109,14 +76,23 @@ def usage_snippets(adapter: Adapter, base_url: str, served_files: Collection[str
 
 
 def config_load_snippets(name: str, config: Mapping[str, Any], method: str) -> list[str]:
-    """Loading the architecture `name` by name, with one key changed, and as a config string."""
-    key, example, alternative = EXAMPLE_KEY.get(method, EXAMPLE_KEY[MethodFamily.BOTTLENECK])
-    current = None if method == MethodFamily.UNION else config.get(key)
-    value = example if current != example else alternative
+    """Loading the architecture `name` by name, with its family's example key changed (a union changes every
+    member with the key), and as a config string; by name and as a config string when the family has no
+    example key."""
+    family = family_named(method)
+    override = family.example if family is not None else None
+    if override is None:
+        return [
+            "from adapters_core.configuration import AdapterConfig\n\n"
+            f'config = AdapterConfig.load("{name}")\n',
+            f'model.add_adapter("my_adapter", config="{name}")\n',
+        ]
+    key = override.key
+    value = override.default if config.get(key) != override.default else override.example
     return [
         "from adapters_core.configuration import AdapterConfig\n\n"
         f'config = AdapterConfig.load("{name}")\n'
-        f"# the same architecture with {EXAMPLE_KEY_WHY[key]}\n"
+        f"# the same architecture with {override.why}\n"
         f'config = AdapterConfig.load("{name}", {key}={value!r})\n',
         f'model.add_adapter("my_adapter", config="{name}[{key}={value!r}]")\n',
     ]

@@ -34,16 +34,3 @@ class MemberRole(models.TextChoices):
 class TokenScope(models.TextChoices):
     READ = "read", "Read"
     WRITE = "write", "Write"
-
-
-class MethodFamily(models.TextChoices):
-    """The adapter method an architecture belongs to; `hub.registry.methods.method_family` derives it."""
-
-    BOTTLENECK = "bottleneck", "Bottleneck"
-    COMPACTER = "compacter", "Compacter"
-    LORA = "lora", "LoRA"
-    IA3 = "ia3", "IA³"
-    PREFIX_TUNING = "prefix_tuning", "Prefix tuning"
-    PROMPT_TUNING = "prompt_tuning", "Prompt tuning"
-    UNION = "union", "Union"
-    FUSION = "fusion", "Fusion"

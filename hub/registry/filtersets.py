@@ -14,8 +14,9 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 
 from hub.registry.caching import cache_key, registry_generation
-from hub.registry.choices import AdapterType, MethodFamily, VersionStatus
+from hub.registry.choices import AdapterType, VersionStatus
 from hub.registry.errors import BadRequest
+from hub.registry.methods import method_choices
 from hub.registry.models import Adapter
 from hub.registry.search import by_relevance, matching
 
@@ -48,7 +49,10 @@ class AdapterFilterSet(django_filters.FilterSet):
     )
     model_type = django_filters.CharFilter(field_name="base_model__model_type", help_text="e.g. bert")
     architecture = django_filters.CharFilter(field_name="architecture_name", help_text="e.g. pfeiffer")
-    method = choice_filter(MethodFamily.choices, help_text="Method family: " + ", ".join(MethodFamily.values))
+    # The registered methods' families (read once: a process registers its methods when it starts).
+    method = choice_filter(
+        method_choices(), help_text="Method family: " + ", ".join(value for value, _ in method_choices())
+    )
     namespace = django_filters.CharFilter(field_name="namespace__name", help_text="Owner, e.g. ukp")
     status = choice_filter(
         VersionStatus.choices,

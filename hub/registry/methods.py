@@ -1,42 +1,54 @@
-"""The method family of an adapter configuration: the one rule that sorts architectures and adapters into
-bottleneck, Compacter, LoRA, IA³, prefix tuning, prompt tuning, union and fusion.
+"""The method family of an adapter configuration: the one rule that sorts architectures and adapters into the
+families the registered adapter methods declare (`adapters_core.methods.registry`: bottleneck, Compacter, LoRA,
+IA³, prefix tuning, prompt tuning, a plugin's, union), and fusion.
 
 `Adapter.method` and `Architecture.method` store its answer (set on every save, backfilled by a migration),
 so lists filter by method without reading the JSON config. This module reads only the config dictionary and
-the library's names for it; it imports no model, so data migrations can call it.
+the library's registry; it imports no model, so data migrations can call it.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
-from adapters_core.configuration.registry import DEFAULT_ARCHITECTURE, UNION_ARCHITECTURE
-from adapters_core.methods.fusion.config import FUSION_KEYS
-from adapters_core.methods.lora.config import LORA_ARCHITECTURE
-from adapters_core.methods.prefix_tuning.config import PREFIX_TUNING_ARCHITECTURE
-from adapters_core.methods.prompt_tuning.config import PROMPT_TUNING_ARCHITECTURE
-from hub.registry.choices import MethodFamily
+import adapters_core.methods  # noqa: F401  (registers the built-in methods and the installed plugins)
+from adapters_core.configuration.registry import DEFAULT_ARCHITECTURE
+from adapters_core.methods.fusion import FUSION_FAMILY, is_fusion_config
+from adapters_core.methods.registry import MethodFamily, family_of, method_of, registered_methods
 
-# A fusion config has every one of AdapterFusion's keys and no "architecture" (it is no adapter architecture).
-_FUSION_KEY_NAMES = frozenset(key.name for key in FUSION_KEYS)
+
+def method_families() -> tuple[MethodFamily, ...]:
+    """Every family the hub sorts configs into: the registered methods' families in registration order (a
+    method's in the order it lists them), then fusion."""
+    return (*(family for method in registered_methods() for family in method.families), FUSION_FAMILY)
+
+
+def method_choices() -> list[tuple[str, str]]:
+    """(value, label) of every family: the choices of the `method` fields and of the lists' method filter."""
+    return [(family.value, family.label) for family in method_families()]
+
+
+def family_named(value: str) -> MethodFamily | None:
+    """The family stored as `value` (`Adapter.method`), None for one no registered method declares."""
+    return next((family for family in method_families() if family.value == value), None)
+
+
+def config_family(config: Mapping[str, Any]) -> MethodFamily:
+    """The family of a stored config dict (as `AdapterConfig.to_dict()` writes it).
+
+    The config's method says which of its families (LoRA's config describes IA³ too, with
+    `composition_mode: "scale"`; a bottleneck config with PHM layers is Compacter). A config with every one of
+    AdapterFusion's keys and no "architecture" is fusion. Raises ValueError for an architecture no registered
+    method has, which a stored config never has (uploads and registrations are checked)."""
+    if is_fusion_config(config):
+        return FUSION_FAMILY
+    architecture = config.get("architecture") or DEFAULT_ARCHITECTURE
+    try:
+        method = method_of(architecture)
+    except KeyError:
+        raise ValueError(f"No method family for architecture {architecture!r}.") from None
+    return family_of(method, config)
 
 
 def method_family(config: Mapping[str, Any]) -> str:
-    """The method family of a stored config dict (as `AdapterConfig.to_dict()` writes it).
-
-    LoRA's config describes IA³ too (`composition_mode: "scale"`); DoRA and VeRA are LoRA variants. A
-    bottleneck config with PHM layers (`phm_layer: true`) is Compacter. Raises ValueError for an architecture
-    the library does not know, which a stored config never has (uploads and registrations are checked)."""
-    architecture = config.get("architecture") or DEFAULT_ARCHITECTURE
-    if architecture == DEFAULT_ARCHITECTURE:
-        if "architecture" not in config and _FUSION_KEY_NAMES <= config.keys():
-            return MethodFamily.FUSION
-        return MethodFamily.COMPACTER if config.get("phm_layer") else MethodFamily.BOTTLENECK
-    if architecture == LORA_ARCHITECTURE:
-        return MethodFamily.IA3 if config.get("composition_mode") == "scale" else MethodFamily.LORA
-    if architecture == PREFIX_TUNING_ARCHITECTURE:
-        return MethodFamily.PREFIX_TUNING
-    if architecture == PROMPT_TUNING_ARCHITECTURE:
-        return MethodFamily.PROMPT_TUNING
-    if architecture == UNION_ARCHITECTURE:
-        return MethodFamily.UNION
-    raise ValueError(f"No method family for architecture {architecture!r}.")
+    """The value of `config`'s family, as `Adapter.method` and `Architecture.method` store it."""
+    return config_family(config).value

@@ -9,12 +9,11 @@ from django.utils import timezone
 from hub.registry.choices import (
     AdapterType,
     MemberRole,
-    MethodFamily,
     NamespaceKind,
     TokenScope,
     VersionStatus,
 )
-from hub.registry.methods import method_family
+from hub.registry.methods import method_choices, method_family
 from hub.registry.querysets import (
     AdapterQuerySet,
     AdapterVersionQuerySet,
@@ -92,7 +91,7 @@ class Architecture(models.Model):
     config = models.JSONField()
     config_hash = models.CharField(max_length=16, db_index=True)
     # Derived from `config` on every save (see `method_family`), so lists filter by it without reading JSON.
-    method = models.CharField(max_length=20, choices=MethodFamily.choices, db_index=True)
+    method = models.CharField(max_length=20, choices=method_choices, db_index=True)
     # Other names of a built-in (`seq_bn` for `pfeiffer`), as the library registers them.
     aliases = models.JSONField(default=list, blank=True)
     citation = models.TextField(blank=True)
@@ -191,7 +190,7 @@ class Adapter(models.Model):
     config = models.JSONField()
     config_hash = models.CharField(max_length=16, db_index=True)
     # Derived from `config` on every save (see `method_family`), so lists filter by it without reading JSON.
-    method = models.CharField(max_length=20, choices=MethodFamily.choices, db_index=True)
+    method = models.CharField(max_length=20, choices=method_choices, db_index=True)
     # Description, README, citation and license are those of the default version once it has one (a version's
     # metadata is shown when it becomes the default, hub.registry.lifecycle.promote_to_default); before, those
     # of the first upload.

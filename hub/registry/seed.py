@@ -126,148 +126,6 @@ for _code, _language in LANGUAGES.items():
         },
     )
 
-# What the pages say about each built-in architecture: canonical name -> (display name, description, citation).
-# Which built-ins exist, their aliases and configs come from the library (CANONICAL_BUILTIN_NAMES,
-# BUILTIN_CONFIGS); tests/hub/registry/test_method_families.py checks that this text covers exactly those names.
-HE2022 = (
-    "@inproceedings{he2022towards, title={Towards a Unified View of Parameter-Efficient Transfer "
-    "Learning}, author={He, Junxian and others}, booktitle={ICLR}, year={2022}}"
-)
-LORA_CITATION = (
-    "@inproceedings{hu2022lora, title={LoRA: Low-Rank Adaptation of Large Language Models}, "
-    "author={Hu, Edward J. and others}, booktitle={ICLR}, year={2022}}"
-)
-IA3_CITATION = (
-    "@inproceedings{liu2022fewshot, title={Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper "
-    "than In-Context Learning}, author={Liu, Haokun and others}, booktitle={NeurIPS}, year={2022}}"
-)
-DORA_CITATION = (
-    "@inproceedings{liu2024dora, title={DoRA: Weight-Decomposed Low-Rank Adaptation}, "
-    "author={Liu, Shih-Yang and others}, booktitle={ICML}, year={2024}}"
-)
-VERA_CITATION = (
-    "@inproceedings{kopiczko2024vera, title={VeRA: Vector-based Random Matrix Adaptation}, "
-    "author={Kopiczko, Dawid J. and Blankevoort, Tijmen and Asano, Yuki M.}, booktitle={ICLR}, year={2024}}"
-)
-COMPACTER_CITATION = (
-    "@inproceedings{mahabadi2021compacter, title={Compacter: Efficient Low-Rank Hypercomplex Adapter "
-    "Layers}, author={Karimi Mahabadi, Rabeeh and Henderson, James and Ruder, Sebastian}, "
-    "booktitle={NeurIPS}, year={2021}}"
-)
-PREFIX_CITATION = (
-    "@inproceedings{li2021prefix, title={Prefix-Tuning: Optimizing Continuous Prompts for Generation}, "
-    "author={Li, Xiang Lisa and Liang, Percy}, booktitle={ACL}, year={2021}}"
-)
-BUILTIN_ARCHITECTURE_TEXT = {
-    "pfeiffer": (
-        "Pfeiffer",
-        "One bottleneck adapter after the feed-forward block of each layer (Pfeiffer et al., 2021).",
-        "@inproceedings{pfeiffer2021adapterfusion, title={AdapterFusion: Non-Destructive Task Composition "
-        "for Transfer Learning}, author={Pfeiffer, Jonas and Kamath, Aishwarya and R{\\\"u}ckl{\\'e}, Andreas "
-        "and Cho, Kyunghyun and Gurevych, Iryna}, booktitle={EACL}, year={2021}}",
-    ),
-    "houlsby": (
-        "Houlsby",
-        "Two bottleneck adapters per layer, after the attention block and after the feed-forward block "
-        "(Houlsby et al., 2019).",
-        "@inproceedings{houlsby2019parameter, title={Parameter-Efficient Transfer Learning for NLP}, "
-        "author={Houlsby, Neil and others}, booktitle={ICML}, year={2019}}",
-    ),
-    "pfeiffer+inv": (
-        "Pfeiffer + invertible",
-        "Pfeiffer adapters plus an invertible NICE adapter on the embeddings: the language adapter of MAD-X.",
-        "@inproceedings{pfeiffer2020madx, title={MAD-X: An Adapter-Based Framework for Multi-Task "
-        "Cross-Lingual Transfer}, author={Pfeiffer, Jonas and Vuli{\\'c}, Ivan and Gurevych, Iryna and "
-        "Ruder, Sebastian}, booktitle={EMNLP}, year={2020}}",
-    ),
-    "houlsby+inv": (
-        "Houlsby + invertible",
-        "Houlsby adapters plus an invertible NICE adapter on the embeddings, for language adapters.",
-        "",
-    ),
-    "parallel": (
-        "Parallel",
-        "A scaled bottleneck adapter in parallel to each feed-forward block (He et al., 2022).",
-        HE2022,
-    ),
-    "scaled_parallel": (
-        "Scaled parallel",
-        "A parallel bottleneck adapter whose scaling factor is learned (He et al., 2022).",
-        HE2022,
-    ),
-    "compacter": (
-        "Compacter",
-        "Houlsby-placed adapters whose projections are parameterised hypercomplex multiplication (PHM) "
-        "layers: sums of Kronecker products of small shared and low-rank matrices (Mahabadi et al., 2021).",
-        COMPACTER_CITATION,
-    ),
-    "compacter++": (
-        "Compacter++",
-        "Compacter with one PHM adapter per layer, after the feed-forward block (Mahabadi et al., 2021).",
-        COMPACTER_CITATION,
-    ),
-    "lora": (
-        "LoRA",
-        "A trained low-rank update B·A, scaled by alpha / r, added to the attention query and value "
-        "projections (Hu et al., 2022).",
-        LORA_CITATION,
-    ),
-    "ia3": (
-        "IA³",
-        "Learned vectors that rescale the attention keys and values and the feed-forward intermediate "
-        "activations (Liu et al., 2022).",
-        IA3_CITATION,
-    ),
-    "vera": (
-        "VeRA",
-        "LoRA with frozen random matrices shared across layers and two trained scaling vectors "
-        "(Kopiczko et al., 2024); the hub stores and resolves its config, validation of its weights follows "
-        "the library.",
-        VERA_CITATION,
-    ),
-    "dora": (
-        "DoRA",
-        "LoRA on a weight split into magnitude and direction: a learned magnitude per output row rescales "
-        "the normalised updated weight (Liu et al., 2024).",
-        DORA_CITATION,
-    ),
-    "dvora": (
-        "DVoRA",
-        "VeRA with DoRA's magnitude vector (Kopiczko et al., 2024; Liu et al., 2024).",
-        VERA_CITATION,
-    ),
-    "prefix_tuning": (
-        "Prefix tuning",
-        "30 trained key/value positions prepended in every attention, produced by a 512-wide MLP "
-        "(Li & Liang, 2021).",
-        PREFIX_CITATION,
-    ),
-    "prefix_tuning_flat": (
-        "Prefix tuning (flat)",
-        "Prefix tuning whose prefixes are trained directly, without the MLP (Li & Liang, 2021).",
-        PREFIX_CITATION,
-    ),
-    "prompt_tuning": (
-        "Prompt tuning",
-        "10 trained embeddings placed before the input tokens (Lester et al., 2021).",
-        "@inproceedings{lester2021power, title={The Power of Scale for Parameter-Efficient Prompt Tuning}, "
-        "author={Lester, Brian and Al-Rfou, Rami and Constant, Noah}, booktitle={EMNLP}, year={2021}}",
-    ),
-    "mam": (
-        "Mix-and-Match",
-        "A union of prefix tuning (an 800-wide MLP) and a scaled parallel adapter at the feed-forward block "
-        "(He et al., 2022).",
-        HE2022,
-    ),
-    "unipelt": (
-        "UniPELT",
-        "A gated union of prefix tuning, a Pfeiffer adapter and LoRA; each member's gate learns how much it "
-        "contributes (Mao et al., 2022).",
-        "@inproceedings{mao2022unipelt, title={UniPELT: A Unified Framework for Parameter-Efficient Language "
-        "Model Tuning}, author={Mao, Yuning and others}, booktitle={ACL}, year={2022}}",
-    ),
-}
-
 
 def seed_taxonomy(Task, Subtask):
     for task_name, (display_name, description, task_type, subtasks) in TAXONOMY.items():
@@ -344,22 +202,32 @@ def builtin_aliases() -> dict[str, list[str]]:
     return aliases
 
 
+def builtin_registrations() -> dict:
+    """Canonical built-in name -> its `BuiltinConfig` (display name, description, citation), as each method
+    registers them (`adapters_core.methods.registry`)."""
+    import adapters_core.methods  # noqa: F401  (registers the methods)
+    from adapters_core.methods.registry import registered_methods
+
+    return {builtin.name: builtin for method in registered_methods() for builtin in method.builtins}
+
+
 def seed_architectures(Architecture):
     """One row per built-in of the library (`CANONICAL_BUILTIN_NAMES`), with its aliases, config, hash and
-    method family. `Architecture` may be a migration's historical model, so `method` is set here rather than
-    by the model's `save`."""
+    method family, and the text its method registers for it. `Architecture` may be a migration's historical
+    model, so `method` is set here rather than by the model's `save`."""
     from adapters_core.configuration import BUILTIN_CONFIGS, config_hash
     from hub.registry.methods import method_family
 
+    builtins = builtin_registrations()
     for name, aliases in builtin_aliases().items():
         config = BUILTIN_CONFIGS[name]
-        display_name, description, citation = BUILTIN_ARCHITECTURE_TEXT[name]
+        builtin = builtins[name]
         Architecture.objects.update_or_create(
             name=name,
             defaults=dict(
-                display_name=display_name,
-                description=description,
-                citation=citation,
+                display_name=builtin.display_name,
+                description=builtin.description,
+                citation=builtin.citation,
                 config=config.to_dict(),
                 config_hash=config_hash(config),
                 method=method_family(config.to_dict()),

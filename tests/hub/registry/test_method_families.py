@@ -15,10 +15,9 @@ from adapters_core.configuration import (
     builtin_name,
     config_hash,
 )
-from hub.registry.choices import MethodFamily
-from hub.registry.methods import method_family
+from hub.registry.methods import method_choices, method_family
 from hub.registry.models import Adapter, Architecture
-from hub.registry.seed import BUILTIN_ARCHITECTURE_TEXT
+from hub.registry.seed import builtin_registrations
 from tests.factories import ArchitectureFactory, valid_adapter
 
 pytestmark = pytest.mark.django_db
@@ -46,10 +45,18 @@ EXPECTED_METHOD = {
 
 
 def test_every_builtin_of_the_library_is_seeded_with_aliases_hash_and_method():
-    assert set(BUILTIN_ARCHITECTURE_TEXT) == set(CANONICAL_BUILTIN_NAMES)  # page text for exactly those
+    registrations = builtin_registrations()  # each method registers its built-ins' page text
+    assert set(registrations) == set(CANONICAL_BUILTIN_NAMES)
     rows = {row.name: row for row in Architecture.objects.filter(builtin=True)}
     assert set(rows) == set(CANONICAL_BUILTIN_NAMES) == set(EXPECTED_METHOD)
     for name, row in rows.items():
+        text = registrations[name]
+        assert (row.display_name, row.description, row.citation) == (
+            text.display_name,
+            text.description,
+            text.citation,
+        )
+        assert row.display_name and row.description
         assert row.config == BUILTIN_CONFIGS[name].to_dict()
         assert row.config_hash == config_hash(BUILTIN_CONFIGS[name])
         assert row.method == EXPECTED_METHOD[name], name
@@ -60,10 +67,23 @@ def test_every_builtin_of_the_library_is_seeded_with_aliases_hash_and_method():
 def test_method_family_of_fusion_and_bad_configs():
     from adapters_core.methods.fusion.config import FUSION_CONFIGS
 
-    assert method_family(FUSION_CONFIGS["dynamic"].to_dict()) == MethodFamily.FUSION
+    assert method_family(FUSION_CONFIGS["dynamic"].to_dict()) == "fusion"
     assert method_family(AdapterConfig.load("lora[composition_mode='scale',r=1]").to_dict()) == "ia3"
     with pytest.raises(ValueError, match="No method family for architecture 'vera2'"):
         method_family({"architecture": "vera2"})
+
+
+def test_the_families_are_the_registered_methods_in_registration_order_then_fusion():
+    assert method_choices() == [
+        ("bottleneck", "Bottleneck"),
+        ("compacter", "Compacter"),
+        ("lora", "LoRA"),
+        ("ia3", "IA³"),
+        ("prefix_tuning", "Prefix tuning"),
+        ("prompt_tuning", "Prompt tuning"),
+        ("union", "Union"),
+        ("fusion", "Fusion"),
+    ]
 
 
 @pytest.mark.parametrize("name", CANONICAL_BUILTIN_NAMES)
