@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from adapters_core import upload_metadata
 from adapters_core.configuration import AdapterConfig, AdapterConfigError
 from adapters_core.hub_client import (
     AdapterValidationError,
@@ -116,17 +117,14 @@ def cmd_push(args: argparse.Namespace) -> int:
     if not args.no_wait:
         status_message(args, f"Uploading {directory} to {args.repo}; then waiting for validation ...")
     try:
+        metadata = {
+            field.name: getattr(args, field.name)
+            for field in upload_metadata.fields_for(upload_metadata.CLIENT)
+        }
         record = client.push(
             directory,
             args.repo,
-            args.version,
-            type=args.type,
-            task=args.task,
-            subtask=args.subtask,
-            description=args.description,
-            citation=args.citation,
-            license=args.license,
-            model_name=args.model_name,
+            **metadata,
             wait=not args.no_wait,
             wait_timeout=args.timeout,
             quiet=True,
@@ -279,14 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     push = commands.add_parser("push", parents=[common], help="upload an adapter directory and validate it")
     push.add_argument("directory", help="directory written by save_adapter()")
     push.add_argument("--repo", required=True, help="namespace/name on the hub")
-    push.add_argument("--version", help="version label (default: the hub's, '1')")
-    push.add_argument("--type", choices=["text_task", "text_lang"], help="adapter type")
-    push.add_argument("--task", help="task, e.g. sentiment (or a language code for language adapters)")
-    push.add_argument("--subtask", help="subtask / data set, e.g. sst-2")
-    push.add_argument("--description")
-    push.add_argument("--citation")
-    push.add_argument("--license")
-    push.add_argument("--model-name", help="base model, when adapter_config.json does not name it")
+    for upload_field in upload_metadata.fields_for(upload_metadata.CLIENT):
+        push.add_argument(
+            upload_field.cli_option,
+            dest=upload_field.name,
+            choices=upload_field.choice_values or None,
+            help=upload_field.help_text,
+        )
     push.add_argument("--no-wait", action="store_true", help="return once uploaded, without waiting")
     push.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for validation")
     push.set_defaults(handler=cmd_push)
@@ -305,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--task")
     search.add_argument("--model", help="base model name")
     search.add_argument("--architecture", help="e.g. pfeiffer")
-    search.add_argument("--type", choices=["text_task", "text_lang"])
+    search.add_argument("--type", choices=upload_metadata.UPLOAD_FIELDS_BY_NAME["type"].choice_values)
     search.add_argument("--limit", type=int, default=50)
     search.set_defaults(handler=cmd_search)
 

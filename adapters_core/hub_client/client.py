@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urljoin, urlsplit
@@ -55,6 +55,7 @@ from adapters_core.hub_client.errors import (
     json_or_none,
 )
 from adapters_core.hub_client.resolution import Resolution
+from adapters_core.upload_metadata import CLIENT, fields_for
 
 logger = logging.getLogger(__name__)
 
@@ -358,33 +359,33 @@ class HubClient:
         citation: str | None = None,
         license: str | None = None,  # noqa: A002 (the hub's field name)
         model_name: str | None = None,
+        fuses: str | Sequence[str] | None = None,
         wait: bool = True,
         wait_timeout: float = 600.0,
         quiet: bool = False,
     ) -> dict[str, Any]:
         """Upload the adapter directory to ``repo`` (``namespace/name``) as ``version``.
 
-        Every regular file in ``directory`` is sent, with its sha256 for the hub to check. ``type``,
-        ``task`` and ``subtask`` are needed for the first upload of an adapter; ``model_name`` only when
-        ``adapter_config.json`` does not name the base model. With ``wait``
+        Every regular file in ``directory`` is sent, with its sha256 for the hub to check. The keyword
+        arguments from ``version`` to ``fuses`` are the upload's metadata, as
+        :data:`adapters_core.upload_metadata.UPLOAD_FIELDS` describes them: ``task`` is needed for the
+        first upload of an adapter (``type`` and ``subtask`` are set by it too); ``model_name`` only when
+        ``adapter_config.json`` does not name the base model; ``fuses`` (identifiers, as a list or
+        comma-separated) only with the files of an AdapterFusion. With ``wait``
         (the default) this waits until the hub's workers validated the version and returns the hub's record
         of it; a version that ends ``invalid`` or ``error`` raises :class:`AdapterValidationError` with the
         report. Without ``wait`` it returns the hub's answer to the upload (status ``pending``).
         Progress and the result are printed on stderr unless ``quiet``.
         """
+        # The metadata arguments by their declared names (the signature is checked against the declaration by
+        # tests/test_upload_metadata.py); read before any other local exists.
+        arguments = locals()
+        metadata = {field.name: arguments[field.name] for field in fields_for(CLIENT)}
+        if fuses is not None and not isinstance(fuses, str):
+            metadata["fuses"] = ",".join(fuses)
         namespace, name = split_repo(repo)
         files = _directory_files(Path(directory))
         fields: list[tuple[str, Any]] = []
-        metadata = {
-            "version": version,
-            "type": type,
-            "task": task,
-            "subtask": subtask,
-            "description": description,
-            "citation": citation,
-            "license": license,
-            "model_name": model_name,
-        }
         fields.extend((key, str(value)) for key, value in metadata.items() if value is not None)
         with contextlib.ExitStack() as stack:
             for path in files:

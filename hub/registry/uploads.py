@@ -35,6 +35,7 @@ from adapters_core.directory import (
     weights_file_in,
 )
 from adapters_core.methods.lora import peft
+from adapters_core.upload_metadata import UploadMetadataError, check_upload_metadata
 from hub.registry.architectures import architecture_name_for
 from hub.registry.caching import registry_changed
 from hub.registry.choices import AdapterType, NamespaceKind
@@ -477,6 +478,9 @@ def create_version(
 ) -> UploadResult:
     """Store an upload as a new immutable version of `namespace/name` in status `pending`.
 
+    The keyword arguments from `version` to `fuses`, but for `declared_sha256`, are the upload's metadata
+    (adapters_core.upload_metadata.UPLOAD_FIELDS, each text; empty means not given).
+
     Creates the adapter on its first upload (private when the name was created as a private empty
     repository, see `EmptyRepository`). `declared_sha256` lists `<file name>:<sha256>` the client declared;
     each must match. `fuses` (comma-separated identifiers) names the hub adapters an uploaded
@@ -494,10 +498,22 @@ def create_version(
     check_name(name, "adapter name", field="name")
     version = (version or "").strip() or DEFAULT_VERSION_LABEL
     check_name(version, "version label", field="version", reserved=False)
-    if type and type not in AdapterType.values:
-        raise UploadRejected(
-            f"Unknown type {type!r}; use one of {', '.join(AdapterType.values)}.", field="type"
-        )
+    metadata = {
+        "version": version,
+        "type": type,
+        "task": task,
+        "subtask": subtask,
+        "model_name": model_name,
+        "description": description,
+        "citation": citation,
+        "license": license,
+        "fuses": fuses,
+    }
+    try:
+        # Choices and lengths, as adapters_core.upload_metadata declares them for every way in.
+        check_upload_metadata(metadata)
+    except UploadMetadataError as exc:
+        raise UploadRejected(str(exc), field=exc.field) from None
 
     by_name = _check_files(files)
     readme = read_readme(by_name)
