@@ -2,10 +2,15 @@
 
 from django.db import models
 
+from adapters_core.upload_metadata import ADAPTER_TYPE_LABELS, LANGUAGE_ADAPTER, TASK_ADAPTER
+
 
 class AdapterType(models.TextChoices):
-    TASK = "text_task", "Task adapter"
-    LANGUAGE = "text_lang", "Language adapter"
+    """The adapter types adapters_core.upload_metadata declares for every upload path and the client, named for
+    the hub's code (tests/test_upload_metadata.py checks that every declared type has a member here)."""
+
+    TASK = TASK_ADAPTER, ADAPTER_TYPE_LABELS[TASK_ADAPTER]
+    LANGUAGE = LANGUAGE_ADAPTER, ADAPTER_TYPE_LABELS[LANGUAGE_ADAPTER]
 
 
 class VersionStatus(models.TextChoices):
