@@ -2,13 +2,12 @@
 test server (real HTTP, real PostgreSQL). Every client test gets its own download cache and credentials folder,
 and ADAPTERHUB_URL pointing at the server."""
 
-import socket
-
 import pytest
 
 from adapters_core.hub_client import HubClient
 from tests.adapters_core.tiny_models import sample_inputs
 from tests.factories import AdapterFactory, AdapterVersionFactory, ApiTokenFactory, MembershipFactory
+from tests.support.processes import free_port
 
 
 @pytest.fixture
@@ -55,7 +54,4 @@ def writer(transactional_db):
 @pytest.fixture
 def closed_port_url():
     """The URL of a port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"

@@ -13,7 +13,7 @@ from adapters_core.cli import main
 from adapters_core.hub_client import HubClient
 from tests.factories import SubtaskFactory
 from tests.hub.validation.adapters import adapter_directory_files, transformers_config
-from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.support.seeding import ensure_tiny_base_models
 
 pytestmark = pytest.mark.e2e
 

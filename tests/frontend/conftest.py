@@ -2,14 +2,11 @@
 (Debian's, driven by Playwright) for the browser tests."""
 
 import os
-from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 
 from hub.registry.choices import AdapterType, VersionStatus
 from hub.registry.models import Architecture, BaseModel, Subtask, Task
-from hub.registry.seed import seed_architectures, seed_base_models, seed_taxonomy
 from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,
@@ -17,15 +14,13 @@ from tests.factories import (
     NamespaceFactory,
     UserFactory,
 )
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.seeding import seed_builtins
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run inside one unless told
 # that this is deliberate (the test code and the ORM never run concurrently here).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT_DIR = REPO_ROOT / "var" / "test-output" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 README = """# SST-2 adapter
 
 Trained on **SST-2** for three epochs.
@@ -43,27 +38,9 @@ CITATION = "@inproceedings{demo2024, title={A Demo}, author={Doe, Jane}, year={2
 
 
 @pytest.fixture(autouse=True)
-def clear_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Users are created in most tests; the production hasher is slow on purpose.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def seed_builtins():
-    """Taxonomy, architectures and base models, as the migrations seed them. A transactional test flushes
-    the tables at its end, so tests after it (and browser tests) put them back."""
-    if not Task.objects.exists():
-        seed_taxonomy(Task, Subtask)
-    if not Architecture.objects.filter(builtin=True).exists():
-        seed_architectures(Architecture)
-    if not BaseModel.objects.exists():
-        seed_base_models(BaseModel)
 
 
 @pytest.fixture
@@ -169,11 +146,3 @@ def page(chromium, live_server):
     tab = context.new_page()
     yield tab
     context.close()
-
-
-def save_screenshot(page, name: str) -> Path:
-    """Save a full-page screenshot under var/test-output/screenshots/ for a reviewer to look at."""
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOT_DIR / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

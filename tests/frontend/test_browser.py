@@ -5,7 +5,6 @@ that validates the adapter, while the page follows the status through the REST A
 """
 
 import re
-import time
 import zipfile
 
 import pytest
@@ -17,9 +16,10 @@ from hub.registry.storage import IncomingFile
 from hub.registry.tokens import find_active_token
 from hub.registry.uploads import create_version
 from tests.factories import PASSWORD, BaseModelFactory, UserFactory
-from tests.frontend.conftest import save_screenshot, seed_builtins
 from tests.hub.validation.adapters import TINY_BASE_CONFIGS, adapter_directory_files, fusion_directory_files
-from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.support.browser import save_screenshot
+from tests.support.seeding import ensure_tiny_base_models, seed_builtins
+from tests.support.validation import wait_until_validated
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -139,16 +139,6 @@ def test_upload_form_shows_errors_next_to_the_fields(page, transactional_db, tmp
     assert not Adapter.objects.exists()
 
 
-def wait_until_final(version, seconds=120):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        version.refresh_from_db()
-        if version.status in ("valid", "invalid", "error"):
-            return version.status
-        time.sleep(0.5)
-    pytest.fail(f"{version} did not finish validating within {seconds}s: {version.status}")
-
-
 def test_upload_a_zip_with_an_adapterfusion_and_watch_it_become_valid(
     page, transactional_db, celery_worker_process, tmp_path
 ):
@@ -165,7 +155,8 @@ def test_upload_a_zip_with_an_adapterfusion_and_watch_it_become_valid(
             user=alice,
             task="sentiment",
         )
-        assert wait_until_final(stored.version) == "valid", stored.version.report
+        validated = wait_until_validated(stored.version, timeout=120, interval=0.5)
+        assert validated.status == "valid", validated.report
     # The zip holds the adapter's directory and, beside it, the directory save_adapter_fusion wrote.
     archive = tmp_path / "fused.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
@@ -303,13 +294,7 @@ def test_demo_adapters_are_validated_by_the_worker(transactional_db, celery_work
     created = seed_demo_adapters(demos=[squad])
     assert [adapter.full_name for adapter in created] == ["ukp/squad"]
     assert seed_demo_adapters(demos=[squad]) == [], "seeding again creates nothing"
-    version = created[0].versions.get()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        version.refresh_from_db()
-        if version.status in ("valid", "invalid", "error"):
-            break
-        time.sleep(0.5)
+    version = wait_until_validated(created[0].versions.get(), timeout=120, interval=0.5)
     assert version.status == "valid", version.report
     assert sorted(version.files.served().values_list("name", "derived")) == [
         ("README.md", False),

@@ -9,37 +9,16 @@ import time
 import pytest
 import requests
 
-from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
+from hub.registry.choices import TokenScope, VersionStatus
 from tests.factories import ApiTokenFactory, TaskFactory, UserFactory, adapter_config_json, weights_bytes
-from tests.frontend.conftest import seed_builtins
 from tests.hub.compat.hf_requests import ndjson, regular_file
 from tests.hub.validation.adapters import adapter_directory_files
-from tests.hub.validation.conftest import ensure_tiny_base_models
-from tests.live_uploads import upload_and_validate
+from tests.support.seeding import ensure_tiny_base_models, seed_builtins
+from tests.support.uploads import post_upload, upload_and_validate
+from tests.support.validation import wait_until_status_final
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def post_upload(server_url: str, token: str, full_name: str, files: dict[str, bytes], **fields) -> dict:
-    response = requests.post(
-        f"{server_url}/api/v1/adapters/{full_name}/versions/",
-        headers={"Authorization": f"Bearer {token}"},
-        files=[("files", (file_name, content)) for file_name, content in files.items()],
-        data={"task": "sentiment", **fields},
-        timeout=60,
-    )
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-def wait_until_final(status_url: str) -> dict:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        body = requests.get(status_url, timeout=10).json()
-        if body["status"] in FINAL_STATUSES:
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"{status_url} was not validated within 120 s")
 
 
 def test_a_page_whose_readme_has_20000_brackets_answers_at_once(web_server):
@@ -91,7 +70,7 @@ def test_an_invalid_upload_or_commit_does_not_change_what_the_adapter_shows(
         description="Description B",
         license="defaced-license-b",
     )
-    assert wait_until_final(accepted["status_url"])["status"] == VersionStatus.INVALID
+    assert wait_until_status_final(accepted["status_url"])["status"] == VersionStatus.INVALID
 
     # Version 3 (a Hugging Face commit): another card, and inline weights of no model: it ends invalid too.
     readme_c = b"---\nlicense: defaced-license-c\n---\n# Card C\n\nDefaced again.\n"
@@ -107,7 +86,7 @@ def test_an_invalid_upload_or_commit_does_not_change_what_the_adapter_shows(
         timeout=60,
     )
     assert committed.status_code == 200, committed.text
-    assert wait_until_final(committed.json()["statusUrl"])["status"] == VersionStatus.INVALID
+    assert wait_until_status_final(committed.json()["statusUrl"])["status"] == VersionStatus.INVALID
 
     def shown() -> tuple[str, dict, dict]:
         page = requests.get(f"{web_server.url}/adapters/alice/card/", timeout=30)
@@ -138,9 +117,12 @@ def test_an_invalid_upload_or_commit_does_not_change_what_the_adapter_shows(
         license="apache-2.0",
     )
     # A valid version becomes the default just after its status is committed (lifecycle.promote_to_default).
-    deadline = time.monotonic() + 30
-    while shown()[1]["default_version"] != "4" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(
+        lambda: shown()[1]["default_version"] == "4",
+        timeout=30,
+        interval=0.1,
+        message="version 4 to become the default",
+    )
     page, detail, model_info = shown()
     assert "<h3>Card D</h3>" in page and "Description D" in page and "Card A" not in page
     assert (detail["readme"], detail["description"], detail["license"]) == (

@@ -25,8 +25,8 @@ from adapters_core.model_mixin import init
 from hub.registry.choices import TokenScope
 from tests.factories import ApiTokenFactory, SubtaskFactory, TaskFactory, UserFactory
 from tests.hub.validation.adapters import TINY_BASE_CONFIGS
-from tests.hub.validation.conftest import ensure_tiny_base_models
-from tests.live_uploads import upload_and_validate
+from tests.support.seeding import ensure_tiny_base_models
+from tests.support.uploads import upload_and_validate
 
 pytestmark = pytest.mark.e2e
 

@@ -1,19 +1,11 @@
-"""Fixtures for the registry tests: users with tokens, an API client, and a clean cache per test."""
+"""Fixtures for the registry tests: users with tokens, and an API client."""
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from hub.registry.choices import TokenScope
 from hub.registry.models import Namespace
 from tests.factories import ApiTokenFactory, UserFactory
-
-
-@pytest.fixture(autouse=True)
-def clear_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

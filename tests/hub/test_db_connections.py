@@ -6,7 +6,6 @@ whether anything was stored."""
 import hashlib
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -18,7 +17,6 @@ from django.db import OperationalError, connection, transaction
 from hub.db_connections import DatabaseStatements
 from hub.registry.choices import TokenScope
 from hub.registry.models import Adapter, AdapterVersion, Blob, Task, VersionFile
-from tests.conftest import database_url_of, terminate_other_database_connections
 from tests.factories import (
     ApiTokenFactory,
     BaseModelFactory,
@@ -29,6 +27,8 @@ from tests.factories import (
     weights_bytes,
 )
 from tests.hub.compat.hf_requests import ndjson, regular_file
+from tests.support.processes import database_url_of, terminate_other_database_connections
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -56,18 +56,18 @@ class RowLock:
         self.connection.execute(sql, params).fetchall()
 
     def blocked_backend(self, timeout=30.0) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def blocked():
             # Inside a transaction the statistics views keep their first snapshot; take a fresh one each time.
             self.connection.execute("SELECT pg_stat_clear_snapshot()")
             row = self.connection.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
                 "AND pid <> pg_backend_pid()"
             ).fetchone()
-            if row:
-                return row[0]
-            time.sleep(0.05)
-        raise AssertionError("no request of the web server blocked on the locked rows")
+            return row[0] if row else None
+
+        return wait_until(
+            blocked, timeout, interval=0.05, message="a request of the web server to block on the locked rows"
+        )
 
     def terminate(self, pid: int) -> None:
         self.connection.execute("SELECT pg_terminate_backend(%s)", (pid,))
@@ -168,10 +168,11 @@ def test_an_upload_whose_connection_is_lost_twice_gets_503_and_stores_nothing(we
         first = lock.blocked_backend()
         lock.terminate(first)
         # The repeat waits on the same lock, over a new connection, and loses that one too.
-        deadline = time.monotonic() + 30
-        second = first
-        while second == first and time.monotonic() < deadline:
-            second = lock.blocked_backend()
+        second = wait_until(
+            lambda: (pid := lock.blocked_backend()) != first and pid,
+            timeout=30,
+            message="the repeat to block on the locked rows over a new connection",
+        )
         lock.terminate(second)
     finally:
         lock.release()

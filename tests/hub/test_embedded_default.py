@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import REPO_ROOT, WebServerProcess, free_port
 from tests.factories import adapter_config_json, weights_bytes
+from tests.support.paths import REPO_ROOT
+from tests.support.processes import WebServerProcess, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -107,22 +109,33 @@ def test_the_sweep_removes_orphans_on_sqlite(embedded):
 
 
 class WriteLockHolder(threading.Thread):
-    """Holds SQLite's write lock for `seconds` from a connection of its own, as a worker's transaction does
-    while a validation's state is written, then commits."""
+    """Holds SQLite's write lock from a connection of its own, as a worker's transaction does while a
+    validation's state is written, until told to commit."""
 
-    def __init__(self, database_path, seconds):
+    def __init__(self, database_path):
         super().__init__(daemon=True)
-        self.database_path, self.seconds = database_path, seconds
-        self.locked = threading.Event()
+        self.database_path = database_path
+        self.locked, self.commit = threading.Event(), threading.Event()
 
     def run(self):
         connection = sqlite3.connect(self.database_path, timeout=30, isolation_level=None)
         connection.execute("BEGIN IMMEDIATE")
         connection.execute("UPDATE registry_task SET description = description")
         self.locked.set()
-        time.sleep(self.seconds)
+        self.commit.wait(60)
         connection.execute("COMMIT")
         connection.close()
+
+
+class Upload(threading.Thread):
+    """An upload in a thread of its own; `response` once it is answered."""
+
+    def __init__(self, *arguments, **keywords):
+        super().__init__(daemon=True)
+        self.arguments, self.keywords, self.response = arguments, keywords, None
+
+    def run(self):
+        self.response = upload(*self.arguments, **self.keywords)
 
 
 def test_an_upload_waits_for_another_writer_instead_of_failing_on_sqlite(embedded):
@@ -134,12 +147,21 @@ def test_an_upload_waits_for_another_writer_instead_of_failing_on_sqlite(embedde
     server.start()
     try:
         for attempt in range(3):
-            holder = WriteLockHolder(embedded_var_dir / "db.sqlite3", seconds=2)
+            holder = WriteLockHolder(embedded_var_dir / "db.sqlite3")
             holder.start()
-            holder.locked.wait(10)
-            response = upload(server.url, embedded.token, f"waits-{attempt}", seed=attempt)
+            assert holder.locked.wait(10), "the other writer did not take the lock"
+            waiting = Upload(server.url, embedded.token, f"waits-{attempt}", seed=attempt)
+            waiting.start()
+            # While the other writer holds the lock (2 s, as a validation's write might), the upload is not
+            # answered: it waits for the lock rather than failing at once.
+            waiting.join(2)
+            holder_still_writing = waiting.is_alive()
+            holder.commit.set()
             holder.join(30)
-            assert response.status_code == 202, response.text
+            waiting.join(60)
+            assert holder_still_writing, f"answered while another writer held the lock: {waiting.response}"
+            assert waiting.response is not None, "the upload got no answer"
+            assert waiting.response.status_code == 202, waiting.response.text
     finally:
         server.stop()
 
@@ -174,17 +196,15 @@ class EmbeddedHub:
         return requests.get(f"{self.url}/healthz", timeout=10)
 
     def wait_until_healthy(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def healthy():
             if self.process.poll() is not None:
                 raise AssertionError(f"run.sh exited with {self.process.returncode}; see {self.log_path}")
             try:
-                if self.healthz().status_code == 200:
-                    return
+                return self.healthz().status_code == 200
             except requests.RequestException:
-                pass
-            time.sleep(1)
-        raise AssertionError(f"the hub did not become healthy within {timeout}s; see {self.log_path}")
+                return False
+
+        wait_until(healthy, timeout, interval=1, message=f"the hub to become healthy; see {self.log_path}")
 
     def kill_everything(self):
         subprocess.run(["pkill", "-KILL", "-s", str(self.process.pid)], check=False)
@@ -241,22 +261,31 @@ def test_make_run_keeps_serving_restarts_a_dead_worker_and_leaves_no_process(tmp
         # The worker dies: the web server keeps answering, and run.sh starts a new worker.
         first_worker = hub.children()["worker"]
         os.kill(first_worker, signal.SIGKILL)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+
+        def serving_with_a_new_worker():
             assert requests.get(f"{hub.url}/", timeout=10).status_code == 200
             restarted = hub.children().get("worker")
-            if restarted not in (None, first_worker) and hub.healthz().status_code == 200:
-                break
-            time.sleep(1)
-        else:
-            raise AssertionError(f"no new worker became healthy; see {hub.log_path}")
+            return restarted not in (None, first_worker) and hub.healthz().status_code == 200
+
+        wait_until(
+            serving_with_a_new_worker,
+            timeout=120,
+            interval=1,
+            message=f"a new worker to become healthy; see {hub.log_path}",
+        )
 
         # One signal stops everything run.sh started, with their children.
         started = descendants(hub.process.pid)
         assert len(started) >= 5  # gunicorn and its 2 workers, the worker (and its pool process), beat
         hub.process.send_signal(signal.SIGTERM)
         hub.process.wait(timeout=60)
-        time.sleep(1)
-        assert [pid for pid in started if alive(pid)] == []
+        wait_until(
+            lambda: [pid for pid in started if alive(pid)] == [],
+            timeout=1,
+            interval=0.1,
+            message=lambda: (
+                f"every process run.sh started to end (alive: {[pid for pid in started if alive(pid)]})"
+            ),
+        )
     finally:
         hub.kill_everything()

@@ -16,7 +16,9 @@ import requests
 from django.conf import settings
 
 from hub.health import HEARTBEAT_MAX_AGE_SECONDS, fresh_heartbeats
-from tests.conftest import REPO_ROOT, WebServerProcess, database_url_of, subprocess_environment
+from tests.support.paths import REPO_ROOT
+from tests.support.processes import WebServerProcess, database_url_of, subprocess_environment
+from tests.support.waiting import wait_until
 
 HEALTHZ_IN_SUBPROCESS = """
 import json, os, django
@@ -45,12 +47,7 @@ def healthz_with_broker(broker_url):
 @pytest.mark.django_db(transaction=True)
 def test_healthz_is_200_with_database_broker_and_a_live_worker(client, celery_worker_process):
     # A test database flushed by an earlier test loses the worker's heartbeat row until its next beat.
-    deadline = time.monotonic() + HEARTBEAT_MAX_AGE_SECONDS
-    response = client.get("/healthz")
-    while response.status_code != 200 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        response = client.get("/healthz")
-    assert response.status_code == 200, response.content
+    response = wait_for_healthz(lambda: client.get("/healthz"), 200, timeout=HEARTBEAT_MAX_AGE_SECONDS)
     body = response.json()
     assert body["database"] == "ok"
     assert body["broker"] == "ok"
@@ -121,13 +118,19 @@ class BeatProcess:
         self.log.close()
 
 
-def wait_for_healthz(url, until, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        response = requests.get(url, timeout=10)
-        if until(response) or time.monotonic() > deadline:
-            return response
-        time.sleep(0.5)
+def wait_for_healthz(get_healthz, status, timeout):
+    """Call `get_healthz` every half second until /healthz answers `status`; returns that response."""
+    answers = []
+
+    def answered():
+        answers.append(get_healthz())
+        return answers[-1].status_code == status
+
+    def last_answer():
+        return f"/healthz to answer {status} (last: {answers[-1].status_code} {answers[-1].content!r})"
+
+    wait_until(answered, timeout, interval=0.5, message=last_answer)
+    return answers[-1]  # not the condition's value: a requests.Response of a 5xx is false
 
 
 @pytest.mark.e2e
@@ -138,14 +141,12 @@ def test_healthz_reports_a_killed_beat(start_worker, tmp_path):
     beat = BeatProcess(tmp_path / "celerybeat-schedule")
     try:
         url = f"{server.url}/healthz"
-        healthy = wait_for_healthz(url, lambda response: response.status_code == 200, timeout=60)
-        assert healthy.status_code == 200, healthy.text
+        healthy = wait_for_healthz(lambda: requests.get(url, timeout=10), 200, timeout=60)
         assert healthy.json()["beat"] == "ok"
 
         beat.kill()
         killed_at = time.monotonic()
-        unhealthy = wait_for_healthz(url, lambda response: response.status_code == 503, timeout=60)
-        assert unhealthy.status_code == 503, unhealthy.text
+        unhealthy = wait_for_healthz(lambda: requests.get(url, timeout=10), 503, timeout=60)
         assert unhealthy.json()["failing"] == ["beat"]
         assert "celery beat has not reported" in unhealthy.json()["beat"]
         assert time.monotonic() - killed_at < HEARTBEAT_MAX_AGE_SECONDS + 15
@@ -167,14 +168,14 @@ def test_two_make_worker_on_one_host_count_as_two(client):
         for _ in range(2)
     ]  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+
+        def both_beating():
             names = set(
                 fresh_heartbeats("worker").filter(name__startswith="worker-").values_list("name", flat=True)
             )
-            if len(names) >= 2:
-                break
-            time.sleep(1)
+            return names if len(names) >= 2 else None
+
+        names = wait_until(both_beating, timeout=90, interval=1, message="both workers to report a heartbeat")
         assert len(names) == 2, names
         assert client.get("/healthz").json()["workers"] == f"{fresh_heartbeats('worker').count()} alive"
     finally:

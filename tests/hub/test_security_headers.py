@@ -6,8 +6,8 @@ import pytest
 import requests
 from django.conf import settings
 
-from tests.conftest import WebServerProcess
 from tests.factories import NamespaceFactory, valid_adapter
+from tests.support.processes import WebServerProcess
 
 ADAPTER = "/api/v1/adapters/ukp/bert-sst2/"
 RESOLVE = "/api/v1/resolve/?identifier=ukp/bert-sst2&model_name=bert-base-uncased"

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -32,8 +31,9 @@ from tests.hub.validation.adapters import (
     peft_directory_files,
     pickle_with_hidden_bytes,
 )
-from tests.hub.validation.conftest import ensure_tiny_base_models
-from tests.live_uploads import upload_and_validate
+from tests.support.seeding import ensure_tiny_base_models
+from tests.support.uploads import upload_and_validate
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -251,10 +251,12 @@ def test_derive_formats_brings_a_version_validated_before_to_the_default_calls(
     call_command("derive_formats", stdout=output)
 
     assert output.getvalue() == "queued 1 version(s) for the validation workers\n"
-    deadline = time.monotonic() + 120
-    while not version.files.filter(name="pytorch_adapter.bin", derived=True).exists():
-        assert time.monotonic() < deadline, "the worker did not derive the files within 120 s"
-        time.sleep(0.1)
+    wait_until(
+        lambda: version.files.filter(name="pytorch_adapter.bin", derived=True).exists(),
+        timeout=120,
+        interval=0.1,
+        message="the worker to derive the files",
+    )
     version.refresh_from_db()
     assert version.status == "valid"
     assert {"pytorch_adapter.bin", "adapter_model.safetensors", "adapter_config.json"} <= {

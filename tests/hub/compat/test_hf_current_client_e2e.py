@@ -9,17 +9,17 @@ is skipped, except under CI (`CI=true`), where it fails.
 import json
 import os
 import subprocess
-import time
 
 import pytest
 import requests
 
-from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
+from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.models import AdapterVersion, EmptyRepository
-from tests.conftest import REPO_ROOT
 from tests.factories import ApiTokenFactory, SubtaskFactory, UserFactory
 from tests.hub.validation.adapters import adapter_directory_files
-from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.support.paths import REPO_ROOT
+from tests.support.seeding import ensure_tiny_base_models
+from tests.support.validation import wait_until_validated
 
 pytestmark = pytest.mark.e2e
 
@@ -60,13 +60,7 @@ def run_current_client(python, hub_url: str, token: str, tmp_path, **arguments) 
 
 
 def wait_until_final(revision: str) -> AdapterVersion:
-    deadline = time.monotonic() + VALIDATION_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        version = AdapterVersion.objects.filter(revision=revision).first()
-        if version is not None and version.status in FINAL_STATUSES:
-            return version
-        time.sleep(0.5)
-    raise AssertionError(f"version {revision} was not validated within {VALIDATION_TIMEOUT_SECONDS} s")
+    return wait_until_validated(revision=revision, timeout=VALIDATION_TIMEOUT_SECONDS, interval=0.5)
 
 
 def routes(repo: str, revision: str) -> dict[str, str]:

@@ -19,11 +19,12 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.utils import HfHubHTTPError, RepositoryNotFoundError
 from safetensors.torch import load_file
 
-from hub.registry.choices import FINAL_STATUSES, MemberRole, TokenScope, VersionStatus
+from hub.registry.choices import MemberRole, TokenScope, VersionStatus
 from hub.registry.models import Adapter, AdapterVersion
-from tests.conftest import REPO_ROOT
 from tests.factories import ApiTokenFactory, MembershipFactory, SubtaskFactory, UserFactory
-from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.support.paths import REPO_ROOT
+from tests.support.seeding import ensure_tiny_base_models
+from tests.support.validation import wait_until_validated
 
 pytestmark = pytest.mark.e2e
 
@@ -78,13 +79,7 @@ class ClientFailed(Exception):
 
 
 def wait_until_final(revision: str) -> AdapterVersion:
-    deadline = time.monotonic() + VALIDATION_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        version = AdapterVersion.objects.filter(revision=revision).first()
-        if version is not None and version.status in FINAL_STATUSES:
-            return version
-        time.sleep(0.5)
-    raise AssertionError(f"version {revision} was not validated within {VALIDATION_TIMEOUT_SECONDS} s")
+    return wait_until_validated(revision=revision, timeout=VALIDATION_TIMEOUT_SECONDS, interval=0.5)
 
 
 def assert_same_tensors(pushed_path, loaded_path):

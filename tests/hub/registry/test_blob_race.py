@@ -31,6 +31,7 @@ from tests.factories import (
     adapter_config_json,
     weights_bytes,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,16 +121,21 @@ def test_a_failed_upload_never_deletes_a_blob_a_concurrent_upload_uses():
     alice_thread = _in_thread(alice_upload, outcome, "alice")
     try:
         # Alice's transaction has stored the shared weights and now reads the file that breaks.
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not reached.wait(0.05):
-            assert alice_thread.is_alive(), f"alice's upload ended early: {outcome['alice']!r}"
-            assert time.monotonic() < deadline, "alice's upload never reached its last file"
+        def alice_reached_her_last_file():
+            assert reached.is_set() or alice_thread.is_alive(), (
+                f"alice's upload ended early: {outcome['alice']!r}"
+            )
+            return reached.is_set()
+
+        wait_until(alice_reached_her_last_file, WAIT_SECONDS, message="alice's upload to reach its last file")
         bob_thread = _in_thread(bob_upload, outcome, "bob")
         # Bob's upload goes as far as it can while alice's transaction is open: it waits on a lock she holds.
-        deadline = time.monotonic() + WAIT_SECONDS
-        while _backends_waiting_on_a_lock() == 0 and bob_thread.is_alive():
-            assert time.monotonic() < deadline, "bob's upload never waited for alice's"
-            time.sleep(0.02)
+        wait_until(
+            lambda: _backends_waiting_on_a_lock() > 0 or not bob_thread.is_alive(),
+            WAIT_SECONDS,
+            interval=0.02,
+            message="bob's upload to wait for alice's",
+        )
     finally:
         release.set()
     alice_thread.join(WAIT_SECONDS)
@@ -169,10 +175,12 @@ def test_the_orphan_sweep_never_deletes_a_file_an_upload_in_flight_reuses(settin
     try:
         assert stored.wait(WAIT_SECONDS), "the upload never stored its blob"
         sweep_thread = _in_thread(delete_orphan_blobs, outcome, "sweep")
-        deadline = time.monotonic() + WAIT_SECONDS
-        while _backends_waiting_on_a_lock() == 0 and sweep_thread.is_alive():
-            assert time.monotonic() < deadline, "the sweep never waited for the upload"
-            time.sleep(0.02)
+        wait_until(
+            lambda: _backends_waiting_on_a_lock() > 0 or not sweep_thread.is_alive(),
+            WAIT_SECONDS,
+            interval=0.02,
+            message="the sweep to wait for the upload",
+        )
     finally:
         commit.set()
     upload_thread.join(WAIT_SECONDS)

@@ -1,7 +1,5 @@
 """Download counts written in batches (DOWNLOAD_COUNT_FLUSH_SECONDS above 0): one UPDATE per adapter."""
 
-import time
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -10,6 +8,7 @@ from hub.registry.download_counts import download_counts
 from hub.registry.models import Adapter
 from hub.registry.storage import IncomingFile
 from tests.factories import AdapterFactory, AdapterVersionFactory, NamespaceFactory, adapter_config_json
+from tests.support.waiting import wait_until
 
 
 def published(name: str) -> Adapter:
@@ -66,9 +65,7 @@ def test_the_timer_writes_a_batch_by_itself(client, settings, empty_buffer):
     adapter = published("timed")
     assert client.get(weights_url(adapter)).status_code == 200
     assert client.get(weights_url(adapter)).status_code == 200
-    deadline = time.monotonic() + 30
-    while count_of(adapter) != 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: count_of(adapter) == 2, timeout=30, message="the timer to write both downloads")
     assert count_of(adapter) == 2
     assert empty_buffer.pending() == {}
 

@@ -11,7 +11,6 @@ import requests
 from hub.registry.choices import TokenScope
 from hub.registry.models import Adapter
 from hub.registry.storage import IncomingFile
-from tests.conftest import WebServerProcess
 from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,
@@ -22,6 +21,7 @@ from tests.factories import (
     adapter_config_json,
     valid_adapter,
 )
+from tests.support.processes import WebServerProcess
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from adapters_core.configuration import PfeifferConfig, config_hash
 from hub.registry.choices import VersionStatus
 from hub.registry.models import Adapter, Architecture, Namespace, Subtask, Task
-from tests.conftest import TEST_DATA
+from tests.support.paths import TEST_DATA
 
 pytestmark = pytest.mark.django_db
 REPO = TEST_DATA / "adapterhub_repo"

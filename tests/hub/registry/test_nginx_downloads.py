@@ -7,7 +7,6 @@ import hashlib
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.download_log import count_logged_downloads
 from hub.registry.models import Adapter, Namespace
 from hub.registry.storage import IncomingFile
-from tests.conftest import REPO_ROOT
 from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,
@@ -30,6 +28,8 @@ from tests.factories import (
     UserFactory,
     adapter_config_json,
 )
+from tests.support.paths import REPO_ROOT
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -90,17 +90,17 @@ def nginx(live_server, tmp_path_factory):
         start_new_session=True,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while True:
+
+    def listening():
         if process.poll() is not None:
             raise RuntimeError(f"nginx exited: {process.stderr.read().decode()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
         except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+            return False
+        return True
+
+    wait_until(listening, timeout=10, message=f"nginx to listen on port {port}")
     yield Nginx(url=base_url, download_log=folder / "downloads.log")
     process.terminate()
     process.wait(timeout=10)
@@ -144,8 +144,11 @@ def logged(nginx):
     count_logged_downloads(str(nginx.download_log))
 
     def count() -> int:
-        # nginx writes the line once the response is sent, a moment after the client has read it.
-        time.sleep(0.2)
+        # nginx writes a download's line once the response is sent, a moment after the client has read it, and
+        # in its one worker process, before it handles another request: once it has answered a request sent
+        # afterwards, every earlier download is in the log. A direct request for the internal location is one
+        # nginx answers itself (404), logging nothing.
+        assert requests.get(f"{nginx.url}{PREFIX}", timeout=10).status_code == 404
         return count_logged_downloads(str(nginx.download_log))
 
     return count
@@ -283,10 +286,12 @@ def test_a_public_file_turned_private_is_refused_once_the_decision_expires(nginx
     assert requests.get(url, timeout=10).headers["X-Download-Decision"] == "MISS"
     Adapter.objects.filter(name="closing").update(private=True)
     # Django refuses it at once; nginx counts whole seconds: a decision valid for 1 s ends within 2 s.
-    deadline = time.monotonic() + 5
-    while requests.get(url, timeout=10).status_code != 404:
-        assert time.monotonic() < deadline, "the expired decision is still used"
-        time.sleep(0.25)
+    wait_until(
+        lambda: requests.get(url, timeout=10).status_code == 404,
+        timeout=5,
+        interval=0.25,
+        message="the expired decision to be dropped",
+    )
 
 
 def test_the_internal_location_cannot_be_requested_directly(nginx, accel):

@@ -14,10 +14,11 @@ from adapters_core.methods.lora.peft import LoRASiteTable
 from adapters_core.methods.lora.peft_meta import equivalent_lora_config_for_base
 from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.models import Adapter, BaseModel, Namespace
-from tests.conftest import REPO_ROOT, subprocess_environment
 from tests.factories import ApiTokenFactory, TaskFactory, UserFactory
 from tests.hub.validation.adapters import TINY_BASE_CONFIGS, peft_directory_files
-from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.support.paths import REPO_ROOT
+from tests.support.processes import subprocess_environment
+from tests.support.seeding import ensure_tiny_base_models
 
 # Runs in the child: argv[1] is a JSON object with the token, the user name and the files' folder.
 UPLOAD_SCRIPT = """

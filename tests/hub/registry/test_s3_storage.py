@@ -14,13 +14,13 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from adapters_core.hub_client import HubClient
-from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
-from hub.registry.models import Adapter, AdapterVersion, Blob
+from hub.registry.choices import TokenScope, VersionStatus
+from hub.registry.models import Adapter, Blob
 from hub.registry.storage import delete_orphan_blobs, store_bytes
 from tests.factories import ApiTokenFactory, TaskFactory, UserFactory, valid_adapter
 from tests.hub.validation.adapters import adapter_directory_files
-from tests.hub.validation.conftest import ensure_tiny_base_models
-from tests.hub.validation.test_worker_e2e import wait_for
+from tests.support.seeding import ensure_tiny_base_models
+from tests.support.validation import wait_until_validated
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -110,10 +110,7 @@ def test_upload_validation_and_download_with_s3_storage(
     assert weights_key in object_keys(s3_endpoint, WORKER_BUCKET)
     assert not (settings.MEDIA_ROOT / weights_key).exists()
 
-    version = wait_for(
-        lambda: AdapterVersion.objects.filter(adapter__name="sst-s3", status__in=FINAL_STATUSES).first(),
-        what="the worker to validate the version stored in S3",
-    )
+    version = wait_until_validated(adapter__name="sst-s3", timeout=60, interval=0.05)
     assert version.status == VersionStatus.VALID, version.report
     assert version.report["worker"].startswith("s3-")
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO_ROOT
 from tests.hub.registry.search_catalogue import QUERIES, build_catalogue, results_by_query
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.django_db
 

@@ -3,29 +3,11 @@
 import pytest
 
 from hub.celery import app
-from hub.registry.models import BaseModel, Namespace
-from hub.registry.seed import lora_site_table, parameter_count
+from hub.registry.models import Namespace
 from hub.registry.storage import IncomingFile
 from hub.registry.uploads import create_version
 from tests.factories import TaskFactory, UserFactory
-from tests.hub.validation.adapters import TINY_BASE_CONFIGS, transformers_config
-
-
-def ensure_tiny_base_models() -> None:
-    """BaseModel rows for the tiny configs (transactional tests flush the table, so create them per test)."""
-    for model_name, config in TINY_BASE_CONFIGS.items():
-        transformers = transformers_config(model_name)
-        BaseModel.objects.get_or_create(
-            model_name=model_name,
-            defaults=dict(
-                model_type=config["model_type"],
-                hidden_size=transformers.hidden_size,
-                num_hidden_layers=transformers.num_hidden_layers,
-                parameter_count=parameter_count(config),
-                lora_sites=lora_site_table(config),
-                config=config,
-            ),
-        )
+from tests.support.seeding import ensure_tiny_base_models
 
 
 @pytest.fixture

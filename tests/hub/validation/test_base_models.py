@@ -3,7 +3,6 @@ too large for a CPU worker waits, visibly, on the GPU queue), and uploads for th
 to end by a real worker."""
 
 import importlib
-import time
 import uuid
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from transformers import AutoConfig
 from adapters_core.methods.lora.peft import LoRASiteTable
 from adapters_core.methods.lora.peft_meta import lora_site_table_for_base
 from hub.celery import app
-from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
+from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.lifecycle import needs_gpu_worker, waiting_validations
 from hub.registry.models import AdapterVersion, BaseModel, Namespace
 from hub.registry.seed import base_model_configs, parameter_count, seed_base_models
@@ -24,7 +23,9 @@ from hub.registry.uploads import create_version
 from hub.validation.recovery import recover_validations
 from tests.factories import ApiTokenFactory, TaskFactory, UserFactory
 from tests.hub.validation.adapters import adapter_directory_files, shipped_base_adapter_files
-from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.support.seeding import ensure_tiny_base_models
+from tests.support.validation import wait_until_validated
+from tests.support.waiting import wait_until
 
 ADDED_BASE_MODELS = {
     # model name: parameters of the bare model (AutoModel), as the published checkpoints have them
@@ -150,16 +151,6 @@ def test_bases_too_large_for_a_cpu_worker_are_the_1b_and_7b_ones(settings):
 # --- end to end ------------------------------------------------------------------------------------------
 
 
-def wait_final(version_id, timeout=180.0) -> AdapterVersion:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        version = AdapterVersion.objects.get(pk=version_id)
-        if version.status in FINAL_STATUSES:
-            return version
-        time.sleep(0.1)
-    raise AssertionError(f"version {version_id} is still {version.status} after {timeout}s")
-
-
 def upload(live_server, model_name, files, name):
     token = ApiTokenFactory(
         user=UserFactory(username=f"uploader-{uuid.uuid4().hex[:8]}"), scope=TokenScope.WRITE
@@ -198,8 +189,14 @@ def test_a_mistral_7b_upload_waits_visibly_on_the_gpu_queue_and_recovery_adds_no
     assert accepted["waiting_for"].startswith(f"A GPU worker (queue {gpu_queue})")
     assert "28.4 GB in float32" in accepted["waiting_for"]
     assert waiting_validations(gpu_queue) == 1
-    # The CPU worker of this session takes `validation`, not this queue: the version stays pending.
-    time.sleep(2)
+    # The CPU worker of this session takes `validation`, not this queue: once nothing waits there and the
+    # worker holds no task, the version is still pending.
+    wait_until(
+        lambda: waiting_validations(celery_worker_process.queue) == 0 and celery_worker_process.is_idle(),
+        timeout=60,
+        interval=0.2,
+        message="the session worker to take everything queued on `validation`",
+    )
     status = requests.get(accepted["status_url"], timeout=10).json()
     assert status["status"] == VersionStatus.PENDING and status["waiting_for"] == accepted["waiting_for"]
 
@@ -220,7 +217,7 @@ def test_a_worker_taking_the_gpu_queue_validates_what_was_routed_there(
     accepted = upload(live_server, "tiny-bert", adapter_directory_files("tiny-bert", seed=3), "routed")
     assert accepted["waiting_for"].startswith(f"A GPU worker (queue {gpu_queue})")
 
-    version = wait_final(AdapterVersion.objects.get().pk, timeout=60)
+    version = wait_until_validated(AdapterVersion.objects.get(), timeout=60)
 
     assert version.status == VersionStatus.VALID, version.report
     assert version.report["worker"].startswith("gpu-queue-")
@@ -256,7 +253,7 @@ def test_an_upload_for_a_new_family_ends_valid_in_a_real_worker(
         check_permission=False,
     )
 
-    version = wait_final(created.version.pk)
+    version = wait_until_validated(created.version, timeout=180)
 
     assert version.status == VersionStatus.VALID, version.report
     assert version.report["reference_model"]["model_name"] == model_name

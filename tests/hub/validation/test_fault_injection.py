@@ -9,12 +9,14 @@ import time
 import pytest
 import requests
 
-from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
+from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.models import AdapterVersion
-from tests.conftest import WebServerProcess, terminate_other_database_connections
 from tests.factories import ApiTokenFactory, TaskFactory, UserFactory, valid_adapter
 from tests.hub.validation.adapters import adapter_directory_files
-from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.support.processes import WebServerProcess, terminate_other_database_connections
+from tests.support.seeding import ensure_tiny_base_models
+from tests.support.validation import wait_until_validated
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -55,10 +57,11 @@ def test_a_killed_worker_and_terminated_connections_during_a_burst_cost_no_5xx_a
         assert response.status_code == 202, response.text
         status_url = response.json()["status_url"].replace("http://testserver", web.url)
         version = AdapterVersion.objects.get(adapter__name="sst")
-        deadline = time.monotonic() + 60
-        while AdapterVersion.objects.get(pk=version.pk).status != VersionStatus.VALIDATING:
-            assert time.monotonic() < deadline, "the validation did not start"
-            time.sleep(0.05)
+        wait_until(
+            lambda: AdapterVersion.objects.get(pk=version.pk).status == VersionStatus.VALIDATING,
+            timeout=60,
+            message="the validation to start",
+        )
 
         doomed.kill()
         killed_at = time.monotonic()
@@ -80,21 +83,27 @@ def test_a_killed_worker_and_terminated_connections_during_a_burst_cost_no_5xx_a
         clients = [threading.Thread(target=burst, args=(urls, stop, answers)) for _ in range(BURST_CLIENTS)]
         for client in clients:
             client.start()
+
+        def clients_go_round() -> None:
+            """Wait until the clients have been answered as often as they have URLs between them."""
+            enough = len(answers) + BURST_CLIENTS * len(urls)
+            wait_until(lambda: len(answers) >= enough, timeout=60, message="the clients to be answered")
+
+        # The clients go round between two terminations (so the web server holds connections again, and its
+        # requests meet the terminated ones), and once more after the last.
         terminated = 0
         for _ in range(3):
-            time.sleep(1.5)
+            clients_go_round()
             terminated += terminate_other_database_connections()
-        time.sleep(1.5)
+        clients_go_round()
         stop.set()
         for client in clients:
             client.join(60)
         replacement.join(120)
 
-        while AdapterVersion.objects.get(pk=version.pk).status not in FINAL_STATUSES:
-            assert time.monotonic() - killed_at < RECOVERY_DEADLINE_SECONDS, (
-                "the version was not taken up again"
-            )
-            time.sleep(0.2)
+        wait_until_validated(
+            version, timeout=RECOVERY_DEADLINE_SECONDS - (time.monotonic() - killed_at), interval=0.2
+        )
         recovered_after = time.monotonic() - killed_at
     finally:
         web.stop()

@@ -21,8 +21,8 @@ from tests.hub.validation.adapters import (
     transformers_config,
     with_config_values,
 )
-from tests.hub.validation.conftest import ensure_tiny_base_models
-from tests.hub.validation.test_worker_e2e import wait_for
+from tests.support.seeding import ensure_tiny_base_models
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -97,7 +97,7 @@ def test_every_method_and_a_peft_directory_validate_and_the_other_format_loads(
         bodies = {name: requests.get(url, timeout=10).json() for name, url in status_urls.items()}
         return bodies if all(body["status"] in FINAL_STATUSES for body in bodies.values()) else None
 
-    bodies = wait_for(final_bodies, timeout=120, what="every upload to be validated")
+    bodies = wait_until(final_bodies, timeout=120, message="every upload to be validated")
     for name, body in bodies.items():
         expected = VersionStatus.INVALID if name == "wrong-rank" else VersionStatus.VALID
         assert body["status"] == expected, (name, body["report"]["summary"])

@@ -20,7 +20,7 @@ from hub.registry.models import Adapter, BaseModel
 from hub.validation.tasks import run_validation
 from tests.factories import ApiTokenFactory, TaskFactory, UserFactory
 from tests.hub.validation.adapters import adapter_directory_files, peft_directory_files
-from tests.hub.validation.conftest import ensure_tiny_base_models
+from tests.support.seeding import ensure_tiny_base_models
 
 # Python's re backtracks on it for about a second per module path (x4 for every +2 in the count), on each of
 # tiny-bert's layers twice; RE2 runs it at once.

@@ -8,34 +8,22 @@ from pathlib import Path
 import pytest
 import requests
 
-from hub.registry.choices import FINAL_STATUSES, TokenScope, VersionStatus
+from hub.registry.choices import TokenScope, VersionStatus
+from hub.registry.lifecycle import VALIDATE_VERSION_TASK
 from hub.registry.models import AdapterVersion
 from hub.validation.tasks import validate_version
 from tests.factories import ApiTokenFactory, TaskFactory, UserFactory
 from tests.hub.validation.adapters import adapter_directory_files
-from tests.hub.validation.conftest import ensure_tiny_base_models
 from tests.hub.validation.corpus import malformed_cases
+from tests.support.seeding import ensure_tiny_base_models
+from tests.support.validation import wait_until_all_validated, wait_until_status_final
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def wait_for(condition, timeout=60.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def statuses(version_ids) -> dict[int, str]:
     return dict(AdapterVersion.objects.filter(pk__in=version_ids).values_list("pk", "status"))
-
-
-def all_final(version_ids):
-    current = statuses(version_ids)
-    return len(current) == len(version_ids) and all(status in FINAL_STATUSES for status in current.values())
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +53,7 @@ def test_upload_through_the_api_becomes_valid_in_a_real_worker(live_server, cele
     assert response.status_code == 202, response.text
     status_url = response.json()["status_url"]
 
-    body = wait_for(
-        lambda: (
-            (payload := requests.get(status_url, timeout=10).json())["status"] in FINAL_STATUSES and payload
-        ),
-        what="the version to be validated",
-    )
+    body = wait_until_status_final(status_url, timeout=60, interval=0.05)
     assert body["status"] == VersionStatus.VALID, body["report"]
     assert body["report"]["outcome"] == "valid"
     assert [check["result"] for check in body["report"]["checks"]] == ["passed"] * 4
@@ -86,7 +69,7 @@ def test_every_malformed_upload_is_invalid_for_the_right_reason_without_crashing
     assert len(cases) >= 20
     versions = {store_version(case.files, registered_config=_registered(case)).pk: case for case in cases}
 
-    wait_for(lambda: all_final(list(versions)), timeout=120, what="the corpus to be validated")
+    wait_until_all_validated(list(versions), timeout=120, interval=0.05)
 
     for version in AdapterVersion.objects.filter(pk__in=list(versions)):
         case = versions[version.pk]
@@ -111,8 +94,12 @@ def test_a_version_delivered_twice_at_once_changes_state_once(store_version, con
     version = store_version(adapter_directory_files("tiny-bert", seed=12))  # enqueued once on commit
     validate_version.apply_async((version.pk,), queue=concurrent_worker.queue_name)  # and delivered again
 
-    wait_for(lambda: all_final([version.pk]), what="the version to be validated")
-    time.sleep(1.0)  # let the other delivery finish too
+    wait_until_all_validated([version.pk], timeout=60, interval=0.05)
+    wait_until(
+        lambda: (concurrent_worker.finished_deliveries(VALIDATE_VERSION_TASK) or 0) >= 2,
+        timeout=60,
+        message="the worker to finish the other delivery too",
+    )
 
     version.refresh_from_db()
     assert version.status == VersionStatus.VALID
@@ -150,8 +137,10 @@ def test_a_worker_killed_mid_validation_is_taken_up_again_by_itself(
     # A legacy pickle: its conversion runs in a child process for about a second, long enough to kill in.
     version = store_version(adapter_directory_files("tiny-bert", legacy_pickle=True, seed=13))
 
-    wait_for(
-        lambda: statuses([version.pk])[version.pk] == VersionStatus.VALIDATING, what="the validation to start"
+    wait_until(
+        lambda: statuses([version.pk])[version.pk] == VersionStatus.VALIDATING,
+        timeout=60,
+        message="the validation to start",
     )
     if killed == "the whole worker":
         doomed.kill()
@@ -163,7 +152,7 @@ def test_a_worker_killed_mid_validation_is_taken_up_again_by_itself(
             os.kill(pid, signal.SIGKILL)  # the main process stays and starts a new pool process
     killed_at = time.monotonic()
 
-    wait_for(lambda: all_final([version.pk]), timeout=60, what="the validation to be taken up again")
+    wait_until_all_validated([version.pk], timeout=60, interval=0.05)
     version.refresh_from_db()
     assert version.status == VersionStatus.VALID, version.report
     # At least the lost attempt and the one that finished; on a loaded machine the lease may also run out while the
