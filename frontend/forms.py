@@ -70,7 +70,7 @@ class FilterOptions:
             rows(Architecture.objects.all(), "architecture", F("name"), F("display_name"), _text("")),
             rows(
                 # Namespaces with adapters anyone may see.
-                Namespace.objects.filter(pk__in=Adapter.objects.visible_to(None).values("namespace_id")),
+                Namespace.objects.filter(pk__in=Adapter.objects.public().values("namespace_id")),
                 "namespace",
                 F("name"),
                 F("display_name"),

@@ -8,13 +8,13 @@ from frontend import views
 
 app_name = "frontend"
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("explore/", views.explore, name="explore"),
-    path("adapters/", views.adapter_list, name="adapter-list"),
-    path("adapters/<str:namespace>/", views.namespace_detail, name="namespace-detail"),
-    path("adapters/<str:namespace>/<str:name>/", views.adapter_detail, name="adapter-detail"),
-    path("architectures/", views.architecture_list, name="architecture-list"),
-    path("architectures/<str:name>/", views.architecture_detail, name="architecture-detail"),
+    path("", views.HomePage.as_view(), name="home"),
+    path("explore/", views.ExplorePage.as_view(), name="explore"),
+    path("adapters/", views.AdapterListPage.as_view(), name="adapter-list"),
+    path("adapters/<str:namespace>/", views.NamespacePage.as_view(), name="namespace-detail"),
+    path("adapters/<str:namespace>/<str:name>/", views.AdapterPage.as_view(), name="adapter-detail"),
+    path("architectures/", views.ArchitectureListPage.as_view(), name="architecture-list"),
+    path("architectures/<str:name>/", views.ArchitecturePage.as_view(), name="architecture-detail"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(template_name="frontend/login.html", redirect_authenticated_user=True),

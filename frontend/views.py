@@ -12,14 +12,16 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from frontend.base import AdapterPageView
 from frontend.config_keys import KEY_DESCRIPTIONS
 from frontend.diagram import layer_diagram
 from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_choices
 from frontend.layer_plan import describe_layer, plan_layer
 from frontend.snippets import config_load_snippets, key_values, usage_snippets
+from hub.public_urls import public_base_url
 from hub.registry.architectures import find_architecture
 from hub.registry.caching import cache_key, registry_generation
-from hub.registry.choices import AdapterType
+from hub.registry.choices import AdapterType, MethodFamily
 from hub.registry.errors import BadRequest, RegistryError
 from hub.registry.filtersets import (
     SORT_ORDERS,
@@ -28,9 +30,7 @@ from hub.registry.filtersets import (
     check_page_bounds,
     list_identity,
 )
-from hub.registry.methods import method_choices
 from hub.registry.models import (
-    Adapter,
     AdapterVersion,
     ApiToken,
     Architecture,
@@ -54,11 +54,6 @@ HOME_LIST_SIZE = 6
 # --------------------------------------------------------------------------------------------------
 
 
-def hub_url(request) -> str:
-    """The base URL clients should use for this hub (the public URL when configured)."""
-    return settings.ADAPTERHUB_PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
-
-
 def config_rows(config: dict) -> list[tuple[str, object, str]]:
     """(key, value, meaning) for each key of a config: the documented keys first, in the order of the
     reference library's BnConfig (PostgreSQL's JSON does not keep the stored order), then the rest by name."""
@@ -72,56 +67,58 @@ def config_rows(config: dict) -> list[tuple[str, object, str]]:
 # --------------------------------------------------------------------------------------------------
 
 
-def home(request):
-    counts = FilterOptions.counts(Adapter.objects.visible_to(request.user))
-    listed = Adapter.objects.for_list(request.user)
-    recent = listed.order_by(*SORT_ORDERS["recent"])[:HOME_LIST_SIZE]
-    popular = listed.order_by(*SORT_ORDERS["downloads"])[:HOME_LIST_SIZE]
-    return render(request, "frontend/home.html", {"counts": counts, "recent": recent, "popular": popular})
+class HomePage(AdapterPageView):
+    def get(self, request):
+        counts = FilterOptions.counts(self.visible_adapters())
+        listed = self.listed_adapters()
+        recent = listed.order_by(*SORT_ORDERS["recent"])[:HOME_LIST_SIZE]
+        popular = listed.order_by(*SORT_ORDERS["downloads"])[:HOME_LIST_SIZE]
+        return render(request, "frontend/home.html", {"counts": counts, "recent": recent, "popular": popular})
 
 
-def explore(request):
-    visible_ids = Adapter.objects.visible_to(request.user).values("pk")
-    in_view = Q(adapters__pk__in=visible_ids)
-    subtasks = Subtask.objects.annotate(adapter_count=Count("adapters", filter=in_view)).order_by("name")
-    tasks = (
-        Task.objects.annotate(adapter_count=Count("adapters", filter=in_view, distinct=True))
-        .prefetch_related(Prefetch("subtasks", queryset=subtasks))
-        .order_by("display_name", "name")
-    )
-    task_groups = [task for task in tasks if task.type == AdapterType.TASK]
-    language_groups = [task for task in tasks if task.type == AdapterType.LANGUAGE]
-    return render(
-        request, "frontend/explore.html", {"task_groups": task_groups, "language_groups": language_groups}
-    )
+class ExplorePage(AdapterPageView):
+    def get(self, request):
+        in_view = Q(adapters__pk__in=self.visible_adapters().values("pk"))
+        subtasks = Subtask.objects.annotate(adapter_count=Count("adapters", filter=in_view)).order_by("name")
+        tasks = (
+            Task.objects.annotate(adapter_count=Count("adapters", filter=in_view, distinct=True))
+            .prefetch_related(Prefetch("subtasks", queryset=subtasks))
+            .order_by("display_name", "name")
+        )
+        task_groups = [task for task in tasks if task.type == AdapterType.TASK]
+        language_groups = [task for task in tasks if task.type == AdapterType.LANGUAGE]
+        return render(
+            request, "frontend/explore.html", {"task_groups": task_groups, "language_groups": language_groups}
+        )
 
 
 # Anonymous list pages are kept this long per process, like the REST list's anonymous answers.
 LIST_PAGE_CACHE_SECONDS = 5
 
 
-def adapter_list(request):
+class AdapterListPage(AdapterPageView):
     """The adapter list. Pages for anonymous visitors (without pending messages, which the page would show)
     are cached per registry generation for LIST_PAGE_CACHE_SECONDS."""
-    cacheable = not request.user.is_authenticated and not len(messages.get_messages(request))
-    if not cacheable:
-        return _adapter_list(request)
-    key = cache_key("frontend:adapter-list", registry_generation(), request.get_full_path())
-    content = cache.get(key)
-    if content is not None:
-        return HttpResponse(content)
-    response = _adapter_list(request)
-    if response.status_code == 200:
-        cache.set(key, response.content, LIST_PAGE_CACHE_SECONDS)
-    return response
+
+    def get(self, request):
+        cacheable = not request.user.is_authenticated and not len(messages.get_messages(request))
+        if not cacheable:
+            return _adapter_list(request, self.listed_adapters())
+        key = cache_key("frontend:adapter-list", registry_generation(), request.get_full_path())
+        content = cache.get(key)
+        if content is not None:
+            return HttpResponse(content)
+        response = _adapter_list(request, self.listed_adapters())
+        if response.status_code == 200:
+            cache.set(key, response.content, LIST_PAGE_CACHE_SECONDS)
+        return response
 
 
-def _adapter_list(request):
+def _adapter_list(request, adapters):
     try:
         check_page_bounds(_page_number(request), PAGE_SIZE)
     except BadRequest as exc:
         return render(request, "frontend/list_bounds.html", {"message": exc.message}, status=400)
-    adapters = Adapter.objects.for_list(request.user)
     filterset = AdapterFilterSet(request.GET or None, queryset=adapters)
     errors = {}
     if filterset.is_bound and not filterset.is_valid():
@@ -149,7 +146,7 @@ def _adapter_list(request):
         "sort": filterset.sort_order if filterset.is_bound and not errors else "downloads",
         "status_choices": adapter_status_choices(),
         "type_choices": AdapterType.choices,
-        "method_choices": method_choices(),
+        "method_choices": MethodFamily.choices,
         "search_query": query,
         "suggestions": _suggestion_links(request, adapters)
         if query and not errors and not paginator.count
@@ -179,39 +176,37 @@ def _suggestion_links(request, adapters) -> list[dict]:
     return links
 
 
-def namespace_detail(request, namespace):
-    namespace_obj = Namespace.objects.filter(name=namespace).first()
-    if namespace_obj is None:
-        raise Http404(f"There is no namespace {namespace!r}.")
-    adapters = (
-        Adapter.objects.for_list(request.user)
-        .filter(namespace=namespace_obj)
-        .order_by("-download_count", "name")
-    )
-    members = namespace_obj.memberships.select_related("user").order_by("user__username")
-    return render(
-        request,
-        "frontend/namespace.html",
-        {"namespace": namespace_obj, "adapters": adapters, "members": members},
-    )
+class NamespacePage(AdapterPageView):
+    def get(self, request, namespace):
+        namespace_obj = Namespace.objects.filter(name=namespace).first()
+        if namespace_obj is None:
+            raise Http404(f"There is no namespace {namespace!r}.")
+        adapters = self.listed_adapters().filter(namespace=namespace_obj).order_by("-download_count", "name")
+        members = namespace_obj.memberships.select_related("user").order_by("user__username")
+        return render(
+            request,
+            "frontend/namespace.html",
+            {"namespace": namespace_obj, "adapters": adapters, "members": members},
+        )
 
 
-def adapter_detail(request, namespace, name):
-    files = Prefetch("files", queryset=VersionFile.objects.served().select_related("blob"))
-    versions = Prefetch(
-        "versions", queryset=AdapterVersion.objects.prefetch_related(files).order_by("-created_at")
-    )
-    adapter = (
-        Adapter.objects.visible_to(request.user)
-        .with_related()
-        .with_current_version()
-        .prefetch_related(versions)
-        .filter(namespace__name=namespace, name=name)
-        .defer("readme")  # the page shows readme_html, rendered when the README was stored
-        .first()
-    )
-    if adapter is None:
-        raise Http404(f"There is no adapter {namespace}/{name}, or it is private.")
+class AdapterPage(AdapterPageView):
+    def get(self, request, namespace, name):
+        adapter = self.get_adapter(namespace, name, prepare=self.with_page_rows)
+        return _adapter_page(request, adapter)
+
+    @staticmethod
+    def with_page_rows(adapters):
+        """What the page shows in one go: related rows, the current version, every version (newest first)
+        with its served files; not the README's source (the page shows readme_html, rendered when stored)."""
+        files = Prefetch("files", queryset=VersionFile.objects.served().select_related("blob"))
+        versions = Prefetch(
+            "versions", queryset=AdapterVersion.objects.prefetch_related(files).newest_first()
+        )
+        return adapters.with_related().with_current_version().prefetch_related(versions).defer("readme")
+
+
+def _adapter_page(request, adapter):
     versions = list(adapter.versions.all())
     for version in versions:
         for version_file in version.files.all():
@@ -225,7 +220,7 @@ def adapter_detail(request, namespace, name):
         # Without a valid version the page shows the newest upload (its report says what went wrong).
         "shown_version": current or (versions[0] if versions else None),
         "snippets": usage_snippets(
-            adapter, hub_url(request), [file.name for file in current.files.all()] if current else []
+            adapter, public_base_url(request), [file.name for file in current.files.all()] if current else []
         ),
         "config_rows": config_rows(adapter.config),
         "key_values": key_values(adapter.config, adapter.method),
@@ -235,37 +230,43 @@ def adapter_detail(request, namespace, name):
     return render(request, "frontend/adapter_detail.html", context)
 
 
-def architecture_list(request):
-    architectures = Architecture.objects.order_by("-builtin", "name")
-    adapter_counts = dict(
-        Adapter.objects.visible_to(request.user)
-        .order_by()
-        .values_list("architecture_name")
-        .annotate(count=Count("id"))
-        .values_list("architecture_name", "count")
-    )
-    rows = [
-        {
-            "architecture": architecture,
-            "adapter_count": adapter_counts.get(architecture.name, 0),
-            "summary": describe_layer(plan_layer(architecture.config)),
-        }
-        for architecture in architectures
-    ]
-    return render(request, "frontend/architecture_list.html", {"rows": rows})
+class ArchitectureListPage(AdapterPageView):
+    def get(self, request):
+        architectures = Architecture.objects.order_by("-builtin", "name")
+        adapter_counts = dict(
+            self.visible_adapters()
+            .order_by()
+            .values_list("architecture_name")
+            .annotate(count=Count("id"))
+            .values_list("architecture_name", "count")
+        )
+        rows = [
+            {
+                "architecture": architecture,
+                "adapter_count": adapter_counts.get(architecture.name, 0),
+                "summary": describe_layer(plan_layer(architecture.config)),
+            }
+            for architecture in architectures
+        ]
+        return render(request, "frontend/architecture_list.html", {"rows": rows})
 
 
-def architecture_detail(request, name):
-    architecture = find_architecture(name)
-    if architecture is None:
-        raise Http404(f"There is no architecture {name!r}.")
-    if architecture.name != name:  # an alias (`seq_bn`): the page lives under the canonical name
-        return redirect("frontend:architecture-detail", architecture.name)
-    adapters = (
-        Adapter.objects.for_list(request.user)
-        .filter(architecture_name=architecture.name)
-        .order_by("-download_count", "name")[:HOME_LIST_SIZE]
-    )
+class ArchitecturePage(AdapterPageView):
+    def get(self, request, name):
+        architecture = find_architecture(name)
+        if architecture is None:
+            raise Http404(f"There is no architecture {name!r}.")
+        if architecture.name != name:  # an alias (`seq_bn`): the page lives under the canonical name
+            return redirect("frontend:architecture-detail", architecture.name)
+        adapters = (
+            self.listed_adapters()
+            .filter(architecture_name=architecture.name)
+            .order_by("-download_count", "name")[:HOME_LIST_SIZE]
+        )
+        return _architecture_page(request, architecture, adapters)
+
+
+def _architecture_page(request, architecture, adapters):
     context = {
         "architecture": architecture,
         "config_rows": config_rows(architecture.config),

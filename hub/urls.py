@@ -16,11 +16,11 @@ urlpatterns = [
     ),
     path("api/v1/", include("hub.registry.api.urls")),
     # AdapterHub's v2 index (`/dist/v2/...`), for adapter-transformers 3.x clients.
-    path("", include("hub.compat.index_urls")),
+    path("", include("hub.compat.adapterhub_index.urls")),
     path("", include("frontend.urls")),
     # The Hugging Face Hub routes (`/api/models`, `/{namespace}/{name}/resolve/...`) come last: their
     # two-segment patterns would otherwise shadow the UI's pages.
-    path("", include("hub.compat.hf_urls")),
+    path("", include("hub.compat.huggingface.urls")),
 ]
 
 # Errors raised outside the API's views (a missing file, a malformed or oversized request, a failed CSRF

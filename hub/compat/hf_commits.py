@@ -8,7 +8,7 @@ validation queued. Its revision id (`AdapterVersion.revision`) is the commit id 
 whose files could not be uploaded (no adapter_config.json, a file an adapter directory cannot hold, an unknown
 base model, an LFS object never uploaded, ...) is refused with a 4xx naming the problem, and stores nothing.
 
-The head (hub.compat.huggingface.head_version) is the newest version that is valid or still being validated:
+The head (huggingface.lookups.head_version) is the newest version that is valid or still being validated:
 the parent a commit builds on, what `parentCommit` must name (optimistic concurrency: 409 otherwise), and what
 `preupload` compares files with. `main`, for readers, stays the adapter's current valid version while a commit
 validates and moves to it once it is valid. A commit that ends invalid never becomes `main` and is no longer
@@ -44,10 +44,11 @@ from adapters_core.directory import (
     README_FILE,
     SAFETENSORS_AND_PICKLE_FILES,
 )
-from hub.compat.hf_files import git_oid_for_mode, upload_mode
-from hub.compat.hf_repositories import Repository
-from hub.compat.huggingface import HubRouteError, head_version
-from hub.compat.request_bodies import body_reader
+from hub.compat.huggingface.errors import HubRouteError
+from hub.compat.huggingface.files import git_oid_for_mode, upload_mode
+from hub.compat.huggingface.lookups import head_version
+from hub.compat.huggingface.repositories import Repository
+from hub.compat.huggingface.request_bodies import body_reader
 from hub.registry.errors import BadRequest, PayloadTooLarge, UploadRejected
 from hub.registry.model_card import (
     CardDescription,
@@ -127,7 +128,7 @@ def head_files(head: AdapterVersion | None) -> dict[str, Blob]:
 
 
 def preupload(repository: Repository, payload) -> list[dict]:
-    """How each announced file is to be uploaded (`lfs` or `regular`, see hub.compat.hf_files.upload_mode) and
+    """How each announced file is to be uploaded (`lfs` or `regular`, see huggingface.files.upload_mode) and
     the oid of the file of that name at the head (null if none), so unchanged files are not sent again.
     Raises `UploadRejected` for a file no version can hold, before anything is uploaded."""
     announced = payload.get("files") if isinstance(payload, dict) else None

@@ -3,6 +3,15 @@ as QuerySet methods (`Adapter.objects.visible_to(user).resolvable()`, `AdapterVe
 
 Callers (REST API, web UI, Hugging Face routes, the v2 index, resolution, validation, admin) chain these
 methods instead of writing status filters, visibility conditions or `select_related` chains by hand.
+
+Privacy: `visible_to(user)` is called by the base views of each surface only (hub.registry.api.base,
+hub.compat.huggingface.base, frontend.base), by the services that take the caller (resolution), and here;
+the v2 index and the filter options show what anyone may see (`public()`). tests/hub/test_privacy_is_applied_once.py
+keeps it so.
+
+Version listings have one order, `newest_first()` (newest upload first, the id breaking ties): the REST API's
+version list and an adapter's `versions`, the web page's versions, the Hugging Face revisions (refs' tags) and
+the v2 index's files.
 This module is imported by `models.py`, so it reaches the models through the QuerySets' own model.
 """
 
@@ -56,12 +65,27 @@ class AdapterVersionQuerySet(models.QuerySet):
         return self.exclude(status__in=(VersionStatus.INVALID, VersionStatus.ERROR))
 
     def newest_first(self):
+        """The order of every version listing: newest upload first, the id breaking ties (see the module)."""
         return self.order_by("-created_at", "-id")
 
     def visible_to(self, user):
         """Versions of adapters `user` may see (see `AdapterQuerySet.visible_to`)."""
         adapter_model = self.model._meta.get_field("adapter").related_model
         return self.filter(adapter__in=adapter_model.objects.visible_to(user).values("pk"))
+
+    def public(self):
+        """Versions of public adapters: what anyone may see (the v2 index)."""
+        return self.visible_to(None)
+
+    def revisions_for(self, member: bool):
+        """An adapter's versions as the Hugging Face routes offer them as revisions, newest first: the valid
+        ones, and for a member of the adapter's namespace every one (a commit can be read back before it is
+        validated)."""
+        return (self if member else self.valid()).newest_first()
+
+    def named_by_revision(self, revision: str):
+        """Versions whose label or revision id is `revision` (the clients name a revision either way)."""
+        return self.filter(Q(revision=revision) | Q(version=revision))
 
     def downloadable_by(self, user):
         """Versions whose files `user` may download: the valid versions of adapters they may see, and every
@@ -166,6 +190,14 @@ class AdapterQuerySet(models.QuerySet):
         a superuser). Without a user (or anonymous): the public ones."""
         return _visible_to(self, user)
 
+    def public(self):
+        """Public adapters: what anyone may see (the v2 index, the web UI's filter options)."""
+        return _visible_to(self, None)
+
+    def named(self, namespace: str, name: str):
+        """The adapter `namespace/name` (at most one row)."""
+        return self.filter(namespace__name=namespace, name=name)
+
     def with_related(self):
         """Joined with namespace, task, subtask and base model: what naming and describing an adapter needs."""
         return self.select_related(*ADAPTER_RELATIONS)
@@ -218,3 +250,7 @@ class EmptyRepositoryQuerySet(models.QuerySet):
     def visible_to(self, user=None):
         """Empty repositories `user` may see, by the rule of `AdapterQuerySet.visible_to`."""
         return _visible_to(self, user)
+
+    def named(self, namespace: str, name: str):
+        """The empty repository `namespace/name` (at most one row)."""
+        return self.filter(namespace__name=namespace, name=name)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 
-from hub.compat.huggingface import HubRouteError
+from hub.compat.huggingface.errors import HubRouteError
 from hub.registry.models import Architecture
 from tests.factories import NamespaceFactory, valid_adapter, weights_bytes
 

@@ -1,20 +1,17 @@
 """JSON shapes of the REST API. URLs in responses are absolute (ADAPTERHUB_PUBLIC_URL, else the request's host)."""
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from hub.public_urls import public_url
 from hub.registry.lifecycle import waiting_for
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Subtask, Task
 from hub.registry.resolution import file_path
 
 
 def absolute_url(request, path: str) -> str:
-    if settings.ADAPTERHUB_PUBLIC_URL:
-        return settings.ADAPTERHUB_PUBLIC_URL + path
-    if request is None:
-        return path
-    return request.build_absolute_uri(path)
+    """`path` on the hub's public base URL (hub.public_urls, shared with the other surfaces)."""
+    return public_url(request, path)
 
 
 def version_path(namespace: str, name: str, version: str) -> str:
@@ -128,7 +125,7 @@ class AdapterDetailSerializer(AdapterListSerializer):
     def get_versions(self, adapter) -> list[dict]:
         context = {**self.context, "adapter": adapter}
         return VersionSummarySerializer(
-            adapter.versions.order_by("-created_at", "-id"), many=True, context=context
+            adapter.versions.newest_first(), many=True, context=context
         ).data
 
 

@@ -16,18 +16,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.decorators import api_view, permission_classes, renderer_classes
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from adapters_core.configuration import AdapterConfigError
 from adapters_core.configuration.values import load_json
 from hub import http_errors
+from hub.registry.api.base import AdapterAPIView, RegistryAPIView
 from hub.registry.api.parsers import MultiPartParser
-from hub.registry.api.permissions import WriteAccess
 from hub.registry.api.serializers import (
     AdapterDetailSerializer,
     AdapterListSerializer,
@@ -54,7 +53,7 @@ from hub.registry.downloads import (
     download_decision,
     nginx_sends_files,
 )
-from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge, RegistryError
+from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge
 from hub.registry.filtersets import (
     MAX_LIST_OFFSET,
     MAX_PAGE_SIZE,
@@ -75,54 +74,6 @@ ARCHITECTURE_CACHE_SECONDS = 60
 # Anonymous list answers are kept this long per process (as resolutions are, RESOLUTION_CACHE_SECONDS): an
 # upload through this process shows at once (a new registry generation), one elsewhere within this delay.
 LIST_CACHE_SECONDS = RESOLUTION_CACHE_SECONDS
-
-
-def error_response(exc: RegistryError) -> Response:
-    body = {"detail": exc.message}
-    if exc.field:
-        body["field"] = exc.field
-    body.update(exc.extra)
-    return Response(body, status=exc.status_code)
-
-
-def validation_error(detail) -> BadRequest:
-    """A DRF validation error (of a serializer or of the list filters) in the API's error format: `detail` is
-    the first message, prefixed with its field, and `errors` holds them all, per field."""
-    if isinstance(detail, dict):
-        field, messages = next(iter(detail.items()))
-        first = messages[0] if isinstance(messages, list) else messages
-        return BadRequest(f"{field}: {first}", field=field, extra={"errors": detail})
-    first = detail[0] if isinstance(detail, list) and detail else detail
-    return BadRequest(str(first), extra={"errors": detail})
-
-
-def refuse_repeated_query_parameters(params) -> None:
-    """Every query parameter of the API takes one value; a repeated one (`?page_size=5&page_size=500`) is
-    refused rather than one of its values picked silently."""
-    for key, values in params.lists():
-        if len(values) > 1:
-            raise BadRequest(
-                f"The query parameter {key!r} is given {len(values)} times; give it once.", field=key
-            )
-
-
-class RegistryAPIView(APIView):
-    """Base view: JSON only, write access checked for unsafe methods, every error in the API's format
-    ({"detail", ...}), each query parameter once."""
-
-    permission_classes = [WriteAccess]
-    renderer_classes = [JSONRenderer]
-
-    def initial(self, request, *args, **kwargs):
-        refuse_repeated_query_parameters(request.query_params)
-        super().initial(request, *args, **kwargs)
-
-    def handle_exception(self, exc):
-        if isinstance(exc, ValidationError):
-            exc = validation_error(exc.detail)
-        if isinstance(exc, RegistryError):
-            return error_response(exc)
-        return super().handle_exception(exc)
 
 
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,8}")
@@ -258,7 +209,7 @@ class ArchitectureDetailView(RegistryAPIView):
 
 
 @extend_schema(summary="List and search adapters")
-class AdapterListView(RegistryAPIView, generics.ListAPIView):
+class AdapterListView(AdapterAPIView, generics.ListAPIView):
     serializer_class = AdapterListSerializer
     filterset_class = AdapterFilterSet
     pagination_class = Pagination
@@ -297,28 +248,14 @@ class AdapterListView(RegistryAPIView, generics.ListAPIView):
         return suggestions(others.unsorted_qs(), query)
 
 
-def _get_adapter(user, namespace, name):
-    adapter = (
-        Adapter.objects.visible_to(user)
-        .with_related()
-        .with_current_version_label()
-        .select_related("default_version")
-        .filter(namespace__name=namespace, name=name)
-        .first()
-    )
-    if adapter is None:
-        raise NotFound(f"Adapter {namespace}/{name} does not exist (or is private).")
-    return adapter
-
-
-class AdapterDetailView(RegistryAPIView):
+class AdapterDetailView(AdapterAPIView):
     @extend_schema(responses=AdapterDetailSerializer, summary="An adapter with its versions")
     def get(self, request, namespace, name):
-        adapter = _get_adapter(request.user, namespace, name)
+        adapter = self.get_adapter(namespace, name)
         return Response(AdapterDetailSerializer(adapter, context={"request": request}).data)
 
 
-class VersionListView(RegistryAPIView):
+class VersionListView(AdapterAPIView):
     parser_classes = [MultiPartParser]
 
     def initialize_request(self, request, *args, **kwargs):
@@ -376,7 +313,7 @@ class VersionListView(RegistryAPIView):
 
     @extend_schema(responses=VersionDetailSerializer(many=True), summary="The versions of an adapter")
     def get(self, request, namespace, name):
-        adapter = _get_adapter(request.user, namespace, name)
+        adapter = self.get_adapter(namespace, name)
         versions = adapter.versions.newest_first()
         return Response([version_detail(request, version) for version in versions])
 
@@ -396,12 +333,12 @@ def name_with_slash(request, full_name):
     )
 
 
-class VersionDetailView(RegistryAPIView):
+class VersionDetailView(AdapterAPIView):
     @extend_schema(
         responses=VersionDetailSerializer, summary="A version's status, validation report and files"
     )
     def get(self, request, namespace, name, version):
-        adapter = _get_adapter(request.user, namespace, name)
+        adapter = self.get_adapter(namespace, name)
         row = AdapterVersion.objects.filter(adapter=adapter, version=version).with_adapter().first()
         if row is None:
             labels = list(adapter.versions.values_list("version", flat=True))
@@ -416,7 +353,7 @@ class VersionDetailView(RegistryAPIView):
 # --------------------------------------------------------------------------------------------------
 
 
-class ResolveView(RegistryAPIView):
+class ResolveView(AdapterAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("identifier", str, required=True, description="e.g. sentiment/sst-2@ukp"),

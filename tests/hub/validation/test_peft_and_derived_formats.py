@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load as load_safetensors
 
-from hub.compat.adapterhub_index import ensure_archive
+from hub.compat.adapterhub_index.archives import ensure_archive
 from hub.registry.choices import VersionStatus
 from hub.registry.errors import UploadRejected
 from hub.registry.models import VersionFile

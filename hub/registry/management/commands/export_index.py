@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from hub.compat.adapterhub_index import write_index
+from hub.compat.adapterhub_index.documents import write_index
 
 
 class Command(BaseCommand):

@@ -1,8 +1,5 @@
 """Repositories as the Hugging Face write routes see them: an adapter, or a name created empty
-(`EmptyRepository`), and who may write to it.
-
-A caller who may not see a repository is told it does not exist (`RepoNotFound`: 401 without a token, 404
-with one), as on the read routes; one who sees it but may not write gets 403 with the reason; only
+(`EmptyRepository`). Who may write to one is decided by `base.RepositoryWriteView.writable_repository`; only
 `main` can be written to, and pull requests do not exist.
 """
 
@@ -12,10 +9,10 @@ from dataclasses import dataclass
 from django.http import Http404
 from django.views.decorators.csrf import csrf_exempt
 
-from hub.compat.huggingface import MAIN_REVISION, HubRouteError, repository_not_found
+from hub.compat.huggingface.errors import HubRouteError, repository_not_found
+from hub.compat.huggingface.lookups import MAIN_REVISION
 from hub.registry.errors import BadRequest
-from hub.registry.models import Adapter, EmptyRepository, Namespace
-from hub.registry.permissions import require_write
+from hub.registry.models import Adapter, Namespace
 
 # Older huggingface_hub releases (0.36) send `private: true|false`; 2.x sends `visibility` instead.
 PRIVATE_BY_VISIBILITY = {"private": True, "public": False}
@@ -32,39 +29,6 @@ class Repository:
     @property
     def full_name(self) -> str:
         return f"{self.namespace.name}/{self.name}"
-
-
-def writable_repository(request, namespace_name: str, name: str) -> Repository:
-    """The repository `namespace_name/name` if the caller may write to it (a write token of a user with the
-    role owner or write in the namespace); raises `HubRouteError` or `NotAllowed` saying why not."""
-    user = request.user
-    full_name = f"{namespace_name}/{name}"
-    namespace = Namespace.objects.filter(name=namespace_name).first()
-    adapter = empty = None
-    if namespace is not None:
-        adapter = (
-            Adapter.objects.visible_to(user).with_related().filter(namespace=namespace, name=name).first()
-        )
-        if adapter is None:
-            empty = EmptyRepository.objects.visible_to(user).filter(namespace=namespace, name=name).first()
-    if adapter is None and empty is None:
-        if not user.is_authenticated:
-            # It may be private: without a token nobody can tell, so the client says to log in.
-            raise HubRouteError(
-                401,
-                "RepoNotFound",
-                f"Repository {full_name} not found, or it is private: send a write token.",
-            )
-        raise repository_not_found(full_name)
-    if not user.is_authenticated:
-        raise HubRouteError(
-            401,
-            None,
-            f"Writing to {full_name} needs a write token: set HF_TOKEN (or pass token=...) to an AdapterHub "
-            "token with scope write.",
-        )
-    require_write(user, namespace, request.auth)
-    return Repository(namespace=namespace, name=name, adapter=adapter)
 
 
 def requested_privacy(body: dict) -> bool | None:
@@ -121,5 +85,5 @@ def unknown_repository(request, namespace: str, name: str):
     return repository_not_found(f"{namespace}/{name}").response()
 
 
-# The names routes accept (hub.compat.hf_urls.NAME).
+# The names routes accept (hub.compat.huggingface.urls.NAME).
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -12,7 +12,7 @@ the transfer may take longer). It works only while that user may still write to 
 (still a member with the role owner or write, still active, the token not revoked).
 
 `PUT /{ns}/{name}.git/info/lfs/objects/{oid}?token=...` streams the bytes (chunked or not, see
-hub.compat.request_bodies) into a temporary file while computing their sha256 and size. Only bytes that match
+hub.compat.huggingface.request_bodies) into a temporary file while computing their sha256 and size. Only bytes that match
 the batch request's oid and size are stored, as a content-addressed blob (hub.registry.storage.store_blob), and
 records the upload to the repository (`LfsUpload`); anything else is refused and the temporary file removed, so
 nothing half-stored remains. A stored object is what a commit refers to (`lfsFile`); an object no commit ever
@@ -40,9 +40,10 @@ from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from hub.compat.hf_repositories import writable_repository
-from hub.compat.huggingface import HubRouteError, HuggingFaceView, endpoint_url
-from hub.compat.request_bodies import body_reader
+from hub.compat.huggingface.base import RepositoryWriteView
+from hub.compat.huggingface.errors import HubRouteError
+from hub.compat.huggingface.request_bodies import body_reader
+from hub.public_urls import public_base_url
 from hub.registry.api.parsers import JSONParser as HubJSONParser
 from hub.registry.errors import NotAllowed
 from hub.registry.models import ApiToken, Blob, LfsUpload, Namespace
@@ -65,7 +66,7 @@ class LfsJSONRenderer(JSONRenderer):
     media_type = LFS_MEDIA_TYPE
 
 
-class LfsView(HuggingFaceView):
+class LfsView(RepositoryWriteView):
     """The LFS routes speak `application/vnd.git-lfs+json` (and plain JSON)."""
 
     parser_classes = [LfsJSONParser, HubJSONParser, JSONParser]
@@ -121,7 +122,7 @@ def _batch_object(request, full_name: str, item) -> dict:
                 f"Object {oid} is stored with {stored.size} bytes, not {size}: check its size.",
             )
         return {"oid": oid, "size": size}  # already stored: nothing to upload
-    base = f"{endpoint_url(request)}/{full_name}.git/info/lfs"
+    base = f"{public_base_url(request)}/{full_name}.git/info/lfs"
     signed = upload_token(full_name, oid, size, request.user, request.auth)
     expires_in = settings.HF_UPLOAD_URL_SECONDS
     return {
@@ -143,7 +144,7 @@ class LfsBatchView(LfsView):
     """`POST /{ns}/{name}.git/info/lfs/objects/batch`: where to upload each object (see the module)."""
 
     def post(self, request, namespace, name):
-        repository = writable_repository(request, namespace, name)
+        repository = self.writable_repository(namespace, name)
         body = request.data
         if not isinstance(body, dict):
             raise HubRouteError(400, None, "The batch request must be a JSON object.")
@@ -279,7 +280,7 @@ class LfsVerifyView(LfsView):
     """`POST /{ns}/{name}.git/info/lfs/verify` `{oid, size}`: 200 when the object is stored with that size."""
 
     def post(self, request, namespace, name):
-        repository = writable_repository(request, namespace, name)
+        repository = self.writable_repository(namespace, name)
         body = request.data if isinstance(request.data, dict) else {}
         oid, size = body.get("oid"), body.get("size")
         referable = Blob.objects.referable_by(request.user, repository.full_name)

@@ -7,7 +7,7 @@ input as ending where the body ends (`wsgi.input_terminated`, a WSGI extension):
 end instead. A server that does not mark it gets 411 with what to do.
 """
 
-from hub.compat.huggingface import HubRouteError
+from hub.compat.huggingface.errors import HubRouteError
 
 
 def body_reader(request):

@@ -1,48 +1,22 @@
-"""AdapterHub's v2 index (`/dist/v2/`), generated from the database, for adapter-transformers 3.x clients.
+"""The documents of the v2 index (see hub.compat.adapterhub_index), generated from the database and cached
+under a key that changes whenever the registry does (one cheap query checks it); `write_index` writes the
+whole tree to a folder for nginx or a CDN."""
 
-Layout, as the old static site served it:
-- `index/<model_name>.json`: {task: {subtask: {"default": path, <config_hash>: {"versions": {<org>: path}}}}}
-- `adapters/<org>/<name>.json`: {"config_id", "config", "default_version", "files": {<version>: {url, sha256}}, "info"}
-- `architectures.json`: {name: config}, and `all.json`: [info, ...]
-
-Old clients download one archive per version (they unpack zip files), so each valid version gets a
-deterministic zip of its files, built once and kept as a blob. Generated documents are cached under a
-key that changes whenever the registry does (one cheap query checks it), and `write_index` writes
-the whole tree to a folder for nginx or a CDN.
-"""
-
-import io
 import json
-import zipfile
 from pathlib import Path
 
-from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection
 
+from hub.compat.adapterhub_index.archives import archive_path, ensure_archive
 from hub.registry.caching import cache_key, registry_generation
-from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, VersionFile
-from hub.registry.storage import open_blob, store_bytes
+from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel
 
 INDEX_CACHE_SECONDS = 3600
-# Fixed timestamp: the same files always give the same archive bytes, hence the same sha256.
-ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
-
-
-def index_base_url(request=None) -> str:
-    if settings.ADAPTERHUB_PUBLIC_URL:
-        return settings.ADAPTERHUB_PUBLIC_URL
-    if request is not None:
-        return request.build_absolute_uri("/").rstrip("/")
-    return "http://localhost:8000"
 
 
 def adapter_entry_path(adapter: Adapter) -> str:
     return f"adapters/{adapter.namespace.name}/{adapter.name}.json"
-
-
-def archive_path(version: AdapterVersion) -> str:
-    return f"/dist/v2/archives/{version.revision}.zip"
 
 
 def registry_fingerprint() -> str:
@@ -79,7 +53,7 @@ def cached_document(name: str, build, base_url: str):
 def _valid_adapters():
     """The adapters the index lists: public ones with a valid version, with their current version."""
     return (
-        Adapter.objects.visible_to(None)
+        Adapter.objects.public()
         .resolvable()
         .with_related()
         .with_current_version()
@@ -137,7 +111,7 @@ def build_adapter_entry(namespace: str, name: str, base_url: str) -> dict | None
     adapter = _valid_adapters().filter(namespace__name=namespace, name=name).first()
     if adapter is None:
         return None
-    versions = list(adapter.versions.valid().select_related("archive").order_by("created_at", "id"))
+    versions = list(adapter.versions.valid().select_related("archive").newest_first())
     default = next(version for version in versions if version.pk == adapter.current_version_id)
     files = {}
     for version in versions:
@@ -158,27 +132,6 @@ def build_adapter_entry(namespace: str, name: str, base_url: str) -> dict | None
         "citation": adapter.citation,
         "license": adapter.license,
     }
-
-
-def ensure_archive(version: AdapterVersion):
-    """The version's zip archive (a blob), built and recorded on first need."""
-    if version.archive_id is not None:
-        return version.archive
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for item in (
-            VersionFile.objects.served().filter(version=version).select_related("blob").order_by("name")
-        ):
-            info = zipfile.ZipInfo(item.name, date_time=ZIP_TIMESTAMP)
-            info.external_attr = 0o644 << 16
-            with open_blob(item.blob) as source, archive.open(info, "w") as target:
-                for chunk in iter(lambda source=source: source.read(1024 * 1024), b""):
-                    target.write(chunk)
-    blob = store_bytes(buffer.getvalue(), f"{version.revision}.zip")
-    with transaction.atomic():
-        AdapterVersion.objects.filter(pk=version.pk, archive=None).update(archive=blob)
-    version.archive = blob
-    return blob
 
 
 def index_documents(base_url: str):

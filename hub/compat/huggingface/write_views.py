@@ -1,23 +1,23 @@
-"""The writing part of the Hugging Face Hub's HTTP API, so that unmodified `huggingface_hub` clients (and the
+"""The writing routes of the Hugging Face Hub's HTTP API, so that unmodified `huggingface_hub` clients (and the
 reference `adapters` library and PEFT, which push through it) publish to the registry.
 
 - `POST /api/repos/create` `{name, organization, private | visibility}`: an empty repository in the token's user
   namespace (`organization: null`) or an organisation the user may write to (role owner or write; a write
   token). It is an `EmptyRepository` until its first commit creates the adapter (an adapter needs the base model
   and task its files and card name). An existing name answers 409 with its `url`, as clients expect. Privacy is
-  `private` (huggingface_hub 0.36) or `visibility` (2.x): hub.compat.hf_repositories.requested_privacy.
+  `private` (huggingface_hub 0.36) or `visibility` (2.x): hub.compat.huggingface.repositories.requested_privacy.
 - `POST /api/validate-yaml` `{content}`: checks the README's front matter (always answers JSON).
 - `GET /api/whoami-v2`: the token's user, their organisations with their roles, and the token's role.
 - `POST /api/models/{ns}/{name}/preupload/main`: how each file is to be uploaded, and the oids of the head's
   files (hub.compat.hf_commits.preupload).
-- LFS uploads: hub.compat.hf_lfs.
+- LFS uploads: hub.compat.huggingface.lfs.
 - `POST /api/models/{ns}/{name}/commit/main` (NDJSON): a new version of the adapter (hub.compat.hf_commits,
   where `main`, the head and `parentCommit` are explained).
 - `POST /api/models/{ns}/{name}/branch/{branch}`: `main` is the one branch: 409 for it (clients take that as
   "exists"), 400 for others.
 
 Repository URLs are `{endpoint}/{ns}/{name}` with the endpoint as the client reaches the hub
-(hub.compat.huggingface.endpoint_url); the clients parse them against their `HF_ENDPOINT`.
+(hub.public_urls.public_base_url); the clients parse them against their `HF_ENDPOINT`.
 
 These routes speak the protocol `huggingface_hub` defines (NDJSON commits, Git LFS media types), which the
 OpenAPI schema of the native API does not describe: they are left out of it.
@@ -29,13 +29,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from hub.compat.hf_commits import apply_commit, parse_commit, preupload, read_commit_body
-from hub.compat.hf_repositories import (
-    refuse_pull_requests,
-    requested_privacy,
-    require_main,
-    writable_repository,
-)
-from hub.compat.huggingface import MAIN_REVISION, HubRouteError, HuggingFaceView, endpoint_url
+from hub.compat.huggingface.base import HuggingFaceView, RepositoryWriteView
+from hub.compat.huggingface.errors import HubRouteError
+from hub.compat.huggingface.lookups import MAIN_REVISION
+from hub.compat.huggingface.repositories import refuse_pull_requests, requested_privacy, require_main
+from hub.public_urls import public_base_url
 from hub.registry.api.serializers import version_path
 from hub.registry.choices import NamespaceKind
 from hub.registry.errors import BadRequest, PayloadTooLarge
@@ -75,7 +73,7 @@ class CreateRepositoryView(HuggingFaceView):
         require_write(request.user, namespace, request.auth)
         check_name(namespace.name, "namespace name", field="organization")
         check_name(name, "repository name", field="name")
-        url = f"{endpoint_url(request)}/{namespace.name}/{name}"
+        url = f"{public_base_url(request)}/{namespace.name}/{name}"
         with transaction.atomic():
             # The lock uploads take (hub.registry.uploads.create_version): the name is checked and taken at once.
             Namespace.objects.select_for_update().filter(pk=namespace.pk).first()
@@ -170,33 +168,33 @@ class WhoAmIView(HuggingFaceView):
 
 
 @extend_schema(exclude=True)
-class PreuploadView(HuggingFaceView):
+class PreuploadView(RepositoryWriteView):
     """`POST /api/models/{ns}/{name}/preupload/{rev}`: see hub.compat.hf_commits.preupload."""
 
     def post(self, request, namespace, name, revision):
-        repository = writable_repository(request, namespace, name)
+        repository = self.writable_repository(namespace, name)
         require_main(revision, repository.full_name)
         refuse_pull_requests(request)
         return Response({"files": preupload(repository, request.data)})
 
 
 @extend_schema(exclude=True)
-class CommitView(HuggingFaceView):
+class CommitView(RepositoryWriteView):
     """`POST /api/models/{ns}/{name}/commit/{rev}`: a new version (see hub.compat.hf_commits). Answers
     `commitUrl` and `commitOid` (the version's revision id), and where to follow its validation."""
 
     def post(self, request, namespace, name, revision):
-        repository = writable_repository(request, namespace, name)
+        repository = self.writable_repository(namespace, name)
         require_main(revision, repository.full_name)
         refuse_pull_requests(request)
         # The NDJSON body is read as it is: no parser touches it (nor Django's in-memory body limit).
         commit = parse_commit(read_commit_body(request._request))
         result = apply_commit(repository, commit, request.user, request.auth)
         version = result.version
-        status_url = endpoint_url(request) + version_path(namespace, name, version.version)
+        status_url = public_base_url(request) + version_path(namespace, name, version.version)
         return Response(
             {
-                "commitUrl": f"{endpoint_url(request)}/{repository.full_name}/commit/{version.revision}",
+                "commitUrl": f"{public_base_url(request)}/{repository.full_name}/commit/{version.revision}",
                 "commitOid": version.revision,
                 "commitMessage": commit.summary,
                 "pullRequestUrl": None,
@@ -210,11 +208,11 @@ class CommitView(HuggingFaceView):
 
 
 @extend_schema(exclude=True)
-class BranchView(HuggingFaceView):
+class BranchView(RepositoryWriteView):
     """`POST /api/models/{ns}/{name}/branch/{branch}`: see the module."""
 
     def post(self, request, namespace, name, branch):
-        repository = writable_repository(request, namespace, name)
+        repository = self.writable_repository(namespace, name)
         if branch == MAIN_REVISION:
             return JsonResponse(
                 {"error": f"Branch {MAIN_REVISION} already exists in {repository.full_name}."}, status=409

@@ -1,0 +1,208 @@
+"""The reading routes of the Hugging Face Hub's API (the writing ones: hub.compat.huggingface.write_views).
+
+Routes: `GET /api/models` (a bare JSON array with `Link: <...>; rel="next"` pagination),
+`GET /api/models/{ns}/{name}[/revision/{rev}]`, `GET /api/models/{ns}/{name}/tree/{rev}[/{path}]` (paged
+the same way), `GET /api/models/{ns}/{name}/refs`, and `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`.
+Each reads repositories through `RepositoryReadView` (hub.compat.huggingface.base), which applies privacy.
+"""
+
+from django.db.models import Value
+from django.db.models.functions import Concat
+from rest_framework.response import Response
+
+from hub.compat.huggingface.base import RepositoryReadView
+from hub.compat.huggingface.errors import HubRouteError
+from hub.compat.huggingface.lookups import MAIN_REF, MAIN_REVISION, find_version, main_version
+from hub.compat.huggingface.paging import DEFAULT_PAGE_SIZE, OffsetPage
+from hub.compat.huggingface.representations import LIBRARY_NAME, model_json, tag_condition, tree_entries
+from hub.registry.choices import VersionStatus
+from hub.registry.downloads import COUNTED_FILE, blob_response, count_download
+
+# `sort` values the clients send → (model fields, descending by default)
+SORT_FIELDS = {
+    "downloads": (("download_count",), True),
+    "likes": (("download_count",), True),
+    "trendingScore": (("download_count",), True),
+    "lastModified": (("updated_at",), True),
+    "createdAt": (("created_at",), True),
+    "id": (("namespace__name", "name"), False),
+    "modelId": (("namespace__name", "name"), False),
+}
+TREE_PAGE_SIZE = 1000
+
+
+def _flag(request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+
+
+class ModelListView(RepositoryReadView):
+    """`GET /api/models`: search, author, filter (tags), sort, direction, limit, full, config."""
+
+    def get(self, request):
+        params = request.query_params
+        adapters = self.served_adapters()
+        for text in params.getlist("search"):
+            adapters = adapters.alias(repo_id=Concat("namespace__name", Value("/"), "name")).filter(
+                repo_id__icontains=text
+            )
+        if params.get("author"):
+            adapters = adapters.filter(namespace__name=params["author"])
+        for tag in params.getlist("filter"):
+            adapters = adapters.filter(tag_condition(tag))
+        adapters = adapters.order_by(*self.ordering(params))
+
+        page = OffsetPage(request, "offset", DEFAULT_PAGE_SIZE)
+        rows = list(adapters[page.offset : page.end + 1])
+        full = _flag(request, "full")
+        body = [
+            model_json(
+                adapter,
+                main_version(adapter),
+                siblings=full,
+                blobs=False,
+                config=_flag(request, "config"),
+                card=full or _flag(request, "cardData"),
+            )
+            for adapter in rows[: page.size]
+        ]
+        response = Response(body)
+        if len(rows) > page.size:
+            page.link_next(response)
+        return response
+
+    @staticmethod
+    def ordering(params) -> list[str]:
+        fields, descending = SORT_FIELDS.get(params.get("sort") or "downloads", SORT_FIELDS["downloads"])
+        direction = params.get("direction")
+        if direction in ("-1", "1"):
+            descending = direction == "-1"
+        prefix = "-" if descending else ""
+        # The primary key breaks ties, so offsets page through a stable order.
+        return [prefix + field for field in fields] + [prefix + "pk"]
+
+
+class ModelInfoView(RepositoryReadView):
+    """`GET /api/models/{ns}/{name}` and `.../revision/{rev}`: one repository at one revision."""
+
+    def empty_main(self, empty):
+        namespace = empty.full_name.partition("/")[0]
+        return Response(
+            {
+                "id": empty.full_name,
+                "modelId": empty.full_name,
+                "author": namespace,
+                "sha": None,
+                "private": empty.private,
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "library_name": LIBRARY_NAME,
+                "tags": [],
+                "siblings": [],
+            }
+        )
+
+    def get(self, request, namespace, name, revision=MAIN_REVISION):
+        adapter = self.readable_adapter(namespace, name, revision)
+        version = find_version(adapter, revision)
+        data = model_json(
+            adapter, version, siblings=True, blobs=_flag(request, "blobs"), config=True, card=True
+        )
+        if version.status != VersionStatus.VALID:
+            # Only members read versions that are not valid; they are told why the version is not served.
+            data["validation"] = {
+                "version": version.version,
+                "status": version.status,
+                "report": version.report,
+            }
+        return Response(data)
+
+
+class ResolveFileView(RepositoryReadView):
+    """`HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`: a file of a revision, with ranges and the headers
+    `hf_hub_download` needs (`X-Repo-Commit`, `ETag` = quoted sha256, `Content-Length`)."""
+
+    def empty_main(self, empty):
+        return HubRouteError(
+            404,
+            "EntryNotFound",
+            f"{self.kwargs['path']} does not exist: {empty.full_name} has no commit yet.",
+        ).response()
+
+    def get(self, request, namespace, name, revision, path):
+        adapter = self.readable_adapter(namespace, name, revision)
+        version = find_version(adapter, revision)
+        file = next((f for f in version.files.all() if f.name == path), None)
+        if file is None:
+            raise HubRouteError(
+                404,
+                "EntryNotFound",
+                f"{path} does not exist in {adapter.full_name} at revision {version.version} "
+                f"({version.revision}); its files: {', '.join(f.name for f in version.files.all())}.",
+                commit=version.revision,
+            )
+        quoted_sha256 = f'"{file.blob.sha256}"'
+        headers = {
+            "X-Repo-Commit": version.revision,
+            # Clients prefer the linked headers when a proxy or object storage answers with a redirect.
+            "X-Linked-Etag": quoted_sha256,
+            "X-Linked-Size": str(file.blob.size),
+        }
+        response = blob_response(request, file.blob, file.name, extra_headers=headers)
+        if file.name == COUNTED_FILE:
+            count_download(request, response, adapter.pk)
+        return response
+
+
+class TreeView(RepositoryReadView):
+    """`GET /api/models/{ns}/{name}/tree/{rev}[/{path}]`: the files and folders of a revision under `path` (the
+    top level by default; `recursive=true` for everything below it), `limit` entries a page from `cursor`, the
+    next page announced in a `Link: <...>; rel="next"` header with an absolute URL."""
+
+    def empty_main(self, empty):
+        return Response([])
+
+    def get(self, request, namespace, name, revision, path=""):
+        adapter = self.readable_adapter(namespace, name, revision)
+        version = find_version(adapter, revision)
+        folder = path.strip("/")
+        entries = tree_entries(version, folder, recursive=_flag(request, "recursive"))
+        if entries is None:
+            raise HubRouteError(
+                404,
+                "EntryNotFound",
+                f"{folder} is no folder of {adapter.full_name} at revision {version.version} ({version.revision}).",
+                commit=version.revision,
+            )
+        page = OffsetPage(request, "cursor", TREE_PAGE_SIZE)
+        response = Response(entries[page.offset : page.end])
+        if page.end < len(entries):
+            page.link_next(response)
+        return response
+
+
+class RefsView(RepositoryReadView):
+    """`GET /api/models/{ns}/{name}/refs`: the one branch, `main`, and a tag per valid version (its label)."""
+
+    def empty_main(self, empty):
+        return Response({"branches": [], "converts": [], "tags": []})
+
+    def get(self, request, namespace, name):
+        adapter = self.readable_adapter(namespace, name)
+        main = find_version(adapter, MAIN_REVISION)
+        body = {
+            "branches": [{"name": MAIN_REVISION, "ref": MAIN_REF, "targetCommit": main.revision}],
+            "converts": [],
+            "tags": [
+                {
+                    "name": version.version,
+                    "ref": f"refs/tags/{version.version}",
+                    "targetCommit": version.revision,
+                }
+                for version in adapter.valid_versions
+            ],
+        }
+        if _flag(request, "include_prs"):
+            body["pullRequests"] = []
+        return Response(body)

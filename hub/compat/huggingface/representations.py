@@ -1,0 +1,163 @@
+"""The JSON the Hugging Face clients read: a model repository (`ModelInfo`), its tags, and the entries of a
+revision's tree. A revision's files are those its version is served with (`VersionFile.objects.served()`):
+`siblings` and the tree list exactly these."""
+
+import hashlib
+
+from django.db.models import Q
+
+from hub.compat.huggingface.files import describe_stored_file, lfs_pointer
+from hub.registry.models import Adapter, AdapterVersion
+
+LIBRARY_NAME = "adapter-transformers"
+# Every adapter carries these tags, so `list_models(filter="adapters")` finds them all.
+COMMON_TAGS = ("adapter-transformers", "adapters")
+
+
+def _timestamp(moment) -> str | None:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
+
+
+def adapter_tags(adapter: Adapter) -> list[str]:
+    """The repository's tags; `filter=` matches exactly these (see `tag_condition`)."""
+    tags = [*COMMON_TAGS, adapter.base_model.model_type, f"base_model:{adapter.base_model.model_name}"]
+    tags += [adapter.task.name, adapter.type, adapter.architecture_name, f"method:{adapter.method}"]
+    if adapter.subtask_id is not None:
+        tags += [f"adapterhub:{adapter.task.name}/{adapter.subtask.name}", f"dataset:{adapter.subtask.name}"]
+        if adapter.subtask.language:
+            tags.append(adapter.subtask.language)
+    else:
+        tags.append(f"adapterhub:{adapter.task.name}")
+    if adapter.license:
+        tags.append(f"license:{adapter.license}")
+    return list(dict.fromkeys(tags))
+
+
+def tag_condition(tag: str) -> Q:
+    """Adapters whose `adapter_tags` include `tag`, as a database condition."""
+    if tag in COMMON_TAGS:
+        return Q()
+    prefix, _, value = tag.partition(":")
+    if value:
+        if prefix == "base_model":
+            return Q(base_model__model_name=value)
+        if prefix == "dataset":
+            return Q(subtask__name=value)
+        if prefix == "license":
+            return Q(license=value)
+        if prefix == "method":
+            return Q(method=value)
+        if prefix == "adapterhub":
+            task, _, subtask = value.partition("/")
+            return Q(task__name=task, subtask__name=subtask) if subtask else Q(task__name=task, subtask=None)
+    return (
+        Q(task__name=tag)
+        | Q(type=tag)
+        | Q(architecture_name=tag)
+        | Q(base_model__model_type=tag)
+        | Q(subtask__language=tag)
+    )
+
+
+def _adapters_config(adapter: Adapter, version: AdapterVersion) -> dict:
+    details = {
+        "model_name": adapter.base_model.model_name,
+        "model_type": adapter.base_model.model_type,
+        "architecture": adapter.architecture_name,
+        "method": adapter.method,
+        "config_hash": adapter.config_hash,
+        "type": adapter.type,
+        "identifier": adapter.identifier,
+        "version": version.version,
+    }
+    # The reference adapters library reads `adapters` (list_adapters) and `adapter_transformers`
+    # (get_adapter_info).
+    return {"adapters": details, "adapter_transformers": details}
+
+
+def _siblings(version: AdapterVersion, blobs: bool) -> list[dict]:
+    siblings = []
+    for file in version.files.all():
+        sibling = {"rfilename": file.name}
+        if blobs:
+            pointer = lfs_pointer(file.blob.sha256, file.blob.size)
+            sibling.update(
+                size=file.blob.size,
+                lfs={"sha256": file.blob.sha256, "size": file.blob.size, "pointerSize": len(pointer)},
+            )
+        siblings.append(sibling)
+    return siblings
+
+
+def model_json(
+    adapter: Adapter, version: AdapterVersion, *, siblings: bool, blobs: bool, config: bool, card: bool
+) -> dict:
+    """A model repository as the Hugging Face Hub describes it (the fields `ModelInfo` reads)."""
+    data = {
+        "_id": str(adapter.pk),
+        "id": adapter.full_name,
+        "modelId": adapter.full_name,
+        "author": adapter.namespace.name,
+        "sha": version.revision,
+        "lastModified": _timestamp(version.validated_at or version.created_at),
+        "createdAt": _timestamp(adapter.created_at),
+        "private": adapter.private,
+        "gated": False,
+        "disabled": False,
+        "downloads": adapter.download_count,
+        "likes": 0,
+        "library_name": LIBRARY_NAME,
+        "tags": adapter_tags(adapter),
+    }
+    if config:
+        data["config"] = _adapters_config(adapter, version)
+    if card:
+        card_data = {
+            "library_name": LIBRARY_NAME,
+            "tags": data["tags"],
+            "base_model": adapter.base_model.model_name,
+        }
+        if adapter.license:
+            card_data["license"] = adapter.license
+        if adapter.subtask_id is not None:
+            card_data["datasets"] = [adapter.subtask.name]
+        data["cardData"] = card_data
+    if siblings:
+        data["siblings"] = _siblings(version, blobs)
+    return data
+
+
+def tree_entries(version: AdapterVersion, folder: str, recursive: bool) -> list[dict] | None:
+    """The entries (files and folders) of `version` under `folder` ("" for the top level), as
+    `list_repo_tree` reads them, sorted by path: the direct children, or with `recursive` everything below.
+    None when `folder` is no folder of the version."""
+    prefix = f"{folder}/" if folder else ""
+    files = {
+        file.name: describe_stored_file(file.name, file.blob)
+        for file in version.files.all()
+        if file.name.startswith(prefix)
+    }
+    if folder and not files:
+        return None
+    entries = {}
+    for path, stored in files.items():
+        parts = path[len(prefix) :].split("/")
+        # Every folder between `folder` and the file is an entry of its own (only the first when not recursive).
+        for depth in range(1, len(parts) if recursive else min(len(parts), 2)):
+            sub_folder = prefix + "/".join(parts[:depth])
+            entries[sub_folder] = {"type": "directory", "path": sub_folder}
+        if recursive or len(parts) == 1:
+            entry = {"type": "file", "oid": stored.git_oid, "size": stored.size, "path": path}
+            if stored.mode == "lfs":
+                pointer = lfs_pointer(stored.sha256, stored.size)
+                entry["lfs"] = {"oid": stored.sha256, "size": stored.size, "pointerSize": len(pointer)}
+            entries[path] = entry
+    for path, entry in entries.items():
+        if entry["type"] == "directory":
+            # A folder's id changes whenever a file below it does, as a git tree's does.
+            digest = hashlib.sha1()
+            for file_path in sorted(files):
+                if file_path.startswith(path + "/"):
+                    digest.update(f"{files[file_path].git_oid} {file_path}\n".encode())
+            entry["oid"] = digest.hexdigest()
+    return [entries[path] for path in sorted(entries)]
