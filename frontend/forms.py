@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db.models import CharField, Count, F, Value
 from django.utils import timezone
 
+from adapters_core import upload_metadata
 from frontend.archives import ZipRejected, files_from_zip
 from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import AdapterType, TokenScope, VersionStatus
@@ -167,6 +168,28 @@ class MultipleFileField(forms.FileField):
         return [super().clean(data, initial)] if data else []
 
 
+# The fields whose choices the registry lists: the web form offers them as menus.
+REGISTRY_MENU_FIELDS = ("task", "subtask", "model_name")
+
+
+def upload_form_field(upload_field: upload_metadata.UploadField) -> forms.Field:
+    """The upload form's field for one declared metadata field (adapters_core.upload_metadata); the menus'
+    choices (REGISTRY_MENU_FIELDS) are the registry's, set by the form."""
+    options = {
+        # The page always asks for what a new adapter needs (the task), and save() checks it against an
+        # existing adapter's.
+        "required": upload_field.required_for_new_adapter,
+        "label": upload_field.form_label,
+        "help_text": upload_field.help_text,
+    }
+    if upload_field.name in REGISTRY_MENU_FIELDS:
+        return forms.ChoiceField(**options)
+    if upload_field.kind == upload_metadata.CHOICE:
+        return forms.ChoiceField(choices=[("", "—"), *upload_field.choices], **options)
+    widget = forms.Textarea(attrs={"rows": 3}) if upload_field.kind == upload_metadata.LONG_TEXT else None
+    return forms.CharField(max_length=upload_field.max_length, widget=widget, **options)
+
+
 class UploadForm(forms.Form):
     namespace = forms.ChoiceField(
         help_text="Where the adapter lives: your own namespace or an organisation's."
@@ -176,18 +199,7 @@ class UploadForm(forms.Form):
         label="Adapter name",
         help_text="Letters, digits, '.', '_' and '-', e.g. sst-2. The first upload creates the adapter.",
     )
-    version = forms.CharField(
-        max_length=MAX_NAME_LENGTH,
-        required=False,
-        help_text="A new label for each upload; default 1.",
-    )
-    task = forms.ChoiceField(help_text="The task, or for a language adapter its language.")
-    subtask = forms.ChoiceField(required=False, help_text="The data set it was trained on, if listed.")
-    model_name = forms.ChoiceField(
-        required=False,
-        label="Base model",
-        help_text="Only needed when adapter_config.json names none (PEFT: base_model_name_or_path).",
-    )
+    # The metadata fields (version, task, ...) are made in __init__ from their declaration (upload_form_field).
     files = MultipleFileField(
         required=False,
         label="Adapter files",
@@ -202,23 +214,11 @@ class UploadForm(forms.Form):
         help_text="The fusion's files may be in the same folder or in a folder of their own beside it.",
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
     )
-    fuses = forms.CharField(
-        required=False,
-        label="Fused adapters",
-        help_text="Only with AdapterFusion files: the hub adapters the fusion fuses, comma-separated, one per "
-        "name in its adapter_names and in that order, leaving out this adapter's own name, e.g. "
-        "sentiment/sst-2@ukp,nli/multinli@ukp.",
-    )
-    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    citation = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="BibTeX of the paper to cite."
-    )
-    license = forms.CharField(
-        max_length=100, required=False, help_text="An SPDX identifier, e.g. apache-2.0."
-    )
 
     def __init__(self, *args, namespaces, **kwargs):
         super().__init__(*args, **kwargs)
+        for upload_field in upload_metadata.fields_for(upload_metadata.WEB):
+            self.fields[upload_field.name] = upload_form_field(upload_field)
         self.fields["namespace"].choices = [(ns.name, ns.name) for ns in namespaces]
         tasks = list(Task.objects.prefetch_related("subtasks").order_by("display_name"))
         self.fields["task"].choices = [
@@ -271,18 +271,8 @@ class UploadForm(forms.Form):
         except ZipRejected as exc:
             raise UploadRejected(str(exc), field="archive") from None
         namespace = get_namespace(self.cleaned_data["namespace"])
-        data = self.cleaned_data
+        web_fields = upload_metadata.fields_for(upload_metadata.WEB)
+        metadata = {field.name: self.cleaned_data[field.name] for field in web_fields}
         return create_version(
-            namespace=namespace,
-            name=data["name"],
-            files=incoming,
-            user=user,
-            version=data["version"],
-            task=data["task"],
-            subtask=data["subtask"],
-            description=data["description"],
-            citation=data["citation"],
-            license=data["license"],
-            model_name=data["model_name"],
-            fuses=data["fuses"],
+            namespace=namespace, name=self.cleaned_data["name"], files=incoming, user=user, **metadata
         )

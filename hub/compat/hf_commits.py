@@ -16,11 +16,13 @@ the head: the next commit builds on the head before it (its owner still reads it
 report). Files the hub derived itself (`VersionFile.derived`: converted weights, the other directory format)
 are not part of the head's files: each version derives them anew.
 
-Metadata: a new adapter takes its task, subtask, license and base model from the README's front matter
-(hub.registry.model_card; the base model only when adapter_config.json names none); an existing adapter's
-empty taxonomy (task `other`, no subtask) is filled from it, and nothing it has is changed. The README and the
-card's license are the version's: the adapter shows them once the version is its default
-(hub.registry.lifecycle.promote_to_default), so a commit that ends invalid changes neither.
+Metadata (the fields adapters_core.upload_metadata declares for HF_COMMIT): a new adapter takes its task,
+subtask, license and base model from the README's front matter (hub.registry.model_card; the base model only
+when adapter_config.json names none); an existing adapter's empty taxonomy (task `other`, no subtask) is filled
+from it, and nothing it has is changed. Every commit's version takes the front matter's `description` and
+`citation` (keys as in AdapterHub's own adapter files; a value that is not text is noted and left out). The
+README, the card's license, description and citation are the version's: the adapter shows them once the
+version is its default (hub.registry.lifecycle.promote_to_default), so a commit that ends invalid changes none.
 
 Only files at the top level can be stored, one adapter directory per repository: the folders
 `push_adapter_setup_to_hub` writes (one per adapter and per fusion, e.g. `a,b/`) are refused with a 400.
@@ -290,7 +292,7 @@ def apply_commit(repository: Repository, commit: Commit, user, token) -> CommitR
             )
         with ExitStack() as open_files:
             incoming = [_incoming(name, source, open_files) for name, source in sorted(files.items())]
-            card = _card(files.get(README_FILE))
+            card, front_matter = _card(files.get(README_FILE))
             result = create_version(
                 namespace=repository.namespace,
                 name=repository.name,
@@ -298,7 +300,12 @@ def apply_commit(repository: Repository, commit: Commit, user, token) -> CommitR
                 user=user,
                 token=token,
                 version=next_free_label(adapter),
-                **_metadata(adapter, card, next(item for item in incoming if item.name == CONFIG_FILE)),
+                **_metadata(
+                    adapter,
+                    card,
+                    next(item for item in incoming if item.name == CONFIG_FILE),
+                    **_card_texts(front_matter, card.notes),
+                ),
             )
         if adapter is not None:
             fill_empty_taxonomy(result.version.adapter, card)
@@ -378,30 +385,54 @@ def _incoming(name: str, source, open_files: ExitStack) -> IncomingFile:
     return IncomingFile.from_bytes(name, source)
 
 
-def _card(readme) -> CardDescription:
-    """What the commit's README.md (inline bytes, or an LFS blob) says; refused as any upload's README is
-    (hub.registry.readme) before its front matter is read."""
+def _card(readme) -> tuple[CardDescription, dict]:
+    """What the commit's README.md (inline bytes, or an LFS blob) says, and its front matter; refused as any
+    upload's README is (hub.registry.readme) before its front matter is read."""
     if readme is None:
-        return CardDescription()
+        return CardDescription(), {}
     if isinstance(readme, Blob):
         check_readme_size(readme.size)  # before its bytes are read into memory
         readme = read_blob(readme)
     text = readme_text(readme)
     try:
-        return describe_card(parse_front_matter(text))
+        front_matter = parse_front_matter(text)
+        return describe_card(front_matter), front_matter
     except ModelCardError as exc:
         raise UploadRejected(str(exc)) from None
 
 
-def _metadata(adapter: Adapter | None, card: CardDescription, config: IncomingFile) -> dict:
-    """The upload fields a commit sends to `create_version`: taken from the model card for a new adapter (see
-    the module); for an existing one only its base model when the config names none."""
+# The front matter keys a commit's version takes as they are (see the module).
+CARD_TEXT_KEYS = ("description", "citation")
+
+
+def _card_texts(front_matter: dict, notes: list[str]) -> dict[str, str]:
+    """The front matter's description and citation (empty when absent); a value that is not text is noted in
+    `notes` and left out, as the card's other values the hub cannot read are."""
+    texts = {}
+    for key in CARD_TEXT_KEYS:
+        value = front_matter.get(key)
+        if value is not None and not isinstance(value, str):
+            notes.append(f"README.md's front matter: {key} is not text; it was left out.")
+            value = None
+        texts[key] = (value or "").strip()
+    return texts
+
+
+def _metadata(
+    adapter: Adapter | None, card: CardDescription, config: IncomingFile, *, description: str, citation: str
+) -> dict:
+    """The upload fields a commit sends to `create_version` (adapters_core.upload_metadata's HF_COMMIT fields):
+    taken from the model card for a new adapter (see the module); for an existing one its base model when the
+    config names none, and the version's license, description and citation."""
     named_in_config = config_base_model_name(config)
     if adapter is not None:
-        # The license is the version's, shown once it is the default (hub.registry.lifecycle).
+        # The license, description and citation are the version's, shown once it is the default
+        # (hub.registry.lifecycle).
         return {
             "model_name": "" if named_in_config else adapter.base_model.model_name,
             "license": card.license,
+            "description": description,
+            "citation": citation,
         }
     if not (named_in_config or card.base_model):
         raise UploadRejected(
@@ -414,4 +445,6 @@ def _metadata(adapter: Adapter | None, card: CardDescription, config: IncomingFi
         "subtask": card.subtask.name if card.subtask is not None else "",
         "license": card.license,
         "model_name": "" if named_in_config else card.base_model,
+        "description": description,
+        "citation": citation,
     }

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from adapters_core import upload_metadata
 from hub.public_urls import public_url
 from hub.registry.lifecycle import waiting_for
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Subtask, Task
@@ -194,17 +195,24 @@ class UploadSerializer(serializers.Serializer):
     sha256 = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="'<file name>:<sha256>' per file, checked"
     )
-    version = serializers.CharField(required=False, help_text="Version label (default '1')")
-    type = serializers.ChoiceField(choices=["text_task", "text_lang"], required=False)
-    task = serializers.CharField(required=False, help_text="Required for the first upload of an adapter")
-    subtask = serializers.CharField(required=False)
-    model_name = serializers.CharField(required=False, help_text="Only if adapter_config.json has none")
-    description = serializers.CharField(required=False)
-    citation = serializers.CharField(required=False)
-    license = serializers.CharField(required=False)
-    fuses = serializers.CharField(
-        required=False,
-        help_text="With adapter_fusion_config.json: comma-separated identifiers of the hub adapters it fuses",
+
+    def get_fields(self):
+        # The metadata fields follow the files, as adapters_core.upload_metadata declares them.
+        fields = super().get_fields()
+        for upload_field in upload_metadata.fields_for(upload_metadata.REST):
+            fields[upload_field.name] = upload_metadata_field(upload_field)
+        return fields
+
+
+def upload_metadata_field(upload_field: upload_metadata.UploadField) -> serializers.Field:
+    """The form field of the upload's schema for one declared metadata field (none is required: whether
+    `task` is depends on whether the adapter exists)."""
+    if upload_field.kind == upload_metadata.CHOICE:
+        # Values only, without help text: the schema keeps its `UploadTypeEnum` component and plain reference
+        # (labels would merge it with the adapters' type enum; a help text wraps the reference in `allOf`).
+        return serializers.ChoiceField(choices=upload_field.choice_values, required=False)
+    return serializers.CharField(
+        required=False, max_length=upload_field.max_length, help_text=upload_field.help_text
     )
 
 

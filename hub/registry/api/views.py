@@ -22,6 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from adapters_core import upload_metadata
 from adapters_core.configuration import AdapterConfigError
 from adapters_core.configuration.values import load_json
 from hub import http_errors
@@ -289,23 +290,17 @@ class VersionListView(AdapterAPIView):
                 f"{handler.max_size} bytes (ADAPTERHUB_MAX_FILE_SIZE).",
                 field="files",
             )
+        rest_fields = upload_metadata.fields_for(upload_metadata.REST)
+        metadata = {field.name: form.get(field.name, "") for field in rest_fields}
         result = create_version(
             namespace=namespace_row,
             name=name,
             files=[IncomingFile.from_upload(upload) for upload in uploads],
             user=request.user,
             token=request.auth,
-            version=form.get("version", ""),
-            type=form.get("type", ""),
-            task=form.get("task", ""),
-            subtask=form.get("subtask", ""),
-            description=form.get("description", ""),
-            citation=form.get("citation", ""),
-            license=form.get("license", ""),
-            model_name=form.get("model_name", ""),
             declared_sha256=form.getlist("sha256"),
-            fuses=form.get("fuses", ""),
             check_permission=False,
+            **metadata,
         )
         body = version_detail(request, result.version)
         code = status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK
