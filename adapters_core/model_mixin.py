@@ -28,6 +28,7 @@ from adapters_core.composition import (
     parse_composition,
 )
 from adapters_core.configuration import AdapterConfig, AdapterConfigError, ConfigUnion
+from adapters_core.configuration.registry import DEFAULT_ARCHITECTURE
 from adapters_core.directory import adapter_key_filter
 from adapters_core.hub_client import push
 from adapters_core.methods import registry
@@ -76,7 +77,7 @@ class AdapterModelState:
     # Read by callers that reach into one method's modules (the invertible adapters, LoRA's sites).
     @property
     def invertible_adapters(self) -> nn.ModuleDict:
-        return self.part("bottleneck").invertible_adapters
+        return self.part(DEFAULT_ARCHITECTURE).invertible_adapters
 
     @property
     def lora_targets(self) -> list:

@@ -23,6 +23,7 @@ from adapters_core.directory import (
 )
 from adapters_core.io import AdapterLoadError, read_adapter_weights_pickle
 from adapters_core.methods.lora import peft
+from adapters_core.methods.lora.config import LORA_ARCHITECTURE
 from adapters_core.methods.lora.layer import FusedQKVLoRASite
 
 # The name a PEFT adapter gets without load_as, as in PEFT itself.
@@ -42,6 +43,10 @@ def peft_config_of(directory: str | os.PathLike) -> dict[str, Any] | None:
     return config_json if isinstance(config_json, dict) and is_peft_config(config_json) else None
 
 
+def _lora_targets(model) -> list:
+    return model.adapter_state.part(LORA_ARCHITECTURE).targets
+
+
 def _site_infos(model) -> list[peft.SiteInfo]:
     return [
         peft.SiteInfo(
@@ -52,7 +57,7 @@ def _site_infos(model) -> list[peft.SiteInfo]:
             attn_key=None if isinstance(target.site, FusedQKVLoRASite) else target.attn_key,
             fan_in_fan_out=target.site.fan_in_fan_out,
         )
-        for target in model.adapter_state.lora_targets
+        for target in _lora_targets(model)
     ]
 
 
@@ -159,7 +164,7 @@ def save_peft_adapter(model, save_directory: str | os.PathLike, adapter_name: st
     # Names as PEFT sees them in this model: with the base model prefix ("bert.") when it has a head.
     prefix = model.base_model_prefix if model is not base_model else ""
     tensors = {}
-    for target in model.adapter_state.lora_targets:
+    for target in _lora_targets(model):
         if adapter_name not in target.site.loras:
             continue
         lora = target.site.loras[adapter_name]
