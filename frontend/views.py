@@ -21,7 +21,7 @@ from frontend.snippets import config_load_snippets, key_values, usage_snippets
 from hub.public_urls import public_base_url
 from hub.registry.architectures import find_architecture
 from hub.registry.caching import cache_key, registry_generation
-from hub.registry.choices import AdapterType, MethodFamily
+from hub.registry.choices import AdapterType
 from hub.registry.errors import BadRequest, RegistryError
 from hub.registry.filtersets import (
     SORT_ORDERS,
@@ -30,6 +30,7 @@ from hub.registry.filtersets import (
     check_page_bounds,
     list_identity,
 )
+from hub.registry.methods import method_choices
 from hub.registry.models import (
     AdapterVersion,
     ApiToken,
@@ -146,7 +147,7 @@ def _adapter_list(request, adapters):
         "sort": filterset.sort_order if filterset.is_bound and not errors else "downloads",
         "status_choices": adapter_status_choices(),
         "type_choices": AdapterType.choices,
-        "method_choices": MethodFamily.choices,
+        "method_choices": method_choices(),
         "search_query": query,
         "suggestions": _suggestion_links(request, adapters)
         if query and not errors and not paginator.count
