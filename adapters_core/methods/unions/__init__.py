@@ -4,6 +4,7 @@ unipelt. Registered after the other methods: the built-ins are made of their bui
 from adapters_core.configuration import registry as config_registry
 from adapters_core.configuration.registry import UNION_ARCHITECTURE
 from adapters_core.configuration.union import ConfigUnion
+from adapters_core.methods.bottleneck import HE2022_CITATION
 from adapters_core.methods.registry import (
     AdapterMethod,
     BuiltinConfig,
@@ -12,11 +13,6 @@ from adapters_core.methods.registry import (
     register_method,
 )
 from adapters_core.methods.unions.config import LORA_ARCHITECTURE, mam_config, unipelt_config
-
-HE2022_CITATION = (
-    "@inproceedings{he2022towards, title={Towards a Unified View of Parameter-Efficient Transfer "
-    "Learning}, author={He, Junxian and others}, booktitle={ICLR}, year={2022}}"
-)
 
 _builtins = [
     BuiltinConfig(
