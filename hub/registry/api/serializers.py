@@ -125,9 +125,7 @@ class AdapterDetailSerializer(AdapterListSerializer):
 
     def get_versions(self, adapter) -> list[dict]:
         context = {**self.context, "adapter": adapter}
-        return VersionSummarySerializer(
-            adapter.versions.newest_first(), many=True, context=context
-        ).data
+        return VersionSummarySerializer(adapter.versions.newest_first(), many=True, context=context).data
 
 
 class FileSerializer(serializers.Serializer):
@@ -140,7 +138,9 @@ class FileSerializer(serializers.Serializer):
 class VersionDetailSerializer(serializers.Serializer):
     """A version's status, validation report and files (what the upload's status URL returns)."""
 
-    adapter = serializers.CharField()
+    # Serializes an AdapterVersion (with its adapter loaded); the request in the context gives the URLs' base.
+
+    adapter = serializers.CharField(source="adapter.full_name")
     version = serializers.CharField()
     revision = serializers.CharField()
     status = serializers.CharField()
@@ -157,35 +157,38 @@ class VersionDetailSerializer(serializers.Serializer):
     )
     files = FileSerializer(many=True)
 
-
-def version_detail(request, version: AdapterVersion) -> dict:
-    adapter = version.adapter
-    files = version.files.served().select_related("blob").order_by("name")
-    return {
-        "adapter": adapter.full_name,
-        "version": version.version,
-        "revision": version.revision,
-        "status": version.status,
-        "waiting_for": waiting_for(version),
-        "report": version.report,
-        "created_at": serializers.DateTimeField().to_representation(version.created_at),
-        "validated_at": serializers.DateTimeField().to_representation(version.validated_at)
-        if version.validated_at
-        else None,
-        "status_url": absolute_url(
-            request, version_path(adapter.namespace.name, adapter.name, version.version)
-        ),
-        "fuses": version.fuses,
-        "files": [
-            {
-                "name": item.name,
-                "size": item.blob.size,
-                "sha256": item.blob.sha256,
-                "url": absolute_url(request, file_path(adapter, version.version, item.name)),
-            }
-            for item in files
-        ],
-    }
+    def to_representation(self, version: AdapterVersion) -> dict:
+        # The computed fields (the worker waited for, the URLs, the served files) have no attribute to read;
+        # the declared fields above render what they hold.
+        request = self.context["request"]
+        adapter = version.adapter
+        served = version.files.served().select_related("blob").order_by("name")
+        fields = self.fields
+        return {
+            "adapter": adapter.full_name,
+            "version": version.version,
+            "revision": version.revision,
+            "status": version.status,
+            "waiting_for": waiting_for(version),
+            "report": version.report,
+            "created_at": fields["created_at"].to_representation(version.created_at),
+            "validated_at": fields["validated_at"].to_representation(version.validated_at)
+            if version.validated_at
+            else None,
+            "status_url": absolute_url(
+                request, version_path(adapter.namespace.name, adapter.name, version.version)
+            ),
+            "fuses": version.fuses,
+            "files": [
+                {
+                    "name": item.name,
+                    "size": item.blob.size,
+                    "sha256": item.blob.sha256,
+                    "url": absolute_url(request, file_path(adapter, version.version, item.name)),
+                }
+                for item in served
+            ],
+        }
 
 
 class UploadSerializer(serializers.Serializer):
@@ -230,6 +233,14 @@ class ResolutionSerializer(serializers.Serializer):
     config_hash = serializers.CharField()
     model_name = serializers.CharField()
     files = FileSerializer(many=True)
+
+    def to_representation(self, payload: dict) -> dict:
+        """`payload` is `resolution.version_payload` (cached, host-free); the files get URLs on the public base
+        URL of the request in the context."""
+        request = self.context["request"]
+        body = dict(payload)
+        body["files"] = [{**item, "url": absolute_url(request, item["path"])} for item in payload["files"]]
+        return body
 
 
 class SubtaskSerializer(serializers.ModelSerializer):

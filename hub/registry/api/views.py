@@ -39,8 +39,6 @@ from hub.registry.api.serializers import (
     UploadAcceptedSerializer,
     UploadSerializer,
     VersionDetailSerializer,
-    absolute_url,
-    version_detail,
 )
 from hub.registry.architectures import apply_overrides, find_architecture, register_architecture
 from hub.registry.authentication import BearerTokenAuthentication
@@ -302,7 +300,7 @@ class VersionListView(AdapterAPIView):
             check_permission=False,
             **metadata,
         )
-        body = version_detail(request, result.version)
+        body = VersionDetailSerializer(result.version, context={"request": request}).data
         code = status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK
         return Response(body, status=code, headers={"Location": body["status_url"]})
 
@@ -310,7 +308,7 @@ class VersionListView(AdapterAPIView):
     def get(self, request, namespace, name):
         adapter = self.get_adapter(namespace, name)
         versions = adapter.versions.newest_first()
-        return Response([version_detail(request, version) for version in versions])
+        return Response(VersionDetailSerializer(versions, many=True, context={"request": request}).data)
 
 
 @extend_schema(exclude=True)
@@ -340,7 +338,7 @@ class VersionDetailView(AdapterAPIView):
             raise NotFound(
                 f"{adapter.full_name} has no version {version!r}; versions: {', '.join(labels) or 'none'}."
             )
-        return Response(version_detail(request, row))
+        return Response(VersionDetailSerializer(row, context={"request": request}).data)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -381,9 +379,7 @@ class ResolveView(AdapterAPIView):
             strict=params.get("strict", "").lower() in TRUE_VALUES,
             user=request.user,
         )
-        body = dict(payload)
-        body["files"] = [{**item, "url": absolute_url(request, item["path"])} for item in payload["files"]]
-        return body
+        return ResolutionSerializer(payload, context={"request": request}).data
 
 
 # --------------------------------------------------------------------------------------------------
