@@ -20,6 +20,8 @@ FAMILY = ModelFamily(
     embeddings="embeddings",
     input_embeddings="embeddings.word_embeddings",
     prompt_tuning=True,
-    # DebertaV2Encoder.get_attention_mask: mask[i] * mask[j], 1 where attended.
-    layer_mask_form="multiplicative",
+    # DebertaV2Encoder.get_attention_mask builds a 0/1 mask with one row per query (mask[i] * mask[j]) for every
+    # attention implementation, in transformers 4 and 5 alike.
+    prompt_mask_value=1,
+    rows_per_query_implementations=("eager", "sdpa"),
 )

@@ -62,4 +62,8 @@ FAMILY = ModelFamily(
     embeddings="embeddings",
     input_embeddings="embeddings.word_embeddings",
     prompt_tuning=True,
+    # The reference writes 1 (meant for the eager (batch, keys) 0/1 mask) into the layers' mask; transformers 4
+    # expands the padding mask per query, additive, for SDPA.
+    prompt_mask_value=1,
+    rows_per_query_implementations=("sdpa",),
 )

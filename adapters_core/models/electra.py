@@ -9,4 +9,6 @@ FAMILY = ModelFamily(
     embeddings="embeddings",
     input_embeddings="embeddings.word_embeddings",
     prompt_tuning=True,
+    # Transformers 4's ELECTRA has eager attention only (one broadcast mask row), whatever 5 runs.
+    rows_per_query_implementations=(),
 )

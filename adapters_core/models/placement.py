@@ -87,9 +87,11 @@ class ModelFamily:
     stack dropout runs again after the final LayerNorm): only its first call per forward of the owner
     counts. ``invertible_adapters_owner``: the module holding the ``invertible_adapters`` dict ("" for the
     base model itself, "encoder" for encoder-decoder models). ``input_embeddings``: the token embeddings;
-    ``prompt_tuning``: whether the reference supports prompt tuning on this family. ``layer_mask_form``: how a
-    4-dimensional attention mask reaching a Transformer layer marks attended keys, which prompt tuning needs to
-    widen it: ``"additive"`` (0; transformers' BERT-style and SDPA masks) or ``"multiplicative"`` (1; DeBERTa-v2).
+    ``prompt_tuning``: whether the reference supports prompt tuning on this family. ``prompt_mask_value``: what
+    the reference writes into the layers' attention mask at the prompt's positions (its ``prefix_value``: 0 in
+    BERT-style additive masks, 1 in 0/1 masks). ``rows_per_query_implementations``: the attention
+    implementations for which transformers 4 gives the layers a mask with one row per query (SDPA's expanded
+    padding mask), where the reference lets the prompt's queries attend every key; transformers 5 always does.
     """
 
     model_types: tuple[str, ...]
@@ -99,7 +101,8 @@ class ModelFamily:
     prompt_tuning: bool
     invertible_adapters_owner: str = ""
     embeddings_owner: str | None = None
-    layer_mask_form: str = "additive"
+    prompt_mask_value: int = 0
+    rows_per_query_implementations: tuple[str, ...] = ()
 
     @property
     def layers(self) -> str:

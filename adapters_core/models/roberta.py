@@ -8,4 +8,6 @@ FAMILY = ModelFamily(
     embeddings="embeddings",
     input_embeddings="embeddings.word_embeddings",
     prompt_tuning=True,
+    # Transformers 4 expands the padding mask per query for SDPA (one broadcast row for eager).
+    rows_per_query_implementations=("sdpa",),
 )

@@ -57,27 +57,73 @@ class PromptTuning(nn.Module):
 
 
 def widen_attention_mask(
-    mask: torch.Tensor | None, position: int, length: int, multiplicative: bool
+    mask: torch.Tensor | None,
+    prompt_length: int,
+    joined_length: int,
+    prompt_value: int,
+    rows_per_query: bool,
+    score_dtype: torch.dtype,
 ) -> torch.Tensor | None:
-    """``mask`` with ``length`` attended positions inserted at ``position``, for a sequence the prompt made
-    longer.
+    """The attention ``mask`` a Transformer layer receives, widened for the ``prompt_length`` positions that the
+    prompt added to a sequence now ``joined_length`` long, as the reference widens it (adapters 1.3.0,
+    ``prefix_attention_mask``).
 
-    A (batch, keys) mask is 0/1 (DistilBERT); a boolean mask is True where attended; a 4-dimensional
-    (batch, heads, queries, keys) mask is ``multiplicative`` (1: attend; DeBERTa-v2) or additive (0: attend).
-    A 4-dimensional mask with one row per query also gets rows for the prompt's queries: they see the keys
-    that any query sees (the unpadded ones). The reference lets those rows see every key, padding included,
-    so its SDPA outputs differ from its eager ones on padded batches; here they are the same.
+    The reference writes ``prompt_value`` (the family's: 0 in BERT-style additive masks, 1 in DistilBERT's and
+    DeBERTa-v2's 0/1 masks) into the *front* of the mask, whatever ``combine`` placed the prompt: at the front
+    of the key axis, and, where the mask has one row per query, at the front of the query axis. So the first
+    ``prompt_length`` queries of a per-query mask attend every key, padding included, and a mask with a single
+    row broadcast over the queries (eager BERT's (batch, 1, 1, keys), DistilBERT's (batch, keys)) lets the
+    prompt's queries see what every query sees. A (batch, keys) or boolean mask gets "attended" (1, True).
+    The value is written as it is into whatever mask arrives, as the reference does: in DistilBERT's SDPA mask,
+    which is additive, its 1 raises the scores of the prompt's keys by 1 on padded batches.
+
+    ``rows_per_query`` (whether transformers 4 gives this model's layers a mask with one row per query, i.e.
+    SDPA's expanded padding mask) and ``score_dtype`` (the dtype of the attention scores) are read only for
+    masks that transformers 5 built (see :func:`_widen_transformers_5_mask`).
     """
     if mask is None:
         return None
-    if mask.dtype == torch.bool or mask.dim() == 2 or multiplicative:
-        attend = 1
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(
+            f"Prompt tuning cannot widen an attention mask of type {type(mask).__name__}; load the model with "
+            "attn_implementation='eager' or 'sdpa'."
+        )
+    if mask.dim() == 4 and mask.shape[-2] == joined_length:
+        return _widen_transformers_5_mask(mask, prompt_length, prompt_value, rows_per_query, score_dtype)
+    if mask.dtype == torch.bool:
+        value = True
+    elif mask.dim() == 2:
+        value = 1
     else:
-        attend = 0
-    columns = mask.new_full((*mask.shape[:-1], length), attend)
-    mask = torch.cat([mask[..., :position], columns, mask[..., position:]], dim=-1)
-    if mask.dim() == 4 and mask.shape[-2] > 1:
-        seen = mask.any(dim=-2, keepdim=True) if mask.dtype == torch.bool else mask.amax(dim=-2, keepdim=True)
-        rows = seen.expand(-1, -1, length, -1)
-        mask = torch.cat([mask[..., :position, :], rows, mask[..., position:, :]], dim=-2)
+        value = prompt_value
+    mask = _prepend(mask, value, prompt_length, dim=-1)
+    if mask.dim() == 4 and mask.shape[-2] != 1:
+        mask = _prepend(mask, value, prompt_length, dim=-2)
     return mask
+
+
+def _widen_transformers_5_mask(
+    mask: torch.Tensor, prompt_length: int, prompt_value: int, rows_per_query: bool, score_dtype: torch.dtype
+) -> torch.Tensor:
+    # Transformers 5 builds the layers' mask (create_bidirectional_mask) from the embedding output, which already
+    # holds the prompt: it has a row for every query, the prompt's included, all alike, whatever the attention
+    # implementation, and no columns for the prompt's keys. Transformers 4 gave eager attention a single row
+    # and SDPA one row per query, and the reference widened what it got; ``rows_per_query`` says which of the
+    # two it saw, so that the same weights give the same outputs on both.
+    if not rows_per_query:
+        # The single row, broadcast: the prompt's keys attended, its queries see what every query sees.
+        return _prepend(mask, True if mask.dtype == torch.bool else 0, prompt_length, dim=-1)
+    if mask.dtype == torch.bool and prompt_value != 0:
+        # The reference's value is a score bias in transformers 4's additive SDPA mask: it needs a float mask.
+        masked = torch.finfo(score_dtype).min
+        mask = torch.zeros(mask.shape, dtype=score_dtype, device=mask.device).masked_fill(~mask, masked)
+    value = True if mask.dtype == torch.bool else prompt_value
+    mask = _prepend(mask, value, prompt_length, dim=-1)
+    rows = mask.new_full((*mask.shape[:-2], prompt_length, mask.shape[-1]), value)
+    return torch.cat([rows, mask[..., prompt_length:, :]], dim=-2)
+
+
+def _prepend(mask: torch.Tensor, value, length: int, dim: int) -> torch.Tensor:
+    shape = list(mask.shape)
+    shape[dim] = length
+    return torch.cat([mask.new_full(shape, value), mask], dim=dim)

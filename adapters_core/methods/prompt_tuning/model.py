@@ -1,8 +1,8 @@
 """Prompt tuning in a whole model: the prompts mounted at the base model as the reference names them
 (``prompt_tuning.prompt_tunings.NAME.prompt_embedding``), a hook that joins the first active adapter's prompt
 to the family's embedding output, and a pre-hook on every Transformer layer that widens its attention mask
-by the prompt's positions. The outputs keep the prompt's positions, as the reference's do:
-:class:`PromptTuningModelPart`, prompt tuning's part of a model.
+by the prompt's positions as the reference does (``layer.widen_attention_mask``). The outputs keep the
+prompt's positions, as the reference's do: :class:`PromptTuningModelPart`, prompt tuning's part of a model.
 """
 
 from __future__ import annotations
@@ -49,11 +49,13 @@ class PromptTuningModelPart(ModelPart):
         self.pool = PromptTuningPool()
         if not self.supported:
             return
-        self.multiplicative_masks = family.layer_mask_form == "multiplicative"
+        self.prompt_mask_value = family.prompt_mask_value
+        self.rows_per_query_implementations = family.rows_per_query_implementations
         self.input_embeddings = base_model.get_submodule(family.input_embeddings)
         base_model.prompt_tuning = self.pool
-        # (position, length) of the prompt joined in this forward pass, read by the layers' mask hooks.
-        self._joined: tuple[int, int] | None = None
+        # The prompt joined in this forward pass (its length, the joined sequence's length, the embedding output's
+        # dtype), read by the layers' mask hooks.
+        self._joined: tuple[int, int, torch.dtype] | None = None
         base_model.register_forward_pre_hook(self._start_forward)
         family.hook_embedding_output(base_model, self._join_prompt)
         for layer in layers:
@@ -70,8 +72,9 @@ class PromptTuningModelPart(ModelPart):
             self._joined = None
             return embedding_output
         prompt = self.pool.prompt_tunings[first]
-        self._joined = (prompt.position, prompt.prompt_length)
-        return prompt(embedding_output)
+        joined = prompt(embedding_output)
+        self._joined = (prompt.prompt_length, joined.shape[1], joined.dtype)
+        return joined
 
     def _widen_masks_of(self, layer: nn.Module) -> None:
         parameters = list(inspect.signature(layer.forward).parameters)
@@ -83,17 +86,22 @@ class PromptTuningModelPart(ModelPart):
         def widen(module, args, kwargs):
             if self._joined is None:
                 return None
-            position, length = self._joined
             if mask_index < len(args):
-                mask = widen_attention_mask(args[mask_index], position, length, self.multiplicative_masks)
+                mask = self._widen(args[mask_index])
                 args = (*args[:mask_index], mask, *args[mask_index + 1 :])
             elif kwargs.get(mask_name) is not None:
-                kwargs[mask_name] = widen_attention_mask(
-                    kwargs[mask_name], position, length, self.multiplicative_masks
-                )
+                kwargs[mask_name] = self._widen(kwargs[mask_name])
             return args, kwargs
 
         layer.register_forward_pre_hook(widen, with_kwargs=True)
+
+    def _widen(self, mask: torch.Tensor) -> torch.Tensor:
+        prompt_length, joined_length, score_dtype = self._joined
+        # Read at each forward: set_attn_implementation may change it after init.
+        rows_per_query = self.model_config._attn_implementation in self.rows_per_query_implementations
+        return widen_attention_mask(
+            mask, prompt_length, joined_length, self.prompt_mask_value, rows_per_query, score_dtype
+        )
 
     def build(self, adapter_name: str, config: Mapping[str, Any]) -> AdapterModules:
         """The prompt of a new prompt tuning adapter with ``config``."""
