@@ -2,10 +2,15 @@
 under the same names, the same initial weights for a seed, the same outputs and gradients, files that move
 both ways; merging folds an adapter into the weights at no cost and reset restores them exactly."""
 
+import pytest
+
+# The reference library (adapters 1.3.0) requires transformers 4.57: without it (the transformers 5
+# environment) this module's cross-checks skip.
+pytest.importorskip("adapters")
+
 import copy
 
 import adapters
-import pytest
 import torch
 from adapters.utils import get_adapter_config_hash
 from transformers import BertConfig, BertModel

@@ -2,10 +2,15 @@
 tensors under the same names with the same initial values for a seed, the same outputs, the same training
 step, files that move both ways; merging; and clear refusals where the reference fails."""
 
+import pytest
+
+# The reference library (adapters 1.3.0) requires transformers 4.57: without it (the transformers 5
+# environment) this module's cross-checks skip.
+pytest.importorskip("adapters")
+
 import copy
 
 import adapters
-import pytest
 import torch
 from transformers import BertConfig, BertModel
 
