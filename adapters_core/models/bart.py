@@ -3,7 +3,7 @@
 Encoder layers come first in the layer order, then decoder layers. The invertible adapter runs on the output
 of the encoder's ``layernorm_embedding``."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -18,6 +18,7 @@ from adapters_core.models.placement import (
     bind_forward,
 )
 from adapters_core.models.prefix_attention import bart_attention_forward
+from adapters_core.models.releases import TRANSFORMERS_5
 
 
 def _dropout(self, hidden_states, p):
@@ -29,14 +30,11 @@ def _feed_forward(self, hidden_states):
     return _dropout(self, self.fc2(hidden_states), self.dropout)
 
 
-def _encoder_layer_forward(self, hidden_states, attention_mask, layer_head_mask, output_attentions=False):
+def _encoder_layer(self, hidden_states, attention_mask, attention_kwargs):
     # BartEncoderLayer.forward with "LayerNorm(residual + ...)" done by the adapter layers.
     residual = hidden_states
     hidden_states, attn_weights = self.self_attn(
-        hidden_states=hidden_states,
-        attention_mask=attention_mask,
-        layer_head_mask=layer_head_mask,
-        output_attentions=output_attentions,
+        hidden_states, attention_mask=attention_mask, **attention_kwargs
     )
     hidden_states = _dropout(self, hidden_states, self.dropout)
     hidden_states = self.adapter_layers["mh_adapter"](hidden_states, residual, self.self_attn_layer_norm)
@@ -50,31 +48,22 @@ def _encoder_layer_forward(self, hidden_states, attention_mask, layer_head_mask,
     ):
         clamp_value = torch.finfo(hidden_states.dtype).max - 1000
         hidden_states = torch.clamp(hidden_states, min=-clamp_value, max=clamp_value)
-    return (hidden_states, attn_weights) if output_attentions else (hidden_states,)
+    return hidden_states, attn_weights
 
 
-def _decoder_layer_forward(
+def _decoder_layer(
     self,
     hidden_states,
-    attention_mask=None,
-    encoder_hidden_states=None,
-    encoder_attention_mask=None,
-    layer_head_mask=None,
-    cross_attn_layer_head_mask=None,
-    past_key_values=None,
-    output_attentions=False,
-    use_cache=True,
-    cache_position=None,
+    attention_mask,
+    encoder_hidden_states,
+    encoder_attention_mask,
+    self_attention_kwargs,
+    cross_attention_kwargs,
 ):
     # BartDecoderLayer.forward, likewise.
     residual = hidden_states
     hidden_states, self_attn_weights = self.self_attn(
-        hidden_states=hidden_states,
-        past_key_values=past_key_values,
-        attention_mask=attention_mask,
-        layer_head_mask=layer_head_mask,
-        output_attentions=output_attentions,
-        cache_position=cache_position,
+        hidden_states, attention_mask=attention_mask, **self_attention_kwargs
     )
     hidden_states = _dropout(self, hidden_states, self.dropout)
     hidden_states = self.adapter_layers["mh_adapter"](hidden_states, residual, self.self_attn_layer_norm)
@@ -83,13 +72,10 @@ def _decoder_layer_forward(
     if encoder_hidden_states is not None:
         residual = hidden_states
         hidden_states, cross_attn_weights = self.encoder_attn(
-            hidden_states=hidden_states,
+            hidden_states,
             key_value_states=encoder_hidden_states,
             attention_mask=encoder_attention_mask,
-            layer_head_mask=cross_attn_layer_head_mask,
-            past_key_values=past_key_values,
-            output_attentions=output_attentions,
-            cache_position=cache_position,
+            **cross_attention_kwargs,
         )
         hidden_states = _dropout(self, hidden_states, self.dropout)
         hidden_states = self.adapter_layers["cross_adapter"](
@@ -99,10 +85,80 @@ def _decoder_layer_forward(
     residual = hidden_states
     hidden_states = _feed_forward(self, hidden_states)
     hidden_states = self.adapter_layers["output_adapter"](hidden_states, residual, self.final_layer_norm)
+    return hidden_states, self_attn_weights, cross_attn_weights
 
-    if output_attentions:
-        return (hidden_states, self_attn_weights, cross_attn_weights)
-    return (hidden_states,)
+
+def release_layer_forwards(encoder_layer, decoder_layer) -> tuple[Callable, Callable]:
+    """The encoder and decoder layer forwards, in the running transformers release's signature, around the
+    bodies ``encoder_layer(self, hidden_states, attention_mask, attention_kwargs)`` and ``decoder_layer(self,
+    hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask, self_attention_kwargs,
+    cross_attention_kwargs)``, which return the hidden states first and then the attention weights."""
+    if TRANSFORMERS_5:
+        # 5.x: the cache is ``cache``, everything else is **kwargs for the attention; a layer returns a tensor.
+        def encoder_forward(self, hidden_states, attention_mask, **kwargs):
+            return encoder_layer(self, hidden_states, attention_mask, kwargs)[0]
+
+        def decoder_forward(
+            self,
+            hidden_states,
+            attention_mask=None,
+            encoder_hidden_states=None,
+            encoder_attention_mask=None,
+            cache=None,
+            use_cache=True,
+            **kwargs,
+        ):
+            attention_kwargs = {"cache": cache, **kwargs}
+            return decoder_layer(
+                self,
+                hidden_states,
+                attention_mask,
+                encoder_hidden_states,
+                encoder_attention_mask,
+                attention_kwargs,
+                attention_kwargs,
+            )[0]
+
+        return encoder_forward, decoder_forward
+
+    # 4.57: head masks, output_attentions and past_key_values by name; a layer returns a tuple.
+    def encoder_forward(self, hidden_states, attention_mask, layer_head_mask, output_attentions=False):
+        attention_kwargs = {"layer_head_mask": layer_head_mask, "output_attentions": output_attentions}
+        return encoder_layer(self, hidden_states, attention_mask, attention_kwargs)
+
+    def decoder_forward(
+        self,
+        hidden_states,
+        attention_mask=None,
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        layer_head_mask=None,
+        cross_attn_layer_head_mask=None,
+        past_key_values=None,
+        output_attentions=False,
+        use_cache=True,
+        cache_position=None,
+    ):
+        shared = {
+            "past_key_values": past_key_values,
+            "output_attentions": output_attentions,
+            "cache_position": cache_position,
+        }
+        outputs = decoder_layer(
+            self,
+            hidden_states,
+            attention_mask,
+            encoder_hidden_states,
+            encoder_attention_mask,
+            {"layer_head_mask": layer_head_mask, **shared},
+            {"layer_head_mask": cross_attn_layer_head_mask, **shared},
+        )
+        return outputs if output_attentions else outputs[:1]
+
+    return encoder_forward, decoder_forward
+
+
+_encoder_layer_forward, _decoder_layer_forward = release_layer_forwards(_encoder_layer, _decoder_layer)
 
 
 def attach_encoder_layer(layer: nn.Module, locations: Mapping[str, BottleneckLayer]) -> None:

@@ -15,23 +15,33 @@ from adapters_core.models.placement import (
     bind_forward,
 )
 from adapters_core.models.prefix_attention import distilbert_attention_forward
+from adapters_core.models.releases import TRANSFORMERS_5
 
 
-def _block_forward(self, x, attn_mask=None, head_mask=None, output_attentions=False):
-    # TransformerBlock.forward with the two residual + LayerNorm steps done by the adapter layers.
-    sa_output = self.attention(
-        query=x, key=x, value=x, mask=attn_mask, head_mask=head_mask, output_attentions=output_attentions
-    )
-    if output_attentions:
-        sa_output, sa_weights = sa_output
-    else:
-        sa_output = sa_output[0]
-    sa_output = self.adapter_layers["mh_adapter"](sa_output, x, self.sa_layer_norm)
+def _block(self, hidden_states, sa_output):
+    # TransformerBlock.forward after the attention, with the two residual + LayerNorm steps done by the
+    # adapter layers.
+    sa_output = self.adapter_layers["mh_adapter"](sa_output, hidden_states, self.sa_layer_norm)
     ffn_output = self.ffn(sa_output)
-    ffn_output = self.adapter_layers["output_adapter"](ffn_output, sa_output, self.output_layer_norm)
-    if output_attentions:
-        return (sa_weights, ffn_output)
-    return (ffn_output,)
+    return self.adapter_layers["output_adapter"](ffn_output, sa_output, self.output_layer_norm)
+
+
+if TRANSFORMERS_5:
+    # 5.x: the attention takes the hidden states once and **kwargs; the block returns a tensor.
+    def _block_forward(self, hidden_states, attention_mask=None, **kwargs):
+        sa_output, _ = self.attention(hidden_states, attention_mask=attention_mask, **kwargs)
+        return _block(self, hidden_states, sa_output)
+
+else:
+    # 4.57: query, key and value by name, head masks and output_attentions; the block returns a tuple.
+    def _block_forward(self, x, attn_mask=None, head_mask=None, output_attentions=False):
+        sa_output = self.attention(
+            query=x, key=x, value=x, mask=attn_mask, head_mask=head_mask, output_attentions=output_attentions
+        )
+        ffn_output = _block(self, x, sa_output[0])
+        if output_attentions:
+            return (sa_output[1], ffn_output)
+        return (ffn_output,)
 
 
 def attach_distilbert_layer(block: nn.Module, locations: Mapping[str, BottleneckLayer]) -> None:

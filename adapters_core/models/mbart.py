@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from adapters_core.methods.bottleneck.layer import BottleneckLayer
-from adapters_core.models.bart import encoder_decoder_stacks
+from adapters_core.models.bart import encoder_decoder_stacks, release_layer_forwards
 from adapters_core.models.placement import ModelFamily, attach_locations, bind_forward
 
 
@@ -19,14 +19,11 @@ def _feed_forward(self, hidden_states):
     return nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
 
 
-def _encoder_layer_forward(self, hidden_states, attention_mask, layer_head_mask, output_attentions=False):
+def _encoder_layer(self, hidden_states, attention_mask, attention_kwargs):
     # MBartEncoderLayer.forward with "residual + ..." done by the adapter layers.
     residual = hidden_states
     hidden_states, attn_weights = self.self_attn(
-        hidden_states=self.self_attn_layer_norm(hidden_states),
-        attention_mask=attention_mask,
-        layer_head_mask=layer_head_mask,
-        output_attentions=output_attentions,
+        self.self_attn_layer_norm(hidden_states), attention_mask=attention_mask, **attention_kwargs
     )
     hidden_states = nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
     hidden_states = self.adapter_layers["mh_adapter"](hidden_states, residual, None)
@@ -40,28 +37,19 @@ def _encoder_layer_forward(self, hidden_states, attention_mask, layer_head_mask,
     return hidden_states, attn_weights
 
 
-def _decoder_layer_forward(
+def _decoder_layer(
     self,
     hidden_states,
-    attention_mask=None,
-    encoder_hidden_states=None,
-    encoder_attention_mask=None,
-    layer_head_mask=None,
-    cross_attn_layer_head_mask=None,
-    past_key_values=None,
-    output_attentions=False,
-    use_cache=True,
-    cache_position=None,
+    attention_mask,
+    encoder_hidden_states,
+    encoder_attention_mask,
+    self_attention_kwargs,
+    cross_attention_kwargs,
 ):
     # MBartDecoderLayer.forward, likewise.
     residual = hidden_states
     hidden_states, self_attn_weights = self.self_attn(
-        hidden_states=self.self_attn_layer_norm(hidden_states),
-        past_key_values=past_key_values,
-        attention_mask=attention_mask,
-        layer_head_mask=layer_head_mask,
-        output_attentions=output_attentions,
-        cache_position=cache_position,
+        self.self_attn_layer_norm(hidden_states), attention_mask=attention_mask, **self_attention_kwargs
     )
     hidden_states = nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
     hidden_states = self.adapter_layers["mh_adapter"](hidden_states, residual, None)
@@ -70,22 +58,20 @@ def _decoder_layer_forward(
     if encoder_hidden_states is not None:
         residual = hidden_states
         hidden_states, cross_attn_weights = self.encoder_attn(
-            hidden_states=self.encoder_attn_layer_norm(hidden_states),
+            self.encoder_attn_layer_norm(hidden_states),
             key_value_states=encoder_hidden_states,
             attention_mask=encoder_attention_mask,
-            layer_head_mask=cross_attn_layer_head_mask,
-            past_key_values=past_key_values,
-            output_attentions=output_attentions,
+            **cross_attention_kwargs,
         )
         hidden_states = nn.functional.dropout(hidden_states, p=self.dropout, training=self.training)
         hidden_states = self.adapter_layers["cross_adapter"](hidden_states, residual, None)
 
     residual = hidden_states
     hidden_states = self.adapter_layers["output_adapter"](_feed_forward(self, hidden_states), residual, None)
+    return hidden_states, self_attn_weights, cross_attn_weights
 
-    if output_attentions:
-        return (hidden_states, self_attn_weights, cross_attn_weights)
-    return (hidden_states,)
+
+_encoder_layer_forward, _decoder_layer_forward = release_layer_forwards(_encoder_layer, _decoder_layer)
 
 
 def attach_encoder_layer(layer: nn.Module, locations: Mapping[str, BottleneckLayer]) -> None:

@@ -18,61 +18,26 @@ from adapters_core.models.placement import (
     mount_on_sublayer,
 )
 
+# The sub-layer forwards below pass every argument but the hidden states and the mask on by keyword, as
+# transformers' own do: the names change between releases (4.57's past_key_values, layer_head_mask and
+# output_attentions; 5.x's cache and **kwargs), and T5Block passes them all by keyword in both. The outputs
+# keep the attention's extra outputs after the hidden states (position bias, weights), as both releases do.
 
-def _self_attention_forward(
-    self,
-    hidden_states,
-    attention_mask=None,
-    position_bias=None,
-    layer_head_mask=None,
-    past_key_values=None,
-    use_cache=False,
-    output_attentions=False,
-    cache_position=None,
-):
+
+def _self_attention_forward(self, hidden_states, attention_mask=None, **kwargs):
     # T5LayerSelfAttention.forward with "hidden_states + dropout(attention)" done by the adapter layer.
-    attention_output = self.SelfAttention(
-        self.layer_norm(hidden_states),
-        mask=attention_mask,
-        position_bias=position_bias,
-        layer_head_mask=layer_head_mask,
-        past_key_values=past_key_values,
-        use_cache=use_cache,
-        output_attentions=output_attentions,
-        cache_position=cache_position,
-    )
+    attention_output = self.SelfAttention(self.layer_norm(hidden_states), mask=attention_mask, **kwargs)
     hidden_states = self.adapter_layer(self.dropout(attention_output[0]), hidden_states, None)
-    return (hidden_states,) + attention_output[1:]
+    return (hidden_states,) + tuple(attention_output[1:])
 
 
-def _cross_attention_forward(
-    self,
-    hidden_states,
-    key_value_states,
-    attention_mask=None,
-    position_bias=None,
-    layer_head_mask=None,
-    past_key_values=None,
-    use_cache=False,
-    query_length=None,
-    output_attentions=False,
-    cache_position=None,
-):
+def _cross_attention_forward(self, hidden_states, key_value_states, attention_mask=None, **kwargs):
     # T5LayerCrossAttention.forward, likewise.
     attention_output = self.EncDecAttention(
-        self.layer_norm(hidden_states),
-        mask=attention_mask,
-        key_value_states=key_value_states,
-        position_bias=position_bias,
-        layer_head_mask=layer_head_mask,
-        past_key_values=past_key_values,
-        use_cache=use_cache,
-        query_length=query_length,
-        output_attentions=output_attentions,
-        cache_position=cache_position,
+        self.layer_norm(hidden_states), mask=attention_mask, key_value_states=key_value_states, **kwargs
     )
     layer_output = self.adapter_layer(self.dropout(attention_output[0]), hidden_states, None)
-    return (layer_output,) + attention_output[1:]
+    return (layer_output,) + tuple(attention_output[1:])
 
 
 def _feed_forward_forward(self, hidden_states):
