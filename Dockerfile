@@ -4,7 +4,8 @@ FROM python:3.11-slim
 ARG TORCH_CUDA=""
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+# constraints.txt: the releases CI tests the hub with (pyproject.toml declares the library's ranges only).
+COPY pyproject.toml README.md constraints.txt ./
 COPY adapters_core adapters_core
 COPY hub hub
 COPY frontend frontend
@@ -14,7 +15,7 @@ RUN if [ -n "$TORCH_CUDA" ]; then \
     else \
         pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu; \
     fi \
- && pip install --no-cache-dir ".[server]"
+ && pip install --no-cache-dir ".[server]" -c constraints.txt
 RUN useradd --create-home adapterhub && mkdir -p /data/media /data/static && chown adapterhub /data/media /data/static
 USER adapterhub
 EXPOSE 8000

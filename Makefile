@@ -9,12 +9,13 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/adapterhub
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run worker test test-fast lint format bench chromium nginx hf-current clean
+.PHONY: install run worker test test-fast test-tf5 tf5 lint format bench chromium nginx hf-current clean
 
-$(INSTALLED): pyproject.toml
+# pyproject.toml declares ranges; constraints.txt pins the hub's environment to the releases CI tests with.
+$(INSTALLED): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[server,test]'
+	$(PY) -m pip install --quiet -e '.[server,test]' -c constraints.txt
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -45,9 +46,36 @@ $(HF_CURRENT_VENV)/.installed:
 
 hf-current: $(HF_CURRENT_VENV)/.installed
 
-test: $(INSTALLED) chromium nginx hf-current
+# The library on transformers 5 in a virtualenv of its own (the reference adapters library, a test dependency of
+# .venv, cannot install beside it; no Django). The project goes in with its dependencies (no --no-deps): this is
+# the check that pyproject.toml's ranges accept torch 2.13.0 and transformers 5. constraints-tf5.txt pins the
+# releases. Rebuilt when pyproject.toml or the constraints change; `rm -rf .venv-tf5` rebuilds it from scratch.
+TF5_VENV := .venv-tf5
+$(TF5_VENV)/.installed: pyproject.toml constraints-tf5.txt
+	test -x $(TF5_VENV)/bin/python || $(PYTHON_SYSTEM) -m venv $(TF5_VENV)
+	$(TF5_VENV)/bin/python -m pip install --quiet -e . peft pytest pytest-timeout hypothesis -c constraints-tf5.txt
+	$(TF5_VENV)/bin/python -c 'import torch, transformers; \
+	assert transformers.__version__.startswith("5."), f"{transformers.__version__}: expected transformers 5.x"; \
+	assert torch.__version__.split("+")[0] == "2.13.0", f"torch {torch.__version__}: expected 2.13.0"'
+	$(TF5_VENV)/bin/adapterhub --help >/dev/null
+	touch $@
+
+tf5: $(TF5_VENV)/.installed
+
+# The library's tests on transformers 5: tests/adapters_core and the suite's Django-free modules. Those that need
+# the hub or compare with the reference library skip at import there (pytest -c tests/pytest-tf5.ini).
+TF5_TESTS := tests/adapters_core tests/test_architecture.py tests/test_test_support.py
+test-tf5: tf5
+	$(TF5_VENV)/bin/pytest -c tests/pytest-tf5.ini --rootdir . $(TF5_TESTS)
+
+# The whole suite on .venv, then the library's tests on .venv-tf5; the second runs whether or not the first
+# passed, and `make test` fails if either did.
+test: $(INSTALLED) chromium nginx hf-current tf5
+	status=0; \
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
-	MEDIA_ROOT=$(CURDIR)/var/test-media $(VENV)/bin/pytest $(PYTEST_ARGS)
+	MEDIA_ROOT=$(CURDIR)/var/test-media $(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
+	$(MAKE) --no-print-directory test-tf5 || status=1; \
+	exit $$status
 
 # The suite without the end-to-end and browser tests (no worker processes, no Chromium): a quick check.
 test-fast: $(INSTALLED)
