@@ -9,12 +9,20 @@ sides). A merged LoRA is compared against the bare model (no ``init`` at all).
 
     .venv/bin/python bench/core_overhead.py           # about 15 minutes on an idle 2-core machine
     .venv/bin/python bench/core_overhead.py --quick   # about 6 minutes, fewer pairs (noisier)
+
+The same rows for adapters_core alone on two transformers releases (the reference library installs only beside
+4.57): each environment times ours and saves the medians, then one command prints ours on 5.x / ours on 4.57.
+
+    .venv-tf5/bin/python bench/core_overhead.py --ours-only var/bench-tf5.json
+    .venv/bin/python bench/core_overhead.py --ours-only var/bench-tf4.json
+    .venv/bin/python bench/core_overhead.py --compare-releases var/bench-tf5.json var/bench-tf4.json
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import os
 import platform
@@ -25,13 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import transformers
 from transformers import BertConfig, BertModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-import adapters as reference_library  # noqa: E402
-
 import adapters_core  # noqa: E402
+
+try:
+    import adapters as reference_library
+except ImportError:  # transformers 5: only --ours-only runs there
+    reference_library = None
 
 BATCH, SEQUENCE = 8, 128
 # Row label -> the built-in config name (the same name in both libraries).
@@ -91,9 +103,10 @@ def machine_description() -> str:
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
         platform.processor(),
     )
+    reference = f"adapters {reference_library.__version__}, " if reference_library is not None else ""
     return (
         f"{torch.get_num_threads()} threads of {os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, "
-        f"adapters {reference_library.__version__}, Python {platform.python_version()}"
+        f"transformers {transformers.__version__}, {reference}Python {platform.python_version()}"
     )
 
 
@@ -182,6 +195,85 @@ def measure(bare: BertModel, inputs: Inputs, config_name: str, inference_pairs: 
     return (difference, inference, training, counts), merged
 
 
+def repeated(step, count: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        step()
+    return [timed(step) for _ in range(count)]
+
+
+def measure_ours(bare: BertModel, inputs: Inputs, config_name: str, inference_runs: int, training_runs: int):
+    """Ours alone (a fresh adapter, no reference library): the median and fastest inference and training-step
+    times in seconds, for comparing transformers releases."""
+    model = adapters_core.init(copy.deepcopy(bare))
+    model.add_adapter(ADAPTER, config=config_name)
+    model.set_active_adapters(ADAPTER)
+    model.eval()
+    inference = repeated(lambda: inputs.infer(model), inference_runs)
+    model.train_adapter(ADAPTER)
+    optimizer = torch.optim.AdamW(trainable(model), lr=1e-4)
+    training = repeated(lambda: inputs.train_step(model, optimizer), training_runs)
+    return {
+        "inference": statistics.median(inference),
+        "inference_fastest": min(inference),
+        "training": statistics.median(training),
+        "training_fastest": min(training),
+    }
+
+
+def run_ours_only(bare, inputs, methods, inference_runs: int, training_runs: int, path: Path) -> None:
+    """Time each row with adapters_core alone and save the times (with the releases) to ``path``. A row that
+    fails on this release is saved with its error, so the comparison shows it."""
+    rows = {}
+    for label, config_name in methods.items():
+        try:
+            rows[label] = measure_ours(bare, inputs, config_name, inference_runs, training_runs)
+            print(
+                f"{label}: inference {rows[label]['inference']:.3f} s, training {rows[label]['training']:.3f} s"
+            )
+        except Exception as error:  # a row that fails on a release is a finding, not the end of the run
+            rows[label] = {"error": f"{type(error).__name__}: {error}"}
+            print(f"{label}: fails: {rows[label]['error']}")
+    result = {
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "machine": machine_description(),
+        "load_average_at_end": load_average(),
+        "inference_runs": inference_runs,
+        "training_runs": training_runs,
+        "rows": rows,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"saved to {path}")
+
+
+def compare_releases(newer_path: Path, older_path: Path) -> None:
+    """Print ours on the newer release / ours on the older one for each row both files have."""
+    newer, older = json.loads(newer_path.read_text()), json.loads(older_path.read_text())
+    title = f"ours on {newer['transformers']} / ours on {older['transformers']}"
+    print(f"{newer['machine']}\n{older['machine']}")
+    print(
+        f"median of {newer['inference_runs']} (inference) / {newer['training_runs']} (training) runs per side"
+    )
+    print()
+    print(f"| method | inference {title} | fastest | train step {title} | fastest |")
+    print("|---|---|---|---|---|")
+    for label in older["rows"]:
+        new_row, old_row = newer["rows"].get(label, {"error": "not measured"}), older["rows"][label]
+        if "error" in new_row or "error" in old_row:
+            failed = new_row if "error" in new_row else old_row
+            print(f"| {label} | fails: {failed['error'][:100]} | | | |")
+            continue
+        print(
+            f"| {label} | {new_row['inference'] / old_row['inference']:.3f} "
+            f"({new_row['inference'] * 1000:.0f} / {old_row['inference'] * 1000:.0f} ms) "
+            f"| {new_row['inference_fastest'] / old_row['inference_fastest']:.3f} "
+            f"| {new_row['training'] / old_row['training']:.3f} "
+            f"({new_row['training']:.2f} / {old_row['training']:.2f} s) "
+            f"| {new_row['training_fastest'] / old_row['training_fastest']:.3f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer pairs (noisier, about 4 minutes)")
@@ -189,7 +281,25 @@ def main() -> None:
     parser.add_argument(
         "--tiny", action="store_true", help="a 2-layer model of hidden size 128: checks the script"
     )
+    parser.add_argument(
+        "--ours-only", type=Path, metavar="PATH", help="time adapters_core alone and save the times to PATH"
+    )
+    parser.add_argument(
+        "--compare-releases",
+        nargs=2,
+        type=Path,
+        metavar=("NEWER", "OLDER"),
+        help="print ours on NEWER's release / ours on OLDER's from two --ours-only files",
+    )
     args = parser.parse_args()
+    if args.compare_releases:
+        compare_releases(*args.compare_releases)
+        return
+    if args.ours_only is None and reference_library is None:
+        parser.error(
+            "the reference library (adapters 1.3.0) is not installed here (it needs transformers 4.57); "
+            "use --ours-only PATH on this release, or run from .venv"
+        )
     inference_pairs, training_pairs = (5, 3) if args.quick else (15, 7)
     methods = {label: METHODS[label] for label in args.only} if args.only else METHODS
 
@@ -206,6 +316,9 @@ def main() -> None:
     inputs = Inputs(config.vocab_size)
     print(machine_description())
     print(f"load average at start: {load_average()}", flush=True)
+    if args.ours_only is not None:
+        run_ours_only(bare, inputs, methods, inference_pairs, training_pairs, args.ours_only)
+        return
 
     rows = []
     merged = None
