@@ -7,13 +7,14 @@ the mixin); the file format is :mod:`adapters_core.io`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from adapters_core.configuration import AdapterConfig
-from adapters_core.directory import strip_base_prefix
+from adapters_core.directory import rename_adapter_in_key, strip_base_prefix
 from adapters_core.hub_client import HubClient
 from adapters_core.io import (
     AdapterLoadError,
@@ -24,6 +25,11 @@ from adapters_core.io import (
     read_adapter_config,
     read_adapter_weights,
     write_adapter_directory,
+)
+from adapters_core.methods.bottleneck.phm import (
+    SharedPHMTensorsMissingWarning,
+    shared_phm_tensors_absent_from_file,
+    shared_phm_tensors_missing_message,
 )
 from adapters_core.methods.lora import peft_io
 
@@ -164,6 +170,11 @@ def load_adapter(
             strip_base_prefix(key, prefix): tuple(value.shape)
             for key, value in model.adapter_state_dict(adapter_name).items()
         }
+        # The reference library's Compacter files may lack the shared PHM tensors: keep the ones add_adapter
+        # just drew (in the reference's order, so from the same seed as its own load) and say so.
+        absent_shared = shared_phm_tensors_absent_from_file(expected, found_shapes, adapter_name)
+        for name in absent_shared:
+            del expected[name]
         compare_adapter_weights(
             expected,
             found_shapes,
@@ -175,6 +186,13 @@ def load_adapter(
     except BaseException:
         model.delete_adapter(adapter_name)
         raise
+    if absent_shared:
+        names = [rename_adapter_in_key(name, adapter_name, saved_name) for name in absent_shared]
+        warnings.warn(
+            shared_phm_tensors_missing_message(saved_name, names),
+            SharedPHMTensorsMissingWarning,
+            stacklevel=3,
+        )
     if set_active:
         model.set_active_adapters(adapter_name)
     return adapter_name

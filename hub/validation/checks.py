@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,16 @@ from adapters_core.directory import (
     weights_file_in,
 )
 from adapters_core.io import AdapterLoadError, adapter_weights_for, foreign_weight_names, layer_count_mismatch
+from adapters_core.methods.bottleneck.phm import (
+    SharedPHMTensorsMissingWarning,
+    shared_phm_tensors_absent_from_file,
+)
 from adapters_core.methods.lora import peft
 from adapters_core.methods.lora.peft_io import DEFAULT_PEFT_ADAPTER_NAME
 from adapters_core.methods.lora.peft_meta import equivalent_lora_config_for_base
 from hub.registry.storable import nul_character_location
 from hub.validation.derived_formats import DerivedFile, derive_other_format
-from hub.validation.legacy_pickle import LegacyPickleError, convert_legacy_pickle
+from hub.validation.legacy_pickle import ConversionResult, LegacyPickleError, convert_legacy_pickle
 from hub.validation.reference_models import ReferenceModel, adapter_layout, run_probe
 from hub.validation.report import ReportBuilder
 from hub.validation.safetensors_header import SafetensorsHeaderError, read_safetensors_header
@@ -100,19 +105,39 @@ def list_names(names: list[str]) -> str:
 
 
 def weights_as_safetensors(
-    subject: Subject, work_dir: Path, safetensors_name: str, pickle_name: str, derived: list[DerivedFile]
+    subject: Subject,
+    work_dir: Path,
+    safetensors_name: str,
+    pickle_name: str,
+    derived: list[DerivedFile],
+    report: ReportBuilder | None = None,
 ) -> Path | None:
     """The version's weights `safetensors_name` as a safetensors file: the uploaded one, else the legacy
-    `pickle_name` converted in the sandbox into `work_dir` (recorded in `derived`). None when the version has
-    neither. Raises `LegacyPickleError` when the pickle cannot be converted."""
+    `pickle_name` converted in the sandbox into `work_dir` (recorded in `derived`, and its cost in `report`'s
+    metrics when given: see `record_conversion`). None when the version has neither. Raises
+    `LegacyPickleError` when the pickle cannot be converted."""
     if safetensors_name in subject.files:
         return subject.files[safetensors_name]
     if pickle_name not in subject.files:
         return None
     weights_path = work_dir / safetensors_name
-    convert_legacy_pickle(subject.files[pickle_name], weights_path)
+    conversion = convert_legacy_pickle(subject.files[pickle_name], weights_path)
     derived.append(DerivedFile(safetensors_name, weights_path, derived_from=pickle_name))
+    if report is not None:
+        record_conversion(report, conversion)
     return weights_path
+
+
+def record_conversion(report: ReportBuilder, conversion: ConversionResult) -> None:
+    """The converter's peak output (the largest safetensors file it wrote) and peak memory (the largest resident
+    set of its children) over the version's converted pickles, as report metrics."""
+    metrics = report.metrics
+    metrics["conversion_output_bytes"] = max(
+        metrics.get("conversion_output_bytes", 0), conversion.output_bytes
+    )
+    metrics["conversion_peak_rss_bytes"] = max(
+        metrics.get("conversion_peak_rss_bytes", 0), conversion.peak_rss_bytes
+    )
 
 
 def check_file(
@@ -131,12 +156,16 @@ def check_file(
     )
     try:
         weights_path = weights_as_safetensors(
-            subject, work_dir, safetensors_file, pickle_file, outcome.derived
+            subject, work_dir, safetensors_file, pickle_file, outcome.derived, report
         )
     except LegacyPickleError as exc:
         raise CheckFailed("file", exc.code, str(exc)) from exc
     if safetensors_file not in subject.files and pickle_file in subject.files:
-        details["converted_from"] = pickle_file
+        details.update(
+            converted_from=pickle_file,
+            conversion_output_bytes=report.metrics["conversion_output_bytes"],
+            conversion_peak_rss_bytes=report.metrics["conversion_peak_rss_bytes"],
+        )
     elif pickle_file in subject.files:
         report.warnings.append(
             f"Both {safetensors_file} and {pickle_file} were uploaded; {safetensors_file} was checked."
@@ -176,7 +205,12 @@ def check_head_file(subject: Subject, work_dir: Path, report: ReportBuilder, out
     served, not loaded: the reference model has no head."""
     try:
         weights_path = weights_as_safetensors(
-            subject, work_dir, HEAD_SAFETENSORS_WEIGHTS_FILE, HEAD_PICKLE_WEIGHTS_FILE, outcome.derived
+            subject,
+            work_dir,
+            HEAD_SAFETENSORS_WEIGHTS_FILE,
+            HEAD_PICKLE_WEIGHTS_FILE,
+            outcome.derived,
+            report,
         )
     except LegacyPickleError as exc:
         raise CheckFailed("file", exc.code, str(exc)) from exc
@@ -373,6 +407,13 @@ def check_structure(
         def shown(name: str) -> str:  # as the file names it (the internal name is ours, not the user's)
             return rename_adapter_in_key(name, internal, saved_name)
 
+    # The reference library's Compacter files lack the shared PHM tensors; loading draws them afresh (and
+    # says so in the report's warnings). Any other missing tensor stays an error.
+    absent_shared = (
+        [] if is_peft_config(saved) else shared_phm_tensors_absent_from_file(expected, found, internal)
+    )
+    if absent_shared:
+        expected = {name: shape for name, shape in expected.items() if name not in absent_shared}
     comparison = compare_weight_shapes(expected, found)
     if not comparison.matches or foreign:
         missing = sorted(shown(name) for name in comparison.missing)
@@ -423,10 +464,18 @@ def check_structure(
             "was written from a broken model.",
             tensors=non_finite,
         )
+    absent_note = (
+        f" The {len(absent_shared)} shared Compacter tensor(s) the file lacks are initialised on load."
+        if absent_shared
+        else ""
+    )
+    details = {"absent_shared_tensors": [shown(name) for name in absent_shared]} if absent_shared else {}
     report.passed(
         "structure",
-        f"{len(expected)} tensors with the names and shapes the config implies for {subject.model_name}; all values finite.",
+        f"{len(expected)} tensors with the names and shapes the config implies for {subject.model_name}; all "
+        f"values finite.{absent_note}",
         tensor_count=len(expected),
+        **details,
     )
 
 
@@ -467,11 +516,20 @@ def check_load_and_run(
     internal = subject.internal_name
     with reference.lock:
         try:
-            model.load_adapter(str(adapter_dir), load_as=internal, set_active=True)
+            with warnings.catch_warnings(record=True) as load_warnings:
+                warnings.simplefilter("always", SharedPHMTensorsMissingWarning)
+                model.load_adapter(str(adapter_dir), load_as=internal, set_active=True)
         except (AdapterLoadError, AdapterConfigError, ValueError) as exc:
             raise CheckFailed(
                 "load_and_run", "load_failed", f"adapters_core cannot load the adapter: {exc}"
             ) from exc
+        for caught in load_warnings:
+            # What the library tells its users about this file goes into the report; other warnings go on
+            # to the worker's log as they would have.
+            if issubclass(caught.category, SharedPHMTensorsMissingWarning):
+                report.warnings.append(str(caught.message))
+            else:
+                warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
         try:
             parameter_count = sum(parameter.numel() for parameter in model.adapter_parameters(internal))
             started = time.perf_counter()

@@ -14,6 +14,12 @@ uploaded byte. It ends when its worker process does (its input closes).
 
 The parent side is :func:`convert_legacy_pickle`; the converter and its children are this module run as a
 script (they import torch and safetensors only, never Django).
+
+Tensors that share storage are not expanded: the reference library's prefix tuning pickles name each tensor of
+an adapter's prefix pool once more per attention layer (``...attention.self.prefix_tuning.pool.prefix_tunings.
+NAME...``), all views of the pool's own tensors (on bert-base: 65 names over 5 storages, 39 MB on disk, 513 MB
+written out one by one). Those per-layer names are left out of the conversion when the pool's own name for the
+same view is there: loading skips them anyway, so the converted file holds what the adapter's layout needs.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ DEFAULT_TIME_LIMIT_SECONDS = 60
 # once, so its tensors take at most its own size; only tensors sharing storage (a thousand views of one
 # tensor) take more once each is saved on its own, which safetensors requires.
 MAX_TENSOR_BYTES_PER_INPUT_BYTE = 2
-# Besides, for small files: the reference library's prefix tuning pickles share some storage between layers.
+# Besides, for small files (a safetensors header, tensors shorter than their storage's pickled form).
 TENSOR_BYTES_ALLOWANCE = 1024**2
 # How long the converter may take to start (it imports torch) and, beyond a child's own time limit, to answer.
 CONVERTER_START_SECONDS = 120
@@ -75,8 +81,14 @@ class LegacyPickleError(ValueError):
 
 @dataclass(frozen=True)
 class ConversionResult:
+    """A converted pickle: how many tensors were written, and what the conversion cost (the safetensors file's
+    size, the child's peak resident memory, and how many per-layer copies of a shared tensor were left out)."""
+
     tensor_count: int
     output_path: Path
+    output_bytes: int
+    peak_rss_bytes: int
+    shared_copies_left_out: int
 
 
 def _sniff(path: Path) -> None:
@@ -116,11 +128,15 @@ def convert_legacy_pickle(
     """Load `source` with ``torch.load(weights_only=True)`` in a limited child process and write its tensors
     to `destination` as safetensors.
 
-    Promises: nothing from `source` is unpickled in this process; on success `destination` holds exactly the
-    tensors of the file's top-level dict (name -> floating-point tensor). Raises :class:`LegacyPickleError`
+    Promises: nothing from `source` is unpickled in this process; on success `destination` holds the tensors of
+    the file's top-level dict (name -> floating-point tensor), less the per-layer copies of prefix tuning's pool
+    whose pool tensor is there too (see the module docstring). Raises :class:`LegacyPickleError`
     with a message a user can act on when the file is not such a pickle, and when the child runs out of
     memory or time (`time_limit_seconds` of wall-clock time from its start).
     """
+    # Imported here, not at the top: the converter runs this file as a script that must not import the project.
+    from adapters_core.directory import SHARED_COPY_MARKER
+
     source, destination = Path(source), Path(destination)
     name = source.name  # the uploaded file's name (pytorch_adapter.bin, or PEFT's adapter_model.bin)
     _sniff(source)
@@ -137,6 +153,7 @@ def convert_legacy_pickle(
             # The tensors, plus room for the safetensors header.
             "output_bytes": max_tensor_bytes + 1024**2,
             "max_tensor_bytes": max_tensor_bytes,
+            "shared_copy_marker": SHARED_COPY_MARKER,
             "time_limit_seconds": time_limit_seconds,
         }
     )
@@ -152,7 +169,13 @@ def convert_legacy_pickle(
             break
     returncode, stderr = finished["returncode"], finished["stderr"]
     if returncode == 0 and outcome and outcome.get("ok"):
-        return ConversionResult(tensor_count=outcome["tensor_count"], output_path=destination)
+        return ConversionResult(
+            tensor_count=outcome["tensor_count"],
+            output_path=destination,
+            output_bytes=outcome["output_bytes"],
+            peak_rss_bytes=finished["peak_rss_bytes"],
+            shared_copies_left_out=outcome["shared_copies_left_out"],
+        )
     if outcome and not outcome.get("ok"):
         raise LegacyPickleError(outcome["code"], outcome["message"])
     if returncode < 0 or "MemoryError" in stderr or "std::bad_alloc" in stderr:
@@ -269,7 +292,12 @@ def _convert_in_child(request: dict) -> dict:
             for descriptor in (output_read, output_write, errors_read, errors_write, 0):
                 os.close(descriptor)
             _apply_limits(request["address_space_bytes"], request["cpu_seconds"], request["output_bytes"])
-            outcome = _child_main(request["source"], request["destination"], request["max_tensor_bytes"])
+            outcome = _child_main(
+                request["source"],
+                request["destination"],
+                request["max_tensor_bytes"],
+                request["shared_copy_marker"],
+            )
             os.write(1, (json.dumps(outcome) + "\n").encode())
             exit_code = 0
         except BaseException:
@@ -279,9 +307,11 @@ def _convert_in_child(request: dict) -> dict:
     os.close(output_write)
     os.close(errors_write)
     outputs, timed_out = _collect(pid, {output_read: b"", errors_read: b""}, request["time_limit_seconds"])
-    _, status = os.waitpid(pid, 0)
+    # wait4 also gives the child's resource usage: its peak resident memory (ru_maxrss, KiB on Linux).
+    _, status, usage = os.wait4(pid, 0)
     return {
         "returncode": os.waitstatus_to_exitcode(status),
+        "peak_rss_bytes": usage.ru_maxrss * 1024,
         "stdout": outputs[output_read].decode("utf-8", "replace"),
         "stderr": outputs[errors_read].decode("utf-8", "replace"),
         "timed_out": timed_out,
@@ -347,7 +377,30 @@ def _refusal_message(exc: Exception, name: str) -> tuple[str, str]:
     )
 
 
-def _child_main(source: str, destination: str, max_tensor_bytes: int) -> dict:
+def _view_of(tensor) -> tuple:
+    """What makes two tensors the same view of the same storage."""
+    return (
+        tensor.untyped_storage().data_ptr(),
+        tensor.storage_offset(),
+        tuple(tensor.shape),
+        tensor.stride(),
+        tensor.dtype,
+    )
+
+
+def _without_shared_copies(loaded: dict, shared_copy_marker: str) -> dict:
+    """`loaded` less each name holding `shared_copy_marker` whose tensor is the very view another name without
+    the marker holds (the reference library's per-layer copies of prefix tuning's pool). A copy whose pool
+    tensor is absent, or that is a different tensor, is kept (and the checks then judge it)."""
+    originals = {_view_of(value) for key, value in loaded.items() if shared_copy_marker not in key}
+    return {
+        key: value
+        for key, value in loaded.items()
+        if shared_copy_marker not in key or _view_of(value) not in originals
+    }
+
+
+def _child_main(source: str, destination: str, max_tensor_bytes: int, shared_copy_marker: str) -> dict:
     import pickle
 
     import torch
@@ -388,8 +441,9 @@ def _child_main(source: str, destination: str, max_tensor_bytes: int) -> dict:
                 "code": "dtype_not_allowed",
                 "message": f"Tensor {key!r} in {name} has dtype {value.dtype}; adapter weights are floating point.",
             }
+    kept = _without_shared_copies(loaded, shared_copy_marker)
     # Counted before any copy is made: the copies would otherwise exhaust the child's memory or file size.
-    tensor_bytes = sum(value.numel() * value.element_size() for value in loaded.values())
+    tensor_bytes = sum(value.numel() * value.element_size() for value in kept.values())
     if tensor_bytes > max_tensor_bytes:
         return {
             "ok": False,
@@ -401,11 +455,16 @@ def _child_main(source: str, destination: str, max_tensor_bytes: int) -> dict:
             ),
         }
     tensors = {}
-    for key, value in loaded.items():
+    for key, value in kept.items():
         # A copy of its own: safetensors refuses tensors sharing storage, and views of a larger storage.
         tensors[key] = value.detach().clone().contiguous()
     save_file(tensors, destination, metadata={"format": "pt", "converted_from": name})
-    return {"ok": True, "tensor_count": len(tensors)}
+    return {
+        "ok": True,
+        "tensor_count": len(tensors),
+        "output_bytes": os.path.getsize(destination),
+        "shared_copies_left_out": len(loaded) - len(kept),
+    }
 
 
 if __name__ == "__main__":

@@ -71,6 +71,16 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                 "total_ms": {"type": "number", "minimum": 0},
                 "probe_output_checksum": {"type": "string"},
                 "probe_output_max_abs_change": {"type": "number", "minimum": 0},
+                "conversion_output_bytes": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Largest safetensors file the legacy pickle converter wrote for the version.",
+                },
+                "conversion_peak_rss_bytes": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Largest peak resident memory of a converter child for the version.",
+                },
             },
         },
         "reference_model": {

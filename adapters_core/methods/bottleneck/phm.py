@@ -19,7 +19,7 @@ deliberate differences where it is broken:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -28,6 +28,25 @@ from torch import nn
 from adapters_core.methods.shared import FIXED_PARAMETER_ATTRIBUTE, fix_seed
 
 HYPERCOMPLEX_INITIALISATIONS = ("glorot-uniform", "glorot-normal", "normal", "phm")
+
+# The names of the tensors one adapter's PHM layers share, under ``shared_parameters.NAME.``.
+SHARED_PHM_TENSOR_NAMES = frozenset(
+    {
+        "phm_rule",
+        "phm_rule_left",
+        "phm_rule_right",
+        "W_down",
+        "W_up",
+        "W_down_left",
+        "W_down_right",
+        "W_up_left",
+        "W_up_right",
+    }
+)
+
+
+class SharedPHMTensorsMissingWarning(UserWarning):
+    """An adapter file lacked its shared PHM tensors, which were initialised afresh on load."""
 
 
 def kronecker_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -210,3 +229,38 @@ def init_shared_phm_parameters(
                 else:
                     rule.uniform_(-1, 1)
             shared[name] = rule
+
+
+def _is_shared_phm_tensor(name: str, adapter_name: str) -> bool:
+    marker = f"shared_parameters.{adapter_name}."
+    if not (name.startswith(marker) or f".{marker}" in name):
+        return False
+    return name.rsplit(marker, 1)[1] in SHARED_PHM_TENSOR_NAMES
+
+
+def shared_phm_tensors_absent_from_file(
+    expected: Iterable[str], found: Iterable[str], adapter_name: str
+) -> list[str]:
+    """The names, sorted, of adapter ``adapter_name``'s shared PHM tensors among ``expected`` (what the model
+    holds) when ``found`` (what the file holds) has none of them; otherwise ``[]``.
+
+    The reference library (adapters 1.3) leaves every ``shared_parameters`` tensor out of the files it saves
+    from a bare base model (``BertModel``; its filter wants a ``.`` before the name), so its Compacter files
+    lack the shared rule (and shared W). Such a file can be loaded, with these tensors initialised afresh,
+    as the reference itself does. A file with only some of them is not one of those and stays an error."""
+    found = set(found)
+    if any(_is_shared_phm_tensor(name, adapter_name) for name in found):
+        return []
+    return sorted(name for name in expected if _is_shared_phm_tensor(name, adapter_name))
+
+
+def shared_phm_tensors_missing_message(adapter_name: str, names: Iterable[str]) -> str:
+    """What a user is told when adapter ``adapter_name`` was loaded without its shared PHM tensors ``names``."""
+    return (
+        f"Adapter {adapter_name!r} was saved without its shared Compacter tensors ({', '.join(names)}): the "
+        "adapters library (1.3) leaves them out when it saves from a base model without a head. They were "
+        "initialised afresh, as that library does when it loads such a file (from init_weights_seed if the "
+        "config sets one, else from torch's current random state), so the adapter's outputs differ from those "
+        "of the model it was trained in. To avoid this, save the trained adapter with adapters_core, or with "
+        "the adapters library from a model with a head (e.g. BertForSequenceClassification), which writes them."
+    )
