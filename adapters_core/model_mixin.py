@@ -424,15 +424,20 @@ class ModelAdaptersMixin:
         active setup. One LoRA can be merged at a time; a gated LoRA cannot be merged.
         :meth:`reset_adapter` restores the original weights exactly."""
         self._require_adapter(adapter_name)
-        if self.adapter_state.configs[adapter_name].architecture != LORA_ARCHITECTURE:
+        config = self.adapter_state.configs[adapter_name]
+        # The methods whose part can fold an adapter into the weights (LoRA's, LoRA on named modules).
+        part = None if isinstance(config, ConfigUnion) else self._part_of(config)
+        if not hasattr(part, "merge"):
             raise ValueError(
                 f"Adapter {adapter_name!r} is not a LoRA adapter; only LoRA, IA³ and DoRA adapters can be merged."
             )
-        self.adapter_state.part(LORA_ARCHITECTURE).merge(adapter_name)
+        part.merge(adapter_name)
 
     def reset_adapter(self) -> None:
         """Undo :meth:`merge_adapter`: every layer gets its original weight and bias back, bit for bit."""
-        self.adapter_state.part(LORA_ARCHITECTURE).reset()
+        for part in self.adapter_state.parts.values():
+            if hasattr(part, "reset"):
+                part.reset()
 
     # --- inspection ------------------------------------------------------------------------------------
 

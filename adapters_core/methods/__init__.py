@@ -12,6 +12,7 @@ import adapters_core.methods.bottleneck  # isort: skip  # noqa: F401
 import adapters_core.methods.lora  # isort: skip  # noqa: F401
 import adapters_core.methods.prefix_tuning  # isort: skip  # noqa: F401
 import adapters_core.methods.prompt_tuning  # isort: skip  # noqa: F401
+import adapters_core.methods.module_lora  # isort: skip  # noqa: F401
 from adapters_core.methods.registry import ENTRY_POINT_GROUP  # isort: skip
 
 for _entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):

@@ -98,7 +98,7 @@ PEFT_IA3_DEFAULTS: Mapping[str, Any] = {
 }
 
 # Keys whose non-default value changes what the adapter computes in a way LoRA cannot express.
-_LORA_UNSUPPORTED: Mapping[str, str] = {
+LORA_UNSUPPORTED: Mapping[str, str] = {
     "lora_bias": "it trains a bias for lora_B, which LoRA here has not",
     "layer_replication": "it duplicates layers of the base model",
     "target_parameters": "it adapts parameters, not linear layers",
@@ -220,9 +220,9 @@ def check_convertible(peft_config: Mapping[str, Any]) -> None:
             "Save the adapter without modules_to_save (and the head separately)."
         )
     if peft_type == "IA3":
-        _module_selector(peft_config.get("feedforward_modules"), "feedforward_modules")
+        check_module_selector(peft_config.get("feedforward_modules"), "feedforward_modules")
         return
-    for key, why in _LORA_UNSUPPORTED.items():
+    for key, why in LORA_UNSUPPORTED.items():
         if peft_config.get(key) not in (None, False, [], {}, PEFT_LORA_DEFAULTS.get(key)):
             raise PeftConversionError(f"{key}={peft_config[key]!r} cannot be converted: {why}.")
     if peft_config.get("bias", "none") != "none":
@@ -341,9 +341,9 @@ def targeted_module_paths(
     targets = peft_config.get("target_modules")
     if not targets:
         raise PeftConversionError("The PEFT config has no target_modules; it must name the adapted layers.")
-    _module_selector(targets, "target_modules")
+    check_module_selector(targets, "target_modules")
     sites = list(sites)
-    layers = _layer_indices(peft_config.get("layers_to_transform"))
+    layers = layer_indices(peft_config.get("layers_to_transform"))
     selected = set()
     for site in sites:
         names = [site.path, f"{base_model_prefix}.{site.path}"] if base_model_prefix else [site.path]
@@ -354,7 +354,7 @@ def targeted_module_paths(
     return selected
 
 
-def _layer_indices(layers: Any) -> list[int] | None:
+def layer_indices(layers: Any) -> list[int] | None:
     """PEFT's ``layers_to_transform``: null (every layer), a layer index or a list of them."""
     if layers is None:
         return None
@@ -370,7 +370,7 @@ def _layer_indices(layers: Any) -> list[int] | None:
     return layers
 
 
-def _module_selector(targets: Any, key: str) -> None:
+def check_module_selector(targets: Any, key: str) -> None:
     """Check PEFT's ``target_modules`` (or ``feedforward_modules``): null, a list of module names, or a
     regular expression RE2 runs within the bounds above. Raises :class:`PeftConversionError` saying what is
     wrong."""
@@ -381,11 +381,11 @@ def _module_selector(targets: Any, key: str) -> None:
             f'{key} must be a list of module names (e.g. ["query", "value"]) or a regular expression '
             f"string, got {str(targets)[:100]!r} ({type(targets).__name__})."
         )
-    _module_pattern(targets, key)
+    module_pattern(targets, key)
 
 
 @functools.lru_cache(maxsize=64)
-def _module_pattern(pattern: str, key: str = "target_modules") -> re2._Regexp:
+def module_pattern(pattern: str, key: str = "target_modules") -> re2._Regexp:
     """``pattern`` compiled with RE2, refused with a message when it is too long or too complex, or uses
     what RE2 has not (backreferences, lookahead and lookbehind)."""
     if len(pattern) > MAX_MODULE_PATTERN_LENGTH:
@@ -419,7 +419,7 @@ def _matching(targets: Any, paths: Iterable[str]) -> set[str]:
     if not targets:
         return set()
     if isinstance(targets, str):
-        pattern = _module_pattern(targets)
+        pattern = module_pattern(targets)
         return {path for path in paths if pattern.fullmatch(path)}
     # A name selects a path it equals or ends after a dot: look the path's few dot-suffixes up in a set, so
     # the cost does not grow with the length of the list.

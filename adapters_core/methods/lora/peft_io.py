@@ -25,6 +25,9 @@ from adapters_core.io import AdapterLoadError, read_adapter_weights_pickle
 from adapters_core.methods.lora import peft
 from adapters_core.methods.lora.config import LORA_ARCHITECTURE
 from adapters_core.methods.lora.layer import FusedQKVLoRASite
+from adapters_core.methods.module_lora.config import ModuleLoRAConfig
+from adapters_core.methods.module_lora.peft_format import module_config_from_peft
+from adapters_core.methods.module_lora.peft_io import load_module_peft_adapter, save_module_peft_adapter
 
 # The name a PEFT adapter gets without load_as, as in PEFT itself.
 DEFAULT_PEFT_ADAPTER_NAME = "default"
@@ -103,7 +106,8 @@ def load_peft_adapter(
             "overwrite_ok=True."
         )
     try:
-        peft.check_convertible(peft_config)
+        # What neither LoRA here can hold is refused from the config alone, before the weights are read.
+        module_config = module_config_from_peft(peft_config)
     except peft.PeftConversionError as exc:
         raise AdapterLoadError(f"{directory}: {exc}") from exc
     weights = read_peft_weights(directory)
@@ -112,8 +116,17 @@ def load_peft_adapter(
     try:
         paths = peft.adapted_module_paths(weights, peft_type, prefix)
         config_dict = peft.lora_config_from_peft(peft_config, set(paths.values()), _site_infos(model))
-    except peft.PeftConversionError as exc:
-        raise AdapterLoadError(f"{directory}: {exc}") from exc
+    except peft.PeftConversionError:
+        # The reference library's LoRA locations cannot express it: LoRA / IA³ on named modules holds it.
+        return load_module_peft_adapter(
+            model,
+            directory,
+            module_config,
+            weights,
+            adapter_name,
+            set_active=set_active,
+            overwrite_ok=overwrite_ok,
+        )
     ours = {}
     for name, path in paths.items():
         tensor = weights[name]
@@ -143,11 +156,14 @@ def load_peft_adapter(
 
 
 def save_peft_adapter(model, save_directory: str | os.PathLike, adapter_name: str) -> None:
-    """Write LoRA (or IA³) adapter ``adapter_name`` as PEFT's ``adapter_config.json``,
+    """Write LoRA (or IA³, or LoRA / IA³ on named modules) adapter ``adapter_name`` as PEFT's ``adapter_config.json``,
     ``adapter_model.safetensors`` and ``README.md``, which ``PeftModel.from_pretrained`` loads into the same
     model class. Raises :class:`~adapters_core.methods.lora.peft.PeftConversionError` for what PEFT cannot
     hold (gating, DoRA, VeRA, GPT-2's fused c_attn)."""
     config = model.get_adapter_config(adapter_name)
+    if isinstance(config, ModuleLoRAConfig):
+        save_module_peft_adapter(model, save_directory, adapter_name)
+        return
     if not isinstance(config, LoRAConfig):
         raise peft.PeftConversionError(
             f"Adapter {adapter_name!r} is a {type(config).__name__}; only LoRA and IA³ adapters can be saved for PEFT."
