@@ -81,6 +81,8 @@ def test_the_families_are_the_registered_methods_in_registration_order_then_fusi
         ("ia3", "IA³"),
         ("prefix_tuning", "Prefix tuning"),
         ("prompt_tuning", "Prompt tuning"),
+        ("module_lora", "LoRA on named modules"),
+        ("module_ia3", "IA³ on named modules"),
         ("union", "Union"),
         ("fusion", "Fusion"),
     ]
