@@ -70,9 +70,19 @@ def _reference_case(case: Path, spec: dict, file_format: str):
     return model, vectors, {"logits": output.logits, "last_hidden_state": hidden[-1]}
 
 
+# Cases whose recorded outputs come from a reference behaviour this library does not reproduce (yet).
+REFERENCE_DIFFERENCES = {
+    # Under SDPA the reference hides the prefix from every query of a boolean (Mistral: sliding-window) mask,
+    # so its recorded logits equal the base model's; this library attends the prefix, as eager attention does.
+    "mistral-prefix-tuning": "the reference's prefix has no effect under SDPA on Mistral (boolean mask)",
+}
+
+
 @pytest.mark.parametrize(("case", "file_format"), _cases())
 def test_case_reproduces_the_recorded_outputs(case, file_format):
     spec = json.loads((case / "case.json").read_text())
+    if case.name in REFERENCE_DIFFERENCES:
+        pytest.xfail(REFERENCE_DIFFERENCES[case.name])
     if file_format == "peft":
         model, vectors, outputs = _peft_case(case)
     else:

@@ -66,7 +66,7 @@ def test_peft_to_ours_and_back_with_a_training_step_on_both(config, tmp_path):
     model.load_adapter(str(tmp_path / "peft"), load_as="p", set_active=True)
     expected = _hidden(theirs, inputs)
     torch.testing.assert_close(_hidden(model, inputs), expected, rtol=0, atol=1e-5)
-    assert (expected - _hidden(base, inputs)).abs().max() > 1e-3
+    assert (expected - _hidden(base, inputs)).abs().max() > 1e-4
 
     # One SGD step on each side (eval mode: no dropout), from the same weights and batch.
     model.train_adapter("p")
