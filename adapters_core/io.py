@@ -244,3 +244,38 @@ def write_adapter_directory(
         _write_atomically(adapter_directory / pickle_file, lambda path: torch.save(dict(tensors), path))
     # The config last: a directory with a config is one whose weights were written.
     _write_atomically(adapter_directory / config_file, write_config)
+
+
+def add_adapter_with_peft_weights(
+    model,
+    adapter_directory,
+    adapter_name: str,
+    config,
+    tensors: Mapping[str, torch.Tensor],
+    overwrite_ok: bool,
+    set_active: bool,
+) -> str:
+    """Add adapter ``adapter_name`` with ``config`` and fill it with ``tensors`` (a PEFT directory's weights under
+    this library's names, without the base-model prefix); nothing of it stays when they do not fit."""
+    model.add_adapter(adapter_name, config=config, overwrite_ok=overwrite_ok)
+    try:
+        prefix = model.base_model_prefix
+        expected = {
+            directory.strip_base_prefix(key, prefix): tuple(value.shape)
+            for key, value in model.adapter_state_dict(adapter_name).items()
+        }
+        comparison = directory.compare_weight_shapes(
+            expected, {key: tuple(value.shape) for key, value in tensors.items()}
+        )
+        if not comparison.matches:
+            raise AdapterLoadError(
+                f"{adapter_directory}: the PEFT weights do not fit this model: missing {comparison.missing[:3]}, unexpected "
+                f"{comparison.unexpected[:3]}, wrong shapes {comparison.wrong_shapes[:3]}."
+            )
+        model.base_model.load_state_dict(tensors, strict=False)
+    except BaseException:
+        model.delete_adapter(adapter_name)
+        raise
+    if set_active:
+        model.set_active_adapters(adapter_name)
+    return adapter_name

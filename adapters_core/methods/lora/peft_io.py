@@ -17,11 +17,9 @@ from safetensors.torch import load_file, save_file
 from adapters_core.configuration import LoRAConfig
 from adapters_core.directory import (
     MAX_CONFIG_FILE_SIZE,
-    compare_weight_shapes,
     is_peft_config,
-    strip_base_prefix,
 )
-from adapters_core.io import AdapterLoadError, read_adapter_weights_pickle
+from adapters_core.io import AdapterLoadError, add_adapter_with_peft_weights, read_adapter_weights_pickle
 from adapters_core.methods.lora import peft
 from adapters_core.methods.lora.config import LORA_ARCHITECTURE
 from adapters_core.methods.lora.layer import FusedQKVLoRASite
@@ -134,25 +132,9 @@ def load_peft_adapter(
             ours[f"{path}.loras.{adapter_name}.{name.rsplit('.', 2)[-2]}"] = tensor
         else:
             ours[f"{path}.loras.{adapter_name}.lora_B"] = tensor
-    model.add_adapter(adapter_name, config=LoRAConfig.from_dict(config_dict), overwrite_ok=overwrite_ok)
-    try:
-        expected = {
-            strip_base_prefix(key, prefix): tuple(value.shape)
-            for key, value in model.adapter_state_dict(adapter_name).items()
-        }
-        comparison = compare_weight_shapes(expected, {key: tuple(value.shape) for key, value in ours.items()})
-        if not comparison.matches:
-            raise AdapterLoadError(
-                f"{directory}: the PEFT weights do not fit this model: missing {comparison.missing[:3]}, unexpected "
-                f"{comparison.unexpected[:3]}, wrong shapes {comparison.wrong_shapes[:3]}."
-            )
-        model.base_model.load_state_dict(ours, strict=False)
-    except BaseException:
-        model.delete_adapter(adapter_name)
-        raise
-    if set_active:
-        model.set_active_adapters(adapter_name)
-    return adapter_name
+    return add_adapter_with_peft_weights(
+        model, directory, adapter_name, LoRAConfig.from_dict(config_dict), ours, overwrite_ok, set_active
+    )
 
 
 def save_peft_adapter(model, save_directory: str | os.PathLike, adapter_name: str) -> None:

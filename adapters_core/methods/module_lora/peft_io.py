@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from adapters_core.directory import compare_weight_shapes, strip_base_prefix
-from adapters_core.io import AdapterLoadError
+from adapters_core.io import AdapterLoadError, add_adapter_with_peft_weights
 from adapters_core.methods.lora import peft
 from adapters_core.methods.module_lora.config import ALL_LINEAR, ModuleLoRAConfig
 from adapters_core.methods.module_lora.layer import CONTAINER
@@ -68,26 +67,9 @@ def load_module_peft_adapter(
             f"{directory}: the PEFT weights do not match the layers its config selects in this "
             f"{model.config.model_type} model ({'; '.join(problems)}). Was it saved for another model?"
         )
-    model.add_adapter(adapter_name, config=config, overwrite_ok=overwrite_ok)
-    try:
-        prefix = model.base_model_prefix
-        expected = {
-            strip_base_prefix(key, prefix): tuple(value.shape)
-            for key, value in model.adapter_state_dict(adapter_name).items()
-        }
-        comparison = compare_weight_shapes(expected, {key: tuple(value.shape) for key, value in ours.items()})
-        if not comparison.matches:
-            raise AdapterLoadError(
-                f"{directory}: the PEFT weights do not fit this model: missing {comparison.missing[:3]}, unexpected "
-                f"{comparison.unexpected[:3]}, wrong shapes {comparison.wrong_shapes[:3]}."
-            )
-        model.base_model.load_state_dict(ours, strict=False)
-    except BaseException:
-        model.delete_adapter(adapter_name)
-        raise
-    if set_active:
-        model.set_active_adapters(adapter_name)
-    return adapter_name
+    return add_adapter_with_peft_weights(
+        model, directory, adapter_name, config, ours, overwrite_ok, set_active
+    )
 
 
 def save_module_peft_adapter(model, save_directory: str | os.PathLike, adapter_name: str) -> None:
