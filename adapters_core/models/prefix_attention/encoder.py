@@ -1,0 +1,103 @@
+"""Prefix attention for the encoders whose attention cannot be hooked: DistilBERT (it sizes its mask by
+the input's length) and DeBERTa-v2 (its relative-position terms are per key).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from adapters_core.models.prefix_attention.shared import family_module
+
+
+def distilbert_attention_forward(
+    self, query, key, value, mask, head_mask=None, output_attentions=False, **kwargs
+):
+    # MultiHeadSelfAttention.forward (and DistilBertSdpaAttention's) with the prefixes added. The class's
+    # forward sizes its mask by the input's length, which the prefix makes wrong, so it cannot be hooked.
+    batch_size = query.shape[0]
+    dim_per_head = self.dim // self.n_heads
+
+    def split_heads(states):
+        return states.view(batch_size, -1, self.n_heads, dim_per_head).transpose(1, 2)
+
+    q = split_heads(self.q_lin(query))
+    k = split_heads(self.k_lin(key))
+    v = split_heads(self.v_lin(value))
+    # The mask is DistilBERT's (batch, keys) 0/1 mask, SDPA's additive 4-D one, or None.
+    k, v, mask = self.prefix_tuning.extend(k, v, value, mask)
+    uses_sdpa = self.config._attn_implementation == "sdpa" and not output_attentions and head_mask is None
+    if uses_sdpa and (mask is None or mask.dim() == 4):
+        context = nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout.p if self.training else 0.0, is_causal=False
+        )
+        weights = None
+    else:
+        scores = torch.matmul(q / math.sqrt(dim_per_head), k.transpose(2, 3))
+        if mask is not None:
+            hidden = (mask == 0).view(batch_size, 1, 1, k.shape[2]).expand_as(scores)
+            scores = scores.masked_fill(hidden, torch.finfo(scores.dtype).min)
+        weights = self.dropout(nn.functional.softmax(scores, dim=-1))
+        if head_mask is not None:
+            weights = weights * head_mask
+        context = torch.matmul(weights, v)
+    context = self.out_lin(context.transpose(1, 2).reshape(batch_size, -1, self.n_heads * dim_per_head))
+    return (context, weights) if output_attentions else (context,)
+
+
+def deberta_v2_attention_forward(
+    self,
+    hidden_states,
+    attention_mask,
+    output_attentions=False,
+    query_states=None,
+    relative_pos=None,
+    rel_embeddings=None,
+):
+    # DisentangledSelfAttention.forward with the prefixes added to keys and values. As in the reference, the
+    # relative-position terms are those of the original keys; the prefix's columns get none.
+    if query_states is None:
+        query_states = hidden_states
+    heads = self.num_attention_heads
+    query_layer = self.transpose_for_scores(self.query_proj(query_states), heads)
+    key_layer = self.transpose_for_scores(self.key_proj(hidden_states), heads)
+    value_layer = self.transpose_for_scores(self.value_proj(hidden_states), heads)
+    original_keys = key_layer
+    # (batch x heads, length, head_dim) <-> (batch, heads, length, head_dim); the mask is 1 where attended.
+    batch_size = hidden_states.shape[0]
+    keys, values, attention_mask = self.prefix_tuning.extend(
+        key_layer.view(batch_size, heads, *key_layer.shape[1:]),
+        value_layer.view(batch_size, heads, *value_layer.shape[1:]),
+        hidden_states,
+        attention_mask.bool(),
+    )
+    key_layer = keys.reshape(-1, *keys.shape[2:])
+    value_layer = values.reshape(-1, *values.shape[2:])
+
+    scale_factor = 1 + ("c2p" in self.pos_att_type) + ("p2c" in self.pos_att_type)
+    scale = family_module(self).scaled_size_sqrt(query_layer, scale_factor)
+    attention_scores = torch.bmm(query_layer, key_layer.transpose(-1, -2) / scale.to(dtype=query_layer.dtype))
+    if self.relative_attention:
+        rel_embeddings = self.pos_dropout(rel_embeddings)
+        rel_att = self.disentangled_attention_bias(
+            query_layer, original_keys, relative_pos, rel_embeddings, scale_factor
+        )
+        if isinstance(rel_att, torch.Tensor):
+            prefix_length = key_layer.shape[1] - original_keys.shape[1]
+            rel_att = nn.functional.pad(rel_att, (prefix_length, 0))
+        attention_scores = attention_scores + rel_att
+    attention_scores = attention_scores.view(-1, heads, attention_scores.size(-2), attention_scores.size(-1))
+    attention_scores = attention_scores.masked_fill(~attention_mask, torch.finfo(query_layer.dtype).min)
+    attention_probs = self.dropout(nn.functional.softmax(attention_scores, dim=-1))
+    context_layer = torch.bmm(
+        attention_probs.view(-1, attention_probs.size(-2), attention_probs.size(-1)), value_layer
+    )
+    context_layer = (
+        context_layer.view(-1, heads, context_layer.size(-2), context_layer.size(-1))
+        .permute(0, 2, 1, 3)
+        .contiguous()
+    )
+    context_layer = context_layer.view(context_layer.size()[:-2] + (-1,))
+    return (context_layer, attention_probs if output_attentions else None)
