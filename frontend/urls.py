@@ -24,4 +24,7 @@ urlpatterns = [
     path("accounts/tokens/", views.tokens, name="tokens"),
     path("accounts/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke-token"),
     path("accounts/upload/", views.upload, name="upload"),
+    # The `commitUrl` of the Hugging Face routes' commits (`{endpoint}/{ns}/{name}/commit/{revision}`): clients
+    # take the repository's URL from what comes before `/commit/`, so the page keeps that shape.
+    path("<str:namespace>/<str:name>/commit/<str:revision>", views.CommitPage.as_view(), name="commit"),
 ]

@@ -21,7 +21,7 @@ from frontend.snippets import config_load_snippets, key_values, usage_snippets
 from hub.public_urls import public_base_url
 from hub.registry.architectures import find_architecture
 from hub.registry.caching import cache_key, registry_generation
-from hub.registry.choices import AdapterType
+from hub.registry.choices import AdapterType, VersionStatus
 from hub.registry.errors import BadRequest, RegistryError
 from hub.registry.filtersets import (
     SORT_ORDERS,
@@ -207,11 +207,36 @@ class AdapterPage(AdapterPageView):
         return adapters.with_related().with_current_version().prefetch_related(versions).defer("readme")
 
 
-def _adapter_page(request, adapter):
+def _versions_with_download_paths(adapter) -> list:
+    """The adapter's versions (as `AdapterPage.with_page_rows` prefetches them), each file with its download
+    path."""
     versions = list(adapter.versions.all())
     for version in versions:
         for version_file in version.files.all():
             version_file.download_path = file_path(adapter, version.version, version_file.name)
+    return versions
+
+
+class CommitPage(AdapterPageView):
+    """`/{ns}/{name}/commit/{revision}`: one version as a commit, the page behind the `commitUrl` the Hugging
+    Face routes answer: its title and description, author, date, parent commit, status, files and report."""
+
+    def get(self, request, namespace, name, revision):
+        adapter = self.get_adapter(namespace, name, prepare=AdapterPage.with_page_rows)
+        versions = _versions_with_download_paths(adapter)
+        position = next((i for i, v in enumerate(versions) if v.revision == revision), None)
+        if position is None:
+            raise Http404(f"{adapter.full_name} has no commit {revision}.")
+        version = versions[position]
+        # The head it was built on: the newest earlier version that did not fail (lookups.commit_history).
+        failed = (VersionStatus.INVALID, VersionStatus.ERROR)
+        parent = next((v for v in versions[position + 1 :] if v.status not in failed), None)
+        context = {"adapter": adapter, "version": version, "parent": parent}
+        return render(request, "frontend/commit.html", context)
+
+
+def _adapter_page(request, adapter):
+    versions = _versions_with_download_paths(adapter)
     current = next((v for v in versions if v.pk == adapter.current_version_id), None)
     plan = plan_layer(adapter.config)
     context = {

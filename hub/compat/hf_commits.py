@@ -72,6 +72,9 @@ OPERATION_KEYS = ("file", "lfsFile", "deletedFile", "deletedFolder")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
 _READ_CHUNK = 1024 * 1024
+# A commit's title is one line (AdapterVersion.commit_title holds 500 characters); its description a text.
+MAX_COMMIT_TITLE_LENGTH = 500
+MAX_COMMIT_DESCRIPTION_LENGTH = 20_000
 
 
 @dataclass
@@ -226,6 +229,12 @@ def _header(value: dict) -> Commit:
     summary, description = value.get("summary", ""), value.get("description", "")
     if not isinstance(summary, str) or not isinstance(description, str):
         raise BadRequest("The header's summary and description must be strings.")
+    if len(summary) > MAX_COMMIT_TITLE_LENGTH or len(description) > MAX_COMMIT_DESCRIPTION_LENGTH:
+        raise BadRequest(
+            f"The commit message is too long: at most {MAX_COMMIT_TITLE_LENGTH} characters of title "
+            f"(commit_message, got {len(summary)}) and {MAX_COMMIT_DESCRIPTION_LENGTH} of description "
+            f"(commit_description, got {len(description)})."
+        )
     return Commit(summary=summary, description=description, parent_commit=parent)
 
 
@@ -307,6 +316,9 @@ def apply_commit(repository: Repository, commit: Commit, user, token) -> CommitR
                     **_card_texts(front_matter, card.notes),
                 ),
             )
+        # The version is this commit: its history shows the commit's title and description.
+        result.version.commit_title, result.version.commit_description = commit.summary, commit.description
+        result.version.save(update_fields=["commit_title", "commit_description"])
         if adapter is not None:
             fill_empty_taxonomy(result.version.adapter, card)
     return CommitResult(result.version, created=True, notes=card.notes)

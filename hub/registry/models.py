@@ -361,6 +361,10 @@ class AdapterVersion(models.Model):
     description = models.TextField(blank=True)
     citation = models.TextField(blank=True)
     license = models.CharField(max_length=100, blank=True)
+    # The version as a commit (the Hugging Face routes' commit history): the commit's title and description as
+    # the client sent them; empty for a REST or web upload, whose title is then "Upload version <label>".
+    commit_title = models.CharField(max_length=500, blank=True)
+    commit_description = models.TextField(blank=True)
 
     objects = AdapterVersionQuerySet.as_manager()
 
@@ -379,6 +383,11 @@ class AdapterVersion(models.Model):
 
     def __str__(self):
         return f"{self.adapter}@{self.version}"
+
+    @property
+    def history_title(self) -> str:
+        """The version's line in the commit history: its commit's title, or what a REST or web upload did."""
+        return self.commit_title or f"Upload version {self.version}"
 
 
 class VersionFile(models.Model):

@@ -110,4 +110,4 @@ class RepositoryWriteView(HuggingFaceView):
                 "token with scope write.",
             )
         require_write(user, namespace, request.auth)
-        return Repository(namespace=namespace, name=name, adapter=adapter)
+        return Repository(namespace=namespace, name=name, adapter=adapter, empty=empty)

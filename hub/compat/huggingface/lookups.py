@@ -10,7 +10,7 @@ The functions here take querysets already limited to what the caller may see: th
 (hub.compat.huggingface.base) pass them.
 """
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 
 from hub.compat.huggingface.errors import EmptyMain, HubRouteError, repository_not_found
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
@@ -96,4 +96,21 @@ def find_version(adapter: Adapter, revision: str) -> AdapterVersion:
         "RevisionNotFound",
         f"Invalid rev id: {revision}. {adapter.full_name} has the revisions main, {labels} "
         "(and each version's revision id).",
+    )
+
+
+def commit_history(adapter: Adapter, version: AdapterVersion):
+    """The commits `version` builds on, itself first, newest first (`list_repo_commits`). A commit builds on
+    the head of its time (`head_version`), so the history is `version` and the versions before it that did not
+    fail validation; for callers outside the namespace, the valid ones only (`revisions_for`)."""
+    member = getattr(adapter, "is_member", False)
+    earlier = (
+        adapter.versions.revisions_for(member=member)
+        .not_failed()
+        .filter(Q(created_at__lt=version.created_at) | Q(created_at=version.created_at, id__lt=version.id))
+    )
+    return (
+        AdapterVersion.objects.filter(Q(pk=version.pk) | Q(pk__in=earlier.values("pk")))
+        .select_related("created_by")
+        .newest_first()
     )

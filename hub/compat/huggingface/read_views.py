@@ -2,7 +2,7 @@
 
 Routes: `GET /api/models` (a bare JSON array with `Link: <...>; rel="next"` pagination),
 `GET /api/models/{ns}/{name}[/revision/{rev}]`, `GET /api/models/{ns}/{name}/tree/{rev}[/{path}]` (paged
-the same way), `GET /api/models/{ns}/{name}/refs`, and `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`.
+the same way), `GET /api/models/{ns}/{name}/refs`, `GET /api/models/{ns}/{name}/commits/{rev}` (paged), and `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`.
 Each reads repositories through `RepositoryReadView` (hub.compat.huggingface.base), which applies privacy.
 """
 
@@ -12,9 +12,15 @@ from rest_framework.response import Response
 
 from hub.compat.huggingface.base import RepositoryReadView
 from hub.compat.huggingface.errors import HubRouteError
-from hub.compat.huggingface.lookups import MAIN_REF, MAIN_REVISION, find_version, main_version
+from hub.compat.huggingface.lookups import MAIN_REF, MAIN_REVISION, commit_history, find_version, main_version
 from hub.compat.huggingface.paging import DEFAULT_PAGE_SIZE, OffsetPage
-from hub.compat.huggingface.representations import LIBRARY_NAME, model_json, tag_condition, tree_entries
+from hub.compat.huggingface.representations import (
+    LIBRARY_NAME,
+    commit_json,
+    model_json,
+    tag_condition,
+    tree_entries,
+)
 from hub.registry.choices import VersionStatus
 from hub.registry.downloads import COUNTED_FILE, blob_response, count_download
 
@@ -178,6 +184,27 @@ class TreeView(RepositoryReadView):
         page = OffsetPage(request, "cursor", TREE_PAGE_SIZE)
         response = Response(entries[page.offset : page.end])
         if page.end < len(entries):
+            page.link_next(response)
+        return response
+
+
+class CommitListView(RepositoryReadView):
+    """`GET /api/models/{ns}/{name}/commits/{rev}`: the commits (versions) `rev` builds on, newest first
+    (lookups.commit_history), each with its title, description, author and date; `expand[]=formatted` adds
+    their HTML forms. Paged as the tree is: `limit` entries from `offset`, the next page in a `Link` header."""
+
+    def empty_main(self, empty):
+        return Response([])
+
+    def get(self, request, namespace, name, revision):
+        adapter = self.readable_adapter(namespace, name, revision)
+        version = find_version(adapter, revision)
+        formatted = "formatted" in request.query_params.getlist("expand[]")
+        page = OffsetPage(request, "offset", DEFAULT_PAGE_SIZE)
+        # One row more than the page says whether another page follows, without counting the history.
+        rows = list(commit_history(adapter, version)[page.offset : page.end + 1])
+        response = Response([commit_json(row, formatted) for row in rows[: page.size]])
+        if len(rows) > page.size:
             page.link_next(response)
         return response
 

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from hub.compat.huggingface.errors import HubRouteError, repository_not_found
 from hub.compat.huggingface.lookups import MAIN_REVISION
 from hub.registry.errors import BadRequest
-from hub.registry.models import Adapter, Namespace
+from hub.registry.models import Adapter, EmptyRepository, Namespace
 
 # Older huggingface_hub releases (0.36) send `private: true|false`; 2.x sends `visibility` instead.
 PRIVATE_BY_VISIBILITY = {"private": True, "public": False}
@@ -25,10 +25,16 @@ class Repository:
     namespace: Namespace
     name: str
     adapter: Adapter | None
+    empty: EmptyRepository | None = None  # the name created empty, until its first commit makes the adapter
 
     @property
     def full_name(self) -> str:
         return f"{self.namespace.name}/{self.name}"
+
+    @property
+    def stored(self) -> Adapter | EmptyRepository:
+        """The row that is the repository: its adapter, or the empty repository."""
+        return self.adapter or self.empty
 
 
 def requested_privacy(body: dict) -> bool | None:

@@ -5,6 +5,7 @@ revision's tree. A revision's files are those its version is served with (`Versi
 import hashlib
 
 from django.db.models import Q
+from django.utils.html import escape
 
 from hub.compat.huggingface.files import describe_stored_file, lfs_pointer
 from hub.registry.models import Adapter, AdapterVersion
@@ -161,3 +162,22 @@ def tree_entries(version: AdapterVersion, folder: str, recursive: bool) -> list[
                     digest.update(f"{files[file_path].git_oid} {file_path}\n".encode())
             entry["oid"] = digest.hexdigest()
     return [entries[path] for path in sorted(entries)]
+
+
+def commit_json(version: AdapterVersion, formatted: bool) -> dict:
+    """A version as an entry of a commit listing (`list_repo_commits`); `formatted` adds the HTML forms of its
+    title and message (`expand[]=formatted`), escaped text here."""
+    author = version.created_by.username.lower() if version.created_by is not None else "unknown"
+    entry = {
+        "id": version.revision,
+        "title": version.history_title,
+        "message": version.commit_description,
+        "authors": [{"user": author}],
+        "date": _timestamp(version.created_at),
+    }
+    if formatted:
+        entry["formatted"] = {
+            "title": escape(version.history_title),
+            "message": escape(version.commit_description),
+        }
+    return entry

@@ -17,6 +17,8 @@ ANY_REPO = r"(?P<namespace>[^/]+)/(?P<name>[^/]+?)"
 urlpatterns = [
     path("api/models", read_views.ModelListView.as_view(), name="model-list"),
     path("api/repos/create", write_views.CreateRepositoryView.as_view(), name="repo-create"),
+    path("api/repos/delete", write_views.DeleteRepositoryView.as_view(), name="repo-delete"),
+    path("api/repos/move", write_views.MoveRepositoryView.as_view(), name="repo-move"),
     path("api/validate-yaml", write_views.ValidateYamlView.as_view(), name="validate-yaml"),
     path("api/whoami-v2", write_views.WhoAmIView.as_view(), name="whoami"),
     re_path(
@@ -30,6 +32,12 @@ urlpatterns = [
         name="tree",
     ),
     re_path(rf"^api/models/{REPO}/refs$", read_views.RefsView.as_view(), name="refs"),
+    re_path(
+        rf"^api/models/{REPO}/commits/(?P<revision>[^/]+)$",
+        read_views.CommitListView.as_view(),
+        name="commits",
+    ),
+    re_path(rf"^api/models/{REPO}/settings$", write_views.RepositorySettingsView.as_view(), name="settings"),
     re_path(
         rf"^api/models/{REPO}/preupload/(?P<revision>.+)$",
         write_views.PreuploadView.as_view(),

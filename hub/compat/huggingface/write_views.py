@@ -6,6 +6,9 @@ reference `adapters` library and PEFT, which push through it) publish to the reg
   token). It is an `EmptyRepository` until its first commit creates the adapter (an adapter needs the base model
   and task its files and card name). An existing name answers 409 with its `url`, as clients expect. Privacy is
   `private` (huggingface_hub 0.36) or `visibility` (2.x): hub.compat.huggingface.repositories.requested_privacy.
+- `PUT /api/models/{ns}/{name}/settings` `{private | visibility}`, `DELETE /api/repos/delete`
+  `{name, organization}`, `POST /api/repos/move` `{fromRepo, toRepo}`: an owner's actions on a repository, with
+  what each does to versions, blobs, download counts and the v2 index in hub.registry.repository_actions.
 - `POST /api/validate-yaml` `{content}`: checks the README's front matter (always answers JSON).
 - `GET /api/whoami-v2`: the token's user, their organisations with their roles, and the token's role.
 - `POST /api/models/{ns}/{name}/preupload/main`: how each file is to be uploaded, and the oids of the head's
@@ -42,8 +45,28 @@ from hub.registry.models import Adapter, EmptyRepository, Namespace
 from hub.registry.names import check_name
 from hub.registry.permissions import get_namespace, require_write
 from hub.registry.readme import check_readme_size
+from hub.registry.repository_actions import delete_repository, move_repository, require_owner, set_private
 
 MODEL_REPOSITORY = "model"
+
+
+def _body(request) -> dict:
+    return request.data if isinstance(request.data, dict) else {}
+
+
+def _require_model_repository(body: dict) -> None:
+    repo_type = body.get("type") or MODEL_REPOSITORY
+    if repo_type != MODEL_REPOSITORY:
+        raise BadRequest(
+            f"Only model repositories exist here (one per adapter), not {str(repo_type)[:40]!r}."
+        )
+
+
+def _split_repo_id(value, field: str) -> tuple[str, str]:
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise BadRequest(f"'{field}' must be 'namespace/name', got {str(value)[:100]!r}.")
+    namespace, name = value.split("/")
+    return namespace, name
 
 
 def _require_token(request, what: str) -> None:
@@ -59,13 +82,9 @@ class CreateRepositoryView(HuggingFaceView):
 
     def post(self, request):
         _require_token(request, "Creating a repository")
-        body = request.data if isinstance(request.data, dict) else {}
+        body = _body(request)
         name, organization = body.get("name"), body.get("organization")
-        repo_type = body.get("type") or MODEL_REPOSITORY
-        if repo_type != MODEL_REPOSITORY:
-            raise BadRequest(
-                f"Only model repositories exist here (one per adapter), not {str(repo_type)[:40]!r}."
-            )
+        _require_model_repository(body)
         if organization is not None and not isinstance(organization, str):
             raise BadRequest("'organization' must be a namespace name, or null for your own namespace.")
         private = requested_privacy(body)
@@ -223,3 +242,73 @@ class BranchView(RepositoryWriteView):
             f"Branches are not supported: {repository.full_name} has the one branch {MAIN_REVISION}, and every "
             "commit to it is a new version of the adapter. Push without revision=...",
         )
+
+
+@extend_schema(exclude=True)
+class RepositorySettingsView(RepositoryWriteView):
+    """`PUT /api/models/{ns}/{name}/settings` `{private | visibility, gated}`: an owner switches the repository
+    between private and public (hub.registry.repository_actions). Gated access does not exist here: `gated`
+    may only be false."""
+
+    SETTINGS = ("private", "visibility", "gated")
+
+    def put(self, request, namespace, name):
+        repository = self.writable_repository(namespace, name)
+        body = _body(request)
+        unknown = sorted(key for key in body if key not in self.SETTINGS)
+        if unknown:
+            raise BadRequest(
+                f"Unknown setting(s) {', '.join(unknown)[:200]}: a repository here has the settings "
+                "private / visibility (and gated, always false)."
+            )
+        if body.get("gated") not in (None, False):
+            raise BadRequest(
+                "Gated access is not supported: a repository is public or private (members of its namespace "
+                "only). Send visibility='private' instead."
+            )
+        private = requested_privacy(body)
+        require_owner(request.user, repository.namespace, request.auth)
+        if private is not None:
+            set_private(repository.stored, private)
+        return Response({"private": repository.stored.private, "gated": False})
+
+
+@extend_schema(exclude=True)
+class DeleteRepositoryView(RepositoryWriteView):
+    """`DELETE /api/repos/delete` `{name, organization, type}`: an owner deletes the repository `organization/name`
+    (their own namespace when `organization` is null) with all its versions (hub.registry.repository_actions)."""
+
+    def delete(self, request):
+        _require_token(request, "Deleting a repository")
+        body = _body(request)
+        _require_model_repository(body)
+        name, organization = body.get("name"), body.get("organization")
+        if not isinstance(name, str) or (organization is not None and not isinstance(organization, str)):
+            raise BadRequest(
+                "The body must be {'name': <repository name>, 'organization': <namespace or null>}."
+            )
+        repository = self.writable_repository(organization or request.user.username.lower(), name)
+        require_owner(request.user, repository.namespace, request.auth)
+        delete_repository(repository.stored)
+        return Response({})
+
+
+@extend_schema(exclude=True)
+class MoveRepositoryView(RepositoryWriteView):
+    """`POST /api/repos/move` `{fromRepo, toRepo, type}`: an owner of both namespaces renames the repository or
+    moves it to another namespace, versions, revisions and download count included; the old name is free
+    at once (hub.registry.repository_actions)."""
+
+    def post(self, request):
+        _require_token(request, "Moving a repository")
+        body = _body(request)
+        _require_model_repository(body)
+        from_namespace, from_name = _split_repo_id(body.get("fromRepo"), "fromRepo")
+        to_namespace_name, to_name = _split_repo_id(body.get("toRepo"), "toRepo")
+        repository = self.writable_repository(from_namespace, from_name)
+        require_owner(request.user, repository.namespace, request.auth)
+        to_namespace = get_namespace(to_namespace_name)
+        require_owner(request.user, to_namespace, request.auth)
+        move_repository(repository.stored, to_namespace, to_name)
+        url = f"{public_base_url(request)}/{to_namespace.name}/{to_name}"
+        return Response({"url": url, "name": f"{to_namespace.name}/{to_name}"})
