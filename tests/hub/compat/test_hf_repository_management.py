@@ -217,7 +217,7 @@ def run_current(current_client, endpoint, token, tmp_path, *command, script=None
         "HF_HUB_DISABLE_UPDATE_CHECK": "1",
     }
     argv = (
-        [str(current_client / "python"), "-c", script]
+        [str(current_client / "python"), "-c", script, *command]
         if script
         else [str(current_client / command[0]), *command[1:]]
     )
@@ -228,33 +228,40 @@ def run_current(current_client, endpoint, token, tmp_path, *command, script=None
 
 CURRENT_CLIENT_CALLS = """
 import json
+import sys
 from huggingface_hub import HfApi
 api = HfApi()
+first = sys.argv[1]
 api.update_repo_settings("alice/sst", visibility="private")
 private = api.model_info("alice/sst").private
 api.update_repo_settings("alice/sst", visibility="public")
-commits = [(c.commit_id, c.title, c.authors) for c in api.list_repo_commits("alice/sst")]
+api.delete_file("README.md", "alice/sst", commit_message="Drop the card")
+try:
+    api.delete_folder("logs", "alice/sst")
+    missing_folder = "deleted"
+except Exception as error:  # the client's own class for a 404 EntryNotFound
+    missing_folder = type(error).__name__
+commits = [(c.commit_id, c.title, c.authors) for c in api.list_repo_commits("alice/sst", revision=first)]
 api.move_repo("alice/sst", "lab/sst")
 api.delete_repo("lab/sst")
 api.delete_repo("lab/sst", missing_ok=True)
-print(json.dumps({"private": private, "commits": commits}))
+print(json.dumps({"private": private, "commits": commits, "missing_folder": missing_folder}))
 """
 
 
 def test_the_newest_client_and_its_commands(hub, alice, adapter_folder, current_client, tmp_path):
     _, first, second = publish_two_commits(hub, alice["token"], adapter_folder)
 
+    # The first version stays reachable by its revision while the README's deletion validates.
     answer = json.loads(
-        run_current(current_client, hub, alice["token"], tmp_path, script=CURRENT_CLIENT_CALLS)
+        run_current(current_client, hub, alice["token"], tmp_path, first.oid, script=CURRENT_CLIENT_CALLS)
         .strip()
         .splitlines()[-1]
     )
 
     assert answer["private"] is True
-    assert answer["commits"] == [
-        [second.oid, "Card: more <b>text</b>", ["alice"]],
-        [first.oid, "First adapter", ["alice"]],
-    ]
+    assert answer["commits"] == [[first.oid, "First adapter", ["alice"]]]
+    assert answer["missing_folder"] == "RemoteEntryNotFoundError"
     assert not Adapter.objects.exists()
 
     # `hf repos create --private`, `hf repos settings`, `hf repos move`, `hf repos delete`.
