@@ -14,7 +14,10 @@ from adapters_core.models.placement import (
     attach_locations,
     bind_forward,
 )
-from adapters_core.models.prefix_attention import distilbert_attention_forward
+from adapters_core.models.prefix_attention.encoder import (
+    distilbert_attention_forward,
+    self_attention_forward_5,
+)
 from adapters_core.models.releases import TRANSFORMERS_5
 
 
@@ -63,7 +66,11 @@ FAMILY = ModelFamily(
                 value="attention.v_lin",
                 output="attention.out_lin",
                 prefix_location="self",
-                prefix_forward=distilbert_attention_forward,
+                prefix_forward=(
+                    self_attention_forward_5("q_lin", "k_lin", "v_lin", "out_lin")
+                    if TRANSFORMERS_5
+                    else distilbert_attention_forward
+                ),
             ),
             intermediate="ffn.lin1",
             output="ffn.lin2",

@@ -1,11 +1,12 @@
 """ELECTRA: the same layer layout as BERT. The invertible adapter sees the output of ``embeddings``, before
 ``embeddings_project`` (so it has ``embedding_size`` features where that differs from ``hidden_size``)."""
 
+from adapters_core.models.bert import BERT_STYLE_SELF_ATTENTION
 from adapters_core.models.placement import ModelFamily, bert_style_stack
 
 FAMILY = ModelFamily(
     model_types=("electra",),
-    stacks=(bert_style_stack(),),
+    stacks=(bert_style_stack(BERT_STYLE_SELF_ATTENTION),),
     embeddings="embeddings",
     input_embeddings="embeddings.word_embeddings",
     prompt_tuning=True,

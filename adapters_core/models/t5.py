@@ -17,6 +17,7 @@ from adapters_core.models.placement import (
     ModelFamily,
     mount_on_sublayer,
 )
+from adapters_core.models.prefix_attention.encoder_decoder import t5_attention_forward
 
 # The sub-layer forwards below pass every argument but the hidden states and the mask on by keyword, as
 # transformers' own do: the names change between releases (4.57's past_key_values, layer_head_mask and
@@ -61,6 +62,7 @@ def _attention(sublayer: str, prefix_location: str) -> AttentionSites:
         value=f"{sublayer}.v",
         output=f"{sublayer}.o",
         prefix_location=prefix_location,
+        prefix_forward=t5_attention_forward,
     )
 
 

@@ -1,5 +1,8 @@
-"""Prefix attention for the encoders whose attention cannot be hooked: DistilBERT (it sizes its mask by
-the input's length) and DeBERTa-v2 (its relative-position terms are per key).
+"""Prefix attention for the encoders whose attention cannot be hooked: DistilBERT on transformers 4.57 (it
+sizes its mask by the input's length), DeBERTa-v2 (its relative-position terms are per key), and on
+transformers 5 every BERT-style self-attention and DistilBERT's (they reshape the projected keys by the
+input's length). Without an active prefix each runs the class's own forward, so binding one changes nothing
+else (composition blocks that prefix tuning does not implement, such as Fuse, stay available).
 """
 
 from __future__ import annotations
@@ -9,14 +12,61 @@ import math
 import torch
 from torch import nn
 
-from adapters_core.models.prefix_attention.shared import family_module
+from adapters_core.models.prefix_attention.shared import attention_function, family_module
+
+
+def self_attention_forward_5(query: str, key: str, value: str, output: str | None = None):
+    """transformers 5's BERT-style self-attention forward (BertSelfAttention, DistilBertSelfAttention) with the
+    prefixes added to keys and values, for an attention whose projections are the attributes ``query``,
+    ``key``, ``value`` (and ``output``, applied inside it as DistilBERT does)."""
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        if not self.prefix_tuning.has_active_prefix():
+            return type(self).forward(self, hidden_states, attention_mask, **kwargs)
+        # BERT as a decoder passes a cache; DistilBERT's attention takes none.
+        cache = kwargs.pop("cache", None)
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.attention_head_size)
+        query_states = getattr(self, query)(hidden_states).view(hidden_shape).transpose(1, 2)
+        key_states = getattr(self, key)(hidden_states).view(hidden_shape).transpose(1, 2)
+        value_states = getattr(self, value)(hidden_states).view(hidden_shape).transpose(1, 2)
+        if cache is not None:
+            layer_cache = getattr(cache, "self_attention_cache", cache)
+            key_states, value_states = layer_cache.update(
+                key_states, value_states, self.layer_idx, kwargs=kwargs
+            )
+        # transformers 5 passes an additive or boolean mask with a row per query, or None (nothing hidden).
+        key_states, value_states, attention_mask = self.prefix_tuning.extend(
+            key_states, value_states, hidden_states, attention_mask
+        )
+        attn_output, attn_weights = attention_function(self)(
+            self,
+            query_states,
+            key_states,
+            value_states,
+            attention_mask,
+            dropout=0.0 if not self.training else self.dropout.p,
+            scaling=self.scaling,
+            **kwargs,
+        )
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        if output is not None:
+            attn_output = getattr(self, output)(attn_output)
+        return attn_output, attn_weights
+
+    return forward
 
 
 def distilbert_attention_forward(
     self, query, key, value, mask, head_mask=None, output_attentions=False, **kwargs
 ):
-    # MultiHeadSelfAttention.forward (and DistilBertSdpaAttention's) with the prefixes added. The class's
-    # forward sizes its mask by the input's length, which the prefix makes wrong, so it cannot be hooked.
+    # transformers 4.57's MultiHeadSelfAttention.forward (and DistilBertSdpaAttention's) with the prefixes
+    # added. The class's forward sizes its mask by the input's length, which the prefix makes wrong, so it
+    # cannot be hooked.
+    if not self.prefix_tuning.has_active_prefix():
+        return type(self).forward(
+            self, query, key, value, mask, head_mask=head_mask, output_attentions=output_attentions, **kwargs
+        )
     batch_size = query.shape[0]
     dim_per_head = self.dim // self.n_heads
 
@@ -58,6 +108,10 @@ def deberta_v2_attention_forward(
 ):
     # DisentangledSelfAttention.forward with the prefixes added to keys and values. As in the reference, the
     # relative-position terms are those of the original keys; the prefix's columns get none.
+    if not self.prefix_tuning.has_active_prefix():
+        return type(self).forward(
+            self, hidden_states, attention_mask, output_attentions, query_states, relative_pos, rel_embeddings
+        )
     if query_states is None:
         query_states = hidden_states
     heads = self.num_attention_heads
