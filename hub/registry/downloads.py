@@ -185,6 +185,12 @@ def nginx_sends_files() -> bool:
     return bool(settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX) and not isinstance(default_storage, S3Storage)
 
 
+def is_download_decision(request) -> bool:
+    """Whether nginx asks only whether it may serve the file itself (deploy/nginx.conf sets this header on its
+    access check and removes it from every request it passes on)."""
+    return nginx_sends_files() and request.headers.get("X-Download-Decision") == "1"
+
+
 def _presigned_redirect(request, blob: Blob, content_type: str, disposition: str) -> HttpResponse:
     """A 302 to a presigned URL of the object, valid for `DOWNLOADS_PRESIGNED_URL_SECONDS`. The signature
     covers the HTTP method, so a HEAD gets a URL signed for HEAD. The client sends its Range to the store."""
@@ -206,13 +212,15 @@ def _accel_redirect(blob: Blob, content_type: str) -> HttpResponse:
     return response
 
 
-def download_decision(blob: Blob, filename: str, *, counts_for: int | None, shared: bool) -> HttpResponse:
+def download_decision(
+    blob: Blob, filename: str, *, counts_for: int | None, shared: bool, extra_headers: dict | None = None
+) -> HttpResponse:
     """Django's answer to the access check nginx makes before it serves a file on its own (deploy/nginx.conf,
-    the REST files route): the file may be sent. nginx sends `X-Download-File` (a path under the media root)
+    the REST files route and the Hugging Face `resolve/` route): the file may be sent, with `extra_headers`. nginx sends `X-Download-File` (a path under the media root)
     with this answer's ETag, Content-Disposition and Cache-Control, answering Range itself, and logs a download
     of the adapter `X-Download-Counts-For` names (hub.registry.download_log). `shared`: the answer holds for
     everyone (a public, valid file), so nginx reuses it for `DOWNLOADS_DECISION_SECONDS`; otherwise never."""
-    response = HttpResponse()
+    response = HttpResponse(headers=extra_headers)
     response["X-Download-File"] = blob.file.name
     response["ETag"] = _etag(blob)
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)

@@ -8,6 +8,7 @@ Each reads repositories through `RepositoryReadView` (hub.compat.huggingface.bas
 
 from django.db.models import Value
 from django.db.models.functions import Concat
+from django.http import HttpResponseForbidden
 from rest_framework.response import Response
 
 from hub.compat.huggingface.base import RepositoryReadView
@@ -22,7 +23,13 @@ from hub.compat.huggingface.representations import (
     tree_entries,
 )
 from hub.registry.choices import VersionStatus
-from hub.registry.downloads import COUNTED_FILE, blob_response, count_download
+from hub.registry.downloads import (
+    COUNTED_FILE,
+    blob_response,
+    count_download,
+    download_decision,
+    is_download_decision,
+)
 
 # `sort` values the clients send → (model fields, descending by default)
 SORT_FIELDS = {
@@ -127,9 +134,18 @@ class ModelInfoView(RepositoryReadView):
 
 class ResolveFileView(RepositoryReadView):
     """`HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`: a file of a revision, with ranges and the headers
-    `hf_hub_download` needs (`X-Repo-Commit`, `ETag` = quoted sha256, `Content-Length`)."""
+    `hf_hub_download` needs (`X-Repo-Commit`, `ETag` = quoted sha256, `Content-Length`).
+
+    Behind nginx (deploy/nginx.conf) the same checks answer nginx's question whether it may send the file
+    itself (`download_decision`), as on the REST files route. A revision id or version label names one
+    version forever, so the decision for a public, valid file there holds for everyone and nginx reuses it;
+    `main` moves when a new version becomes the default, so its decision is made anew for every request and
+    `resolve/main/...` never serves a superseded version. A refusal (a missing file, a private adapter) is a
+    403 to nginx, which then passes the request to this view for the usual answer."""
 
     def empty_main(self, empty):
+        if is_download_decision(self.request):
+            return HttpResponseForbidden()
         return HubRouteError(
             404,
             "EntryNotFound",
@@ -137,10 +153,18 @@ class ResolveFileView(RepositoryReadView):
         ).response()
 
     def get(self, request, namespace, name, revision, path):
-        adapter = self.readable_adapter(namespace, name, revision)
-        version = find_version(adapter, revision)
+        deciding = is_download_decision(request)
+        try:
+            adapter = self.readable_adapter(namespace, name, revision)
+            version = find_version(adapter, revision)
+        except HubRouteError:
+            if deciding:
+                return HttpResponseForbidden()
+            raise
         file = next((f for f in version.files.all() if f.name == path), None)
         if file is None:
+            if deciding:
+                return HttpResponseForbidden()
             raise HubRouteError(
                 404,
                 "EntryNotFound",
@@ -155,8 +179,20 @@ class ResolveFileView(RepositoryReadView):
             "X-Linked-Etag": quoted_sha256,
             "X-Linked-Size": str(file.blob.size),
         }
+        counted = file.name == COUNTED_FILE
+        if deciding:
+            shared = (
+                revision != MAIN_REVISION and not adapter.private and version.status == VersionStatus.VALID
+            )
+            return download_decision(
+                file.blob,
+                file.name,
+                counts_for=adapter.pk if counted else None,
+                shared=shared,
+                extra_headers=headers,
+            )
         response = blob_response(request, file.blob, file.name, extra_headers=headers)
-        if file.name == COUNTED_FILE:
+        if counted:
             count_download(request, response, adapter.pk)
         return response
 

@@ -50,7 +50,7 @@ from hub.registry.downloads import (
     blob_response,
     count_download,
     download_decision,
-    nginx_sends_files,
+    is_download_decision,
 )
 from hub.registry.errors import BadRequest, NotFound, PayloadTooLarge
 from hub.registry.filtersets import (
@@ -447,7 +447,7 @@ def download_file(request, namespace, name, version, file_name):
     namespace's members and administrators; anyone else gets the 404 a missing file gets, identical to the
     byte. Behind nginx, the same checks answer nginx's question whether it may send the file itself
     (`download_decision`, deploy/nginx.conf)."""
-    deciding = _is_download_decision(request)
+    deciding = is_download_decision(request)
     item = _served_file(namespace, name, version, file_name)
     shared = (
         item is not None and not item.version.adapter.private and item.version.status == VersionStatus.VALID
@@ -477,12 +477,6 @@ def download_file(request, namespace, name, version, file_name):
     if file_name == COUNTED_FILE:
         count_download(request, response, adapter_id)
     return response
-
-
-def _is_download_decision(request) -> bool:
-    """Whether nginx asks only whether it may serve the file itself (deploy/nginx.conf sets this header on its
-    access check and removes it from every request it passes on)."""
-    return nginx_sends_files() and request.headers.get("X-Download-Decision") == "1"
 
 
 def _caller(request):

@@ -17,6 +17,7 @@ import yaml
 from deploy.local_nginx import local_nginx_config
 from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.download_log import count_logged_downloads
+from hub.registry.lifecycle import promote_to_default
 from hub.registry.models import Adapter, Namespace
 from hub.registry.storage import IncomingFile
 from tests.factories import (
@@ -215,13 +216,55 @@ def test_nginx_sends_files_on_djangos_decision_and_logs_each_download(nginx, acc
     assert logged() == 2 and _downloads("fast") == 2
     assert logged() == 0  # each line once
 
-    # The Hugging Face route's own headers (huggingface_hub reads them) pass through nginx too; Django counts it.
-    resolved = requests.get(f"{nginx.url}/ukp/fast/resolve/main/adapter.safetensors", timeout=10)
-    assert resolved.status_code == 200 and hashlib.sha256(resolved.content).hexdigest() == SHA256
-    assert resolved.headers["X-Linked-Etag"] == f'"{SHA256}"'
-    assert resolved.headers["X-Linked-Size"] == str(len(CONTENT))
-    assert len(resolved.headers["X-Repo-Commit"]) == 40
-    assert _downloads("fast") == 3
+
+def _add_version(name: str, label: str, content: bytes):
+    adapter = Adapter.objects.get(name=name)
+    version = AdapterVersionFactory(
+        adapter=adapter,
+        version=label,
+        files=[
+            IncomingFile.from_bytes("adapter_config.json", adapter_config_json()),
+            IncomingFile.from_bytes("adapter.safetensors", content),
+        ],
+    )
+    promote_to_default(version)
+    return version
+
+
+def test_resolve_is_served_on_djangos_decision_reused_for_a_revision_and_made_anew_for_main(
+    nginx, accel, logged
+):
+    _store("ukp", "resolved")
+    first = Adapter.objects.get(name="resolved").versions.get()
+    by_revision = f"{nginx.url}/ukp/resolved/resolve/{first.revision}/adapter.safetensors"
+    main = f"{nginx.url}/ukp/resolved/resolve/main/adapter.safetensors"
+
+    answers = [requests.get(url, timeout=10) for url in (by_revision, by_revision, main, main)]
+    for answer in answers:
+        assert answer.status_code == 200 and hashlib.sha256(answer.content).hexdigest() == SHA256
+        # What huggingface_hub reads, as Django sends it.
+        assert answer.headers["X-Repo-Commit"] == first.revision
+        assert answer.headers["X-Linked-Etag"] == answer.headers["ETag"] == f'"{SHA256}"'
+        assert answer.headers["X-Linked-Size"] == answer.headers["Content-Length"] == str(len(CONTENT))
+    decisions = [answer.headers["X-Download-Decision"] for answer in answers]
+    assert decisions == ["MISS", "HIT", "MISS", "MISS"]  # a revision's decision is reused; main's never
+    head = requests.head(main, timeout=10)
+    assert head.status_code == 200 and head.headers["X-Repo-Commit"] == first.revision
+    assert logged() == 4 and _downloads("resolved") == 4  # the GETs of the weights, each once
+
+    # A new default version: main serves it from the next request on; the old revision still serves its bytes.
+    newer = CONTENT[::-1]
+    second = _add_version("resolved", "2", newer)
+    moved = requests.get(main, timeout=10)
+    assert moved.headers["X-Repo-Commit"] == second.revision and moved.content == newer
+    assert requests.get(by_revision, timeout=10).content == CONTENT
+
+    # Refusals reach Django, which answers as the Hugging Face clients expect.
+    missing = requests.get(main.replace("adapter.safetensors", "nothing.bin"), timeout=10)
+    assert missing.status_code == 404 and missing.headers["X-Error-Code"] == "EntryNotFound"
+    unknown = requests.get(f"{nginx.url}/ukp/nobody/resolve/main/adapter.safetensors", timeout=10)
+    assert unknown.status_code == 404 and unknown.headers["X-Error-Code"] == "RepoNotFound"
+    assert logged() == 2  # the two weights downloads above; refusals are not downloads
 
 
 def test_ranges_and_conditional_requests_work_through_nginx(nginx, accel, logged):
