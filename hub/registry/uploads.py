@@ -25,6 +25,8 @@ from adapters_core.directory import (
     FUSION_PICKLE_WEIGHTS_FILE,
     FUSION_SAFETENSORS_WEIGHTS_FILE,
     MAX_CONFIG_FILE_SIZE,
+    PEFT_PICKLE_WEIGHTS_FILE,
+    PEFT_SAFETENSORS_WEIGHTS_FILE,
     PEFT_WEIGHTS_FILES,
     README_FILE,
     SAFETENSORS_WEIGHTS_FILE,
@@ -35,6 +37,7 @@ from adapters_core.directory import (
     weights_file_in,
 )
 from adapters_core.methods.lora import peft
+from adapters_core.methods.module_lora.peft_format import peft_adapter_config
 from adapters_core.upload_metadata import UploadMetadataError, check_upload_metadata
 from hub.registry.architectures import architecture_name_for
 from hub.registry.caching import registry_changed
@@ -58,6 +61,8 @@ from hub.registry.readme import check_readme_size, readme_text
 from hub.registry.seed import lora_site_table
 from hub.registry.storable import nul_character_location
 from hub.registry.storage import IncomingFile, lock_contents, store_blob
+from hub.validation.legacy_pickle import strings_in_torch_pickle
+from hub.validation.safetensors_header import SafetensorsHeaderError, read_safetensors_header_from
 
 logger = logging.getLogger(__name__)
 
@@ -225,9 +230,13 @@ def _peek_config(incoming: IncomingFile):
         return None
 
 
-def read_peft_config(incoming: IncomingFile, model_name: str) -> tuple[BaseModel, AdapterConfig]:
+def read_peft_config(
+    incoming: IncomingFile, model_name: str, weight_names: list[str] | None = None
+) -> tuple[BaseModel, AdapterConfig]:
     """A PEFT adapter_config.json: its base model (`base_model_name_or_path`, or the form's `model_name`)
-    and the LoRA (or IA³) config it is equivalent to there. Refuses what has no equivalent, saying why."""
+    and the config the library loads it as there (`peft_adapter_config`, as the validation reads it: from the
+    config and the `weight_names` of its weights file, where known). Refuses what neither
+    LoRA here can hold, saying why."""
     peft_config = _peek_config(incoming)
     nul_location = nul_character_location(peft_config)
     if nul_location is not None:
@@ -253,7 +262,7 @@ def read_peft_config(incoming: IncomingFile, model_name: str) -> tuple[BaseModel
         )
     base_model = find_base_model(from_file or model_name)
     try:
-        config = peft.equivalent_lora_config(peft_config, _lora_site_table(base_model))
+        config = peft_adapter_config(peft_config, _lora_site_table(base_model), weight_names)
         config_hash(config)
     except (peft.PeftConversionError, AdapterConfigError) as exc:
         raise UploadRejected(
@@ -261,6 +270,32 @@ def read_peft_config(incoming: IncomingFile, model_name: str) -> tuple[BaseModel
             field="files",
         ) from None
     return base_model, config
+
+
+def _peft_weight_names(by_name: dict[str, IncomingFile]) -> list[str] | None:
+    """The tensor names of an uploaded PEFT directory's weights, as the validation will find them: from the
+    header of adapter_model.safetensors (with the validation's limits), else from the opcodes of the
+    adapter_model.bin pickle (nothing is unpickled). None when they cannot be read (the validation's file
+    check then says why)."""
+    safetensors = by_name.get(PEFT_SAFETENSORS_WEIGHTS_FILE)
+    pickle = by_name.get(PEFT_PICKLE_WEIGHTS_FILE)
+    incoming = safetensors or pickle
+    if incoming is None:
+        return None
+    incoming.file.seek(0)
+    try:
+        if safetensors is not None:
+            return list(read_safetensors_header_from(safetensors.file, safetensors.size).tensors)
+        strings = strings_in_torch_pickle(pickle.file)
+        return (
+            None
+            if strings is None
+            else [name for name in strings if name.startswith(peft.PEFT_WEIGHTS_PREFIX)]
+        )
+    except SafetensorsHeaderError:
+        return None
+    finally:
+        incoming.file.seek(0)
 
 
 def _lora_site_table(base_model: BaseModel) -> peft.LoRASiteTable:
@@ -520,7 +555,9 @@ def create_version(
     peeked = _peek_config(by_name[CONFIG_FILE])
     if isinstance(peeked, dict) and is_peft_config(peeked):
         _require_weights(by_name, peft=True)
-        base_model, config = read_peft_config(by_name[CONFIG_FILE], model_name or "")
+        base_model, config = read_peft_config(
+            by_name[CONFIG_FILE], model_name or "", _peft_weight_names(by_name)
+        )
         own_name = None  # PEFT's config names no adapter
     else:
         saved, config = read_config_file(by_name[CONFIG_FILE])

@@ -43,7 +43,10 @@ from adapters_core.methods.bottleneck.phm import (
 )
 from adapters_core.methods.lora import peft
 from adapters_core.methods.lora.peft_io import DEFAULT_PEFT_ADAPTER_NAME
-from adapters_core.methods.lora.peft_meta import equivalent_lora_config_for_base
+from adapters_core.methods.lora.peft_meta import peft_adapter_config_for_base
+from adapters_core.methods.module_lora.config import ModuleLoRAConfig
+from adapters_core.methods.module_lora.layer import CONTAINER as MODULE_LORA_CONTAINER
+from adapters_core.methods.module_lora.peft_format import module_weight_paths
 from hub.registry.storable import nul_character_location
 from hub.validation.derived_formats import DerivedFile, derive_other_format
 from hub.validation.legacy_pickle import ConversionResult, LegacyPickleError, convert_legacy_pickle
@@ -230,9 +233,12 @@ def check_head_file(subject: Subject, work_dir: Path, report: ReportBuilder, out
 # --- 2. config -----------------------------------------------------------------------------------------
 
 
-def check_config(subject: Subject, report: ReportBuilder) -> tuple[dict, AdapterConfig]:
+def check_config(
+    subject: Subject, report: ReportBuilder, weight_names: list[str] | None = None
+) -> tuple[dict, AdapterConfig]:
     """Parse adapter_config.json with adapters_core; its hash must match the declared architecture, and its
-    model type and hidden size the base model."""
+    model type and hidden size the base model. A PEFT config is read as the library loads it, which takes the
+    tensor names of its weights (`weight_names`)."""
     path = subject.files.get(CONFIG_FILE)
     if path is None:
         raise CheckFailed("config", "no_config", f"The version has no {CONFIG_FILE}.")
@@ -259,7 +265,7 @@ def check_config(subject: Subject, report: ReportBuilder) -> tuple[dict, Adapter
             "remove it and upload again.",
         )
     if is_peft_config(saved):
-        return saved, _check_peft_config(subject, saved, report)
+        return saved, _check_peft_config(subject, saved, report, weight_names)
     try:
         config = config_from_saved(saved)
         hash_value = config_hash(config)
@@ -318,9 +324,12 @@ def _check_registered_hash(subject: Subject, hash_value: str) -> None:
         )
 
 
-def _check_peft_config(subject: Subject, peft_config: dict, report: ReportBuilder) -> AdapterConfig:
-    """A PEFT adapter_config.json: it must convert to a LoRA (or IA³) config for the base model, whose hash
-    is the one the adapter was registered with at upload, and name this base model if it names one."""
+def _check_peft_config(
+    subject: Subject, peft_config: dict, report: ReportBuilder, weight_names: list[str] | None
+) -> AdapterConfig:
+    """A PEFT adapter_config.json: it must convert to the config the library loads it as (a LoRA or IA³, or
+    LoRA / IA³ on named modules: `peft_adapter_config`, the rule the upload applied too), whose hash is the one
+    the adapter was registered with at upload, and name this base model if it names one."""
     named = peft_config.get("base_model_name_or_path")
     if named and named != subject.model_name:
         raise CheckFailed(
@@ -330,17 +339,18 @@ def _check_peft_config(subject: Subject, peft_config: dict, report: ReportBuilde
             f"{subject.model_name}.",
         )
     try:
-        config = equivalent_lora_config_for_base(peft_config, subject.base_config)
+        config = peft_adapter_config_for_base(peft_config, subject.base_config, weight_names)
         hash_value = config_hash(config)
     except (peft.PeftConversionError, AdapterConfigError) as exc:
         raise CheckFailed(
             "config", "peft_not_convertible", f"The PEFT adapter in {CONFIG_FILE} cannot be used here: {exc}"
         ) from exc
     _check_registered_hash(subject, hash_value)
+    on_modules = " on named modules" if isinstance(config, ModuleLoRAConfig) else ""
     report.passed(
         "config",
-        f"PEFT {peft_config['peft_type']} adapter, equivalent to architecture {subject.architecture_name} (config "
-        f"hash {hash_value}) on {subject.model_name}.",
+        f"PEFT {peft_config['peft_type']} adapter{on_modules}, equivalent to architecture "
+        f"{subject.architecture_name} (config hash {hash_value}) on {subject.model_name}.",
         config_hash=hash_value,
         architecture=subject.architecture_name,
         peft_type=peft_config["peft_type"],
@@ -348,9 +358,16 @@ def _check_peft_config(subject: Subject, peft_config: dict, report: ReportBuilde
     return config
 
 
-def _peft_weights_as_ours(tensors: dict, peft_type: str, internal: str, prefix: str) -> dict[str, str]:
+def _peft_weights_as_ours(
+    tensors: dict, config: AdapterConfig, peft_type: str, internal: str, prefix: str
+) -> dict[str, str]:
     """Our tensor name (of adapter `internal`) -> PEFT's name in the file, for a PEFT adapter's weights."""
     try:
+        if isinstance(config, ModuleLoRAConfig):
+            return {
+                f"{path}.{MODULE_LORA_CONTAINER}.{internal}.{parameter}": name
+                for name, (path, parameter) in module_weight_paths(tensors, config, prefix).items()
+            }
         paths = peft.adapted_module_paths(tensors, peft_type, prefix)
     except peft.PeftConversionError as exc:
         raise CheckFailed("structure", "tensor_names_mismatch", str(exc)) from exc
@@ -390,7 +407,7 @@ def check_structure(
     prefix = layout.base_model_prefix
 
     if is_peft_config(saved):
-        peft_names = _peft_weights_as_ours(tensors, saved["peft_type"], internal, prefix)
+        peft_names = _peft_weights_as_ours(tensors, config, saved["peft_type"], internal, prefix)
         found = {ours: tuple(tensors[name].shape) for ours, name in peft_names.items()}
         foreign = []
 
@@ -415,6 +432,8 @@ def check_structure(
     if absent_shared:
         expected = {name: shape for name, shape in expected.items() if name not in absent_shared}
     comparison = compare_weight_shapes(expected, found)
+    if isinstance(config, ModuleLoRAConfig):
+        _refuse_head_layers(subject, comparison.unexpected, layout.top_level_modules, shown)
     if not comparison.matches or foreign:
         missing = sorted(shown(name) for name in comparison.missing)
         unexpected = sorted({shown(name) for name in comparison.unexpected} | set(foreign))
@@ -477,6 +496,22 @@ def check_structure(
         tensor_count=len(expected),
         **details,
     )
+
+
+def _refuse_head_layers(subject: Subject, unexpected, top_level_modules, shown) -> None:
+    """A PEFT adapter trained on a model with a head may adapt the head's layers (``lm_head``, a classifier):
+    the reference model is the bare base model, and adapters here carry the base model's layers only."""
+    outside = sorted(shown(name) for name in unexpected if name.split(".", 1)[0] not in top_level_modules)
+    if outside:
+        raise CheckFailed(
+            "structure",
+            "head_layers",
+            f"{PEFT_SAFETENSORS_WEIGHTS_FILE} adapts layers outside the base model {subject.model_name}: "
+            f"{list_names(outside)}. Those are head layers, and head layers are not supported: an adapter here "
+            "adapts the base model's own layers. Train it without the head in target_modules (PEFT's "
+            "all-linear leaves the output head out).",
+            unexpected=outside,
+        )
 
 
 def _rank_hint(config: AdapterConfig, wrong_shapes) -> str:
@@ -582,7 +617,7 @@ def run_checks(subject: Subject, work_dir: Path, report: ReportBuilder, referenc
     outcome = Outcome()
     tensors = check_file(subject, work_dir, report, outcome)
     check_head_file(subject, work_dir, report, outcome)
-    saved, config = check_config(subject, report)
+    saved, config = check_config(subject, report, weight_names=list(tensors))
     check_structure(subject, saved, config, tensors, report)
     reference, cached = reference_for()
     report.reference_model = {**reference.describe(), "cached": cached}

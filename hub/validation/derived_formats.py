@@ -4,7 +4,8 @@
   (`derive_other_format`): a PEFT upload also as an adapters directory (``adapters/adapter_config.json`` +
   ``adapters/adapter.safetensors``), an adapters LoRA or IA³ upload also as a PEFT directory
   (``peft/adapter_config.json`` + ``peft/adapter_model.safetensors`` + ``peft/README.md``). Each folder is
-  a directory of one format (``subfolder="peft"`` for PEFT's ``from_pretrained``).
+  a directory of one format (``subfolder="peft"`` for PEFT's ``from_pretrained``). A PEFT upload that loads
+  as LoRA / IA³ on named modules stays PEFT only: the adapters format cannot express it.
 - **The top level loads in both libraries** (`derive_served_files`). Both formats call their config
   ``adapter_config.json``, and both libraries read the repository's top level by default, so for a version in
   both formats the top level holds one config with the keys of both (the adapters library reads ``config``,
@@ -40,6 +41,7 @@ from adapters_core.directory import (
 from adapters_core.io import write_adapter_directory
 from adapters_core.methods.lora import peft
 from adapters_core.methods.lora.peft_io import DEFAULT_PEFT_ADAPTER_NAME
+from adapters_core.methods.module_lora.config import ModuleLoRAConfig
 from adapters_core.model_io import build_adapter_config_json
 
 ADAPTERS_FOLDER = "adapters"
@@ -62,6 +64,14 @@ def derive_other_format(
     under ``directory``. Returns the derived files and, when there is no such format for this adapter, a
     warning saying why (e.g. PEFT has no gated LoRA, no bottleneck adapters)."""
     if from_peft:
+        if isinstance(model.get_adapter_config(adapter_name), ModuleLoRAConfig):
+            # The adapters format has no vocabulary for layers outside LoRA's locations (nor the reference
+            # library code for them): the PEFT files are the adapter, in every client.
+            return [], (
+                "Offered in PEFT's format only: LoRA / IA³ on named modules (layers outside the reference "
+                "library's LoRA locations, or PEFT-only settings such as DoRA or per-module ranks) has no "
+                "equivalent in the adapters library's format."
+            )
         target = directory / ADAPTERS_FOLDER
         config_json = build_adapter_config_json(model, adapter_name, None)
         # The name PEFT's loader gives an adapter, instead of the validation's internal one.

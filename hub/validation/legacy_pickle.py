@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickletools
 import re
 import selectors
 import signal
@@ -38,6 +39,7 @@ import traceback
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 # The child imports torch (about 0.6 GB of address space on a CPU build, more with CUDA libraries mapped),
 # then holds the loaded tensors and their safetensors copy.
@@ -117,6 +119,32 @@ def _sniff(path: Path) -> None:
                 "not_a_torch_file",
                 f"{name} is a zip archive but not one written by torch.save (no data.pkl). {_RESAVE_HINT}",
             )
+
+
+# The pickled object graph of an adapter (names, storage keys, no tensor data) is kilobytes; larger ones are
+# not read for their strings.
+MAX_PICKLE_STREAM_BYTES = 16 * 1024**2
+_STRING_OPCODES = frozenset({"UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"})
+
+
+def strings_in_torch_pickle(handle: BinaryIO) -> list[str] | None:
+    """The strings in the pickle stream of the torch file (zip format) open as `handle`, in stream order: for a
+    state dict, its tensor names among them. Read from the opcodes with ``pickletools.genops``, which builds
+    no object and imports nothing, so it is safe on uploaded bytes (in a web process too). None when the file
+    is not a torch zip file or its stream is larger than ``MAX_PICKLE_STREAM_BYTES`` or malformed."""
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            streams = [info for info in archive.infolist() if info.filename.endswith("/data.pkl")]
+            if len(streams) != 1 or streams[0].file_size > MAX_PICKLE_STREAM_BYTES:
+                return None
+            stream = archive.read(streams[0])
+        return [
+            argument
+            for opcode, argument, _ in pickletools.genops(stream)
+            if opcode.name in _STRING_OPCODES and isinstance(argument, str)
+        ]
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, RuntimeError):
+        return None
 
 
 def convert_legacy_pickle(

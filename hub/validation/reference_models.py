@@ -103,6 +103,9 @@ class AdapterLayout:
     base_model_prefix: str
     layers_path: str
     num_layers: int
+    # The base model's own top-level modules (``embeddings``, ``encoder``, ...): a path outside them lies in a
+    # head, which the reference model has not.
+    top_level_modules: frozenset[str] = frozenset()
 
 
 @functools.lru_cache(maxsize=8)
@@ -146,6 +149,7 @@ def adapter_layout(base_config: dict, config, adapter_name: str) -> AdapterLayou
             base_model_prefix=skeleton.base_model_prefix,
             layers_path=skeleton.adapter_state.family.layers,
             num_layers=len(skeleton.adapter_state.layers),
+            top_level_modules=frozenset(name for name, _ in skeleton.named_children()),
         )
 
 

@@ -13,6 +13,7 @@ import math
 import os
 import struct
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 # A header larger than this is refused before it is read into memory.
 MAX_HEADER_BYTES = 100 * 1024 * 1024
@@ -152,27 +153,33 @@ def read_safetensors_header(
     section without gaps or overlaps, and the data section ends exactly at the end of the file.
     Raises :class:`SafetensorsHeaderError` otherwise.
     """
-    file_size = os.path.getsize(path)
     with open(path, "rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            raise SafetensorsHeaderError(
-                "truncated",
-                f"The file is {file_size} bytes long; a safetensors file starts with an 8-byte header size.",
-            )
-        (header_size,) = struct.unpack("<Q", prefix)
-        if header_size > max_header_bytes:
-            raise SafetensorsHeaderError(
-                "header_too_large",
-                f"The header claims {header_size} bytes; at most {max_header_bytes} are accepted.",
-            )
-        if 8 + header_size > file_size:
-            raise SafetensorsHeaderError(
-                "truncated",
-                f"The header claims {header_size} bytes, but only {file_size - 8} follow the size field: "
-                "the file is truncated or the header size is wrong.",
-            )
-        raw_header = handle.read(header_size)
+        return read_safetensors_header_from(handle, os.path.getsize(path), max_header_bytes)
+
+
+def read_safetensors_header_from(
+    handle: BinaryIO, file_size: int, max_header_bytes: int = MAX_HEADER_BYTES
+) -> SafetensorsHeader:
+    """:func:`read_safetensors_header` of the file open as `handle` (at its start), `file_size` bytes long."""
+    prefix = handle.read(8)
+    if len(prefix) < 8:
+        raise SafetensorsHeaderError(
+            "truncated",
+            f"The file is {file_size} bytes long; a safetensors file starts with an 8-byte header size.",
+        )
+    (header_size,) = struct.unpack("<Q", prefix)
+    if header_size > max_header_bytes:
+        raise SafetensorsHeaderError(
+            "header_too_large",
+            f"The header claims {header_size} bytes; at most {max_header_bytes} are accepted.",
+        )
+    if 8 + header_size > file_size:
+        raise SafetensorsHeaderError(
+            "truncated",
+            f"The header claims {header_size} bytes, but only {file_size - 8} follow the size field: "
+            "the file is truncated or the header size is wrong.",
+        )
+    raw_header = handle.read(header_size)
     try:
         text = raw_header.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from adapters_core.configuration import LoRAConfig
+from adapters_core.configuration import AdapterConfigError, LoRAConfig
 from adapters_core.directory import (
     MAX_CONFIG_FILE_SIZE,
     is_peft_config,
@@ -24,7 +24,7 @@ from adapters_core.methods.lora import peft
 from adapters_core.methods.lora.config import LORA_ARCHITECTURE
 from adapters_core.methods.lora.layer import FusedQKVLoRASite
 from adapters_core.methods.module_lora.config import ModuleLoRAConfig
-from adapters_core.methods.module_lora.peft_format import module_config_from_peft
+from adapters_core.methods.module_lora.peft_format import module_config_from_peft, peft_adapter_config
 from adapters_core.methods.module_lora.peft_io import load_module_peft_adapter, save_module_peft_adapter
 
 # The name a PEFT adapter gets without load_as, as in PEFT itself.
@@ -105,26 +105,18 @@ def load_peft_adapter(
         )
     try:
         # What neither LoRA here can hold is refused from the config alone, before the weights are read.
-        module_config = module_config_from_peft(peft_config)
-    except peft.PeftConversionError as exc:
+        module_config_from_peft(peft_config)
+        weights = read_peft_weights(directory)
+        config = peft_adapter_config(peft_config, lora_site_table(model), weights)
+    except (peft.PeftConversionError, AdapterConfigError) as exc:
         raise AdapterLoadError(f"{directory}: {exc}") from exc
-    weights = read_peft_weights(directory)
     peft_type = peft_config["peft_type"]
-    prefix = model.base_model_prefix
-    try:
-        paths = peft.adapted_module_paths(weights, peft_type, prefix)
-        config_dict = peft.lora_config_from_peft(peft_config, set(paths.values()), _site_infos(model))
-    except peft.PeftConversionError:
+    if isinstance(config, ModuleLoRAConfig):
         # The reference library's LoRA locations cannot express it: LoRA / IA³ on named modules holds it.
         return load_module_peft_adapter(
-            model,
-            directory,
-            module_config,
-            weights,
-            adapter_name,
-            set_active=set_active,
-            overwrite_ok=overwrite_ok,
+            model, directory, config, weights, adapter_name, set_active=set_active, overwrite_ok=overwrite_ok
         )
+    paths = peft.adapted_module_paths(weights, peft_type, model.base_model_prefix)
     ours = {}
     for name, path in paths.items():
         tensor = weights[name]
@@ -133,7 +125,7 @@ def load_peft_adapter(
         else:
             ours[f"{path}.loras.{adapter_name}.lora_B"] = tensor
     return add_adapter_with_peft_weights(
-        model, directory, adapter_name, LoRAConfig.from_dict(config_dict), ours, overwrite_ok, set_active
+        model, directory, adapter_name, config, ours, overwrite_ok, set_active
     )
 
 

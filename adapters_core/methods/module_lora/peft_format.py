@@ -7,16 +7,19 @@ not implemented here (a trained bias, LoRA variants with other layouts, modules 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from adapters_core.configuration.base import AdapterConfig
 from adapters_core.configuration.errors import AdapterConfigError
 from adapters_core.configuration.values import thaw
+from adapters_core.methods.lora import peft
 from adapters_core.methods.lora.peft import (
     LORA_UNSUPPORTED,
     PEFT_IA3_DEFAULTS,
     PEFT_LORA_DEFAULTS,
     PEFT_WEIGHTS_PREFIX,
+    LoRASiteTable,
     PeftConversionError,
     check_module_selector,
 )
@@ -81,6 +84,70 @@ def module_config_from_peft(peft_config: Mapping[str, Any]) -> ModuleLoRAConfig:
         )
     except AdapterConfigError as exc:
         raise PeftConversionError(f"The PEFT config cannot be converted: {exc}") from None
+
+
+def peft_adapter_config(
+    peft_config: Mapping[str, Any], table: LoRASiteTable, weight_names: Iterable[str] | None = None
+) -> AdapterConfig:
+    """The config a PEFT adapter directory loads as on the model ``table`` describes: the equivalent LoRA (or
+    IA³) of the ``lora`` method when the reference library's LoRA locations express it, else LoRA / IA³ on named
+    modules. The one rule the library's loader, the hub's upload and its validation all apply, so that they
+    agree on the config (and its hash). Torch-free.
+
+    What neither holds is refused first (:func:`module_config_from_peft`). ``weight_names`` are the tensor names
+    of the adapter's weights file, where known (a pickle's are not, until it is converted): LoRA's locations
+    express the adapter when the layers its weights adapt are LoRA sites that one LoRA config names and its
+    settings convert; the config must then select exactly those layers (its errors say where not). Without
+    them the config alone decides. PEFT's default targets (``target_modules``
+    null) are known to the module selection only. Raises
+    :class:`~adapters_core.methods.lora.peft.PeftConversionError` (or ``AdapterConfigError`` for values out of
+    range) saying why when neither holds it."""
+    # What neither LoRA here can hold is refused first, with the same message wherever it is loaded.
+    module_config = module_config_from_peft(peft_config)
+    peft_type = peft_config["peft_type"]
+    if weight_names is not None:
+        try:
+            adapted = peft.adapted_module_paths(weight_names, peft_type, table.base_model_prefix)
+            peft.lora_config_from_peft(peft_config, set(adapted.values()), table.sites)
+        except PeftConversionError:
+            # Layers or settings the LoRA locations cannot hold (or tensors of neither, which the structure
+            # check and the loader name).
+            return module_config
+    if peft_config.get("target_modules") is None:
+        return module_config
+    try:
+        return peft.equivalent_lora_config(peft_config, table)
+    except PeftConversionError:
+        if weight_names is not None:
+            raise  # the weights lie on LoRA sites, but the config disagrees with them
+        return module_config
+
+
+def module_weight_paths(
+    weight_names: Iterable[str], config: Mapping[str, Any], base_model_prefix: str
+) -> dict[str, tuple[str, str]]:
+    """Tensor name in a PEFT file -> (the adapted module's path relative to the base model, our parameter name:
+    ``lora_A``, ``lora_B``, ``lora_magnitude_vector``, ``ia3_l``) for LoRA / IA³ on named modules ``config``.
+    Raises :class:`~adapters_core.methods.lora.peft.PeftConversionError` naming a tensor that is none of them."""
+    suffixes = (
+        {".ia3_l": "ia3_l"}
+        if config["peft_type"] == IA3
+        else {".lora_A.weight": "lora_A", ".lora_B.weight": "lora_B"}
+        | ({".lora_magnitude_vector": "lora_magnitude_vector"} if config["use_dora"] else {})
+    )
+    paths = {}
+    for name in weight_names:
+        suffix = next((each for each in suffixes if name.endswith(each)), None)
+        if not name.startswith(PEFT_WEIGHTS_PREFIX) or suffix is None:
+            raise PeftConversionError(
+                f"The PEFT weights hold {name!r}, which is not a {config['peft_type']} tensor of an adapted layer "
+                f"({', '.join(suffixes)}); adapters here carry no other weights."
+            )
+        path = name[len(PEFT_WEIGHTS_PREFIX) : -len(suffix)]
+        if base_model_prefix and path.startswith(base_model_prefix + "."):
+            path = path[len(base_model_prefix) + 1 :]
+        paths[name] = (path, suffixes[suffix])
+    return paths
 
 
 def peft_config_from_module(
