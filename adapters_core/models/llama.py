@@ -22,22 +22,18 @@ def _decoder_layer_forward(
     hidden_states,
     attention_mask=None,
     position_ids=None,
-    past_key_values=None,
-    use_cache=False,
-    cache_position=None,
     position_embeddings=None,
     **kwargs,
 ):
     # LlamaDecoderLayer.forward (also MistralDecoderLayer's) with both "residual + ..." done by the adapters.
+    # The cache and the rest reach the attention as the layer got them (4.57: ``past_key_values`` and
+    # ``cache_position``; 5.x: ``cache``).
     residual = hidden_states
     hidden_states = self.input_layernorm(hidden_states)
     hidden_states, _ = self.self_attn(
         hidden_states=hidden_states,
         attention_mask=attention_mask,
         position_ids=position_ids,
-        past_key_values=past_key_values,
-        use_cache=use_cache,
-        cache_position=cache_position,
         position_embeddings=position_embeddings,
         **kwargs,
     )

@@ -1,26 +1,38 @@
 """Prefix attention for the decoder-only families: Llama and Mistral (rotary embeddings applied to keys
 after their projection) and GPT-2 (one fused q/k/v projection).
+
+Each forward is the running release's attention forward (4.57 or 5.x: the cache comes as ``past_key_values``
+or as ``cache``) with the active prefixes put in front of the keys and values after the cache update, where
+the reference library (adapters 1.3.0) puts them, and the mask widened as the reference widens it
+(:func:`~adapters_core.models.prefix_attention.shared.keys_values_mask_with_prefix`: under SDPA that is not
+what eager attention does). Without an active prefix the attention class's own forward runs.
 """
 
 from __future__ import annotations
 
 from adapters_core.models.prefix_attention.shared import (
+    CACHE_ARGUMENT,
     attention_function,
     family_module,
     keys_values_mask_with_prefix,
+    update_cache,
 )
+from adapters_core.models.releases import TRANSFORMERS_5
 
 
-def llama_attention_forward(
-    self,
-    hidden_states,
-    position_embeddings,
-    attention_mask,
-    past_key_values=None,
-    cache_position=None,
-    **kwargs,
-):
+def llama_attention_forward(self, hidden_states, position_embeddings=None, attention_mask=None, **kwargs):
     # LlamaAttention.forward (also MistralAttention's) with the prefixes added to keys and values.
+    if not self.prefix_tuning.has_active_prefix():
+        return type(self).forward(
+            self,
+            hidden_states,
+            position_embeddings=position_embeddings,
+            attention_mask=attention_mask,
+            **kwargs,
+        )
+    cache = kwargs.pop(CACHE_ARGUMENT, None)
+    # 4.57 names the cache position (for its cache); 5.x has none.
+    cache_position = kwargs.pop("cache_position", None)
     input_shape = hidden_states.shape[:-1]
     hidden_shape = (*input_shape, -1, self.head_dim)
     query_states = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
@@ -28,11 +40,9 @@ def llama_attention_forward(
     value_states = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
     cos, sin = position_embeddings
     query_states, key_states = family_module(self).apply_rotary_pos_emb(query_states, key_states, cos, sin)
-    if past_key_values is not None:
+    if cache is not None:
         cache_kwargs = {"sin": sin, "cos": cos, "cache_position": cache_position}
-        key_states, value_states = past_key_values.update(
-            key_states, value_states, self.layer_idx, cache_kwargs
-        )
+        key_states, value_states = update_cache(self, cache, key_states, value_states, cache_kwargs, kwargs)
     key_states, value_states, attention_mask = keys_values_mask_with_prefix(
         self, query_states, key_states, value_states, hidden_states, attention_mask
     )
@@ -52,65 +62,64 @@ def llama_attention_forward(
     return self.o_proj(attn_output), attn_weights
 
 
-def gpt2_attention_forward(
-    self,
-    hidden_states,
-    past_key_values=None,
-    cache_position=None,
-    attention_mask=None,
-    head_mask=None,
-    encoder_hidden_states=None,
-    encoder_attention_mask=None,
-    output_attentions=False,
-    **kwargs,
-):
+def gpt2_attention_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None, **kwargs):
     # GPT2Attention.forward for self-attention with the prefixes added (cross-attention keeps the class's).
-    if encoder_hidden_states is not None:
+    if encoder_hidden_states is not None or not self.prefix_tuning.has_active_prefix():
         return type(self).forward(
             self,
             hidden_states,
-            past_key_values=past_key_values,
-            cache_position=cache_position,
             attention_mask=attention_mask,
-            head_mask=head_mask,
             encoder_hidden_states=encoder_hidden_states,
-            encoder_attention_mask=encoder_attention_mask,
-            output_attentions=output_attentions,
             **kwargs,
         )
+    cache = kwargs.pop(CACHE_ARGUMENT, None)
+    cache_position = kwargs.pop("cache_position", None)  # 4.57 only
+    head_mask = kwargs.pop("head_mask", None)  # 4.57 only
+    output_attentions = kwargs.pop("output_attentions", False)
+    kwargs.pop("encoder_attention_mask", None)
     query_states, key_states, value_states = self.c_attn(hidden_states).split(self.split_size, dim=2)
     shape_kv = (*key_states.shape[:-1], -1, self.head_dim)
     key_states = key_states.view(shape_kv).transpose(1, 2)
     value_states = value_states.view(shape_kv).transpose(1, 2)
     query_states = query_states.view(*query_states.shape[:-1], -1, self.head_dim).transpose(1, 2)
-    if past_key_values is not None:
-        cache = getattr(past_key_values, "self_attention_cache", past_key_values)
-        key_states, value_states = cache.update(
-            key_states, value_states, self.layer_idx, {"cache_position": cache_position}
+    if cache is not None:
+        layer_cache = getattr(cache, "self_attention_cache", cache)  # an EncoderDecoderCache's own part
+        key_states, value_states = update_cache(
+            self, layer_cache, key_states, value_states, {"cache_position": cache_position}, kwargs
         )
-    is_causal = attention_mask is None and query_states.shape[-2] > 1
-    if self.prefix_tuning.has_active_prefix():
-        if self.config._attn_implementation == "eager":
-            # GPT-2's eager attention applies its own causal mask, aligned to the last keys: it sees the prefix.
-            key_states, value_states, attention_mask = self.prefix_tuning.extend(
-                key_states, value_states, hidden_states, attention_mask
-            )
-        else:
-            key_states, value_states, attention_mask = keys_values_mask_with_prefix(
-                self, query_states, key_states, value_states, hidden_states, attention_mask
-            )
-            is_causal = False
-    attn_output, attn_weights = attention_function(self)(
-        self,
-        query_states,
-        key_states,
-        value_states,
-        attention_mask,
-        head_mask=head_mask,
-        dropout=self.attn_dropout.p if self.training else 0.0,
-        is_causal=is_causal,
-        **kwargs,
+
+    implementation = self.config._attn_implementation
+    # 4.57 runs GPT-2's eager attention under SDPA where attention weights or a head mask are asked for.
+    if not TRANSFORMERS_5 and implementation == "sdpa" and (output_attentions or head_mask is not None):
+        implementation = "eager"
+    key_states, value_states, attention_mask = keys_values_mask_with_prefix(
+        self, query_states, key_states, value_states, hidden_states, attention_mask, implementation
     )
+    is_causal = attention_mask is None and query_states.shape[-2] > 1
+    if implementation == "eager" and self.reorder_and_upcast_attn:
+        head_mask_argument = () if TRANSFORMERS_5 else (head_mask,)
+        attn_output, attn_weights = self._upcast_and_reordered_attn(
+            query_states, key_states, value_states, attention_mask, *head_mask_argument
+        )
+    else:
+        attention = (
+            family_module(self).eager_attention_forward
+            if implementation == "eager"
+            else attention_function(self)
+        )
+        # 4.57's functions take the head mask (its eager one scales by itself); 5.x's take the scaling.
+        release_kwargs = {"scaling": self.scaling} if TRANSFORMERS_5 else {"head_mask": head_mask}
+        attn_output, attn_weights = attention(
+            self,
+            query_states,
+            key_states,
+            value_states,
+            attention_mask,
+            dropout=self.attn_dropout.p if self.training else 0.0,
+            is_causal=is_causal,
+            **release_kwargs,
+            **kwargs,
+        )
     attn_output = attn_output.reshape(*attn_output.shape[:-2], -1).contiguous()
     attn_output = self.resid_dropout(self.c_proj(attn_output))
     return attn_output, attn_weights
