@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "hub.registry",
     "hub.validation",
     "hub.compat",
+    "hub.compat.xet",
     "frontend",
 ]
 
@@ -175,6 +176,9 @@ VALIDATION_HEARTBEAT_SECONDS = env.float("VALIDATION_HEARTBEAT_SECONDS", default
 VALIDATION_RECOVERY_INTERVAL_SECONDS = env.float("VALIDATION_RECOVERY_INTERVAL_SECONDS", default=5)
 # How long an upload link of the Hugging Face LFS batch API may be used (seconds; the transfer may take longer).
 HF_UPLOAD_URL_SECONDS = env.int("HF_UPLOAD_URL_SECONDS", default=900)
+# How long a Xet access token (`xet-write-token`, `xet-read-token`) is valid; clients ask for a new one before
+# it runs out, so a long upload is not cut off (seconds).
+XET_TOKEN_SECONDS = env.int("XET_TOKEN_SECONDS", default=900)
 # Seed demo adapters on `make run`'s first start.
 ADAPTERHUB_SEED_DEMO = env.bool("ADAPTERHUB_SEED_DEMO", default=False)
 

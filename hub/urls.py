@@ -18,6 +18,8 @@ urlpatterns = [
     # AdapterHub's v2 index (`/dist/v2/...`), for adapter-transformers 3.x clients.
     path("", include("hub.compat.adapterhub_index.urls")),
     path("", include("frontend.urls")),
+    # Xet storage (its token endpoints sit among the Hugging Face routes' paths, so it comes before them).
+    path("", include("hub.compat.xet.urls")),
     # The Hugging Face Hub routes (`/api/models`, `/{namespace}/{name}/resolve/...`) come last: their
     # two-segment patterns would otherwise shadow the UI's pages.
     path("", include("hub.compat.huggingface.urls")),
