@@ -20,16 +20,15 @@ from adapters_core.methods.module_lora.peft_format import peft_adapter_config
 from adapters_core.model_mixin import init as add_adapter_support
 from hub.registry.choices import VersionStatus
 from hub.registry.models import BaseModel, VersionFile
-from hub.registry.seed import lora_site_table, parameter_count
 from hub.registry.storage import read_blob
 from hub.validation.tasks import run_validation
 from tests.adapters_core.test_peft_any_module import _peft_model
 from tests.hub.validation.peft_any_module_cases import (
     CASES,
-    EXTRA_BASE_CONFIGS,
     NAMED_LORA_CASES,
     base_model,
     case_files,
+    ensure_extra_base_models,
     last_hidden_state,
     peft_output,
     transformers_config,
@@ -37,23 +36,6 @@ from tests.hub.validation.peft_any_module_cases import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def ensure_extra_base_models() -> None:
-    """BaseModel rows for the tiny Llama and T5 (tests.support.seeding adds BERT, GPT-2 and DistilBERT)."""
-    for model_name, config in EXTRA_BASE_CONFIGS.items():
-        transformers = transformers_config(model_name)
-        BaseModel.objects.get_or_create(
-            model_name=model_name,
-            defaults=dict(
-                model_type=config["model_type"],
-                hidden_size=transformers.hidden_size,
-                num_hidden_layers=transformers.num_hidden_layers,
-                parameter_count=parameter_count(config),
-                lora_sites=lora_site_table(config),
-                config=config,
-            ),
-        )
 
 
 @pytest.fixture
