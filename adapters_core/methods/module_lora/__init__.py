@@ -4,7 +4,11 @@
 PEFT's rules for which layers it adapts (torch-free), ``layer`` the modules and math, ``model`` the model part,
 ``peft_io`` PEFT's directory format. The registration below is everything the rest of the code knows of it."""
 
-from adapters_core.methods.module_lora.config import MODULE_LORA_ARCHITECTURE, ModuleLoRAConfig
+from adapters_core.methods.module_lora.config import (
+    MODULE_LORA_ARCHITECTURE,
+    ModuleLoRAConfig,
+    declared_sizes,
+)
 from adapters_core.methods.registry import AdapterMethod, MethodFamily, register_method
 
 register_method(
@@ -27,6 +31,7 @@ register_method(
             ),
         ),
         model_part="adapters_core.methods.module_lora.model:ModuleLoRAModelPart",
+        declared_sizes=declared_sizes,
         # The module dict beside each adapted layer ("...mlp.down_proj.module_loras.NAME").
         state_dict_containers=("module_loras",),
         layer_placement="adapters_core.methods.module_lora.placement:layer_placements",

@@ -8,7 +8,7 @@ Which linear layers it adapts follows PEFT's rules (:mod:`adapters_core.methods.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from adapters_core.configuration import registry
@@ -195,3 +195,20 @@ class ModuleLoRAConfig(AdapterConfig):
         if self._values["peft_type"] == IA3:
             return "ia3"
         return "dora" if self._values["use_dora"] else "lora"
+
+
+def declared_sizes(config: Mapping[str, Any], hidden_size: int) -> Iterator[tuple[str, float]]:
+    """As for the ``lora`` method: a rank (``r``, and each of ``rank_pattern``) is at most ``hidden_size``,
+    the smaller dimension of the layers a transformer's LoRA adapts; checked before the hub builds anything.
+    Raises ``AdapterConfigError`` beyond it; declares no other size."""
+    ranks = {
+        "r": config["r"],
+        **{f"rank_pattern[{key!r}]": value for key, value in config["rank_pattern"].items()},
+    }
+    for what, rank in ranks.items():
+        if rank > hidden_size:
+            raise AdapterConfigError(
+                f"{what}={rank} is larger than the base model's hidden size {hidden_size}; a LoRA rank is at most "
+                f"the smaller dimension of the layers it adapts. Use a rank of at most {hidden_size}."
+            )
+    return iter(())

@@ -143,3 +143,15 @@ def test_a_lora_on_a_head_layer_is_invalid_saying_head_layers_are_not_supported(
     assert structure["code"] == "head_layers"
     assert "head layers are not supported" in structure["message"]
     assert "base_model.model.classifier.lora_A.weight" in structure["message"]
+
+
+def test_a_rank_beyond_the_hidden_size_is_refused_at_upload_for_named_modules_too(store_peft_version):
+    from hub.registry.errors import UploadRejected
+
+    files = case_files("llama-rank-pattern-dora")
+    config = json.loads(files["adapter_config.json"])
+    too_large = {**config, "rank_pattern": {**config["rank_pattern"], "o_proj": 33}}
+    with pytest.raises(
+        UploadRejected, match=r"rank_pattern\['o_proj'\]=33 is larger than the base model's hidden"
+    ):
+        store_peft_version({**files, "adapter_config.json": json.dumps(too_large).encode()})
