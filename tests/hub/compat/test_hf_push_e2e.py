@@ -6,6 +6,7 @@ The clients run in fresh interpreters (tests/hub/compat/hf_client_script.py) wit
 set, as their users run them: `huggingface_hub` reads `HF_ENDPOINT` once, at import time.
 """
 
+import hashlib
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ from safetensors.torch import load_file
 from hub.registry.choices import MemberRole, TokenScope, VersionStatus
 from hub.registry.models import Adapter, AdapterVersion
 from tests.factories import ApiTokenFactory, MembershipFactory, SubtaskFactory, UserFactory
+from tests.hub.validation.adapters import adapter_directory_files
 from tests.support.paths import REPO_ROOT
 from tests.support.seeding import ensure_tiny_base_models
 from tests.support.validation import wait_until_validated
@@ -48,8 +50,14 @@ def hub(web_server, celery_worker_process, tmp_path):
     return {"url": web_server.url, "tokens": tokens, "tmp": tmp_path}
 
 
-def run_client(hub, action: str, token: str | None, **arguments) -> dict:
-    """Run one client action in a fresh interpreter; returns what it printed (raises with its stderr)."""
+# The newest clients with their defaults (huggingface_hub 2.x with hf_xet, transformers 5, peft): the
+# transformers 5 environment (`make tf5`, which `make test` builds).
+NEWEST_CLIENTS_PYTHON = REPO_ROOT / ".venv-tf5" / "bin" / "python"
+
+
+def run_client(hub, action: str, token: str | None, python=sys.executable, **arguments) -> dict:
+    """Run one client action in a fresh interpreter (`python`: the pinned clients of this environment by
+    default); returns what it printed (raises with its stderr)."""
     environment = {
         **os.environ,
         "HF_ENDPOINT": hub["url"],
@@ -62,7 +70,7 @@ def run_client(hub, action: str, token: str | None, **arguments) -> dict:
     if token is not None:
         environment["HF_TOKEN"] = token
     finished = subprocess.run(
-        [sys.executable, "-m", "tests.hub.compat.hf_client_script", action, json.dumps(arguments)],
+        [str(python), "-m", "tests.hub.compat.hf_client_script", action, json.dumps(arguments)],
         env=environment,
         cwd=REPO_ROOT,
         capture_output=True,
@@ -243,6 +251,61 @@ def test_peft_push_to_hub_with_defaults(hub):
     loaded = run_client(hub, "load-peft", token, repo="alice/peft-lora", tensors=str(tmp / "loaded.st"))
     assert loaded["base_model"] == "tiny-bert"
     assert_same_tensors(tmp / "pushed.st", tmp / "loaded.st")
+
+
+@pytest.fixture
+def newest_clients():
+    if not NEWEST_CLIENTS_PYTHON.exists():
+        message = f"{NEWEST_CLIENTS_PYTHON} is missing: `make tf5` installs the newest clients"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return NEWEST_CLIENTS_PYTHON
+
+
+def test_the_newest_clients_publish_with_their_defaults(hub, newest_clients, tmp_path):
+    """PEFT's `push_to_hub` and `hf upload` from huggingface_hub 2.x (uploads through Xet), transformers 5 and
+    peft, then loaded back by both client generations."""
+    tmp, token = hub["tmp"], hub["tokens"]["alice"]
+
+    pushed = run_client(
+        hub, "push-peft", token, python=newest_clients, repo="newest-lora", seed=5, tensors=str(tmp / "n.st")
+    )
+
+    version = wait_until_final(pushed["commit"])
+    assert version.status == VersionStatus.VALID, version.report
+    for python, loaded in ((newest_clients, "newest.st"), (sys.executable, "pinned.st")):
+        answer = run_client(
+            hub, "load-peft", token, python=python, repo="alice/newest-lora", tensors=str(tmp / loaded)
+        )
+        assert answer["base_model"] == "tiny-bert"
+        assert_same_tensors(tmp / "n.st", tmp / loaded)
+
+    # `hf upload` of a saved adapter directory, into a repository `hf repos create --private` made.
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    for name, content in adapter_directory_files("tiny-bert").items():
+        (folder / name).write_bytes(content)
+    hf = newest_clients.parent / "hf"
+    environment = {"PATH": os.environ["PATH"], "HF_ENDPOINT": hub["url"], "HF_TOKEN": token,
+                   "HF_HOME": str(tmp / "hf-home-cli"), "HF_HUB_DISABLE_TELEMETRY": "1",
+                   "HF_HUB_DISABLE_UPDATE_CHECK": "1"}  # fmt: skip
+    for command in (
+        ["repos", "create", "alice/cli-up", "--private"],
+        ["upload", "alice/cli-up", str(folder)],
+    ):
+        finished = subprocess.run(
+            [str(hf), *command], env=environment, capture_output=True, text=True, timeout=300
+        )
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+    uploaded = wait_until_final(Adapter.objects.get(name="cli-up").versions.get().revision)
+    assert uploaded.status == VersionStatus.VALID, uploaded.report
+    assert uploaded.adapter.private
+    stored = {f.name: f.blob.sha256 for f in uploaded.files.filter(derived=False).select_related("blob")}
+    assert stored == {
+        name: hashlib.sha256(content).hexdigest()
+        for name, content in adapter_directory_files("tiny-bert").items()
+    }
 
 
 def test_organisation_members_who_write_push_to_it(hub):
