@@ -10,6 +10,8 @@ what eager attention does). Without an active prefix the attention class's own f
 
 from __future__ import annotations
 
+import torch
+
 from adapters_core.models.prefix_attention.shared import (
     CACHE_ARGUMENT,
     attention_function,
@@ -64,6 +66,8 @@ def llama_attention_forward(self, hidden_states, position_embeddings=None, atten
 
 def gpt2_attention_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None, **kwargs):
     # GPT2Attention.forward for self-attention with the prefixes added (cross-attention keeps the class's).
+    if TRANSFORMERS_5 and encoder_hidden_states is None and self.config._attn_implementation == "eager":
+        attention_mask = _with_causal_mask_of_4_57(attention_mask)
     if encoder_hidden_states is not None or not self.prefix_tuning.has_active_prefix():
         return type(self).forward(
             self,
@@ -123,3 +127,20 @@ def gpt2_attention_forward(self, hidden_states, attention_mask=None, encoder_hid
     attn_output = attn_output.reshape(*attn_output.shape[:-2], -1).contiguous()
     attn_output = self.resid_dropout(self.c_proj(attn_output))
     return attn_output, attn_weights
+
+
+def _with_causal_mask_of_4_57(attention_mask):
+    """``attention_mask`` (additive, (batch, 1, query, key)) restricted to GPT-2's own causal mask, aligned
+    to the last keys, as transformers 4.57's eager GPT-2 attention applies it on top of the model's mask.
+
+    Only a query that the model's mask hides every key from (a left-padded position) sees the difference: on
+    4.57 it attends its own and earlier keys alike, on 5.x every key alike. Gates (prefix tuning's, UniPELT's)
+    average over every position, padded ones too, so without this a gated adapter after such a layer would
+    give other outputs on 5.x than on 4.57 and the reference."""
+    if attention_mask is None or attention_mask.dtype == torch.bool:
+        return attention_mask
+    query_length, key_length = attention_mask.shape[-2:]
+    causal = torch.ones(query_length, key_length, dtype=torch.bool, device=attention_mask.device).tril(
+        diagonal=key_length - query_length
+    )
+    return attention_mask.masked_fill(~causal, float("-inf"))
