@@ -117,14 +117,14 @@ def last_hidden_state(model, batch_name: str) -> torch.Tensor:
         return model(**batch(batch_name), output_hidden_states=True).hidden_states[-1]
 
 
-def generated(model, batch_name: str) -> dict:
-    """The tokens greedy ``generate()`` with its cache appends, and the scores of each step."""
+def generated(model, batch_name: str, use_cache: bool = True) -> dict:
+    """The tokens greedy ``generate()`` (with its cache) appends, and the scores of each step."""
     with torch.no_grad():
         output = model.generate(
             **batch(batch_name),
             max_new_tokens=GENERATED_TOKENS,
             do_sample=False,
-            use_cache=True,
+            use_cache=use_cache,
             pad_token_id=0,
             output_scores=True,
             return_dict_in_generate=True,
@@ -208,6 +208,18 @@ def test_generate_with_cache_equals_the_reference(reference, family, attention, 
     got = generated(ours, batch_name)
     torch.testing.assert_close(got["scores"], expected["scores"], rtol=0, atol=ATOL)
     assert torch.equal(got["tokens"], expected["tokens"])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generate_uses_its_cache(family):
+    # Under eager attention each step with the cache computes what the whole sequence without it does (the
+    # reference's Llama and Mistral leave their cache empty: see hand_over_the_cache).
+    model = ours_with(family, "eager", "prefix")
+    with_cache, without_cache = (
+        generated(model, "left-padded"),
+        generated(model, "left-padded", use_cache=False),
+    )
+    torch.testing.assert_close(with_cache["scores"], without_cache["scores"], rtol=0, atol=ATOL)
 
 
 def test_under_sdpa_the_prefix_acts_as_in_the_reference():
