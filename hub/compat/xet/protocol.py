@@ -396,7 +396,9 @@ def parse_shard(data: bytes) -> Shard:
         reader.records(count, f"chunks of xorb {hash_to_string(hash_bytes)}")
         chunks = [XORB_CHUNK.unpack(reader.take(ENTRY_BYTES, "a chunk")) for _ in range(count)]
         shard.xorbs.append(XorbListing(hash_bytes, chunks, unpacked, serialized))
-    if reader.remaining() not in (0, footer_size):
+    # What follows is the lookup tables and the footer, when the header announces one (not read: the
+    # sections above are read in order).
+    if reader.remaining() and (footer_size == 0 or reader.remaining() < footer_size):
         raise ProtocolError(
             f"The shard has {reader.remaining()} bytes after its xorb section; its header announces a footer of "
             f"{footer_size}."
@@ -404,15 +406,25 @@ def parse_shard(data: bytes) -> Shard:
     return shard
 
 
+def _truncated(raw: bytes) -> int:
+    """The first 8 bytes of a hash as a little-endian number: the key of a shard's lookup tables."""
+    return int.from_bytes(raw[:8], "little")
+
+
 def serialize_shard(shard: Shard, footer: bool, created_at: int = 0, expires_at: int = 0) -> bytes:
-    """`shard` in the shard format; with the footer for answers (deduplication), without it for uploads."""
+    """`shard` in the shard format: without a footer for uploads; for answers (deduplication) with the lookup
+    tables a reader finds entries by and the footer that locates them. A lookup table lists, sorted by the
+    first 8 bytes of each hash, where its record is (counted in 48-byte records from the start of its
+    section): files, xorbs, and chunks (their xorb's record and their index in it)."""
     body = io.BytesIO()
     body.write(SHARD_HEADER.pack(SHARD_TAG, SHARD_HEADER_VERSION, SHARD_FOOTER_BYTES if footer else 0))
     file_section = body.tell()
+    file_lookup, record = [], 0
     for entry in shard.files:
         flags = (FLAG_VERIFICATION if all(t.verification for t in entry.terms) else 0) | (
             FLAG_METADATA if entry.sha256 else 0
         )
+        file_lookup.append((_truncated(entry.file_hash), record))
         body.write(FILE_HEADER.pack(entry.file_hash, flags, len(entry.terms)))
         for term in entry.terms:
             body.write(
@@ -423,22 +435,39 @@ def serialize_shard(shard: Shard, footer: bool, created_at: int = 0, expires_at:
                 body.write(HASH_RECORD.pack(term.verification))
         if entry.sha256:
             body.write(HASH_RECORD.pack(entry.sha256))
+        record = (body.tell() - file_section) // ENTRY_BYTES
     body.write(BOOKEND)
     xorb_section = body.tell()
+    xorb_lookup, chunk_lookup, record = [], [], 0
     for listing in shard.xorbs:
+        xorb_lookup.append((_truncated(listing.xorb_hash), record))
         body.write(
             XORB_HEADER.pack(
                 listing.xorb_hash, 0, len(listing.chunks), listing.unpacked_size, listing.serialized_size
             )
         )
-        for hash_bytes, offset, size in listing.chunks:
+        for index, (hash_bytes, offset, size) in enumerate(listing.chunks):
+            chunk_lookup.append((_truncated(hash_bytes), record, index))
             body.write(XORB_CHUNK.pack(hash_bytes, offset, size))
+        record += 1 + len(listing.chunks)
     body.write(BOOKEND)
-    if footer:
-        footer_offset = body.tell()
-        body.write(struct.pack("<QQQ", SHARD_FOOTER_VERSION, file_section, xorb_section))
-        body.write(bytes(48) + bytes(HASH_BYTES))  # reserved; no HMAC key: chunk hashes are given as they are
-        body.write(struct.pack("<QQ", created_at, expires_at) + bytes(72) + struct.pack("<Q", footer_offset))
+    if not footer:
+        return body.getvalue()
+    tables = []
+    for rows, row_format in ((file_lookup, "<QI"), (xorb_lookup, "<QI"), (chunk_lookup, "<QII")):
+        tables.append((body.tell(), len(rows)))
+        for row in sorted(rows):
+            body.write(struct.pack(row_format, *row))
+    footer_offset = body.tell()
+    body.write(struct.pack("<QQQ", SHARD_FOOTER_VERSION, file_section, xorb_section))
+    for offset, count in tables:
+        body.write(struct.pack("<QQ", offset, count))
+    body.write(bytes(HASH_BYTES))  # no HMAC key: the chunk hashes are given as they are
+    body.write(struct.pack("<QQ", created_at, expires_at) + bytes(48))
+    stored = sum(listing.serialized_size for listing in shard.xorbs)
+    unpacked = sum(listing.unpacked_size for listing in shard.xorbs)
+    materialized = sum(entry.size for entry in shard.files)
+    body.write(struct.pack("<QQQQ", stored, materialized, unpacked, footer_offset))
     return body.getvalue()
 
 
