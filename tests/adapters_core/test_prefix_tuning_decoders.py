@@ -1,6 +1,7 @@
-"""Prefix tuning (and MAM and UniPELT, which hold a prefix) on the decoder-only families GPT-2, Llama and
-Mistral gives the reference library's (adapters 1.3.0) outputs under eager attention and under SDPA, on
-unpadded, right-padded and left-padded batches, and in ``generate()`` with its cache.
+"""Prefix tuning (alone, gated, in MAM and UniPELT, and two prefixes in Stack, Parallel and BatchSplit) on
+the decoder-only families GPT-2, Llama and Mistral gives the reference library's (adapters 1.3.0) outputs
+under eager attention and under SDPA, on unpadded, right-padded and left-padded batches, and in
+``generate()`` with its cache.
 
 Under SDPA the reference is not eager attention (see
 :func:`adapters_core.models.prefix_attention.shared.keys_values_mask_with_prefix`): a boolean mask (padding,
@@ -31,6 +32,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, MistralConfig
 
 import adapters_core.model_mixin as ours_lib
+from adapters_core import composition as ours_composition
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "prefix-tuning-decoders"
 # Mistral twice: its default sliding window (longer than the inputs: SDPA gets no mask on unpadded
@@ -43,6 +45,17 @@ CONFIGS = {
     "mam": "mam",
     "unipelt": "unipelt",
 }
+# Two prefixes "a" and "b" of one length in each composition block a prefix tuning layer supports.
+TWO_PREFIXES = {
+    "a": "prefix_tuning[prefix_length=3]",
+    "b": "prefix_tuning[prefix_length=3, bottleneck_size=16]",
+}
+BLOCKS = {
+    "stack": ("Stack", {}),
+    "parallel": ("Parallel", {}),
+    "batchsplit": ("BatchSplit", {"batch_sizes": [1, 1]}),
+}
+CASES = list(CONFIGS) + list(BLOCKS)
 BATCHES = ["unpadded", "right-padded", "left-padded"]
 GENERATED_TOKENS = 4
 ATOL = 1e-5
@@ -87,15 +100,32 @@ def base_model(family: str, attention: str):
     return model.eval()
 
 
-def ours_with(family: str, attention: str, config: str):
-    """This library's model with adapter "a" of ``config`` active, its weights drawn from their names."""
+def adapters_of(case: str) -> dict:
+    """Name and config of each adapter of ``case``."""
+    return TWO_PREFIXES if case in BLOCKS else {"a": CONFIGS[case]}
+
+
+def active_setup(case: str, composition):
+    """The active setup of ``case``, built from ``composition`` (either library's composition module)."""
+    if case not in BLOCKS:
+        return "a"
+    block, kwargs = BLOCKS[case]
+    return getattr(composition, block)("a", "b", **kwargs)
+
+
+def ours_with(family: str, attention: str, case: str):
+    """This library's model with the adapters of ``case`` active, their weights drawn from their names."""
     model = ours_lib.init(base_model(family, attention))
-    model.add_adapter("a", CONFIGS[config], set_active=True)
-    adapter_parameters = {id(parameter) for parameter in model.adapter_parameters("a")}
+    for name, config in adapters_of(case).items():
+        model.add_adapter(name, config)
+    adapter_parameters = {
+        id(parameter) for name in adapters_of(case) for parameter in model.adapter_parameters(name)
+    }
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if id(parameter) in adapter_parameters:
                 parameter.copy_(_value(name, parameter.shape, 0.3))
+    model.set_active_adapters(active_setup(case, ours_composition))
     return model
 
 
@@ -163,13 +193,16 @@ def hand_over_the_cache(model) -> None:
             module.forward = types.MethodType(with_cache, module)
 
 
-def reference_with(reference, family: str, attention: str, config: str):
+def reference_with(reference, family: str, attention: str, case: str):
     """The reference's model with the same base and adapter weights as :func:`ours_with`'s."""
-    ours = ours_with(family, attention, config)
+    from adapters import composition as their_composition
+
+    ours = ours_with(family, attention, case)
     theirs = base_model(family, attention)
     reference.init(theirs)
-    theirs.add_adapter("a", CONFIGS[config])
-    theirs.set_active_adapters("a")
+    for name, config in adapters_of(case).items():
+        theirs.add_adapter(name, config)
+    theirs.set_active_adapters(active_setup(case, their_composition))
     their_state = theirs.state_dict()
     our_state = ours.state_dict()
     assert set(our_state) <= set(their_state)
@@ -180,24 +213,27 @@ def reference_with(reference, family: str, attention: str, config: str):
 
 
 LIVE_CASES = [
-    pytest.param(family, attention, config, id=f"{family}-{attention}-{config}")
+    pytest.param(family, attention, case, id=f"{family}-{attention}-{case}")
     for family in FAMILIES
     for attention in ATTENTIONS
-    for config in CONFIGS
+    for case in CASES
 ]
 
 
-@pytest.mark.parametrize(("family", "attention", "config"), LIVE_CASES)
-def test_outputs_equal_the_reference(reference, family, attention, config):
-    theirs, ours = reference_with(reference, family, attention, config)
+@pytest.mark.parametrize(("family", "attention", "case"), LIVE_CASES)
+def test_outputs_equal_the_reference(reference, family, attention, case):
+    theirs, ours = reference_with(reference, family, attention, case)
     for batch_name in BATCHES:
         expected = last_hidden_state(theirs, batch_name)
         got = last_hidden_state(ours, batch_name)
         assert_same(got, expected, batch_name)
     if attention == "eager":
         # The prefix does change the outputs (under SDPA the reference's need not: a boolean mask hides it).
+        got = last_hidden_state(ours, "unpadded")
         ours.set_active_adapters(None)
-        assert (last_hidden_state(ours, "unpadded") - got).abs().max() > 1e-2
+        bare = last_hidden_state(ours, "unpadded")
+        # Parallel repeats the batch: its first copy went through "a".
+        assert (got[: len(bare)] - bare).abs().max() > 1e-2
 
 
 @pytest.mark.parametrize(("family", "attention"), [(f, a) for f in FAMILIES for a in ATTENTIONS])
@@ -238,8 +274,8 @@ def test_under_sdpa_the_prefix_acts_as_in_the_reference():
 # --- recorded on transformers 4.57, replayed on every release ---------------------------------------------
 
 
-def _recorded_key(attention: str, config: str, what: str) -> str:
-    return f"{attention}.{config}.{what}"
+def _recorded_key(attention: str, case: str, what: str) -> str:
+    return f"{attention}.{case}.{what}"
 
 
 def _expected(family: str) -> dict:
@@ -247,21 +283,21 @@ def _expected(family: str) -> dict:
 
 
 RECORDED_CASES = [
-    pytest.param(family, attention, config, id=f"{family}-{attention}-{config}")
+    pytest.param(family, attention, case, id=f"{family}-{attention}-{case}")
     for family in FAMILIES
     for attention in ATTENTIONS
-    for config in CONFIGS
+    for case in CASES
 ]
 
 
-@pytest.mark.parametrize(("family", "attention", "config"), RECORDED_CASES)
-def test_outputs_equal_the_reference_outputs_recorded_on_transformers_4(family, attention, config):
+@pytest.mark.parametrize(("family", "attention", "case"), RECORDED_CASES)
+def test_outputs_equal_the_reference_outputs_recorded_on_transformers_4(family, attention, case):
     expected = _expected(family)
-    model = ours_with(family, attention, config)
+    model = ours_with(family, attention, case)
     for batch_name in BATCHES:
         assert_same(
             last_hidden_state(model, batch_name),
-            expected[_recorded_key(attention, config, batch_name)],
+            expected[_recorded_key(attention, case, batch_name)],
             batch_name,
         )
 
@@ -287,15 +323,15 @@ def record() -> None:
     for family in FAMILIES:
         recorded = {}
         for attention in ATTENTIONS:
-            for config in CONFIGS:
-                theirs, _ = reference_with(adapters, family, attention, config)
+            for case in CASES:
+                theirs, _ = reference_with(adapters, family, attention, case)
                 for batch_name in BATCHES:
-                    recorded[_recorded_key(attention, config, batch_name)] = last_hidden_state(
+                    recorded[_recorded_key(attention, case, batch_name)] = last_hidden_state(
                         theirs, batch_name
                     )
-                if config == "prefix":
+                if case == "prefix":
                     for batch_name in ("unpadded", "left-padded"):
-                        key = _recorded_key(attention, config, f"generate.{batch_name}")
+                        key = _recorded_key(attention, case, f"generate.{batch_name}")
                         output = generated(theirs, batch_name)
                         recorded[f"{key}.tokens"] = output["tokens"]
                         recorded[f"{key}.scores"] = output["scores"]
