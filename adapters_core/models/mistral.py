@@ -1,4 +1,6 @@
-"""Mistral: the same decoder layer as Llama (sliding-window attention changes nothing for adapters)."""
+"""Mistral: the same decoder layer as Llama. Its sliding window changes nothing for adapters except under SDPA
+with a prefix: transformers then passes a boolean mask whenever the window is shorter than the keys, and
+the reference hides the prefix behind it (:mod:`adapters_core.models.prefix_attention.shared`)."""
 
 from adapters_core.models.llama import DECODER_STACK
 from adapters_core.models.placement import ModelFamily
