@@ -1,9 +1,10 @@
 """How a :class:`PrefixTuningLayer` reaches an attention module whose keys and values leave their projections
-unchanged until the attention itself (BERT-style, DistilBERT, T5, BART): forward hooks prepend the prefix
-to the outputs of the key and value projections (in the (batch, length, heads x head_dim) layout), and a
-pre-hook on the attention module widens its attention mask. Families that change the keys after the
-projection (rotary embeddings) or fuse q/k/v bind an attention forward that calls
-:meth:`PrefixTuningLayer.extend` instead (``AttentionSites.prefix_forward``).
+unchanged until the attention itself (BERT-style self-attention on transformers 4.57): forward hooks prepend
+the prefix to the outputs of the key and value projections (in the (batch, length, heads x head_dim) layout),
+and a pre-hook on the attention module widens its attention mask. Attention modules that change the keys
+after the projection (rotary embeddings), fuse q/k/v, size anything by the input's length (transformers 5's
+BERT-style and DistilBERT attention, BART), or add position terms per key (T5, DeBERTa-v2) bind an attention
+forward that calls :meth:`PrefixTuningLayer.extend` instead (``AttentionSites.prefix_forward``).
 """
 
 from __future__ import annotations
