@@ -247,7 +247,7 @@ def test_resolve_is_served_on_djangos_decision_reused_for_a_revision_and_made_an
         assert answer.headers["X-Linked-Etag"] == answer.headers["ETag"] == f'"{SHA256}"'
         assert answer.headers["X-Linked-Size"] == answer.headers["Content-Length"] == str(len(CONTENT))
     decisions = [answer.headers["X-Download-Decision"] for answer in answers]
-    assert decisions == ["MISS", "HIT", "MISS", "MISS"]  # a revision's decision is reused; main's never
+    assert decisions == ["MISS", "HIT", "BYPASS", "BYPASS"]  # a revision's decision is reused; main's never
     head = requests.head(main, timeout=10)
     assert head.status_code == 200 and head.headers["X-Repo-Commit"] == first.revision
     assert logged() == 4 and _downloads("resolved") == 4  # the GETs of the weights, each once
