@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from adapters_core.models.prefix_attention.shared import attention_function, family_module
+from adapters_core.models.prefix_attention.shared import attention_function, family_module, update_cache
 
 
 def self_attention_forward_5(query: str, key: str, value: str, output: str | None = None):
@@ -32,9 +32,7 @@ def self_attention_forward_5(query: str, key: str, value: str, output: str | Non
         value_states = getattr(self, value)(hidden_states).view(hidden_shape).transpose(1, 2)
         if cache is not None:
             layer_cache = getattr(cache, "self_attention_cache", cache)
-            key_states, value_states = layer_cache.update(
-                key_states, value_states, self.layer_idx, kwargs=kwargs
-            )
+            key_states, value_states = update_cache(self, layer_cache, key_states, value_states, None, kwargs)
         # transformers 5 passes an additive or boolean mask with a row per query, or None (nothing hidden).
         key_states, value_states, attention_mask = self.prefix_tuning.extend(
             key_states, value_states, hidden_states, attention_mask

@@ -22,16 +22,12 @@ import torch
 from torch import nn
 
 from adapters_core.methods.prefix_tuning.layer import causal_mask
-from adapters_core.models.prefix_attention.shared import attention_function
+from adapters_core.models.prefix_attention.shared import (
+    attention_function,
+    sdpa_top_left_causal_mask,
+    update_cache,
+)
 from adapters_core.models.releases import TRANSFORMERS_5
-
-
-def top_left_causal_mask(like: torch.Tensor, key_length: int, query_length: int) -> torch.Tensor:
-    """SDPA's own causal mask (``is_causal=True``) for ``query_length`` queries and ``key_length`` keys:
-    query ``i`` attends keys ``0..i`` (True: attend), shaped (1, 1, query, key)."""
-    keys = torch.arange(key_length, device=like.device)
-    queries = torch.arange(query_length, device=like.device)
-    return (keys[None, :] <= queries[:, None])[None, None]
 
 
 def _and_masks(mask: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -56,17 +52,16 @@ def _keys_values_mask_with_prefix(
         key_states, value_states, hidden_states, attention_mask
     )
     if implicitly_causal:
-        allowed = top_left_causal_mask(key_states, key_states.shape[2], query_states.shape[2])
+        allowed = sdpa_top_left_causal_mask(key_states, key_states.shape[2], query_states.shape[2])
         attention_mask = allowed if attention_mask is None else _and_masks(attention_mask, allowed)
     return key_states, value_states, attention_mask
 
 
 def _bart_attention(
-    self, hidden_states, key_value_states, cache, attention_mask, update_cache, attention_kwargs
+    self, hidden_states, key_value_states, cache, attention_mask, cache_position, attention_kwargs
 ):
     # BartAttention.forward (also MBartAttention's) with the prefixes added to keys and values after the
-    # cache update, where the reference adds them. ``update_cache(layer_cache, keys, values, is_cross)``
-    # updates a cache in the running release's way.
+    # cache update, where the reference adds them.
     is_cross_attention = key_value_states is not None
     bsz, tgt_len = hidden_states.shape[:-1]
     query_states = self.q_proj(hidden_states).view(bsz, tgt_len, -1, self.head_dim).transpose(1, 2)
@@ -84,7 +79,10 @@ def _bart_attention(
         key_states = self.k_proj(current_states).view(bsz, src_len, -1, self.head_dim).transpose(1, 2)
         value_states = self.v_proj(current_states).view(bsz, src_len, -1, self.head_dim).transpose(1, 2)
         if cache is not None:
-            key_states, value_states = update_cache(layer_cache, key_states, value_states, is_cross_attention)
+            position = None if is_cross_attention else cache_position
+            key_states, value_states = update_cache(
+                self, layer_cache, key_states, value_states, {"cache_position": position}, attention_kwargs
+            )
             if is_cross_attention and hasattr(cache, "is_updated"):
                 cache.is_updated[self.layer_idx] = True
     if self.prefix_tuning.has_active_prefix():
@@ -110,13 +108,8 @@ if TRANSFORMERS_5:
     def bart_attention_forward(
         self, hidden_states, key_value_states=None, cache=None, attention_mask=None, **kwargs
     ):
-        # 5.x: BartAttention.forward's signature; the cache layers take the remaining kwargs.
-        def update_cache(layer_cache, key_states, value_states, is_cross_attention):
-            return layer_cache.update(key_states, value_states, self.layer_idx, kwargs=kwargs)
-
-        return _bart_attention(
-            self, hidden_states, key_value_states, cache, attention_mask, update_cache, kwargs
-        )
+        # 5.x: BartAttention.forward's signature.
+        return _bart_attention(self, hidden_states, key_value_states, cache, attention_mask, None, kwargs)
 
 else:
 
@@ -131,11 +124,7 @@ else:
         cache_position=None,
         **kwargs,
     ):
-        # 4.57: BartAttention.forward's signature; the cache update takes the cache position.
-        def update_cache(layer_cache, key_states, value_states, is_cross_attention):
-            position = None if is_cross_attention else cache_position
-            return layer_cache.update(key_states, value_states, self.layer_idx, {"cache_position": position})
-
+        # 4.57: BartAttention.forward's signature.
         attention_kwargs = {"output_attentions": output_attentions, "head_mask": layer_head_mask, **kwargs}
         return _bart_attention(
             self,
@@ -143,7 +132,7 @@ else:
             key_value_states,
             past_key_values,
             attention_mask,
-            update_cache,
+            cache_position,
             attention_kwargs,
         )
 
@@ -171,7 +160,8 @@ def _t5_attention(
     key_value_states,
     position_bias,
     cache,
-    update_cache,
+    cache_position,
+    cache_update_kwargs,
     layer_head_mask,
     mask_in_position_bias,
 ):
@@ -198,7 +188,10 @@ def _t5_attention(
         key_states = self.k(current_states).view(batch_size, -1, heads, head_dim).transpose(1, 2)
         value_states = self.v(current_states).view(batch_size, -1, heads, head_dim).transpose(1, 2)
         if cache is not None:
-            key_states, value_states = update_cache(layer_cache, key_states, value_states, is_cross_attention)
+            position = None if is_cross_attention else cache_position
+            key_states, value_states = update_cache(
+                self, layer_cache, key_states, value_states, {"cache_position": position}, cache_update_kwargs
+            )
             if is_cross_attention and hasattr(cache, "is_updated"):
                 cache.is_updated[self.layer_idx] = True
     key_length = key_states.shape[2]
@@ -247,12 +240,8 @@ if TRANSFORMERS_5:
             return type(self).forward(
                 self, hidden_states, mask, key_value_states, position_bias, cache=cache, **kwargs
             )
-
-        def update_cache(layer_cache, key_states, value_states, is_cross_attention):
-            return layer_cache.update(key_states, value_states, self.layer_idx, kwargs=kwargs)
-
         return _t5_attention(
-            self, hidden_states, mask, key_value_states, position_bias, cache, update_cache, None, False
+            self, hidden_states, mask, key_value_states, position_bias, cache, None, kwargs, None, False
         )
 
 else:
@@ -285,11 +274,6 @@ else:
                 output_attentions=output_attentions,
                 cache_position=cache_position,
             )
-
-        def update_cache(layer_cache, key_states, value_states, is_cross_attention):
-            position = None if is_cross_attention else cache_position
-            return layer_cache.update(key_states, value_states, self.layer_idx, {"cache_position": position})
-
         attn_output, position_bias, attn_weights = _t5_attention(
             self,
             hidden_states,
@@ -297,7 +281,8 @@ else:
             key_value_states,
             position_bias,
             past_key_values,
-            update_cache,
+            cache_position,
+            {},
             layer_head_mask,
             True,
         )
