@@ -5,7 +5,8 @@ Each forward is the running release's attention forward (4.57 or 5.x: the cache 
 or as ``cache``) with the active prefixes put in front of the keys and values after the cache update, where
 the reference library (adapters 1.3.0) puts them, and the mask widened as the reference widens it
 (:func:`~adapters_core.models.prefix_attention.shared.keys_values_mask_with_prefix`: under SDPA that is not
-what eager attention does). Without an active prefix the attention class's own forward runs.
+what eager attention does). Without an active prefix the attention class's own forward runs (on
+transformers 5 GPT-2's under eager attention with 4.57's causal mask, :func:`_with_causal_mask_of_4_57`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def llama_attention_forward(self, hidden_states, position_embeddings=None, atten
             **kwargs,
         )
     cache = kwargs.pop(CACHE_ARGUMENT, None)
-    # 4.57 names the cache position (for its cache); 5.x has none.
-    cache_position = kwargs.pop("cache_position", None)
+    # 4.57 names the cache position (for its cache); 5.x's caches find it themselves.
+    cache_position = None if TRANSFORMERS_5 else kwargs.pop("cache_position", None)
     input_shape = hidden_states.shape[:-1]
     hidden_shape = (*input_shape, -1, self.head_dim)
     query_states = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
@@ -77,8 +78,8 @@ def gpt2_attention_forward(self, hidden_states, attention_mask=None, encoder_hid
             **kwargs,
         )
     cache = kwargs.pop(CACHE_ARGUMENT, None)
-    cache_position = kwargs.pop("cache_position", None)  # 4.57 only
-    head_mask = kwargs.pop("head_mask", None)  # 4.57 only
+    cache_position = None if TRANSFORMERS_5 else kwargs.pop("cache_position", None)
+    head_mask = None if TRANSFORMERS_5 else kwargs.pop("head_mask", None)
     output_attentions = kwargs.pop("output_attentions", False)
     kwargs.pop("encoder_attention_mask", None)
     query_states, key_states, value_states = self.c_attn(hidden_states).split(self.split_size, dim=2)
