@@ -15,6 +15,7 @@ from adapters_core.models.placement import (
     bind_forward,
 )
 from adapters_core.models.prefix_attention.encoder import (
+    DISTILBERT_SDPA_PREFIX_VALUE,
     distilbert_attention_forward,
     self_attention_forward_5,
 )
@@ -67,7 +68,9 @@ FAMILY = ModelFamily(
                 output="attention.out_lin",
                 prefix_location="self",
                 prefix_forward=(
-                    self_attention_forward_5("q_lin", "k_lin", "v_lin", "out_lin")
+                    self_attention_forward_5(
+                        "q_lin", "k_lin", "v_lin", "out_lin", DISTILBERT_SDPA_PREFIX_VALUE
+                    )
                     if TRANSFORMERS_5
                     else distilbert_attention_forward
                 ),

@@ -1,6 +1,8 @@
 """Prefix tuning on DistilBERT and DeBERTa-v2 (bound attention forwards) against the reference library
-(adapters 1.3.0): outputs, a training step and files both ways; and DistilBERT under SDPA on padded batches,
-where the reference adds 1 to the prefix's attention scores (it puts ones into an additive mask)."""
+(adapters 1.3.0): outputs, a training step and files both ways. DistilBERT under SDPA on padded batches gives
+the reference's outputs too, which are not eager attention's: the reference adds 1 to the prefix's attention
+scores there (it puts ones into an additive mask). Bottleneck composition blocks that prefix tuning does not
+implement run on both families."""
 
 import pytest
 
@@ -11,8 +13,10 @@ pytest.importorskip("adapters")
 import copy
 
 import adapters as reference
+import adapters.composition as reference_composition
 import torch
 
+import adapters_core.composition as ours_composition
 import adapters_core.model_mixin as ours_lib
 from tests.adapters_core.tiny_models import (
     HEAD_CLASSES,
@@ -63,6 +67,7 @@ def _logits(model, inputs):
     "family, attn, padded",
     [
         ("distilbert", "eager", True),
+        ("distilbert", "sdpa", True),
         ("distilbert", "sdpa", False),
         ("deberta-v2", "eager", True),
     ],
@@ -80,12 +85,56 @@ def test_outputs_equal_the_reference(family, attn, padded, config):
     assert (got - _logits(ours, inputs)).abs().max() > 1e-3
 
 
-def test_distilbert_sdpa_gives_the_eager_outputs_on_padded_batches():
+def test_distilbert_sdpa_differs_from_eager_on_padded_batches_as_the_reference_does():
     outputs = []
     for attn in ("eager", "sdpa"):
-        _, ours = _pair("distilbert", attn, CONFIGS[0])
-        outputs.append(_logits(ours, sample_inputs()))
-    torch.testing.assert_close(outputs[1], outputs[0], rtol=0, atol=1e-5)
+        theirs, ours = _pair("distilbert", attn, CONFIGS[0])
+        outputs.append((_logits(theirs, sample_inputs()), _logits(ours, sample_inputs())))
+    (their_eager, our_eager), (their_sdpa, our_sdpa) = outputs
+    assert (their_sdpa - their_eager).abs().max() > 1e-3
+    torch.testing.assert_close(our_sdpa - our_eager, their_sdpa - their_eager, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("block", ["fuse", "split", "average"])
+@pytest.mark.parametrize("family", ["distilbert", "deberta-v2"])
+def test_composition_blocks_prefix_tuning_does_not_implement_equal_the_reference(family, block):
+    # The prefix attention forward is bound to every attention at init; without an active prefix it runs the
+    # class's own, so these blocks of two bottleneck adapters run as in the reference.
+    blocks = {
+        "fuse": lambda: reference_composition.Fuse("a", "b"),
+        "split": lambda: reference_composition.Split("a", "b", splits=[4, 3]),
+        "average": lambda: reference_composition.Average("a", "b"),
+    }
+    ours_blocks = {
+        "fuse": lambda: ours_composition.Fuse("a", "b"),
+        "split": lambda: ours_composition.Split("a", "b", splits=[4, 3]),
+        "average": lambda: ours_composition.Average("a", "b"),
+    }
+    theirs = _model(family, "eager")
+    ours = copy.deepcopy(theirs)
+    reference.init(theirs)
+    ours_lib.init(ours)
+    for model in (theirs, ours):
+        model.add_adapter("a", "seq_bn")
+        model.add_adapter("b", "seq_bn")
+    if block == "fuse":
+        theirs.add_adapter_fusion(blocks[block]())
+        ours.add_adapter_fusion(ours_blocks[block]())
+    torch.manual_seed(1)
+    for name, parameter in theirs.named_parameters():
+        if "adapter" in name:
+            parameter.data.normal_(std=0.3)
+    their_state = theirs.state_dict()
+    ours.load_state_dict({key: their_state[key] for key in ours.state_dict()}, strict=True)
+    theirs.set_active_adapters(blocks[block]())
+    ours.set_active_adapters(ours_blocks[block]())
+    for model in (theirs, ours):
+        model.eval()  # the reference adds its fusion layers in training mode (their dropout on)
+    inputs = sample_inputs()
+    got = _logits(ours, inputs)
+    torch.testing.assert_close(got, _logits(theirs, inputs), rtol=0, atol=1e-5)
+    ours.set_active_adapters(None)
+    assert (got - _logits(ours, inputs)).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("family", ["distilbert", "deberta-v2"])

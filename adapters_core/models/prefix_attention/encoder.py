@@ -15,10 +15,23 @@ from torch import nn
 from adapters_core.models.prefix_attention.shared import attention_function, family_module, update_cache
 
 
-def self_attention_forward_5(query: str, key: str, value: str, output: str | None = None):
+def sdpa_prefix_mask(attention_mask, prefix_length: int, prefix_value: float):
+    """An additive SDPA mask whose first ``prefix_length`` columns (the prefix) hold ``prefix_value`` where
+    they are attended. The reference's DistilBERT widens the mask with ones meant for its eager (batch, keys)
+    0/1 mask; under SDPA the mask is additive, so the prefix's attention scores get +1 there."""
+    prefix = attention_mask[..., :prefix_length]
+    prefix = prefix.masked_fill(prefix == 0, prefix_value)
+    return torch.cat([prefix, attention_mask[..., prefix_length:]], dim=-1)
+
+
+def self_attention_forward_5(
+    query: str, key: str, value: str, output: str | None = None, sdpa_prefix_value: float = 0.0
+):
     """transformers 5's BERT-style self-attention forward (BertSelfAttention, DistilBertSelfAttention) with the
     prefixes added to keys and values, for an attention whose projections are the attributes ``query``,
-    ``key``, ``value`` (and ``output``, applied inside it as DistilBERT does)."""
+    ``key``, ``value`` (and ``output``, applied inside it as DistilBERT does). ``sdpa_prefix_value``: what
+    the reference's attention adds to the prefix's scores under SDPA given a padding mask (DistilBERT: 1,
+    :func:`sdpa_prefix_mask`); transformers 4.57 gave an additive mask there, 5 a boolean one."""
 
     def forward(self, hidden_states, attention_mask=None, **kwargs):
         if not self.prefix_tuning.has_active_prefix():
@@ -34,9 +47,22 @@ def self_attention_forward_5(query: str, key: str, value: str, output: str | Non
             layer_cache = getattr(cache, "self_attention_cache", cache)
             key_states, value_states = update_cache(self, layer_cache, key_states, value_states, None, kwargs)
         # transformers 5 passes an additive or boolean mask with a row per query, or None (nothing hidden).
+        raise_prefix = (
+            sdpa_prefix_value != 0.0
+            and attention_mask is not None
+            and self.config._attn_implementation == "sdpa"
+        )
+        if raise_prefix and attention_mask.dtype == torch.bool:
+            attention_mask = torch.zeros_like(attention_mask, dtype=query_states.dtype).masked_fill(
+                ~attention_mask, torch.finfo(query_states.dtype).min
+            )
+        original_length = key_states.shape[2]
         key_states, value_states, attention_mask = self.prefix_tuning.extend(
             key_states, value_states, hidden_states, attention_mask
         )
+        if raise_prefix:
+            prefix_length = key_states.shape[2] - original_length
+            attention_mask = sdpa_prefix_mask(attention_mask, prefix_length, sdpa_prefix_value)
         attn_output, attn_weights = attention_function(self)(
             self,
             query_states,
@@ -53,6 +79,10 @@ def self_attention_forward_5(query: str, key: str, value: str, output: str | Non
         return attn_output, attn_weights
 
     return forward
+
+
+# What the reference's DistilBERT attention adds to the prefix's scores under SDPA with a padding mask.
+DISTILBERT_SDPA_PREFIX_VALUE = 1.0
 
 
 def distilbert_attention_forward(
@@ -75,8 +105,11 @@ def distilbert_attention_forward(
     k = split_heads(self.k_lin(key))
     v = split_heads(self.v_lin(value))
     # The mask is DistilBERT's (batch, keys) 0/1 mask, SDPA's additive 4-D one, or None.
+    original_length = k.shape[2]
     k, v, mask = self.prefix_tuning.extend(k, v, value, mask)
     uses_sdpa = self.config._attn_implementation == "sdpa" and not output_attentions and head_mask is None
+    if uses_sdpa and mask is not None and mask.dim() == 4:
+        mask = sdpa_prefix_mask(mask, k.shape[2] - original_length, DISTILBERT_SDPA_PREFIX_VALUE)
     if uses_sdpa and (mask is None or mask.dim() == 4):
         context = nn.functional.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout.p if self.training else 0.0, is_causal=False
