@@ -23,7 +23,7 @@ from hub.compat.huggingface.errors import HubRouteError
 from hub.compat.xet import protocol
 from hub.compat.xet.models import CHUNK_RECORD, DedupeChunk, XetFile, Xorb, XorbUpload
 from hub.compat.xet.tokens import Grant
-from hub.registry.models import LfsUpload
+from hub.registry.models import Blob, LfsUpload
 from hub.registry.storage import IncomingFile, lock_contents, store_blob
 
 _READ_CHUNK = 1024 * 1024
@@ -266,3 +266,61 @@ def dedupe_shard(chunk_hash_text: str, grant: Grant, now: int) -> bytes | None:
     return protocol.serialize_shard(
         shard, footer=True, created_at=now, expires_at=now + DEDUPE_ANSWER_SECONDS
     )
+
+
+class ReconstructionRange:
+    """The bytes `first` to `last` (inclusive) of a file, from a `Range: bytes=first-last` header."""
+
+    def __init__(self, first: int, last: int | None):
+        self.first, self.last = first, last
+
+
+def reconstruction(
+    file_hash_text: str, grant: Grant, wanted: ReconstructionRange | None, fetch_url
+) -> dict | None:
+    """How to rebuild the file `file_hash_text` (or the part `wanted`) from xorb byte ranges, as the CAS API
+    answers it; None unless it is a file the grant's user may download, or one uploaded to its repository.
+    `fetch_url(xorb, first_byte, last_byte)` makes the link that serves one xorb range."""
+    referable = Blob.objects.referable_by(grant.user, grant.repository)
+    stored = (
+        XetFile.objects.filter(file_hash=file_hash_text, blob__in=referable).select_related("blob").first()
+    )
+    if stored is None:
+        return None
+    size = stored.blob.size
+    first = wanted.first if wanted else 0
+    last = min(wanted.last if wanted and wanted.last is not None else size - 1, size - 1)
+    if first >= size or last < first:
+        raise refused(f"The range starts at byte {first}, but the file has {size} bytes.", 416)
+    xorbs = {x.hash: x for x in Xorb.objects.filter(hash__in={term[0] for term in stored.terms})}
+    terms, fetch_info, offset_into_first, position = [], {}, None, 0
+    for xorb_hash, first_chunk, end_chunk, _unpacked in stored.terms:
+        chunks = xorbs[xorb_hash].chunks()
+        selected = []
+        for index in range(first_chunk, end_chunk):
+            chunk_size = chunks[index][3]
+            if position + chunk_size > first and position <= last:
+                if offset_into_first is None:
+                    offset_into_first = first - position
+                selected.append(index)
+            position += chunk_size
+        if not selected:
+            continue
+        start, end = selected[0], selected[-1] + 1
+        terms.append(
+            {
+                "hash": xorb_hash,
+                "unpacked_length": sum(chunks[i][3] for i in range(start, end)),
+                "range": {"start": start, "end": end},
+            }
+        )
+        first_byte = chunks[start][1]
+        last_byte = chunks[end - 1][1] + chunks[end - 1][2] - 1
+        fetch_info.setdefault(xorb_hash, []).append(
+            {
+                "range": {"start": start, "end": end},
+                "url": fetch_url(xorb_hash, first_byte, last_byte),
+                "url_range": {"start": first_byte, "end": last_byte},
+            }
+        )
+    return {"offset_into_first_range": offset_into_first or 0, "terms": terms, "fetch_info": fetch_info}

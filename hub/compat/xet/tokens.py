@@ -101,3 +101,32 @@ def grant_from_request(request, operation: str) -> Grant:
         if not visible:
             raise HubRouteError(403, None, f"{user.username} may no longer read {repository}.")
     return Grant(repository, claims["op"], user)
+
+
+# Links to one byte range of a xorb (the reconstruction API's `fetch_info` URLs) authorise themselves, like
+# presigned storage URLs: the range is signed, and only that range is served.
+FETCH_SALT = "hub.compat.xet.fetch"
+
+
+def fetch_token(xorb_hash: str, first_byte: int, last_byte: int) -> str:
+    expires_at = int(time.time()) + settings.XET_TOKEN_SECONDS
+    return signing.dumps(
+        {"xorb": xorb_hash, "range": [first_byte, last_byte], "exp": expires_at}, salt=FETCH_SALT
+    )
+
+
+def fetch_range(token: str, xorb_hash: str) -> tuple[int, int]:
+    """The byte range (first, last; inclusive) a fetch link for `xorb_hash` allows; `HubRouteError` 403 for a
+    link that is not valid, has expired or names another xorb."""
+    try:
+        claims = signing.loads(token, salt=FETCH_SALT)
+    except signing.BadSignature:
+        raise HubRouteError(
+            403, None, "This xorb link is not valid: use the URL the reconstruction answered."
+        ) from None
+    if claims.get("exp", 0) <= time.time():
+        raise HubRouteError(403, None, "This xorb link has expired: ask for the file's reconstruction again.")
+    if claims.get("xorb") != xorb_hash:
+        raise HubRouteError(403, None, "This xorb link is for another xorb.")
+    first, last = claims["range"]
+    return first, last

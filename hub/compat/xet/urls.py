@@ -24,6 +24,10 @@ urlpatterns = [
     ),
     re_path(rf"^{views.CAS_PREFIX}/v1/xorbs/default/{HASH}$", views.upload_xorb, name="upload-xorb"),
     path(f"{views.CAS_PREFIX}/v1/shards", views.upload_shard, name="upload-shard"),
+    re_path(
+        rf"^{views.CAS_PREFIX}/v1/reconstructions/{HASH}$", views.get_reconstruction, name="reconstruction"
+    ),
+    re_path(rf"^{views.CAS_PREFIX}/v1/fetch/{HASH}$", views.fetch_xorb_range, name="fetch"),
     # The specification names the deduplication prefix `default-merkledb`; hf_xet asks under `default`.
     re_path(
         rf"^{views.CAS_PREFIX}/v1/chunks/(?:default|default-merkledb)/{HASH}$",

@@ -7,14 +7,19 @@ repositories only for their members); both answer `{"accessToken", "exp", "casUr
 `X-Xet-*` headers (huggingface_hub reads those, hf_xet the body).
 
 The CAS routes take no API token, only the hub's Xet token (hub.compat.xet.tokens): `POST /v1/xorbs/default/{hash}`
-(write), `POST /v1/shards` (write), `GET /v1/chunks/default-merkledb/{hash}` (read; global deduplication).
+(write), `POST /v1/shards` (write), `GET /v1/chunks/default-merkledb/{hash}` (read; global deduplication),
+`GET /v1/reconstructions/{file hash}` (read; with `Range`), whose `fetch_info` links (`/v1/fetch/{xorb}?token=`)
+authorise themselves and serve exactly the byte range they were signed for.
 Errors are JSON `{"error": ...}` with a 4xx, and leave nothing stored (hub.compat.xet.storage).
 """
 
+import re
 import tempfile
 import time
+from urllib.parse import quote
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -26,7 +31,8 @@ from hub.compat.huggingface.errors import HubRouteError
 from hub.compat.huggingface.repositories import refuse_pull_requests, require_main
 from hub.compat.huggingface.request_bodies import body_reader
 from hub.compat.xet import protocol, storage
-from hub.compat.xet.tokens import READ, WRITE, grant_from_request, issue_token
+from hub.compat.xet.models import Xorb
+from hub.compat.xet.tokens import READ, WRITE, fetch_range, fetch_token, grant_from_request, issue_token
 from hub.public_urls import public_base_url
 
 CAS_PREFIX = "xet-cas"
@@ -121,3 +127,57 @@ def query_chunk(request, hash_text):
     if answer is None:
         raise HubRouteError(404, None, f"No chunk {hash_text} that this token may deduplicate against.")
     return HttpResponse(answer, content_type="application/octet-stream")
+
+
+def _check_hash(hash_text: str) -> None:
+    try:
+        protocol.hash_from_string(hash_text)
+    except protocol.ProtocolError as exc:
+        raise HubRouteError(400, None, str(exc)) from None
+
+
+BYTE_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+@_cas_view(["GET"])
+def get_reconstruction(request, hash_text):
+    """`GET /v1/reconstructions/{file hash}`: the terms and xorb byte ranges that rebuild the file (or the
+    part `Range` asks for), for a file the token's user may download."""
+    grant = grant_from_request(request, READ)
+    _check_hash(hash_text)
+    wanted = None
+    if "HTTP_RANGE" in request.META:
+        matched = BYTE_RANGE.match(request.META["HTTP_RANGE"].strip())
+        if matched is None:
+            raise HubRouteError(400, None, "Range must be 'bytes=<first>-<last>' or 'bytes=<first>-'.")
+        first, last = int(matched[1]), int(matched[2]) if matched[2] else None
+        wanted = storage.ReconstructionRange(first, last)
+    base = f"{public_base_url(request)}/{CAS_PREFIX}/v1/fetch"
+
+    def fetch_url(xorb_hash: str, first_byte: int, last_byte: int) -> str:
+        return f"{base}/{xorb_hash}?token={quote(fetch_token(xorb_hash, first_byte, last_byte), safe='')}"
+
+    answer = storage.reconstruction(hash_text, grant, wanted, fetch_url)
+    if answer is None:
+        raise HubRouteError(404, None, f"No file {hash_text} that this token may read.")
+    return JsonResponse(answer)
+
+
+@_cas_view(["GET"])
+def fetch_xorb_range(request, hash_text):
+    """`GET /v1/fetch/{xorb hash}?token=...` with `Range: bytes=<first>-<last>` exactly as signed: those
+    bytes of the stored xorb (206)."""
+    first, last = fetch_range(request.GET.get("token", ""), hash_text)
+    if request.META.get("HTTP_RANGE", "").strip() != f"bytes={first}-{last}":
+        raise HubRouteError(
+            403, None, f"This link serves 'Range: bytes={first}-{last}' only; send that header."
+        )
+    xorb = Xorb.objects.filter(hash=hash_text).first()
+    if xorb is None or last >= xorb.serialized_size:
+        raise HubRouteError(404, None, f"Xorb {hash_text} has no bytes {first}-{last}.")
+    with default_storage.open(xorb.file.name, "rb") as handle:
+        handle.seek(first)
+        data = handle.read(last - first + 1)
+    response = HttpResponse(data, status=206, content_type="application/octet-stream")
+    response["Content-Range"] = f"bytes {first}-{last}/{xorb.serialized_size}"
+    return response

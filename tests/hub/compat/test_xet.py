@@ -206,6 +206,55 @@ def test_deduplication_answers_only_with_xorbs_the_caller_may_name(alice_client)
     assert DedupeChunk.objects.filter(chunk_hash=first_chunk).exists()
 
 
+def fetcher(url: str, range_header: str) -> bytes:
+    response = Client().get(url.removeprefix("http://testserver"), HTTP_RANGE=range_header)
+    assert response.status_code == 206, response.content
+    return response.content
+
+
+def test_a_file_reads_back_through_its_reconstruction_whole_and_in_part(alice_client):
+    token = xet_token(alice_client)
+    old = upload_file(token, WEIGHTS, scheme=2)
+    changed = WEIGHTS[:8192] + os.urandom(4096) + WEIGHTS[12288:]
+    new = xet_client.build_xorb(changed[8192:12288], chunk_size=4096, scheme=0)
+    assert post_xorb(token, new).status_code == 200
+    shard = xet_client.build_shard([(changed, [(old, 0, 2), (new, 0, 1), (old, 3, len(old.chunks))])], [new])
+    assert post_shard(token, shard).status_code == 200
+    file_id = xet_client.text(xet_client.file_hash(old.leaves[:2] + new.leaves + old.leaves[3:]))
+    reader = cas(
+        xet_token(alice_client)
+    )  # a write token also reads (the repository has no commit to read yet)
+
+    whole = reader.get(f"/xet-cas/v1/reconstructions/{file_id}")
+    part = reader.get(f"/xet-cas/v1/reconstructions/{file_id}", HTTP_RANGE="bytes=5000-13000")
+    beyond = reader.get(f"/xet-cas/v1/reconstructions/{file_id}", HTTP_RANGE=f"bytes={len(changed)}-")
+
+    assert whole.status_code == 200, whole.content
+    assert [term["hash"] for term in whole.json()["terms"]] == [old.hash_text, new.hash_text, old.hash_text]
+    assert xet_client.rebuild(whole.json(), fetcher) == changed
+    assert xet_client.rebuild(part.json(), fetcher)[: 13000 - 5000 + 1] == changed[5000:13001]
+    assert beyond.status_code == 416
+
+
+def test_reconstructions_and_their_links_serve_only_what_they_allow(alice_client):
+    xorb = upload_file(xet_token(alice_client), WEIGHTS)
+    file_id = xet_client.text(xet_client.file_hash(xorb.leaves))
+    bob = client_with(ApiTokenFactory(user=UserFactory(username="bob"), scope=TokenScope.WRITE))
+    assert create_repo(bob, "mine").status_code == 200
+    answer = cas(xet_token(alice_client)).get(f"/xet-cas/v1/reconstructions/{file_id}").json()
+    [info] = answer["fetch_info"][xorb.hash_text]
+    url = info["url"].removeprefix("http://testserver")
+    first, last = info["url_range"]["start"], info["url_range"]["end"]
+
+    for_bob = cas(xet_token(bob, "bob/mine")).get(f"/xet-cas/v1/reconstructions/{file_id}")
+    wider = Client().get(url, HTTP_RANGE=f"bytes=0-{last + 10}")
+    forged = Client().get(url.replace(xorb.hash_text, "0" * 64, 1), HTTP_RANGE=f"bytes={first}-{last}")
+
+    assert_refused(for_bob, 404, "may read")
+    assert_refused(wider, 403, f"bytes={first}-{last}")
+    assert_refused(forged, 403, "another xorb")
+
+
 # --------------------------------------------------------------------------------------------------
 # Refusals: a clear error, nothing stored
 # --------------------------------------------------------------------------------------------------

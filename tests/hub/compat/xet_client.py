@@ -122,3 +122,49 @@ def build_shard(
 
 def whole_file_shard(content: bytes, xorb: BuiltXorb) -> bytes:
     return build_shard([(content, [(xorb, 0, len(xorb.chunks))])], [xorb])
+
+
+def read_chunks(stored: bytes) -> list[bytes]:
+    """The decompressed chunks of a serialized chunk sequence (a xorb range)."""
+    chunks, position = [], 0
+    while position < len(stored):
+        header = stored[position : position + 8]
+        size, scheme, unpacked = (
+            int.from_bytes(header[1:4], "little"),
+            header[4],
+            int.from_bytes(header[5:8], "little"),
+        )
+        payload = stored[position + 8 : position + 8 + size]
+        if scheme == 0:
+            data = payload
+        else:
+            data = lz4.frame.decompress(payload)
+            if scheme == 2:
+                groups, start, data_out = [], 0, bytearray(len(data))
+                for k in range(4):
+                    length = len(data) // 4 + (1 if k < len(data) % 4 else 0)
+                    groups.append(data[start : start + length])
+                    start += length
+                for k in range(4):
+                    data_out[k::4] = groups[k]
+                data = bytes(data_out)
+        assert len(data) == unpacked
+        chunks.append(data)
+        position += 8 + size
+    return chunks
+
+
+def rebuild(reconstruction: dict, fetch) -> bytes:
+    """The bytes a reconstruction answer describes; `fetch(url, range_header)` returns a xorb range."""
+    out = b""
+    for term in reconstruction["terms"]:
+        start, end = term["range"]["start"], term["range"]["end"]
+        [info] = [
+            i
+            for i in reconstruction["fetch_info"][term["hash"]]
+            if i["range"]["start"] <= start and i["range"]["end"] >= end
+        ][:1]
+        stored = fetch(info["url"], f"bytes={info['url_range']['start']}-{info['url_range']['end']}")
+        chunks = read_chunks(stored)
+        out += b"".join(chunks[start - info["range"]["start"] : end - info["range"]["start"]])
+    return out[reconstruction["offset_into_first_range"] :]
