@@ -5,6 +5,7 @@ import hashlib
 import json
 
 from django.core.cache import cache
+from django.db import transaction
 
 REGISTRY_GENERATION_KEY = "registry:generation"
 
@@ -21,7 +22,14 @@ def registry_generation() -> int:
 
 
 def registry_changed() -> None:
-    """Tell caches of derived data (the AdapterHub index, resolutions) that the registry changed."""
+    """Tell caches of derived data (the AdapterHub index, resolutions, download decisions) that the registry
+    changed: now, and again once the transaction it is called in commits. A request between the two could
+    otherwise compute from the rows before the change and cache that under the new generation."""
+    _next_generation()
+    transaction.on_commit(_next_generation)
+
+
+def _next_generation() -> None:
     try:
         cache.incr(REGISTRY_GENERATION_KEY)
     except ValueError:

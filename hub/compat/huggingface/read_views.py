@@ -6,13 +6,16 @@ the same way), `GET /api/models/{ns}/{name}/refs`, `GET /api/models/{ns}/{name}/
 Each reads repositories through `RepositoryReadView` (hub.compat.huggingface.base), which applies privacy.
 """
 
+from dataclasses import dataclass
+
+from django.core.cache import cache
 from django.db.models import Value
 from django.db.models.functions import Concat
 from django.http import HttpResponseForbidden
 from rest_framework.response import Response
 
 from hub.compat.huggingface.base import RepositoryReadView
-from hub.compat.huggingface.errors import HubRouteError
+from hub.compat.huggingface.errors import EmptyMain, HubRouteError
 from hub.compat.huggingface.lookups import MAIN_REF, MAIN_REVISION, commit_history, find_version, main_version
 from hub.compat.huggingface.paging import DEFAULT_PAGE_SIZE, OffsetPage
 from hub.compat.huggingface.representations import (
@@ -22,6 +25,7 @@ from hub.compat.huggingface.representations import (
     tag_condition,
     tree_entries,
 )
+from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import VersionStatus
 from hub.registry.downloads import (
     COUNTED_FILE,
@@ -30,6 +34,7 @@ from hub.registry.downloads import (
     download_decision,
     is_download_decision,
 )
+from hub.registry.models import Blob
 
 # `sort` values the clients send → (model fields, descending by default)
 SORT_FIELDS = {
@@ -42,6 +47,8 @@ SORT_FIELDS = {
     "modelId": (("namespace__name", "name"), False),
 }
 TREE_PAGE_SIZE = 1000
+# How long a cached `resolve/main` decision lives at most (a new registry generation replaces it sooner).
+MAIN_DECISION_CACHE_SECONDS = 300
 
 
 def _flag(request, name: str) -> bool:
@@ -132,20 +139,39 @@ class ModelInfoView(RepositoryReadView):
         return Response(data)
 
 
+@dataclass(frozen=True)
+class ResolvedFile:
+    """What `resolve/{rev}/{path}` serves: the file's blob and the headers the clients read."""
+
+    adapter_id: int
+    shared: bool  # a file everyone may download: public adapter, valid version
+    revision: str
+    name: str
+    blob: Blob
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-Repo-Commit": self.revision,
+            # Clients prefer the linked headers when a proxy or object storage answers with a redirect.
+            "X-Linked-Etag": f'"{self.blob.sha256}"',
+            "X-Linked-Size": str(self.blob.size),
+        }
+
+
 class ResolveFileView(RepositoryReadView):
     """`HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`: a file of a revision, with ranges and the headers
     `hf_hub_download` needs (`X-Repo-Commit`, `ETag` = quoted sha256, `Content-Length`).
 
     Behind nginx (deploy/nginx.conf) the same checks answer nginx's question whether it may send the file
     itself (`download_decision`), as on the REST files route. A revision id or version label names one
-    version forever, so the decision for a public, valid file there holds for everyone and nginx reuses it;
-    `main` moves when a new version becomes the default, so its decision is made anew for every request and
+    version forever, so the decision for a public, valid file there holds for everyone and nginx reuses it.
+    `main` moves when a new version becomes the default: nginx asks for every request, and for callers
+    without credentials the answer comes from a cache entry of the current registry generation
+    (hub.registry.caching), which every change of a default, a privacy or a name replaces, so
     `resolve/main/...` never serves a superseded version. A refusal (a missing file, a private adapter) is a
     403 to nginx, which then passes the request to this view for the usual answer."""
 
     def empty_main(self, empty):
-        if is_download_decision(self.request):
-            return HttpResponseForbidden()
         return HubRouteError(
             404,
             "EntryNotFound",
@@ -153,18 +179,20 @@ class ResolveFileView(RepositoryReadView):
         ).response()
 
     def get(self, request, namespace, name, revision, path):
-        deciding = is_download_decision(request)
-        try:
-            adapter = self.readable_adapter(namespace, name, revision)
-            version = find_version(adapter, revision)
-        except HubRouteError:
-            if deciding:
-                return HttpResponseForbidden()
-            raise
+        if is_download_decision(request):
+            return self.decision(namespace, name, revision, path)
+        resolved = self.resolve(namespace, name, revision, path)
+        response = blob_response(request, resolved.blob, resolved.name, extra_headers=resolved.headers())
+        if resolved.name == COUNTED_FILE:
+            count_download(request, response, resolved.adapter_id)
+        return response
+
+    def resolve(self, namespace, name, revision, path) -> ResolvedFile:
+        """The file `path` of `revision` if the caller may read it; raises `HubRouteError` otherwise."""
+        adapter = self.readable_adapter(namespace, name, revision)
+        version = find_version(adapter, revision)
         file = next((f for f in version.files.all() if f.name == path), None)
         if file is None:
-            if deciding:
-                return HttpResponseForbidden()
             raise HubRouteError(
                 404,
                 "EntryNotFound",
@@ -172,29 +200,29 @@ class ResolveFileView(RepositoryReadView):
                 f"({version.revision}); its files: {', '.join(f.name for f in version.files.all())}.",
                 commit=version.revision,
             )
-        quoted_sha256 = f'"{file.blob.sha256}"'
-        headers = {
-            "X-Repo-Commit": version.revision,
-            # Clients prefer the linked headers when a proxy or object storage answers with a redirect.
-            "X-Linked-Etag": quoted_sha256,
-            "X-Linked-Size": str(file.blob.size),
-        }
-        counted = file.name == COUNTED_FILE
-        if deciding:
-            shared = (
-                revision != MAIN_REVISION and not adapter.private and version.status == VersionStatus.VALID
-            )
-            return download_decision(
-                file.blob,
-                file.name,
-                counts_for=adapter.pk if counted else None,
-                shared=shared,
-                extra_headers=headers,
-            )
-        response = blob_response(request, file.blob, file.name, extra_headers=headers)
-        if counted:
-            count_download(request, response, adapter.pk)
-        return response
+        shared = not adapter.private and version.status == VersionStatus.VALID
+        return ResolvedFile(adapter.pk, shared, version.revision, file.name, file.blob)
+
+    def decision(self, namespace, name, revision, path):
+        """nginx's download decision (see the class)."""
+        anonymous_main = revision == MAIN_REVISION and not self.request.user.is_authenticated
+        key = cache_key("hf:resolve-main", registry_generation(), namespace, name, path)
+        resolved = cache.get(key) if anonymous_main else None
+        if resolved is None:
+            try:
+                resolved = self.resolve(namespace, name, revision, path)
+            except (HubRouteError, EmptyMain):
+                return HttpResponseForbidden()
+            if anonymous_main:
+                cache.set(key, resolved, MAIN_DECISION_CACHE_SECONDS)
+        return download_decision(
+            resolved.blob,
+            resolved.name,
+            counts_for=resolved.adapter_id if resolved.name == COUNTED_FILE else None,
+            # Only a named revision's decision may be reused by nginx: main's is asked for every time.
+            shared=resolved.shared and revision != MAIN_REVISION,
+            extra_headers=resolved.headers(),
+        )
 
 
 class TreeView(RepositoryReadView):

@@ -19,6 +19,7 @@ from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.download_log import count_logged_downloads
 from hub.registry.lifecycle import promote_to_default
 from hub.registry.models import Adapter, Namespace
+from hub.registry.repository_actions import set_private
 from hub.registry.storage import IncomingFile
 from tests.factories import (
     AdapterFactory,
@@ -258,6 +259,10 @@ def test_resolve_is_served_on_djangos_decision_reused_for_a_revision_and_made_an
     moved = requests.get(main, timeout=10)
     assert moved.headers["X-Repo-Commit"] == second.revision and moved.content == newer
     assert requests.get(by_revision, timeout=10).content == CONTENT
+    # Made private, main is refused from the next request on (a revision's cached decision may hold a minute).
+    set_private(Adapter.objects.get(name="resolved"), True)
+    assert requests.get(main, timeout=10).status_code == 404
+    set_private(Adapter.objects.get(name="resolved"), False)
 
     # Refusals reach Django, which answers as the Hugging Face clients expect.
     missing = requests.get(main.replace("adapter.safetensors", "nothing.bin"), timeout=10)
