@@ -1,7 +1,7 @@
 """Prefix tuning on the encoder-decoder families against the reference library (adapters 1.3.0), live:
 BART and mBART under eager attention and SDPA, T5 (eager), on padded and unpadded batches and with a padded
 decoder input, and greedy generate() with the cache, from the decoder start token and from several decoder
-tokens. Under SDPA the reference's decoder self-attention differs from eager attention where transformers
+tokens; and on the BERT-style encoders (alone and in MAM and UniPELT) under each implementation they have. Under SDPA the reference's decoder self-attention differs from eager attention where transformers
 passes no decoder mask (adapters_core/models/prefix_attention/encoder_decoder.py says how); ours gives the
 reference's outputs under every implementation."""
 
@@ -18,7 +18,13 @@ import torch
 from transformers import GenerationConfig
 
 import adapters_core.model_mixin as ours_lib
-from tests.adapters_core.tiny_models import new_family_config, new_family_head_class
+from tests.adapters_core.tiny_models import (
+    HEAD_CLASSES,
+    new_family_config,
+    new_family_head_class,
+    sample_inputs,
+    tiny_config,
+)
 
 CONFIGS = [
     "prefix_tuning[prefix_length=4]",
@@ -133,3 +139,43 @@ def test_sdpa_differs_from_eager_only_where_the_reference_does():
         outputs["sdpa"]["decoder-padded"], outputs["eager"]["decoder-padded"], rtol=0, atol=1e-5
     )
     assert (outputs["sdpa"]["unpadded"] - outputs["eager"]["unpadded"]).abs().max() > 1e-3
+
+
+ENCODER_IMPLEMENTATIONS = [
+    ("bert", "eager"),
+    ("bert", "sdpa"),
+    ("roberta", "sdpa"),
+    ("xlm-roberta", "sdpa"),
+    ("electra", "eager"),
+]
+
+
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
+@pytest.mark.parametrize("config", [*CONFIGS[:2], "mam", "unipelt"])
+@pytest.mark.parametrize(("family", "attn"), ENCODER_IMPLEMENTATIONS)
+def test_bert_style_outputs_equal_the_reference(family, attn, config, padded):
+    # Every query sees the whole prefix under every implementation, in the reference as here.
+    torch.manual_seed(0)
+    model_config = tiny_config(family) if family in HEAD_CLASSES else new_family_config(family)
+    head_class = HEAD_CLASSES[family] if family in HEAD_CLASSES else new_family_head_class(family)
+    theirs = head_class._from_config(model_config, attn_implementation=attn).eval()
+    ours = copy.deepcopy(theirs)
+    reference.init(theirs)
+    ours_lib.init(ours)
+    theirs.add_adapter("a", config, set_active=True)
+    ours.add_adapter("a", config, set_active=True)
+    torch.manual_seed(1)
+    for name, parameter in theirs.named_parameters():
+        if "prefix" in name or "adapter" in name or "lora" in name:
+            parameter.data.normal_(std=0.3)
+    their_state = theirs.state_dict()
+    ours.load_state_dict({key: their_state[key] for key in ours.state_dict()}, strict=True)
+    for model in (theirs, ours):
+        model.eval()
+    inputs = sample_inputs()
+    if not padded:
+        del inputs["attention_mask"]
+    with torch.no_grad():
+        expected = theirs(**inputs).logits
+        got = ours(**inputs).logits
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
