@@ -1,6 +1,7 @@
 """What the hub keeps of Xet uploads (hub.compat.xet): xorbs stored once by hash, who uploaded each to which
 repository (the proof that lets a shard of theirs name it), the chunks global deduplication answers for, and
-each file's reconstruction (for the read API)."""
+each file's reconstruction (for the read API). A file lasts as long as its blob (the orphan sweep removes blobs
+no version uses, and their files with them); a xorb as long as a file names it, or its last upload is recent."""
 
 import struct
 
@@ -77,6 +78,8 @@ class XetFile(models.Model):
     file_hash = models.CharField(max_length=64, unique=True)
     blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="xet_files")
     terms = models.JSONField()
+    # The xorbs its terms name: a xorb no file names is removed by the sweep (storage.delete_orphan_xorbs).
+    xorbs = models.ManyToManyField(Xorb, related_name="files")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

@@ -12,19 +12,21 @@ them by sha256 exactly as after an LFS upload. Any failed check refuses the whol
 import hashlib
 import io
 import tempfile
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from hub.compat.huggingface.errors import HubRouteError
 from hub.compat.xet import protocol
 from hub.compat.xet.models import CHUNK_RECORD, DedupeChunk, XetFile, Xorb, XorbUpload
 from hub.compat.xet.tokens import Grant
 from hub.registry.models import Blob, LfsUpload
-from hub.registry.storage import IncomingFile, lock_contents, store_blob
+from hub.registry.storage import ORPHAN_GRACE_PERIOD, IncomingFile, lock_contents, store_blob
 
 _READ_CHUNK = 1024 * 1024
 
@@ -218,10 +220,12 @@ def register_shard(data: bytes, grant: Grant) -> int:
                     [protocol.hash_to_string(t.xorb_hash), t.first_chunk, t.end_chunk, t.unpacked_size]
                     for t in item.entry.terms
                 ]
-                _, created = XetFile.objects.get_or_create(
+                xet_file, created = XetFile.objects.get_or_create(
                     file_hash=protocol.hash_to_string(item.entry.file_hash),
                     defaults={"blob": blob, "terms": terms},
                 )
+                if created:
+                    xet_file.xorbs.set({xorbs[term.xorb_hash] for term in item.entry.terms})
                 new_files += created
                 first_xorb, first_chunk = item.first_chunk
                 DedupeChunk.objects.get_or_create(
@@ -324,3 +328,28 @@ def reconstruction(
             }
         )
     return {"offset_into_first_range": offset_into_first or 0, "terms": terms, "fetch_info": fetch_info}
+
+
+def delete_orphan_xorbs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> int:
+    """Remove xorbs no file names whose last upload is older than `grace_period` (a shard follows its xorbs
+    within it), with their records and stored bytes; the number removed. For the periodic sweep, after
+    hub.registry.storage.delete_orphan_blobs (whose removed blobs take their files, and so their claims on
+    xorbs, with them). Each deletion happens under the xorb's lock after checking again, as for blobs."""
+    cutoff = timezone.now() - grace_period
+    recent = XorbUpload.objects.filter(created_at__gte=cutoff).values("xorb")
+    candidates = Xorb.objects.filter(created_at__lt=cutoff, files__isnull=True).exclude(pk__in=recent)
+    removed = 0
+    for xorb in candidates.iterator():
+        with transaction.atomic():
+            lock_contents([xorb.hash])
+            locked = Xorb.objects.select_for_update().filter(pk=xorb.pk).first()
+            if (
+                locked is None
+                or locked.files.exists()
+                or locked.uploads.filter(created_at__gte=cutoff).exists()
+            ):
+                continue
+            locked.delete()
+            default_storage.delete(locked.file.name)
+            removed += 1
+    return removed

@@ -6,13 +6,16 @@ xorb and shard uploads that end as the blob a commit's `lfsFile` names, global d
 import hashlib
 import os
 import shutil
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from hub.compat.xet.models import DedupeChunk, XetFile, Xorb, XorbUpload
 from hub.compat.xet.protocol import MAX_XORB_BYTES
+from hub.compat.xet.storage import delete_orphan_xorbs
 from hub.compat.xet.tokens import WRITE, issue_token
 from hub.registry.choices import MemberRole, TokenScope
 from hub.registry.models import AdapterVersion, Blob, LfsUpload, Membership
@@ -253,6 +256,26 @@ def test_reconstructions_and_their_links_serve_only_what_they_allow(alice_client
     assert_refused(for_bob, 404, "may read")
     assert_refused(wider, 403, f"bytes={first}-{last}")
     assert_refused(forged, 403, "another xorb")
+
+
+def test_the_sweep_removes_xorbs_no_file_names_once_their_upload_is_old(alice_client):
+    token = xet_token(alice_client)
+    unused = xet_client.build_xorb(os.urandom(5000))
+    assert post_xorb(token, unused).status_code == 200
+    used = upload_file(token, WEIGHTS)
+    assert delete_orphan_xorbs() == 0  # both uploads are recent
+    two_hours_ago = timezone.now() - timedelta(hours=2)
+    Xorb.objects.update(created_at=two_hours_ago)
+    XorbUpload.objects.update(created_at=two_hours_ago)
+
+    assert delete_orphan_xorbs() == 1
+
+    assert list(Xorb.objects.values_list("hash", flat=True)) == [used.hash_text]
+    assert Xorb.storage_path(unused.hash_text) not in stored_paths()
+    Blob.objects.all().delete()  # what the blob sweep does once no version uses the file
+    assert delete_orphan_xorbs() == 1
+    assert not Xorb.objects.exists() and not XetFile.objects.exists() and not DedupeChunk.objects.exists()
+    assert not [path for path in stored_paths() if path.startswith("xet/")]
 
 
 # --------------------------------------------------------------------------------------------------
