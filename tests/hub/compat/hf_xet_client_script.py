@@ -6,7 +6,10 @@ test_xet_e2e.py. Run with the interpreter of `.venv-hf-current`, with `HF_ENDPOI
 
 Actions: `upload_folder` (creates the repository), `upload_file` (`path`, `path_in_repo`), `create_commit`
 (creates the repository; `paths`: every file added by path), `download` (`files`: names to fetch into
-`into`). Prints a JSON line. Imports nothing but the standard library and huggingface_hub.
+`into`, through `resolve`), `xet_download` (the file `file_hash` of `size` bytes into `into`, the way
+`hf_hub_download` fetches a Xet-stored file: a read token from `xet-read-token`, then hf_xet reads the
+reconstruction and the xorb ranges). Prints a JSON line. Imports nothing but the standard library,
+huggingface_hub and hf_xet.
 """
 
 import json
@@ -41,6 +44,8 @@ def main(arguments: dict) -> dict:
             for path in arguments["paths"]
         ]
         info = api.create_commit(repo_id, operations, commit_message="Add adapter")
+    elif action == "xet_download":
+        return {"path": xet_download(arguments)}
     elif action == "download":
         paths = {
             name: hf_hub_download(
@@ -52,6 +57,41 @@ def main(arguments: dict) -> dict:
     else:
         raise SystemExit(f"unknown action {action!r}")
     return {"version": huggingface_hub.__version__, "repo_id": repo_id, "commit": info.oid}
+
+
+def xet_download(arguments: dict) -> str:
+    from hf_xet import XetFileInfo
+    from huggingface_hub.utils import build_hf_headers
+    from huggingface_hub.utils._xet import (
+        XetFileData,
+        XetTokenType,
+        get_xet_session,
+        refresh_xet_connection_info,
+        xet_connection_info_refresh_url,
+    )
+
+    refresh_url = xet_connection_info_refresh_url(
+        token_type=XetTokenType.READ,
+        repo_id=arguments["repo_id"],
+        repo_type="model",
+        revision=arguments["revision"],
+    )
+    headers = build_hf_headers()
+    connection = refresh_xet_connection_info(
+        file_data=XetFileData(file_hash=arguments["file_hash"], refresh_route=refresh_url), headers=headers
+    )
+    destination = str(Path(arguments["into"]).absolute())
+    with get_xet_session().new_file_download_group(
+        endpoint=connection.endpoint,
+        token=connection.access_token,
+        token_expiry_unix_secs=connection.expiration_unix_epoch,
+        token_refresh_url=refresh_url,
+        token_refresh_headers=headers,
+        custom_headers={},
+        progress_callback=None,
+    ) as group:
+        group.start_download_file(XetFileInfo(arguments["file_hash"], arguments["size"]), destination)
+    return destination
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The newest `huggingface_hub` (2.x) with its defaults (Xet on) publishes through the hub's own Xet storage,
 under gunicorn with a real Celery worker: `upload_folder`, `upload_file` with a path and `create_commit` with
-paths each end in a version that validates `valid`, and the files download back byte for byte. A second
+paths each end in a version that validates `valid`, and the files download back byte for byte (through
+`resolve`, and through the hub's Xet reconstruction API with hf_xet). A second
 version whose weights differ in about a tenth of their bytes adds only the xorbs of the changed chunks: the
 test prints the bytes it added (bench/README.md records the figure).
 
@@ -147,7 +148,7 @@ def test_huggingface_hub_2_publishes_through_xet_with_its_defaults(
         path=str(changed_path),
         path_in_repo="adapter.safetensors",
     )
-    second = assert_published(by_file, {**files, "adapter.safetensors": changed})
+    assert_published(by_file, {**files, "adapter.safetensors": changed})
     added = xorb_bytes() - stored_after_first
     changed_bytes = sum(a != b for a, b in zip(files["adapter.safetensors"], changed, strict=True))
     print(
@@ -179,4 +180,17 @@ def test_huggingface_hub_2_publishes_through_xet_with_its_defaults(
         for name, content in expected.items():
             with open(fetched["paths"][name], "rb") as handle:
                 assert handle.read() == content, (pushed["repo_id"], name)
-    assert second.version != by_folder["commit"]
+    # hf_xet reads a file back through the hub's reconstruction API and xorb ranges, as hf_hub_download does
+    # for a file stored in Xet.
+    stored = XetFile.objects.get(blob__sha256=hashlib.sha256(changed).hexdigest())
+    into = tmp_path / "through-xet.safetensors"
+    client(
+        action="xet_download",
+        repo_id=by_file["repo_id"],
+        revision=by_file["commit"],
+        file_hash=stored.file_hash,
+        size=len(changed),
+        into=str(into),
+    )
+    assert into.read_bytes() == changed
+    assert len(stored.terms) > 1  # rebuilt from the first version's xorbs and the new one
