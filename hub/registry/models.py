@@ -19,6 +19,8 @@ from hub.registry.querysets import (
     AdapterVersionQuerySet,
     BlobQuerySet,
     EmptyRepositoryQuerySet,
+    ModelRepositoryQuerySet,
+    ModelRevisionQuerySet,
     VersionFileQuerySet,
 )
 from hub.registry.readme import render_readme
@@ -416,6 +418,103 @@ class VersionFile(models.Model):
 
     def __str__(self):
         return f"{self.version}:{self.name}"
+
+
+class ModelRepository(models.Model):
+    """A repository of a pre-trained model that is not an adapter: a transformers `save_pretrained` directory
+    (config.json, weights, tokenizer files), served through the Hugging Face routes so that clients with
+    `HF_ENDPOINT` set to the hub load base models from it (hub.registry.base_model_repositories). Its content
+    lives in revisions, one per commit, each immutable; `main` is the newest. No validation: a revision is
+    served as soon as it is stored.
+
+    Without a namespace it has a canonical one-segment name (`bert-base-uncased`), which only an admin
+    publishes (`manage.py publish_base_model`). When its name is a `BaseModel`'s `model_name`, the two are
+    linked (`base_model`), and the BaseModel's config equals the repository's config.json."""
+
+    namespace = models.ForeignKey(
+        Namespace, null=True, blank=True, on_delete=models.PROTECT, related_name="model_repositories"
+    )
+    name = models.CharField(max_length=100)
+    private = models.BooleanField(default=False)
+    base_model = models.OneToOneField(
+        BaseModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="repository"
+    )
+    # config.json's model_type and architectures of the newest revision (lists and pages show them).
+    model_type = models.CharField(max_length=50, blank=True)
+    architectures = models.JSONField(default=list, blank=True)
+    download_count = models.PositiveBigIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ModelRepositoryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "name"],
+                condition=Q(namespace__isnull=False),
+                name="unique_model_repository_per_namespace",
+            ),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(namespace__isnull=True), name="unique_canonical_model_repository"
+            ),
+        ]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self):
+        return self.name if self.namespace is None else f"{self.namespace.name}/{self.name}"
+
+
+class ModelRevision(models.Model):
+    """One commit of a model repository: an immutable set of files. Its revision id is the commit id clients
+    read (`X-Repo-Commit`); its label (`v1`, `v2`, ...) is a tag."""
+
+    repository = models.ForeignKey(ModelRepository, on_delete=models.CASCADE, related_name="revisions")
+    version = models.CharField(max_length=100)
+    revision = models.CharField(max_length=40, unique=True)
+    commit_title = models.CharField(max_length=500, blank=True)
+    commit_description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelRevisionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "version"], name="unique_revision_per_model_repository"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.repository}@{self.version}"
+
+    @property
+    def history_title(self) -> str:
+        return self.commit_title or f"Upload revision {self.version}"
+
+
+class ModelRevisionFile(models.Model):
+    """A file of a model revision: its path in the model directory and its content blob."""
+
+    revision = models.ForeignKey(ModelRevision, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=255)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="model_revision_files")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["revision", "name"], name="unique_file_per_model_revision")
+        ]
+
+    def __str__(self):
+        return f"{self.revision}:{self.name}"
 
 
 class DownloadLogPosition(models.Model):

@@ -254,3 +254,28 @@ class EmptyRepositoryQuerySet(models.QuerySet):
     def named(self, namespace: str, name: str):
         """The empty repository `namespace/name` (at most one row)."""
         return self.filter(namespace__name=namespace, name=name)
+
+
+class ModelRepositoryQuerySet(models.QuerySet):
+    def visible_to(self, user=None):
+        """Model repositories `user` may see, by the rule of `AdapterQuerySet.visible_to` (a canonical
+        repository, without a namespace, that is private: superusers only)."""
+        return _visible_to(self, user)
+
+    def named(self, namespace: str | None, name: str):
+        """The model repository `namespace/name`, or the canonical `name` when `namespace` is None."""
+        if namespace is None:
+            return self.filter(namespace__isnull=True, name=name)
+        return self.filter(namespace__name=namespace, name=name)
+
+    def served(self):
+        """Repositories with at least one revision: those the Hugging Face routes serve."""
+        return self.filter(
+            Exists(self.model.revisions.rel.related_model.objects.filter(repository=OuterRef("pk")))
+        )
+
+
+class ModelRevisionQuerySet(models.QuerySet):
+    def newest_first(self):
+        """Newest commit first, the id breaking ties (`main` is the first)."""
+        return self.order_by("-created_at", "-id")
