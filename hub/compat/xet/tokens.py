@@ -2,7 +2,8 @@
 one repository, one operation (read or write), the user and API token they were issued to, and when they
 expire (`XET_TOKEN_SECONDS`). The CAS routes take them as `Authorization: Bearer <token>` and check, on every
 request, that the user may still do that operation there (still active, the API token not revoked, still a
-member with a write role for writes; the repository still visible to them for reads)."""
+member with a write role for writes; for reads, a version of the repository whose files they may still
+download)."""
 
 import time
 
@@ -13,7 +14,7 @@ from django.core import signing
 
 from hub.compat.huggingface.errors import HubRouteError
 from hub.registry.errors import NotAllowed
-from hub.registry.models import Adapter, ApiToken, EmptyRepository, Namespace
+from hub.registry.models import AdapterVersion, ApiToken, Namespace
 from hub.registry.permissions import require_write
 
 TOKEN_SALT = "hub.compat.xet.token"
@@ -94,12 +95,13 @@ def grant_from_request(request, operation: str) -> Grant:
                 403, None, f"{user.username} may no longer write to {repository}: {exc.message}"
             ) from None
     else:
-        visible = (
-            Adapter.objects.visible_to(user).named(namespace_name, name).exists()
-            or EmptyRepository.objects.visible_to(user).named(namespace_name, name).exists()
+        # The read rule of the files themselves (the query layer's downloadable_by): a version of the
+        # repository whose files the user may still download.
+        readable = AdapterVersion.objects.downloadable_by(user).filter(
+            adapter__namespace__name=namespace_name, adapter__name=name
         )
-        if not visible:
-            raise HubRouteError(403, None, f"{user.username} may no longer read {repository}.")
+        if not readable.exists():
+            raise HubRouteError(403, None, f"This Xet token no longer allows reading {repository}.")
     return Grant(repository, claims["op"], user)
 
 

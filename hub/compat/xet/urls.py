@@ -34,4 +34,5 @@ urlpatterns = [
         views.query_chunk,
         name="query-chunk",
     ),
+    re_path(rf"^{views.CAS_PREFIX}/", views.unknown_route),
 ]

@@ -13,6 +13,7 @@ authorise themselves and serve exactly the byte range they were signed for.
 Errors are JSON `{"error": ...}` with a 4xx, and leave nothing stored (hub.compat.xet.storage).
 """
 
+import functools
 import re
 import tempfile
 import time
@@ -73,14 +74,13 @@ def _cas_view(methods):
     """A CAS route: CSRF-exempt (it takes no cookie), these methods only, `HubRouteError` answered as JSON."""
 
     def decorate(view):
+        @functools.wraps(view)
         def wrapped(request, *args, **kwargs):
             try:
                 return view(request, *args, **kwargs)
             except HubRouteError as exc:
                 return exc.response()
 
-        wrapped.__name__ = view.__name__
-        wrapped.__doc__ = view.__doc__
         return csrf_exempt(require_http_methods(methods)(wrapped))
 
     return decorate
@@ -119,10 +119,7 @@ def upload_shard(request):
 def query_chunk(request, hash_text):
     """`GET /v1/chunks/default-merkledb/{hash}`: a shard describing xorbs that hold the chunk, or 404."""
     grant = grant_from_request(request, READ)
-    try:
-        protocol.hash_from_string(hash_text)
-    except protocol.ProtocolError as exc:
-        raise HubRouteError(400, None, str(exc)) from None
+    _check_hash(hash_text)
     answer = storage.dedupe_shard(hash_text, grant, int(time.time()))
     if answer is None:
         raise HubRouteError(404, None, f"No chunk {hash_text} that this token may deduplicate against.")
@@ -181,3 +178,10 @@ def fetch_xorb_range(request, hash_text):
     response = HttpResponse(data, status=206, content_type="application/octet-stream")
     response["Content-Range"] = f"bytes {first}-{last}/{xorb.serialized_size}"
     return response
+
+
+@_cas_view(["GET", "POST", "PUT", "HEAD"])
+def unknown_route(request):
+    """Other CAS paths (hf_xet first tries routes this hub does not offer, `/v1/xorb-grants/...` and
+    `/v2/shards`, and falls back on a 404): a JSON 404, as every CAS error."""
+    raise HubRouteError(404, None, f"The hub's Xet storage offers no {request.path}.")

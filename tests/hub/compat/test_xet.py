@@ -278,6 +278,13 @@ def test_the_sweep_removes_xorbs_no_file_names_once_their_upload_is_old(alice_cl
     assert not [path for path in stored_paths() if path.startswith("xet/")]
 
 
+def test_cas_routes_the_hub_does_not_offer_answer_a_json_404(alice_client):
+    token = xet_token(alice_client)
+
+    for route in ("/xet-cas/v2/shards", f"/xet-cas/v1/xorb-grants/default/{'0' * 64}"):
+        assert_refused(cas(token).post(route, b"", content_type="application/octet-stream"), 404, "offers no")
+
+
 # --------------------------------------------------------------------------------------------------
 # Refusals: a clear error, nothing stored
 # --------------------------------------------------------------------------------------------------
