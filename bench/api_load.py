@@ -200,12 +200,23 @@ ENDPOINTS = [
         "3.6 MB download (production path)",
         f"http://127.0.0.1:{PROXY_PORT}/api/v1/adapters/ukp/bert-base-uncased-sst2/versions/1/files/adapter.safetensors",
     ),
+    # The Hugging Face route every Hugging Face client downloads through ({revision}: the version's id).
+    ("HF resolve by sha, 3.6 MB", f"http://127.0.0.1:{PROXY_PORT}/ukp/bert-base-uncased-sst2/resolve/{{revision}}/adapter.safetensors"),
+    ("HF resolve main, 3.6 MB", f"http://127.0.0.1:{PROXY_PORT}/ukp/bert-base-uncased-sst2/resolve/main/adapter.safetensors"),
     ("3.6 MB download, bare WSGI app on every request", f"http://127.0.0.1:{CEILING_PROXY_PORT}/adapter.safetensors"),
     ("nginx, 3.6 MB file", f"http://127.0.0.1:{NGINX_PORT}/adapter.safetensors"),
 ]  # fmt: skip
 YARDSTICKS = ("bare Django view", "nginx, same bytes", "nginx, 3.6 MB file")
+# The rows nginx logs for the download counts (deploy/nginx.conf's decision path).
+COUNTED_ROWS = ("3.6 MB download (production path)", "HF resolve by sha, 3.6 MB", "HF resolve main, 3.6 MB")
+
+
+def is_download(name: str) -> bool:
+    return "3.6 MB" in name
+
+
 YARDSTICK_OF = {
-    name: "nginx, 3.6 MB file" if "download" in name else "bare Django view"
+    name: "nginx, 3.6 MB file" if is_download(name) else "bare Django view"
     for name, _ in ENDPOINTS
     if name not in YARDSTICKS
 }
@@ -389,6 +400,9 @@ def main():
         "--download-pairs", type=int, default=3, help="interleaved pairs per download row (median kept)"
     )
     parser.add_argument("--plans", type=Path, help="write EXPLAIN ANALYZE of the hot paths' queries here")
+    parser.add_argument(
+        "--only", action="append", default=[], help="measure only rows whose name contains this (repeatable)"
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -451,14 +465,19 @@ def main():
     )  # fmt: skip
     nginx = start_nginx(static_root, media_root, workdir)
     results, alongside, completed = [], {}, {}
-    urls = dict(ENDPOINTS)
     try:
         wait_for(ENDPOINTS[0][1])
         wait_for(ENDPOINTS[1][1])
-        for name, url in ENDPOINTS:
+        with urllib.request.urlopen(f"{GUNICORN}/api/models/ukp/bert-base-uncased-sst2") as response:
+            revision = json.load(response)["sha"]
+        endpoints = [
+            (name, url.format(revision=revision)) for name, url in ENDPOINTS if _selected(name, args)
+        ]
+        urls = dict(endpoints)
+        for name, url in endpoints:
             with urllib.request.urlopen(url) as response:  # warm the caches, check it answers 200
                 body = response.read()
-            if "download" in name and len(body) != DOWNLOAD_SIZE:
+            if is_download(name) and len(body) != DOWNLOAD_SIZE:
                 sys.exit(f"{name} answered {len(body)} bytes, not {DOWNLOAD_SIZE}")
             # On a shared machine the load changes within a run: each endpoint is compared with its yardstick
             # measured just before it.
@@ -468,10 +487,10 @@ def main():
                 # A download row swings with the machine more than the others: it is measured in
                 # --download-pairs interleaved pairs with its yardstick, and the pair of the median ratio is kept.
                 pairs = []
-                for _ in range(args.download_pairs if "download" in name else 1):
+                for _ in range(args.download_pairs if is_download(name) else 1):
                     yardstick = run_wrk(urls[YARDSTICK_OF[name]], args.duration, args.connections)
                     result = run_wrk(url, args.duration, args.connections)
-                    measure = "bytes_per_second" if "download" in name else "rps"
+                    measure = "bytes_per_second" if is_download(name) else "rps"
                     pairs.append((result[measure] / yardstick[measure], yardstick, result))
                 _, alongside[name], result = sorted(pairs, key=lambda pair: pair[0])[len(pairs) // 2]
                 results.append((name, result))
@@ -488,11 +507,17 @@ def main():
         logged = _count_logged_downloads(workdir / "downloads.log", environment)
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(results, alongside, uncached, args)
+    counted = [name for name in COUNTED_ROWS if name in completed]
     print(
-        f"\nDownload counts: nginx logged {logged:,} downloads of the production path for the workers to count; wrk "
-        f"completed {completed['3.6 MB download (production path)']:,} (plus one warm-up request; requests cut "
-        "off at the end of a run are logged too)."
+        f"\nDownload counts: nginx logged {logged:,} downloads of the rows {', '.join(counted)} for the workers to "
+        f"count; wrk completed {sum(completed[name] for name in counted):,} (plus one warm-up request a row; "
+        "requests cut off at the end of a run are logged too)."
     )
+
+
+def _selected(name: str, args) -> bool:
+    """Whether a row is measured: every row, or with --only the rows named and the yardsticks."""
+    return not args.only or name in YARDSTICKS or any(part in name for part in args.only)
 
 
 def _count_logged_downloads(log: Path, environment: dict) -> int:
@@ -519,7 +544,7 @@ def print_table(results, alongside, uncached, args):
     for name, result in results:
         if name in YARDSTICKS:
             relative = "yardstick"
-        elif "download" in name:
+        elif is_download(name):
             nginx_bytes = alongside[name]["bytes_per_second"]
             relative = f"{100 * result['bytes_per_second'] / nginx_bytes:.0f}% of nginx ({nginx_bytes / 1024**2:,.0f} MB/s)"
         else:
