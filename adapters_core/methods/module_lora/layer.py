@@ -47,6 +47,7 @@ class ModuleLoRA(nn.Module):
         self.scaling = scaling
         self.use_dora = use_dora
         self.lora_dropout = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
+        self.has_dropout = dropout > 0
         self.lora_A = nn.Parameter(torch.empty(r, in_features))
         self.lora_B = nn.Parameter(torch.empty(out_features, r))
         # PEFT's init: A as nn.Linear's default (Kaiming uniform, a = sqrt(5)), B zero, so the update starts at 0.
@@ -70,14 +71,16 @@ class ModuleLoRA(nn.Module):
     def weight_norm(self, weight_out_in: torch.Tensor) -> torch.Tensor:
         return torch.linalg.norm(weight_out_in + self.delta_weight().detach().to(weight_out_in.dtype), dim=1)
 
-    def apply(
-        self, x: torch.Tensor, output: torch.Tensor, host: nn.Module, weight_out_in: torch.Tensor
-    ) -> torch.Tensor:
+    def update_output(self, x: torch.Tensor, output: torch.Tensor, site: ModuleSite) -> torch.Tensor:
         x = x.to(self.lora_A.dtype)
-        dropped = self.lora_dropout(x)
-        update = (dropped @ self.lora_A.t()) @ self.lora_B.t()
+        # Dropout only where it does something: an nn.Identity call costs as much as a small matmul here.
+        dropped = self.lora_dropout(x) if self.training and self.has_dropout else x
+        update = F.linear(F.linear(dropped, self.lora_A), self.lora_B)
         if not self.use_dora:
-            return output + (update * self.scaling).to(output.dtype)
+            # One fused multiply-add over the layer's output instead of a scaled copy and a sum.
+            return torch.add(output, update.to(output.dtype), alpha=self.scaling)
+        host = site.host
+        weight_out_in = site.weight_out_in()
         norm = self.weight_norm(weight_out_in.to(x.dtype)).detach()
         factor = self.lora_magnitude_vector / norm
         if isinstance(self.lora_dropout, nn.Identity) or not self.training:
@@ -123,7 +126,11 @@ class ModuleSite:
         self.container = nn.ModuleDict()
         self.merged_adapter: str | None = None
         self._unmerged: tuple[torch.Tensor, torch.Tensor | None] | None = None
-        self._hooks: list = []
+        # The hooks added to the layer, by kind ("input", "output").
+        self._hooks: dict = {}
+        # What _active_modules worked out, and for which setup, merged adapter and adapters here.
+        self._active_key: tuple | None = None
+        self._active_cache: tuple[list[nn.Module], list[ModuleIA3]] = ([], [])
 
     @property
     def in_features(self) -> int:
@@ -137,26 +144,39 @@ class ModuleSite:
         return self.host.weight.t() if self.fan_in_fan_out else self.host.weight
 
     def attach(self) -> None:
-        """Mount the dict on the layer and add the hooks (once)."""
-        if self._hooks:
-            return
+        """Mount the dict on the layer and add the hooks its adapters need (each once): the input hook for an
+        IA³ that scales the layer's input, the output hook for the others. A hook costs a few microseconds
+        per call even when it does nothing, so a layer gets only those it uses."""
         setattr(self.host, CONTAINER, self.container)
-        self._hooks = [
-            self.host.register_forward_pre_hook(self._scale_input),
-            self.host.register_forward_hook(self._update_output),
-        ]
+        scales_input = [isinstance(m, ModuleIA3) and m.feedforward for m in self.container.values()]
+        if any(scales_input) and "input" not in self._hooks:
+            self._hooks["input"] = self.host.register_forward_pre_hook(self._scale_input)
+        if not all(scales_input) and "output" not in self._hooks:
+            self._hooks["output"] = self.host.register_forward_hook(self._update_output)
 
-    def _active_here(self) -> list[str]:
-        setup = self.active.setup
-        if setup is None or not self.container:
-            return []
-        names = setup.flatten()
-        # In the order the adapters were added, as PEFT applies its active adapters.
-        return [name for name in self.container if name in names and name != self.merged_adapter]
+    def _active_modules(self) -> tuple[list[nn.Module], list[ModuleIA3]]:
+        """The active adapters' modules here, in the order the adapters were added (as PEFT applies its active
+        adapters): those applied to the output, and the IA³ vectors that scale the input. Worked out again only
+        when the active setup, the merged adapter or the adapters here change: this runs twice per layer and
+        forward pass."""
+        key = (self.active.setup, self.merged_adapter, tuple(self.container.keys()))
+        if key != self._active_key:
+            setup = self.active.setup
+            names = setup.flatten() if setup is not None else frozenset()
+            active = [
+                self.container[name]
+                for name in self.container
+                if name in names and name != self.merged_adapter
+            ]
+            self._active_cache = (
+                [m for m in active if not (isinstance(m, ModuleIA3) and m.feedforward)],
+                [m for m in active if isinstance(m, ModuleIA3) and m.feedforward],
+            )
+            self._active_key = key
+        return self._active_cache
 
     def _scale_input(self, module: nn.Module, args: tuple):
-        scales = [self.container[n] for n in self._active_here()]
-        scales = [m for m in scales if isinstance(m, ModuleIA3) and m.feedforward]
+        scales = self._active_modules()[1]
         if not scales:
             return None
         x = args[0]
@@ -166,15 +186,14 @@ class ModuleSite:
         return ((x.to(vector.dtype) * vector).to(x.dtype), *args[1:])
 
     def _update_output(self, module: nn.Module, args: tuple, output: torch.Tensor):
-        names = self._active_here()
-        if not names:
+        applied = self._active_modules()[0]
+        if not applied:
             return None
         x = args[0]
-        for name in names:
-            adapter = self.container[name]
+        for adapter in applied:
             if isinstance(adapter, ModuleLoRA):
-                output = adapter.apply(x, output, self.host, self.weight_out_in())
-            elif not adapter.feedforward:
+                output = adapter.update_output(x, output, self)
+            else:
                 output = (output * adapter.ia3_l.flatten()).to(output.dtype)
         return output
 
