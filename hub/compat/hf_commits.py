@@ -26,6 +26,11 @@ version is its default (hub.registry.lifecycle.promote_to_default), so a commit 
 
 Only files at the top level can be stored, one adapter directory per repository: the folders
 `push_adapter_setup_to_hub` writes (one per adapter and per fusion, e.g. `a,b/`) are refused with a 400.
+
+Base models: a commit to a repository without an adapter whose files are a transformers model (config.json with
+`model_type`, no adapter_config.json), or to a base-model repository, is a new revision of a base-model
+repository instead (hub.registry.base_model_repositories): stored at once, `main` at once, no validation. The
+same LFS uploads, `parentCommit` rule and answers apply; file names are those `save_pretrained` writes.
 """
 
 import base64
@@ -51,6 +56,13 @@ from hub.compat.huggingface.files import git_oid_for_mode, upload_mode
 from hub.compat.huggingface.lookups import head_version
 from hub.compat.huggingface.repositories import Repository
 from hub.compat.huggingface.request_bodies import body_reader
+from hub.registry.base_model_repositories import (
+    MODEL_CONFIG_FILE,
+    check_model_file_name,
+    is_model_directory,
+    main_revision,
+    publish_revision,
+)
 from hub.registry.errors import BadRequest, PayloadTooLarge, UploadRejected
 from hub.registry.model_card import (
     CardDescription,
@@ -60,7 +72,14 @@ from hub.registry.model_card import (
     other_task,
     parse_front_matter,
 )
-from hub.registry.models import Adapter, AdapterVersion, Blob, Namespace
+from hub.registry.models import (
+    Adapter,
+    AdapterVersion,
+    Blob,
+    EmptyRepository,
+    ModelRevision,
+    Namespace,
+)
 from hub.registry.readme import check_readme_size, readme_text
 from hub.registry.storage import IncomingFile, open_blob, read_blob
 from hub.registry.uploads import check_file_name, config_base_model_name, create_version, next_free_label
@@ -96,7 +115,7 @@ class Commit:
 
 @dataclass
 class CommitResult:
-    version: AdapterVersion
+    version: AdapterVersion | ModelRevision  # a base model's revision for a base-model commit
     created: bool  # False when the commit changed nothing: the head is answered
     notes: list[str] = field(default_factory=list)  # what the model card said that the hub could not use
 
@@ -120,6 +139,33 @@ def check_storable_path(path) -> str:
     return path
 
 
+def check_path(path) -> str:
+    """`path` if it names a file (a non-empty string); which names a repository holds depends on whether it
+    is an adapter or a base model (`check_storable_path`, `check_model_file_name`), checked when that is known."""
+    if not isinstance(path, str) or not path:
+        raise UploadRejected("Each file needs a 'path' (its name in the repository).")
+    return path
+
+
+def check_announced_path(repository: Repository, path) -> str:
+    """`path` if the repository can hold a file there: an adapter's or a base model's name, and either while
+    it has neither (its first commit decides)."""
+    path = check_path(path)
+    if repository.model_repository is not None:
+        check_model_file_name(path)
+    elif repository.adapter is not None:
+        check_storable_path(path)
+    else:
+        try:
+            check_storable_path(path)
+        except UploadRejected as not_for_adapters:
+            try:
+                check_model_file_name(path)
+            except UploadRejected:
+                raise not_for_adapters from None
+    return path
+
+
 # --------------------------------------------------------------------------------------------------
 # preupload
 # --------------------------------------------------------------------------------------------------
@@ -132,6 +178,13 @@ def head_files(head: AdapterVersion | None) -> dict[str, Blob]:
     return {file.name: file.blob for file in head.files.filter(derived=False).select_related("blob")}
 
 
+def model_head_files(head: ModelRevision | None) -> dict[str, Blob]:
+    """The files a commit to a base-model repository builds on: its `main` revision's, by name."""
+    if head is None:
+        return {}
+    return {file.name: file.blob for file in head.files.select_related("blob")}
+
+
 def preupload(repository: Repository, payload) -> list[dict]:
     """How each announced file is to be uploaded (`lfs` or `regular`, see huggingface.files.upload_mode) and
     the oid of the file of that name at the head (null if none), so unchanged files are not sent again.
@@ -139,14 +192,17 @@ def preupload(repository: Repository, payload) -> list[dict]:
     announced = payload.get("files") if isinstance(payload, dict) else None
     if not isinstance(announced, list):
         raise BadRequest("The body must be {'files': [{'path', 'size', 'sample'}, ...]}.")
-    existing = head_files(head_version(repository.adapter)) if repository.adapter else {}
+    if repository.model_repository is not None:
+        existing = model_head_files(main_revision(repository.model_repository))
+    else:
+        existing = head_files(head_version(repository.adapter)) if repository.adapter else {}
     answers = []
     for item in announced:
         if not isinstance(item, dict):
             raise BadRequest(
                 f"Each announced file must be {{'path', 'size', 'sample'}}, got {str(item)[:100]}."
             )
-        path = check_storable_path(item.get("path"))
+        path = check_announced_path(repository, item.get("path"))
         size = item.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise BadRequest(f"The size of {path} must be a whole number of bytes, got {size!r}.")
@@ -244,7 +300,7 @@ def _operation(number: int, key: str, value: dict) -> CommitOperation:
         if not isinstance(path, str) or not path:
             raise BadRequest(f"Line {number}: {key} needs the 'path' to delete.")
         return CommitOperation(kind=key, path=path)
-    path = check_storable_path(path)
+    path = check_path(path)
     if key == "file":
         if value.get("encoding", "base64") != "base64" or not isinstance(value.get("content"), str):
             raise BadRequest(
@@ -275,7 +331,15 @@ def _operation(number: int, key: str, value: dict) -> CommitOperation:
 
 def apply_commit(repository: Repository, commit: Commit, user, token) -> CommitResult:
     """Store the head's files with the commit's changes as a new version (see the module). Raises a
-    `RegistryError` or `HubRouteError` (and stores nothing) when the commit cannot be stored."""
+    `RegistryError` or `HubRouteError` (and stores nothing) when the commit cannot be stored. A base model's
+    commit is stored by `apply_model_commit`."""
+    if repository.adapter is None and (
+        repository.model_repository is not None or _commits_a_model(repository, commit, user)
+    ):
+        return apply_model_commit(repository, commit, user)
+    for operation in commit.operations:
+        if operation.kind in ("file", "lfsFile"):
+            check_storable_path(operation.path)
     with transaction.atomic():
         # The lock `create_version` takes: a concurrent commit waits here, then sees this one as the head.
         Namespace.objects.select_for_update().filter(pk=repository.namespace.pk).first()
@@ -324,7 +388,57 @@ def apply_commit(repository: Repository, commit: Commit, user, token) -> CommitR
     return CommitResult(result.version, created=True, notes=card.notes)
 
 
-def _check_parent(parent: str | None, head: AdapterVersion | None, repository: Repository) -> None:
+def _commits_a_model(repository: Repository, commit: Commit, user) -> bool:
+    """Whether the first commit to a repository without an adapter adds a transformers model's files
+    (hub.registry.base_model_repositories.is_model_directory)."""
+    added = {op.path: op for op in commit.operations if op.kind in ("file", "lfsFile")}
+
+    def config_bytes() -> bytes:
+        operation = added[MODEL_CONFIG_FILE]
+        if operation.kind == "file":
+            return operation.content
+        blob = _lfs_blob(operation, repository, user)
+        return read_blob(blob) if blob.size <= MAX_COMMIT_BODY_BYTES else b""
+
+    return is_model_directory(added, config_bytes)
+
+
+def apply_model_commit(repository: Repository, commit: Commit, user) -> CommitResult:
+    """Store the base model's `main` files with the commit's changes as its new revision (see the module)."""
+    model_repository = repository.model_repository
+    head = main_revision(model_repository) if model_repository is not None else None
+    _check_parent(commit.parent_commit, head, repository)
+    files: dict = model_head_files(head)
+    for operation in commit.operations:
+        if operation.kind == "file":
+            check_model_file_name(operation.path)
+            files[operation.path] = IncomingFile.from_bytes(operation.path, operation.content)
+        elif operation.kind == "lfsFile":
+            check_model_file_name(operation.path)
+            files[operation.path] = _lfs_blob(operation, repository, user)
+        else:
+            _delete(operation, files, set(), repository, head)
+    stored = repository.model_repository or repository.empty
+    with transaction.atomic():
+        published = publish_revision(
+            namespace=repository.namespace,
+            name=repository.name,
+            files=files,
+            user=user,
+            private=stored.private if stored is not None else False,
+            title=commit.summary,
+            description=commit.description,
+            expected_parent=commit.parent_commit,
+        )
+        if repository.empty is not None:
+            # The name created empty is now the base model's repository.
+            EmptyRepository.objects.filter(pk=repository.empty.pk).delete()
+    return CommitResult(published.revision, created=published.created, notes=published.notes)
+
+
+def _check_parent(
+    parent: str | None, head: AdapterVersion | ModelRevision | None, repository: Repository
+) -> None:
     if parent is None:
         return
     current = head.revision if head is not None else None
@@ -345,31 +459,41 @@ def _apply(
     if operation.kind == "file":
         files[operation.path] = operation.content
     elif operation.kind == "lfsFile":
-        blob = Blob.objects.referable_by(user, repository.full_name).filter(sha256=operation.oid).first()
-        if blob is None or blob.size != operation.size:
-            raise UploadRejected(
-                f"{operation.path}: the LFS object {operation.oid} ({operation.size} bytes) was never uploaded "
-                f"to {repository.full_name} (or it was uploaded more than an hour ago and removed). Upload it "
-                "through the LFS batch API first; huggingface_hub does so before committing, so run the upload "
-                "again."
-            )
-        files[operation.path] = blob
+        files[operation.path] = _lfs_blob(operation, repository, user)
     else:
-        folder = operation.kind == "deletedFolder"
-        prefix = operation.path.rstrip("/") + "/"
-        matches = [name for name in files if name.startswith(prefix)] if folder else [operation.path]
-        matches = [name for name in matches if name in files]
-        # The hub derives its own files for every version anew: deleting them changes nothing.
-        is_derived = any(name.startswith(prefix) for name in derived) if folder else operation.path in derived
-        if not matches and not is_derived:
-            where = f"at {head.revision}" if head is not None else "(it has no commit yet)"
-            raise HubRouteError(
-                404,
-                "EntryNotFound",
-                f"A file with this name doesn't exist: {operation.path} is not in {repository.full_name} {where}.",
-            )
-        for name in matches:
-            del files[name]
+        _delete(operation, files, derived, repository, head)
+
+
+def _lfs_blob(operation: CommitOperation, repository: Repository, user) -> Blob:
+    """The stored blob an `lfsFile` line names, if the commit may name it (`Blob.objects.referable_by`)."""
+    blob = Blob.objects.referable_by(user, repository.full_name).filter(sha256=operation.oid).first()
+    if blob is None or blob.size != operation.size:
+        raise UploadRejected(
+            f"{operation.path}: the LFS object {operation.oid} ({operation.size} bytes) was never uploaded "
+            f"to {repository.full_name} (or it was uploaded more than an hour ago and removed). Upload it "
+            "through the LFS batch API first; huggingface_hub does so before committing, so run the upload "
+            "again."
+        )
+    return blob
+
+
+def _delete(operation: CommitOperation, files: dict, derived: set[str], repository: Repository, head) -> None:
+    """Remove the files a `deletedFile` / `deletedFolder` line names; EntryNotFound when it names none."""
+    folder = operation.kind == "deletedFolder"
+    prefix = operation.path.rstrip("/") + "/"
+    matches = [name for name in files if name.startswith(prefix)] if folder else [operation.path]
+    matches = [name for name in matches if name in files]
+    # The hub derives its own files for every version anew: deleting them changes nothing.
+    is_derived = any(name.startswith(prefix) for name in derived) if folder else operation.path in derived
+    if not matches and not is_derived:
+        where = f"at {head.revision}" if head is not None else "(it has no commit yet)"
+        raise HubRouteError(
+            404,
+            "EntryNotFound",
+            f"A file with this name doesn't exist: {operation.path} is not in {repository.full_name} {where}.",
+        )
+    for name in matches:
+        del files[name]
 
 
 def _drop_replaced_twins(files: dict, base: dict, commit: Commit) -> None:

@@ -14,11 +14,16 @@ from hub.compat.huggingface.errors import (
     HubRouteError,
     repository_not_found,
 )
-from hub.compat.huggingface.lookups import MAIN_REVISION, readable_adapter, with_revisions
+from hub.compat.huggingface.lookups import (
+    MAIN_REVISION,
+    readable_adapter,
+    readable_model_repository,
+    with_revisions,
+)
 from hub.compat.huggingface.repositories import Repository
 from hub.http_errors import header_safe
 from hub.registry.errors import RegistryError
-from hub.registry.models import Adapter, EmptyRepository, Namespace
+from hub.registry.models import Adapter, EmptyRepository, ModelRepository, Namespace
 from hub.registry.permissions import require_write
 
 
@@ -54,7 +59,7 @@ class HuggingFaceView(APIView):
 
 
 class RepositoryReadView(HuggingFaceView):
-    """A route that reads repositories: only adapters the caller may see exist for it."""
+    """A route that reads repositories: only adapters and base models the caller may see exist for it."""
 
     def visible_adapters(self):
         """Adapters the caller may see, with their revisions (`with_revisions`)."""
@@ -71,6 +76,20 @@ class RepositoryReadView(HuggingFaceView):
             self.visible_adapters(), EmptyRepository.objects.visible_to(user), user, namespace, name, revision
         )
 
+    def readable_repository(
+        self, namespace: str | None, name: str, revision: str = MAIN_REVISION
+    ) -> Adapter | ModelRepository:
+        """The adapter or base-model repository `namespace/name` (the canonical base model `name` when
+        `namespace` is None) if the caller may read it; raises `HubRouteError` or `EmptyMain` otherwise."""
+        model_repository = readable_model_repository(
+            ModelRepository.objects.visible_to(self.request.user), namespace, name
+        )
+        if model_repository is not None:
+            return model_repository
+        if namespace is None:
+            raise repository_not_found(name)
+        return self.readable_adapter(namespace, name, revision)
+
 
 class RepositoryWriteView(HuggingFaceView):
     """A route that writes to a repository. A caller who may not see it is told it does not exist
@@ -84,16 +103,20 @@ class RepositoryWriteView(HuggingFaceView):
         user = request.user
         full_name = f"{namespace_name}/{name}"
         namespace = Namespace.objects.filter(name=namespace_name).first()
-        adapter = empty = None
+        adapter = empty = model_repository = None
         if namespace is not None:
             adapter = (
                 Adapter.objects.visible_to(user).with_related().filter(namespace=namespace, name=name).first()
             )
             if adapter is None:
+                model_repository = (
+                    ModelRepository.objects.visible_to(user).filter(namespace=namespace, name=name).first()
+                )
+            if adapter is None and model_repository is None:
                 empty = (
                     EmptyRepository.objects.visible_to(user).filter(namespace=namespace, name=name).first()
                 )
-        if adapter is None and empty is None:
+        if adapter is None and empty is None and model_repository is None:
             if not user.is_authenticated:
                 # It may be private: without a token nobody can tell, so the client says to log in.
                 raise HubRouteError(
@@ -110,4 +133,6 @@ class RepositoryWriteView(HuggingFaceView):
                 "token with scope write.",
             )
         require_write(user, namespace, request.auth)
-        return Repository(namespace=namespace, name=name, adapter=adapter, empty=empty)
+        return Repository(
+            namespace=namespace, name=name, adapter=adapter, empty=empty, model_repository=model_repository
+        )

@@ -13,7 +13,14 @@ The functions here take querysets already limited to what the caller may see: th
 from django.db.models import Prefetch, Q
 
 from hub.compat.huggingface.errors import EmptyMain, HubRouteError, repository_not_found
-from hub.registry.models import Adapter, AdapterVersion, VersionFile
+from hub.registry.models import (
+    Adapter,
+    AdapterVersion,
+    ModelRepository,
+    ModelRevision,
+    ModelRevisionFile,
+    VersionFile,
+)
 from hub.registry.permissions import role_in
 
 MAIN_REVISION = "main"
@@ -114,3 +121,57 @@ def commit_history(adapter: Adapter, version: AdapterVersion):
         .select_related("created_by")
         .newest_first()
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Base-model repositories (hub.registry.base_model_repositories): every revision is served, `main` the newest.
+# --------------------------------------------------------------------------------------------------
+
+
+def readable_model_repository(model_repositories, namespace: str | None, name: str) -> ModelRepository | None:
+    """The base-model repository `namespace/name` (canonical `name` when `namespace` is None) among
+    `model_repositories` (those the caller may see) with its revisions (`revisions_newest_first`), if it
+    has one."""
+    repository = (
+        model_repositories.served()
+        .select_related("namespace", "base_model")
+        .named(namespace, name)
+        .prefetch_related(
+            Prefetch(
+                "revisions",
+                queryset=ModelRevision.objects.newest_first()
+                .select_related("created_by")
+                .prefetch_related(Prefetch("files", queryset=_model_files())),
+                to_attr="revisions_newest_first",
+            )
+        )
+        .first()
+    )
+    return repository
+
+
+def _model_files():
+    return ModelRevisionFile.objects.select_related("blob")
+
+
+def find_model_revision(repository: ModelRepository, revision: str) -> ModelRevision:
+    """A revision of a base-model repository by `main`, label or revision id."""
+    revisions = repository.revisions_newest_first
+    if revision == MAIN_REVISION:
+        return revisions[0]
+    for candidate in revisions:
+        if revision in (candidate.version, candidate.revision):
+            return candidate
+    labels = ", ".join(candidate.version for candidate in revisions)
+    raise HubRouteError(
+        404,
+        "RevisionNotFound",
+        f"Invalid rev id: {revision}. {repository.full_name} has the revisions main, {labels} "
+        "(and each revision's id).",
+    )
+
+
+def model_commit_history(repository: ModelRepository, revision: ModelRevision) -> list[ModelRevision]:
+    """The commits `revision` builds on, itself first, newest first."""
+    revisions = repository.revisions_newest_first
+    return revisions[revisions.index(revision) :]

@@ -4,6 +4,8 @@ Routes: `GET /api/models` (a bare JSON array with `Link: <...>; rel="next"` pagi
 `GET /api/models/{ns}/{name}[/revision/{rev}]`, `GET /api/models/{ns}/{name}/tree/{rev}[/{path}]` (paged
 the same way), `GET /api/models/{ns}/{name}/refs`, `GET /api/models/{ns}/{name}/commits/{rev}` (paged), and `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`.
 Each reads repositories through `RepositoryReadView` (hub.compat.huggingface.base), which applies privacy.
+A repository is an adapter or a base model (hub.registry.base_model_repositories); base models also answer
+under canonical one-segment names (`/api/models/{name}`, `/{name}/resolve/{rev}/{path}`).
 """
 
 from dataclasses import dataclass
@@ -16,12 +18,21 @@ from rest_framework.response import Response
 
 from hub.compat.huggingface.base import RepositoryReadView
 from hub.compat.huggingface.errors import EmptyMain, HubRouteError
-from hub.compat.huggingface.lookups import MAIN_REF, MAIN_REVISION, commit_history, find_version, main_version
+from hub.compat.huggingface.lookups import (
+    MAIN_REF,
+    MAIN_REVISION,
+    commit_history,
+    find_model_revision,
+    find_version,
+    main_version,
+    model_commit_history,
+)
 from hub.compat.huggingface.paging import DEFAULT_PAGE_SIZE, OffsetPage
 from hub.compat.huggingface.representations import (
     LIBRARY_NAME,
     commit_json,
     model_json,
+    model_repository_json,
     tag_condition,
     tree_entries,
 )
@@ -34,7 +45,7 @@ from hub.registry.downloads import (
     download_decision,
     is_download_decision,
 )
-from hub.registry.models import Blob
+from hub.registry.models import Blob, ModelRepository
 
 # `sort` values the clients send → (model fields, descending by default)
 SORT_FIELDS = {
@@ -123,8 +134,26 @@ class ModelInfoView(RepositoryReadView):
             }
         )
 
-    def get(self, request, namespace, name, revision=MAIN_REVISION):
-        adapter = self.readable_adapter(namespace, name, revision)
+    def get(self, request, name, namespace=None, revision=MAIN_REVISION):
+        if namespace is not None and name == "refs" and "revision" not in self.kwargs:
+            # `/api/models/{name}/refs` of a canonical base model has this route's shape (see urls.py).
+            try:
+                repository = self.readable_repository(namespace, name, revision)
+            except HubRouteError as missing:
+                try:
+                    return refs_response(self, request, None, namespace)
+                except HubRouteError:
+                    raise missing from None
+        else:
+            repository = self.readable_repository(namespace, name, revision)
+        if isinstance(repository, ModelRepository):
+            model_revision = find_model_revision(repository, revision)
+            return Response(
+                model_repository_json(
+                    repository, model_revision, siblings=True, blobs=_flag(request, "blobs")
+                )
+            )
+        adapter = repository
         version = find_version(adapter, revision)
         data = model_json(
             adapter, version, siblings=True, blobs=_flag(request, "blobs"), config=True, card=True
@@ -143,7 +172,7 @@ class ModelInfoView(RepositoryReadView):
 class ResolvedFile:
     """What `resolve/{rev}/{path}` serves: the file's blob and the headers the clients read."""
 
-    adapter_id: int
+    adapter_id: int | None  # None for a base model's file: downloads are counted for adapters
     shared: bool  # a file everyone may download: public adapter, valid version
     revision: str
     name: str
@@ -178,30 +207,35 @@ class ResolveFileView(RepositoryReadView):
             f"{self.kwargs['path']} does not exist: {empty.full_name} has no commit yet.",
         ).response()
 
-    def get(self, request, namespace, name, revision, path):
+    def get(self, request, name, revision, path, namespace=None):
         if is_download_decision(request):
             return self.decision(namespace, name, revision, path)
         resolved = self.resolve(namespace, name, revision, path)
         response = blob_response(request, resolved.blob, resolved.name, extra_headers=resolved.headers())
-        if resolved.name == COUNTED_FILE:
+        if resolved.name == COUNTED_FILE and resolved.adapter_id is not None:
             count_download(request, response, resolved.adapter_id)
         return response
 
     def resolve(self, namespace, name, revision, path) -> ResolvedFile:
         """The file `path` of `revision` if the caller may read it; raises `HubRouteError` otherwise."""
-        adapter = self.readable_adapter(namespace, name, revision)
-        version = find_version(adapter, revision)
+        repository = self.readable_repository(namespace, name, revision)
+        if isinstance(repository, ModelRepository):
+            version = find_model_revision(repository, revision)
+            adapter_id, served_to_all = None, not repository.private
+        else:
+            version = find_version(repository, revision)
+            adapter_id = repository.pk
+            served_to_all = not repository.private and version.status == VersionStatus.VALID
         file = next((f for f in version.files.all() if f.name == path), None)
         if file is None:
             raise HubRouteError(
                 404,
                 "EntryNotFound",
-                f"{path} does not exist in {adapter.full_name} at revision {version.version} "
+                f"{path} does not exist in {repository.full_name} at revision {version.version} "
                 f"({version.revision}); its files: {', '.join(f.name for f in version.files.all())}.",
                 commit=version.revision,
             )
-        shared = not adapter.private and version.status == VersionStatus.VALID
-        return ResolvedFile(adapter.pk, shared, version.revision, file.name, file.blob)
+        return ResolvedFile(adapter_id, served_to_all, version.revision, file.name, file.blob)
 
     def decision(self, namespace, name, revision, path):
         """nginx's download decision (see the class)."""
@@ -218,7 +252,7 @@ class ResolveFileView(RepositoryReadView):
         return download_decision(
             resolved.blob,
             resolved.name,
-            counts_for=resolved.adapter_id if resolved.name == COUNTED_FILE else None,
+            counts_for=resolved.adapter_id if resolved.name == COUNTED_FILE else None,  # None for base models
             # Only a named revision's decision may be reused by nginx: main's is asked for every time.
             shared=resolved.shared and revision != MAIN_REVISION,
             extra_headers=resolved.headers(),
@@ -233,16 +267,19 @@ class TreeView(RepositoryReadView):
     def empty_main(self, empty):
         return Response([])
 
-    def get(self, request, namespace, name, revision, path=""):
-        adapter = self.readable_adapter(namespace, name, revision)
-        version = find_version(adapter, revision)
+    def get(self, request, name, revision, namespace=None, path=""):
+        repository = self.readable_repository(namespace, name, revision)
+        if isinstance(repository, ModelRepository):
+            version = find_model_revision(repository, revision)
+        else:
+            version = find_version(repository, revision)
         folder = path.strip("/")
         entries = tree_entries(version, folder, recursive=_flag(request, "recursive"))
         if entries is None:
             raise HubRouteError(
                 404,
                 "EntryNotFound",
-                f"{folder} is no folder of {adapter.full_name} at revision {version.version} ({version.revision}).",
+                f"{folder} is no folder of {repository.full_name} at revision {version.version} ({version.revision}).",
                 commit=version.revision,
             )
         page = OffsetPage(request, "cursor", TREE_PAGE_SIZE)
@@ -260,13 +297,18 @@ class CommitListView(RepositoryReadView):
     def empty_main(self, empty):
         return Response([])
 
-    def get(self, request, namespace, name, revision):
-        adapter = self.readable_adapter(namespace, name, revision)
-        version = find_version(adapter, revision)
+    def get(self, request, name, revision, namespace=None):
+        repository = self.readable_repository(namespace, name, revision)
+        if isinstance(repository, ModelRepository):
+            version = find_model_revision(repository, revision)
+            history = model_commit_history(repository, version)
+        else:
+            version = find_version(repository, revision)
+            history = commit_history(repository, version)
         formatted = "formatted" in request.query_params.getlist("expand[]")
         page = OffsetPage(request, "offset", DEFAULT_PAGE_SIZE)
         # One row more than the page says whether another page follows, without counting the history.
-        rows = list(commit_history(adapter, version)[page.offset : page.end + 1])
+        rows = list(history[page.offset : page.end + 1])
         response = Response([commit_json(row, formatted) for row in rows[: page.size]])
         if len(rows) > page.size:
             page.link_next(response)
@@ -279,21 +321,31 @@ class RefsView(RepositoryReadView):
     def empty_main(self, empty):
         return Response({"branches": [], "converts": [], "tags": []})
 
-    def get(self, request, namespace, name):
-        adapter = self.readable_adapter(namespace, name)
-        main = find_version(adapter, MAIN_REVISION)
-        body = {
-            "branches": [{"name": MAIN_REVISION, "ref": MAIN_REF, "targetCommit": main.revision}],
-            "converts": [],
-            "tags": [
-                {
-                    "name": version.version,
-                    "ref": f"refs/tags/{version.version}",
-                    "targetCommit": version.revision,
-                }
-                for version in adapter.valid_versions
-            ],
-        }
-        if _flag(request, "include_prs"):
-            body["pullRequests"] = []
-        return Response(body)
+    def get(self, request, name, namespace=None):
+        return refs_response(self, request, namespace, name)
+
+
+def refs_response(view: RepositoryReadView, request, namespace: str | None, name: str) -> Response:
+    """The refs of `namespace/name` (see `RefsView`), read through `view`."""
+    repository = view.readable_repository(namespace, name)
+    if isinstance(repository, ModelRepository):
+        main = find_model_revision(repository, MAIN_REVISION)
+        tagged = repository.revisions_newest_first
+    else:
+        main = find_version(repository, MAIN_REVISION)
+        tagged = repository.valid_versions
+    body = {
+        "branches": [{"name": MAIN_REVISION, "ref": MAIN_REF, "targetCommit": main.revision}],
+        "converts": [],
+        "tags": [
+            {
+                "name": version.version,
+                "ref": f"refs/tags/{version.version}",
+                "targetCommit": version.revision,
+            }
+            for version in tagged
+        ],
+    }
+    if _flag(request, "include_prs"):
+        body["pullRequests"] = []
+    return Response(body)

@@ -1,5 +1,5 @@
-"""Repositories as the Hugging Face write routes see them: an adapter, or a name created empty
-(`EmptyRepository`). Who may write to one is decided by `base.RepositoryWriteView.writable_repository`; only
+"""Repositories as the Hugging Face write routes see them: an adapter, a base model (`ModelRepository`,
+hub.registry.base_model_repositories), or a name created empty (`EmptyRepository`). Who may write to one is decided by `base.RepositoryWriteView.writable_repository`; only
 `main` can be written to, and pull requests do not exist.
 """
 
@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from hub.compat.huggingface.errors import HubRouteError, repository_not_found
 from hub.compat.huggingface.lookups import MAIN_REVISION
 from hub.registry.errors import BadRequest
-from hub.registry.models import Adapter, EmptyRepository, Namespace
+from hub.registry.models import Adapter, EmptyRepository, ModelRepository, Namespace
 
 # Older huggingface_hub releases (0.36) send `private: true|false`; 2.x sends `visibility` instead.
 PRIVATE_BY_VISIBILITY = {"private": True, "public": False}
@@ -20,21 +20,23 @@ PRIVATE_BY_VISIBILITY = {"private": True, "public": False}
 
 @dataclass
 class Repository:
-    """A repository the caller may write to: its namespace and name, and its adapter once it has one."""
+    """A repository the caller may write to: its namespace and name, and its adapter or base model once it has
+    one."""
 
     namespace: Namespace
     name: str
     adapter: Adapter | None
-    empty: EmptyRepository | None = None  # the name created empty, until its first commit makes the adapter
+    empty: EmptyRepository | None = None  # the name created empty, until its first commit fills it
+    model_repository: ModelRepository | None = None  # a base model's repository
 
     @property
     def full_name(self) -> str:
         return f"{self.namespace.name}/{self.name}"
 
     @property
-    def stored(self) -> Adapter | EmptyRepository:
-        """The row that is the repository: its adapter, or the empty repository."""
-        return self.adapter or self.empty
+    def stored(self) -> Adapter | ModelRepository | EmptyRepository:
+        """The row that is the repository: its adapter, its base model's repository, or the empty repository."""
+        return self.adapter or self.model_repository or self.empty
 
 
 def requested_privacy(body: dict) -> bool | None:
@@ -82,13 +84,14 @@ def refuse_pull_requests(request) -> None:
 
 
 @csrf_exempt
-def unknown_repository(request, namespace: str, name: str):
+def unknown_repository(request, name: str, namespace: str | None = None):
     """Paths shaped like a repository's routes whose namespace or name no repository can have (letters outside
     ASCII, say): `RepoNotFound` in JSON, as for any missing repository, instead of the site's HTML 404 page.
     Other paths under a valid name are not routes at all: the usual 404."""
-    if NAME.fullmatch(namespace) and NAME.fullmatch(name):
+    full_name = name if namespace is None else f"{namespace}/{name}"
+    if NAME.fullmatch(name) and (namespace is None or NAME.fullmatch(namespace)):
         raise Http404(f"There is nothing at {request.path}.")
-    return repository_not_found(f"{namespace}/{name}").response()
+    return repository_not_found(full_name).response()
 
 
 # The names routes accept (hub.compat.huggingface.urls.NAME).

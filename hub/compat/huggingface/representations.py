@@ -8,9 +8,11 @@ from django.db.models import Q
 from django.utils.html import escape
 
 from hub.compat.huggingface.files import describe_stored_file, lfs_pointer
-from hub.registry.models import Adapter, AdapterVersion
+from hub.registry.models import Adapter, AdapterVersion, ModelRepository, ModelRevision
 
 LIBRARY_NAME = "adapter-transformers"
+# The library of base-model repositories (hub.registry.base_model_repositories).
+MODEL_LIBRARY_NAME = "transformers"
 # Every adapter carries these tags, so `list_models(filter="adapters")` finds them all.
 COMMON_TAGS = ("adapter-transformers", "adapters")
 
@@ -76,7 +78,7 @@ def _adapters_config(adapter: Adapter, version: AdapterVersion) -> dict:
     return {"adapters": details, "adapter_transformers": details}
 
 
-def _siblings(version: AdapterVersion, blobs: bool) -> list[dict]:
+def _siblings(version: AdapterVersion | ModelRevision, blobs: bool) -> list[dict]:
     siblings = []
     for file in version.files.all():
         sibling = {"rfilename": file.name}
@@ -128,7 +130,37 @@ def model_json(
     return data
 
 
-def tree_entries(version: AdapterVersion, folder: str, recursive: bool) -> list[dict] | None:
+def model_repository_json(
+    repository: ModelRepository, revision: ModelRevision, *, siblings: bool, blobs: bool
+) -> dict:
+    """A base-model repository at `revision` as the Hugging Face Hub describes a model (`ModelInfo`)."""
+    tags = [MODEL_LIBRARY_NAME, "safetensors"]
+    if repository.model_type:
+        tags.append(repository.model_type)
+    data = {
+        "_id": f"model-{repository.pk}",
+        "id": repository.full_name,
+        "modelId": repository.full_name,
+        "author": repository.namespace.name if repository.namespace is not None else None,
+        "sha": revision.revision,
+        "lastModified": _timestamp(revision.created_at),
+        "createdAt": _timestamp(repository.created_at),
+        "private": repository.private,
+        "gated": False,
+        "disabled": False,
+        "downloads": repository.download_count,
+        "likes": 0,
+        "library_name": MODEL_LIBRARY_NAME,
+        "tags": tags,
+        "config": {"architectures": repository.architectures, "model_type": repository.model_type},
+        "cardData": {"library_name": MODEL_LIBRARY_NAME, "tags": tags},
+    }
+    if siblings:
+        data["siblings"] = _siblings(revision, blobs)
+    return data
+
+
+def tree_entries(version: AdapterVersion | ModelRevision, folder: str, recursive: bool) -> list[dict] | None:
     """The entries (files and folders) of `version` under `folder` ("" for the top level), as
     `list_repo_tree` reads them, sorted by path: the direct children, or with `recursive` everything below.
     None when `folder` is no folder of the version."""
@@ -164,7 +196,7 @@ def tree_entries(version: AdapterVersion, folder: str, recursive: bool) -> list[
     return [entries[path] for path in sorted(entries)]
 
 
-def commit_json(version: AdapterVersion, formatted: bool) -> dict:
+def commit_json(version: AdapterVersion | ModelRevision, formatted: bool) -> dict:
     """A version as an entry of a commit listing (`list_repo_commits`); `formatted` adds the HTML forms of its
     title and message (`expand[]=formatted`), escaped text here."""
     author = version.created_by.username.lower() if version.created_by is not None else "unknown"

@@ -1,7 +1,13 @@
 """Hugging Face Hub routes (the views: read_views, write_views, lfs). Included last, at the root:
 `/{namespace}/{name}/resolve/...` would otherwise shadow pages of the UI. No route ends in a slash (a POST
 cannot be redirected to one), and the LFS routes (`/{ns}/{name}.git/...`) come before the `resolve/`
-catch-all."""
+catch-all.
+
+Base models (hub.registry.base_model_repositories) also have canonical one-segment names (`bert-base-uncased`):
+the read routes answer them too (`CANONICAL`), after the two-segment forms, which they cannot shadow (a
+one-segment route needs a word like `resolve/` where a two-segment one has the name). One exception:
+`/api/models/{name}/refs` reads as model info of `{name}/refs`; `ModelInfoView` answers it as refs when that
+repository does not exist and the canonical one does."""
 
 from django.urls import path, re_path
 
@@ -13,6 +19,7 @@ app_name = "huggingface"
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 REPO = rf"(?P<namespace>{NAME})/(?P<name>{NAME})"
 ANY_REPO = r"(?P<namespace>[^/]+)/(?P<name>[^/]+?)"
+CANONICAL = rf"(?P<name>{NAME})"
 
 urlpatterns = [
     path("api/models", read_views.ModelListView.as_view(), name="model-list"),
@@ -54,8 +61,32 @@ urlpatterns = [
         read_views.ResolveFileView.as_view(),
         name="resolve",
     ),
+    # Canonical base models: the read routes under one-segment names.
+    re_path(
+        rf"^api/models/{CANONICAL}/revision/(?P<revision>.+)$",
+        read_views.ModelInfoView.as_view(),
+        name="canonical-model-info-revision",
+    ),
+    re_path(
+        rf"^api/models/{CANONICAL}/tree/(?P<revision>[^/]+)(?:/(?P<path>.+))?$",
+        read_views.TreeView.as_view(),
+        name="canonical-tree",
+    ),
+    re_path(
+        rf"^api/models/{CANONICAL}/commits/(?P<revision>[^/]+)$",
+        read_views.CommitListView.as_view(),
+        name="canonical-commits",
+    ),
+    re_path(rf"^api/models/{CANONICAL}$", read_views.ModelInfoView.as_view(), name="canonical-model-info"),
+    re_path(
+        rf"^{CANONICAL}/resolve/(?P<revision>[^/]+)/(?P<path>.+)$",
+        read_views.ResolveFileView.as_view(),
+        name="canonical-resolve",
+    ),
     # The same shapes with names no repository can have: RepoNotFound in JSON, not an HTML page.
     re_path(rf"^api/models/{ANY_REPO}(?:/.*)?$", repositories.unknown_repository),
     re_path(rf"^{ANY_REPO}\.git/info/lfs/.+$", repositories.unknown_repository),
     re_path(rf"^{ANY_REPO}/resolve/.+$", repositories.unknown_repository),
+    re_path(r"^api/models/(?P<name>[^/]+)$", repositories.unknown_repository),
+    re_path(r"^(?P<name>[^/]+)/resolve/.+$", repositories.unknown_repository),
 ]

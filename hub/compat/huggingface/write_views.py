@@ -38,10 +38,11 @@ from hub.compat.huggingface.lookups import MAIN_REVISION
 from hub.compat.huggingface.repositories import refuse_pull_requests, requested_privacy, require_main
 from hub.public_urls import public_base_url
 from hub.registry.api.serializers import version_path
+from hub.registry.caching import registry_changed
 from hub.registry.choices import NamespaceKind
 from hub.registry.errors import BadRequest, PayloadTooLarge
 from hub.registry.model_card import ModelCardError, describe_card, metadata_errors, parse_front_matter
-from hub.registry.models import Adapter, EmptyRepository, Namespace
+from hub.registry.models import Adapter, EmptyRepository, ModelRepository, ModelRevision, Namespace
 from hub.registry.names import check_name
 from hub.registry.permissions import get_namespace, require_write
 from hub.registry.readme import check_readme_size
@@ -99,6 +100,7 @@ class CreateRepositoryView(HuggingFaceView):
             taken = (
                 Adapter.objects.filter(namespace=namespace, name=name).exists()
                 or EmptyRepository.objects.filter(namespace=namespace, name=name).exists()
+                or ModelRepository.objects.filter(namespace=namespace, name=name).exists()
             )
             if taken:
                 # Clients read `url` from the 409 too (create_repo(exist_ok=True)).
@@ -210,6 +212,20 @@ class CommitView(RepositoryWriteView):
         commit = parse_commit(read_commit_body(request._request))
         result = apply_commit(repository, commit, request.user, request.auth)
         version = result.version
+        if isinstance(version, ModelRevision):
+            # A base model's revision is served at once (hub.registry.base_model_repositories).
+            return Response(
+                {
+                    "commitUrl": f"{public_base_url(request)}/{repository.full_name}/commit/{version.revision}",
+                    "commitOid": version.revision,
+                    "commitMessage": commit.summary,
+                    "pullRequestUrl": None,
+                    "version": version.version,
+                    "status": "valid",
+                    "created": result.created,
+                    "notes": result.notes,
+                }
+            )
         status_url = public_base_url(request) + version_path(namespace, name, version.version)
         return Response(
             {
@@ -270,6 +286,8 @@ class RepositorySettingsView(RepositoryWriteView):
         require_owner(request.user, repository.namespace, request.auth)
         if private is not None:
             set_private(repository.stored, private)
+            if repository.model_repository is not None:
+                registry_changed()  # no save signal tells the caches of base models
         return Response({"private": repository.stored.private, "gated": False})
 
 
@@ -307,6 +325,11 @@ class MoveRepositoryView(RepositoryWriteView):
         to_namespace_name, to_name = _split_repo_id(body.get("toRepo"), "toRepo")
         repository = self.writable_repository(from_namespace, from_name)
         require_owner(request.user, repository.namespace, request.auth)
+        if repository.model_repository is not None:
+            raise BadRequest(
+                f"{repository.full_name} is a base model's repository, which cannot be moved: publish it under "
+                "the new name and delete this one."
+            )
         to_namespace = get_namespace(to_namespace_name)
         require_owner(request.user, to_namespace, request.auth)
         move_repository(repository.stored, to_namespace, to_name)
