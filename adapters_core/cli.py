@@ -1,4 +1,5 @@
-"""The ``adapterhub`` command: log in, push, pull, search and inspect adapters and configs on a hub.
+"""The ``adapterhub`` command: log in, push, pull, search, inspect and delete adapters and configs on a hub;
+list and clean the download cache.
 
 Exit codes: 0 success; 1 not found or invalid (unknown adapter or config, ambiguous identifier, a pushed
 version that failed validation, a checksum mismatch); 2 usage or connection problems (bad arguments,
@@ -19,6 +20,7 @@ from typing import Any
 from adapters_core import upload_metadata
 from adapters_core.configuration import AdapterConfig, AdapterConfigError
 from adapters_core.hub_client import (
+    TOKENS_PAGE,
     AdapterValidationError,
     HubAmbiguousError,
     HubAuthError,
@@ -30,6 +32,7 @@ from adapters_core.hub_client import (
     split_repo,
     store_token,
 )
+from adapters_core.hub_client.cache import cache_size, cached_adapters, clean_cache
 
 EXIT_OK = 0
 EXIT_NOT_FOUND_OR_INVALID = 1
@@ -74,7 +77,12 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def client_for(args: argparse.Namespace) -> HubClient:
-    return HubClient(url=getattr(args, "url", None), token=getattr(args, "token", None))
+    # Progress bars go to stderr, on a terminal only (tqdm checks); --json asks for no decoration at all.
+    return HubClient(
+        url=getattr(args, "url", None),
+        token=getattr(args, "token", None),
+        progress=not getattr(args, "json", False),
+    )
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -82,7 +90,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     token = getattr(args, "token", None)
     if not token:
         if sys.stdin.isatty():
-            token = getpass.getpass(f"API token for {client.url} (create one under Account → API tokens): ")
+            token = getpass.getpass(f"API token for {client.url} (create one at {client.url}{TOKENS_PAGE}): ")
         else:
             token = sys.stdin.readline()
     token = token.strip()
@@ -114,8 +122,12 @@ def cmd_push(args: argparse.Namespace) -> int:
         split_repo(args.repo)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not args.no_wait:
-        status_message(args, f"Uploading {directory} to {args.repo}; then waiting for validation ...")
+    status_message(
+        args,
+        f"Uploading {directory} to {args.repo}"
+        + (f" as version {args.version}" if args.version else " as its next version")
+        + ("" if args.no_wait else "; then waiting for validation ..."),
+    )
     try:
         metadata = {
             field.name: getattr(args, field.name)
@@ -132,6 +144,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     except AdapterValidationError as exc:
         emit(args, exc.version_info, describe_version(exc.version_info))
         return EXIT_NOT_FOUND_OR_INVALID
+    except FileNotFoundError as exc:
+        # The directory has no adapter_config.json: the client's message says what to do.
+        raise UsageError(str(exc)) from None
     text = describe_version(record)
     if args.no_wait and record.get("status_url"):
         text += f"\nValidation status: {record['status_url']}"
@@ -145,10 +160,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
         args.identifier, args.model, config=args.config, version=args.version, strict=args.strict
     )
     directory = client.materialize(resolution)
+    files = resolution.files_to_load()
     if args.output:
         output = Path(args.output)
         output.mkdir(parents=True, exist_ok=True)
-        for remote in resolution.files:
+        for remote in files:
             shutil.copyfile(directory / remote.name, output / remote.name)
         directory = output
     data = {
@@ -156,7 +172,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         "version": resolution.version,
         "revision": resolution.revision,
         "path": str(directory),
-        "files": [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in resolution.files],
+        "files": [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in files],
     }
     emit(args, data, f"{resolution.adapter}@{resolution.version} → {directory}")
     return EXIT_OK
@@ -228,6 +244,75 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_whoami(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    if not client.token:
+        raise UsageError(
+            f"No token for {client.url}: run `adapterhub login` (tokens: {client.url}{TOKENS_PAGE}) or set "
+            "ADAPTERHUB_TOKEN."
+        )
+    me = client.whoami()
+    namespaces = ", ".join(f"{item.get('name')} ({item.get('role')})" for item in me.get("namespaces", []))
+    emit(
+        args,
+        {"url": client.url, **me},
+        f"{me.get('username')} on {client.url} (token scope: {me.get('scope')}); "
+        f"namespaces: {namespaces or 'none'}",
+    )
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    try:
+        split_repo(args.repo)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"Deleting {args.repo} cannot be undone; pass --yes to confirm without a terminal."
+            )
+        answer = input(
+            f"Delete {args.repo} on {client.url} with all its versions? This cannot be undone. [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            emit(args, {"deleted": None}, "Nothing deleted.")
+            return EXIT_OK
+    client.delete_adapter(args.repo)
+    emit(args, {"deleted": args.repo, "url": client.url}, f"Deleted {args.repo} on {client.url}.")
+    return EXIT_OK
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    cache_dir = client_for(args).cache_dir
+    if args.action == "clean":
+        freed = clean_cache(cache_dir)
+        emit(
+            args, {"cache": str(cache_dir), "freed": freed}, f"Removed {human_size(freed)} from {cache_dir}."
+        )
+        return EXIT_OK
+    adapters = cached_adapters(cache_dir)
+    total = cache_size(cache_dir)
+    rows = [[item["adapter"], item["revision"], human_size(item["size"]), item["path"]] for item in adapters]
+    text = table(rows, ["ADAPTER", "REVISION", "SIZE", "PATH"]) if rows else "No adapters cached."
+    emit(
+        args,
+        {"cache": str(cache_dir), "size": total, "adapters": adapters},
+        f"{text}\n{cache_dir}: {human_size(total)} on disk",
+    )
+    return EXIT_OK
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``key=value`` with a JSON value (``12``, ``true``, ``[0, 1]``); anything else is a string."""
     key, equals, raw = text.partition("=")
@@ -285,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=upload_field.help_text,
         )
     push.add_argument("--no-wait", action="store_true", help="return once uploaded, without waiting")
+    # --version is one of the upload's metadata options above; without it the hub picks the next free label.
     push.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for validation")
     push.set_defaults(handler=cmd_push)
 
@@ -312,6 +398,20 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--config")
     info.add_argument("--version")
     info.set_defaults(handler=cmd_info)
+
+    whoami = commands.add_parser("whoami", parents=[common], help="who the token belongs to, and where")
+    whoami.set_defaults(handler=cmd_whoami)
+
+    delete = commands.add_parser("delete", parents=[common], help="delete an adapter with all its versions")
+    delete.add_argument("repo", help="namespace/name (needs an owner's write token)")
+    delete.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(handler=cmd_delete)
+
+    cache = commands.add_parser("cache", parents=[common], help="list or clean the download cache")
+    cache.add_argument(
+        "action", choices=["list", "clean"], help="list: cached adapters and sizes; clean: delete everything"
+    )
+    cache.set_defaults(handler=cmd_cache)
 
     config = commands.add_parser("config", parents=[common], help="print a resolved config as JSON")
     config.add_argument("name", help="built-in name, config string, JSON file or name registered on the hub")

@@ -30,13 +30,28 @@ def _member_family(member: Mapping[str, Any]) -> str:
         return ""
 
 
+def current_version_label(adapter: Adapter) -> str | None:
+    """The label of the version `adapter` stands for (its `current_version_id` annotation), from its prefetched
+    versions as the adapter page loads them (`with_page_rows`); None without a valid version."""
+    current_id = getattr(adapter, "current_version_id", None)
+    return next((version.version for version in adapter.versions.all() if version.pk == current_id), None)
+
+
 def usage_snippets(adapter: Adapter, base_url: str, served_files: Collection[str]) -> dict[str, str]:
     """Copyable code that loads `adapter` with each client's default call: adapters_core, the reference
     `adapters` library and `peft` (through the Hugging Face-compatible routes) and the command line client.
     `served_files` are the names of the files the adapter's current version is served with (none without a
-    valid version): the PEFT snippet is shown when they include PEFT's weights (a LoRA or IA³ adapter)."""
+    valid version): the PEFT snippet is shown when they include PEFT's weights (a LoRA or IA³ adapter).
+
+    Each snippet names exactly this adapter (`namespace/name`, never its task identifier, which resolves to
+    the namespace's most downloaded adapter for the subtask) and its current version's label, in the argument
+    each client takes: adapters_core's and the adapters library's `version=`, PEFT's `revision=`, the command's
+    `--version` (the Hugging Face routes take a label as a revision). Without a valid version the snippets name
+    none (they work once one is valid)."""
     model_name = adapter.base_model.model_name
-    identifier = adapter.identifier
+    full_name = adapter.full_name
+    label = current_version_label(adapter)
+    version_argument = f', version="{label}"' if label else ""
     family = family_named(adapter.method)
     mergeable = family is not None and family.mergeable(adapter.config)
     adapters_core_snippet = (
@@ -46,7 +61,7 @@ def usage_snippets(adapter: Adapter, base_url: str, served_files: Collection[str
         "from transformers import AutoModel\n\n"
         f'model = AutoModel.from_pretrained("{model_name}")\n'
         "adapters_core.init(model)\n"
-        f'adapter_name = model.load_adapter("{identifier}")\n'
+        f'adapter_name = model.load_adapter("{full_name}"{version_argument})\n'
         "model.set_active_adapters(adapter_name)\n"
     )
     if mergeable:
@@ -62,16 +77,21 @@ def usage_snippets(adapter: Adapter, base_url: str, served_files: Collection[str
         "from transformers import AutoModel\n\n"
         f'model = AutoModel.from_pretrained("{model_name}")\n'
         "adapters.init(model)\n"
-        f'adapter_name = model.load_adapter("{adapter.full_name}")\n'
+        f'adapter_name = model.load_adapter("{full_name}"{version_argument})\n'
         "model.set_active_adapters(adapter_name)\n"
     )
     if PEFT_SAFETENSORS_WEIGHTS_FILE in served_files:
         snippets["peft"] = (
             hf_endpoint + "from peft import PeftModel\n"
             "from transformers import AutoModel\n\n"
-            f'model = PeftModel.from_pretrained(AutoModel.from_pretrained("{model_name}"), "{adapter.full_name}")\n'
+            f'model = PeftModel.from_pretrained(\n    AutoModel.from_pretrained("{model_name}"), "{full_name}"'
+            + (f', revision="{label}"' if label else "")
+            + "\n)\n"
         )
-    snippets["cli"] = f"ADAPTERHUB_URL={base_url} adapterhub pull {identifier} --model {model_name}\n"
+    version_option = f" --version {label}" if label else ""
+    snippets["cli"] = (
+        f"ADAPTERHUB_URL={base_url} adapterhub pull {full_name} --model {model_name}{version_option}\n"
+    )
     return snippets
 
 

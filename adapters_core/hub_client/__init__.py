@@ -19,6 +19,7 @@ from adapters_core.hub_client.client import (
 )
 from adapters_core.hub_client.credentials import credentials_path, store_token, stored_token
 from adapters_core.hub_client.errors import (
+    TOKENS_PAGE,
     AdapterValidationError,
     HubAmbiguousError,
     HubAuthError,
@@ -34,6 +35,7 @@ from adapters_core.hub_client.errors import (
 from adapters_core.hub_client.resolution import RemoteFile, Resolution
 
 __all__ = [
+    "TOKENS_PAGE",
     "DEFAULT_HUB_URL",
     "AdapterValidationError",
     "HubAmbiguousError",

@@ -108,3 +108,48 @@ def _link_or_copy(source: Path, destination: Path) -> None:
         # Hard links fail across file systems and on some platforms; a copy always works.
         shutil.copyfile(source, temporary)
     os.replace(temporary, destination)
+
+
+def cached_adapters(cache_dir: Path) -> list[dict[str, object]]:
+    """The adapter directories in the cache, as ``{"adapter", "revision", "path", "files", "size"}`` (size in
+    bytes of the files), sorted by adapter and revision."""
+    root = cache_dir / "adapters"
+    found = []
+    # adapters/<namespace>/<name>/<revision>/
+    for directory in sorted(root.glob("*/*/*")) if root.is_dir() else []:
+        if not directory.is_dir():
+            continue
+        files = sorted(path for path in directory.rglob("*") if path.is_file())
+        found.append(
+            {
+                "adapter": f"{directory.parent.parent.name}/{directory.parent.name}",
+                "revision": directory.name,
+                "path": str(directory),
+                "files": [str(path.relative_to(directory)) for path in files],
+                "size": sum(path.stat().st_size for path in files),
+            }
+        )
+    return found
+
+
+def cache_size(cache_dir: Path) -> int:
+    """Bytes the cache takes on disk: each file once (an adapter directory's files are hard links to the
+    blobs where the file system allows)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in cache_dir.rglob("*") if cache_dir.is_dir() else []:
+        if path.is_file() and not path.is_symlink():
+            info = path.stat()
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_size
+    return total
+
+
+def clean_cache(cache_dir: Path) -> int:
+    """Delete everything the client cached (files, adapter directories, resolutions, partial downloads);
+    returns the bytes freed. The next pull downloads again; offline mode has nothing to answer from."""
+    freed = cache_size(cache_dir)
+    for part in ("blobs", "adapters", "resolutions"):
+        shutil.rmtree(cache_dir / part, ignore_errors=True)
+    return freed

@@ -288,13 +288,15 @@ class HubClient:
         return self.materialize(resolution)
 
     def materialize(self, resolution: Resolution) -> Path:
-        """Download a resolution's files (where not cached) and lay them out as an adapter directory."""
+        """Download the files that loading a resolution's version needs (:meth:`Resolution.files_to_load`: one
+        weights file, safetensors where served), where not cached, and lay them out as an adapter directory."""
+        files = resolution.files_to_load()
         blobs = {
             remote.name: self.download(remote.url, remote.sha256, remote.size, remote.name)
-            for remote in resolution.files
+            for remote in files
         }
         return assemble_adapter_directory(
-            self.cache_dir, resolution.adapter, resolution.revision, resolution.files, blobs
+            self.cache_dir, resolution.adapter, resolution.revision, files, blobs
         )
 
     # ---- listing -------------------------------------------------------------------------------
@@ -364,7 +366,8 @@ class HubClient:
         wait_timeout: float = 600.0,
         quiet: bool = False,
     ) -> dict[str, Any]:
-        """Upload the adapter directory to ``repo`` (``namespace/name``) as ``version``.
+        """Upload the adapter directory to ``repo`` (``namespace/name``) as ``version`` (by default the
+        adapter's next free label, which the hub chooses: ``"1"`` for a new adapter, then ``"2"``, ...).
 
         Every regular file in ``directory`` is sent, with its sha256 for the hub to check. The keyword
         arguments from ``version`` to ``fuses`` are the upload's metadata, as
@@ -375,7 +378,9 @@ class HubClient:
         (the default) this waits until the hub's workers validated the version and returns the hub's record
         of it; a version that ends ``invalid`` or ``error`` raises :class:`AdapterValidationError` with the
         report. Without ``wait`` it returns the hub's answer to the upload (status ``pending``).
-        Progress and the result are printed on stderr unless ``quiet``.
+        The transfer shows a progress bar on a terminal unless the client was made with ``progress=False``;
+        the upload's and the validation's outcome are printed on stderr unless ``quiet``. A directory without
+        ``adapter_config.json`` raises :class:`FileNotFoundError` before anything is sent.
         """
         # The metadata arguments by their declared names (the signature is checked against the declaration by
         # tests/test_upload_metadata.py); read before any other local exists.
@@ -401,7 +406,7 @@ class HubClient:
                     unit_scale=True,
                     unit_divisor=1024,
                     desc=f"push {repo}",
-                    disable=None if (self.progress and not quiet) else True,
+                    disable=None if self.progress else True,
                     leave=False,
                 )  # fmt: skip
             )
@@ -457,6 +462,15 @@ class HubClient:
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)
+
+    def delete_adapter(self, repo: str) -> None:
+        """Delete the adapter ``namespace/name`` with all its versions (needs an owner's write token)."""
+        namespace, name = split_repo(repo)
+        self._request(
+            "DELETE",
+            f"/api/v1/adapters/{quote(namespace, safe='')}/{quote(name, safe='')}/",
+            what=f"the deletion of adapter {repo!r}",
+        )
 
     def whoami(self) -> dict[str, Any]:
         """Who the token belongs to (the hub's ``/api/v1/me/``); raises :class:`HubAuthError` for a bad token."""

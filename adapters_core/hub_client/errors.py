@@ -8,6 +8,9 @@ from typing import Any
 
 import requests
 
+# The hub's web page where a user creates API tokens (frontend/urls.py `accounts/tokens/`).
+TOKENS_PAGE = "/accounts/tokens/"
+
 
 class HubError(Exception):
     """The hub answered with something other than what was asked for."""
@@ -130,7 +133,7 @@ def error_for_response(response: requests.Response, hub_url: str, what: str) -> 
     if status == 401:
         return HubAuthError(
             f"The hub at {hub_url} did not accept the request for {what} (401: {detail}). "
-            f"Create an API token on the hub (web UI: {hub_url}/account/tokens/, or "
+            f"Create an API token on the hub (web UI: {hub_url}{TOKENS_PAGE}, or "
             "`python manage.py issue_token USERNAME` on the server), then run `adapterhub login` "
             "or set ADAPTERHUB_TOKEN."
         )
@@ -138,7 +141,7 @@ def error_for_response(response: requests.Response, hub_url: str, what: str) -> 
         return HubAuthError(
             f"The hub at {hub_url} refused access to {what} (403: {detail}). Your token lacks the "
             "permission: uploads need a token with the 'write' scope from a member of the namespace. "
-            f"Create one on the hub ({hub_url}/account/tokens/, or `python manage.py issue_token "
+            f"Create one on the hub ({hub_url}{TOKENS_PAGE}, or `python manage.py issue_token "
             "USERNAME --write`), then run `adapterhub login` or set ADAPTERHUB_TOKEN."
         )
     if status == 404:

@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
+from adapters_core.directory import (
+    PEFT_PICKLE_WEIGHTS_FILE,
+    PEFT_SAFETENSORS_WEIGHTS_FILE,
+    SAFETENSORS_AND_PICKLE_FILES,
+    SAFETENSORS_WEIGHTS_FILE,
+)
 from adapters_core.hub_client.errors import HubError
 
 
@@ -30,6 +36,23 @@ class Resolution:
     config: dict[str, Any] | None = None
     revision: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def files_to_load(self) -> tuple[RemoteFile, ...]:
+        """The files adapters_core reads to load this version; the others are copies for other clients.
+
+        The hub serves each version so that every client's default call loads it: the legacy pickle beside
+        each safetensors file (the reference library reads the pickle by default), and for a version in both
+        directory formats PEFT's weights beside ours at the top level and each format again in a folder
+        (``peft/``, ``adapters/``). adapters_core reads the top level and prefers safetensors: it reads the
+        pickle only where no safetensors file is served, and PEFT's weights only where ours are not (the top
+        level's config of a version in both formats is ours with PEFT's keys added)."""
+        names = {remote.name for remote in self.files}
+        skipped = {name for name in names if "/" in name}
+        pairs = [*SAFETENSORS_AND_PICKLE_FILES, (PEFT_SAFETENSORS_WEIGHTS_FILE, PEFT_PICKLE_WEIGHTS_FILE)]
+        skipped.update(pickle for safetensors, pickle in pairs if safetensors in names)
+        if SAFETENSORS_WEIGHTS_FILE in names:
+            skipped.update((PEFT_SAFETENSORS_WEIGHTS_FILE, PEFT_PICKLE_WEIGHTS_FILE))
+        return tuple(remote for remote in self.files if remote.name not in skipped)
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any], base_url: str) -> Resolution:

@@ -1,6 +1,8 @@
 """The snippets an adapter page shows really work: an adapter is uploaded through the API of a live hub
 (gunicorn) and validated by a real worker; each snippet is taken from its page, run as it stands in a fresh
-interpreter (or shell), and the model it builds computes what the uploaded adapter does.
+interpreter (or shell), and the model it builds computes what the uploaded adapter does. The namespace holds
+a second, more downloaded adapter for the same subtask (which the task identifier would resolve to): each
+snippet names the page's adapter and its version, and loads exactly that one.
 
 Nothing is substituted. The snippets name the base model by its hub name (`tiny-bert`, a tiny BERT the
 hub's validation knows); transformers loads a local directory of that name first, so the interpreter runs in
@@ -23,6 +25,7 @@ from transformers import BertConfig, BertModel
 from adapters_core.configuration import AdapterConfig
 from adapters_core.model_mixin import init
 from hub.registry.choices import TokenScope
+from hub.registry.models import Adapter
 from tests.factories import ApiTokenFactory, SubtaskFactory, TaskFactory, UserFactory
 from tests.hub.validation.adapters import TINY_BASE_CONFIGS
 from tests.support.seeding import ensure_tiny_base_models
@@ -81,22 +84,24 @@ def snippet_environment(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def trained_adapter(workdir: Path, config: AdapterConfig, tmp_path: Path, peft_format: bool):
-    """A tiny BERT saved as `tiny-bert` in `workdir`, an adapter of `config` trained on it, and the hidden
-    states the model computes with the adapter active. Returns the files of the saved adapter directory (in
-    PEFT's format with `peft_format`), naming `tiny-bert` as their base model, and those hidden states."""
+def trained_adapter(workdir: Path, config: AdapterConfig, tmp_path: Path, peft_format: bool, seed: int = 0):
+    """A tiny BERT saved as `tiny-bert` in `workdir` (the same for every `seed`), an adapter of `config`
+    trained on it (weights drawn from `seed`), and the hidden states the model computes with the adapter
+    active. Returns the files of the saved adapter directory (in PEFT's format with `peft_format`), naming
+    `tiny-bert` as their base model, and those hidden states."""
     values = dict(TINY_BASE_CONFIGS["tiny-bert"])
     values.pop("model_type")
     torch.manual_seed(0)
     BertModel(BertConfig(**values)).save_pretrained(workdir / "tiny-bert")
     model = init(BertModel.from_pretrained(workdir / "tiny-bert"))
     model.add_adapter("sst-2", config=config)
+    torch.manual_seed(1000 + seed)
     with torch.no_grad():
         # Trained-looking weights: LoRA's B starts at zero, which would make the adapter a no-op.
         for parameter in model.adapter_parameters("sst-2"):
             parameter.add_(torch.randn_like(parameter) * 0.1)
     model.set_active_adapters("sst-2")
-    saved = tmp_path / "saved"
+    saved = tmp_path / f"saved-{seed}"
     model.save_adapter(str(saved), "sst-2", format="peft" if peft_format else "adapters")
     files = {path.name: path.read_bytes() for path in sorted(saved.iterdir())}
     saved_config = json.loads(files["adapter_config.json"])
@@ -126,14 +131,22 @@ def test_every_snippet_on_the_page_loads_the_adapter(
     workdir = tmp_path / "work"
     workdir.mkdir()
     files, expected = trained_adapter(workdir, config, tmp_path, peft_format)
+    popular_files, popular_output = trained_adapter(workdir, config, tmp_path, peft_format, seed=1)
+    assert not torch.allclose(expected, popular_output, atol=1e-3)
     ensure_tiny_base_models()
     SubtaskFactory(task=TaskFactory(name="sentiment"), name="sst-2")
     token = ApiTokenFactory(user=UserFactory(username="ukp"), scope=TokenScope.WRITE).raw
-    upload_and_validate(web_server.url, token, "ukp/tiny-sst2", files, subtask="sst-2")
+    # The namespace's most downloaded adapter for sst-2, which `sentiment/sst-2@ukp` resolves to.
+    upload_and_validate(web_server.url, token, "ukp/popular-sst2", popular_files, subtask="sst-2")
+    Adapter.objects.filter(namespace__name="ukp", name="popular-sst2").update(download_count=1000)
+    body = upload_and_validate(web_server.url, token, "ukp/tiny-sst2", files, subtask="sst-2")
 
     snippets = page_snippets(f"{web_server.url}/adapters/ukp/tiny-sst2/")
 
     assert {snippet_id.removeprefix("snippet-") for snippet_id in snippets} == expected_snippets
+    # Each names the page's adapter and version, never the task identifier.
+    for snippet_id, code in snippets.items():
+        assert "ukp/tiny-sst2" in code and body["version"] in code and "sst-2@ukp" not in code, snippet_id
     # The snippets using the Hugging Face routes set HF_ENDPOINT before huggingface_hub is imported: an
     # interpreter each. adapters_core's runs in one of its own too.
     for snippet_id in snippets:
@@ -143,13 +156,19 @@ def test_every_snippet_on_the_page_loads_the_adapter(
         torch.testing.assert_close(output, expected, rtol=1e-4, atol=1e-5, msg=snippet_id)
     if config.get("composition_mode") is not None:  # LoRA (and IA³): the page folds it into the weights
         assert "model.merge_adapter(adapter_name)" in snippets["snippet-adapters-core"]
+    # A cache of its own: what the command downloaded is all that is in it.
+    cli_environment = {**snippet_environment(tmp_path), "ADAPTERHUB_CACHE": str(tmp_path / "cli_cache")}
     pulled = subprocess.run(
         ["bash", "-c", snippets["snippet-cli"]],
         cwd=workdir,
-        env=snippet_environment(tmp_path),
+        env=cli_environment,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert pulled.returncode == 0, pulled.stderr
-    assert list((tmp_path / "adapterhub_cache").rglob("adapter_config.json"))
+    (pulled_directory,) = {
+        path.parent for path in (tmp_path / "adapterhub_cache").rglob("adapter_config.json")
+    }
+    assert pulled_directory.relative_to(tmp_path / "adapterhub_cache").parts[1:3] == ("ukp", "tiny-sst2")
+    assert pulled_directory.name == body["revision"]

@@ -63,10 +63,11 @@ from hub.registry.filtersets import (
 )
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Task, VersionFile
 from hub.registry.permissions import get_namespace, require_write, role_in
+from hub.registry.repository_actions import delete_repository, require_owner
 from hub.registry.resolution import RESOLUTION_CACHE_SECONDS, resolve_adapter
 from hub.registry.search import suggestions
 from hub.registry.storage import HashingUploadHandler, IncomingFile
-from hub.registry.uploads import create_version
+from hub.registry.uploads import create_version, next_free_label
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
 ARCHITECTURE_CACHE_SECONDS = 60
@@ -253,6 +254,16 @@ class AdapterDetailView(AdapterAPIView):
         adapter = self.get_adapter(namespace, name)
         return Response(AdapterDetailSerializer(adapter, context={"request": request}).data)
 
+    @extend_schema(
+        responses={204: None},
+        summary="Delete an adapter with all its versions (an owner of its namespace, write token)",
+    )
+    def delete(self, request, namespace, name):
+        adapter = self.get_adapter(namespace, name)
+        require_owner(request.user, adapter.namespace, request.auth)
+        delete_repository(adapter)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 class VersionListView(AdapterAPIView):
     parser_classes = [MultiPartParser]
@@ -290,6 +301,12 @@ class VersionListView(AdapterAPIView):
             )
         rest_fields = upload_metadata.fields_for(upload_metadata.REST)
         metadata = {field.name: form.get(field.name, "") for field in rest_fields}
+        if not metadata["version"].strip():
+            # Without a label the upload is the adapter's next version (as a Hugging Face commit is): a fixed
+            # default would name an existing version, and other files under it are refused (409).
+            metadata["version"] = next_free_label(
+                Adapter.objects.filter(namespace=namespace_row, name=name).first()
+            )
         result = create_version(
             namespace=namespace_row,
             name=name,
