@@ -6,11 +6,12 @@ write token of a member with a write role) and `.../xet-read-token/{rev}` as the
 repositories only for their members); both answer `{"accessToken", "exp", "casUrl"}` and the same in the
 `X-Xet-*` headers (huggingface_hub reads those, hf_xet the body).
 
-The CAS routes take no API token, only the hub's Xet token (hub.compat.xet.tokens): `POST /v1/xorbs/default/{hash}`
-(write), `POST /v1/shards` (write), `GET /v1/chunks/default-merkledb/{hash}` (read; global deduplication),
-`GET /v1/reconstructions/{file hash}` (read; with `Range`), whose `fetch_info` links (`/v1/fetch/{xorb}?token=`)
-authorise themselves and serve exactly the byte range they were signed for.
-Errors are JSON `{"error": ...}` with a 4xx, and leave nothing stored (hub.compat.xet.storage).
+The CAS routes take no API token, only the hub's Xet token (hub.compat.xet.tokens): `POST
+/v1/xorbs/default/{hash}` (write), `POST /v1/shards` (write), `GET /v1/chunks/default/{hash}` (read; global
+deduplication; also under the specification's prefix `default-merkledb`), `GET /v1/reconstructions/{file hash}`
+(read; with `Range`), whose `fetch_info` links (`/v1/fetch/{xorb}?token=`) authorise themselves and serve
+exactly the byte range they were signed for. Errors are JSON `{"error": ...}` with a 4xx, and leave nothing
+stored (hub.compat.xet.storage).
 """
 
 import functools

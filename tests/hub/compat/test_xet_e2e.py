@@ -1,9 +1,9 @@
 """The newest `huggingface_hub` (2.x) with its defaults (Xet on) publishes through the hub's own Xet storage,
 under gunicorn with a real Celery worker: `upload_folder`, `upload_file` with a path and `create_commit` with
 paths each end in a version that validates `valid`, and the files download back byte for byte (through
-`resolve`, and through the hub's Xet reconstruction API with hf_xet). A second
-version whose weights differ in about a tenth of their bytes adds only the xorbs of the changed chunks: the
-test prints the bytes it added (bench/README.md records the figure).
+`resolve`, and through the hub's Xet reconstruction API with hf_xet). A second version whose weights differ in
+about a tenth of their bytes adds only the xorbs of the changed chunks: the test prints the bytes it added
+(docs/client.md gives the figure measured).
 
 One server start for the whole module: the flows run in one test. The client runs in `.venv-hf-current`
 (`make hf-current`); without it the test is skipped, except under CI (`CI=true`), where it fails.
