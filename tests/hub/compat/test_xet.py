@@ -136,10 +136,15 @@ def test_read_tokens_follow_the_read_rules(alice_client, alice_token):
     AdapterVersion.objects.update(status="valid")
     bob = client_with(ApiTokenFactory(user=UserFactory(username="bob"), scope=TokenScope.READ))
 
-    assert xet_token(alice_client, operation="read")
+    read_token = xet_token(alice_client, operation="read")
     for stranger in (bob, Client()):  # a private repository does not exist for them
         response = stranger.get("/api/models/alice/lora/xet-read-token/main")
         assert response.status_code == 404 and response["X-Error-Code"] == "RepoNotFound"
+    file_id = xet_client.text(xet_client.file_hash(xet_client.build_xorb(WEIGHTS, chunk_size=4096).leaves))
+    reconstruction = f"/xet-cas/v1/reconstructions/{file_id}"
+    assert xet_client.rebuild(cas(read_token).get(reconstruction).json(), fetcher) == WEIGHTS
+    Membership.objects.filter(user=alice_token.user).delete()  # no longer a member: the token stops working
+    assert_refused(cas(read_token).get(reconstruction), 403, "no longer allows reading")
 
 
 # --------------------------------------------------------------------------------------------------
