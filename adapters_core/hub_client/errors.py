@@ -8,6 +8,8 @@ from typing import Any
 
 import requests
 
+from adapters_core.upload_metadata import UPLOAD_FIELDS_BY_NAME
+
 # The hub's web page where a user creates API tokens (frontend/urls.py `accounts/tokens/`).
 TOKENS_PAGE = "/accounts/tokens/"
 
@@ -162,7 +164,9 @@ def error_for_response(response: requests.Response, hub_url: str, what: str) -> 
             )
         return HubConflictError(f"The hub at {hub_url} refused {what} (409): {detail}")
     if status in (400, 413, 422):
-        return HubBadRequestError(f"The hub at {hub_url} rejected {what} ({status}): {detail}", body)
+        return HubBadRequestError(
+            f"The hub at {hub_url} rejected {what} ({status}): {detail}{_where_to_set(body)}", body
+        )
     if status == 429:
         retry = response.headers.get("Retry-After")
         return HubError(
@@ -170,6 +174,15 @@ def error_for_response(response: requests.Response, hub_url: str, what: str) -> 
             + (f"; try again in {retry} s." if retry else "; try again later.")
         )
     return HubError(f"The hub at {hub_url} answered {status} for {what}: {detail}")
+
+
+def _where_to_set(body: Any) -> str:
+    """For an error about one of the upload's metadata fields (the hub names it in `field`): how the
+    command line and push() set it, since the hub's message speaks of its form."""
+    field = UPLOAD_FIELDS_BY_NAME.get(body.get("field")) if isinstance(body, dict) else None
+    if field is None:
+        return ""
+    return f" (command line: {field.cli_option}; Python: push(..., {field.name}=...))"
 
 
 def json_or_none(response: requests.Response) -> Any:

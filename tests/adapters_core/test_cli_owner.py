@@ -300,3 +300,29 @@ def test_push_shows_a_progress_bar_on_a_terminal_only(hub_env, transactional_db,
     code, shown = push_in_a_terminal(hub_env, directory, token, "--json")
     assert code == 0, shown
     assert "push ukp/big" not in shown and "%" not in shown, shown
+
+
+def test_an_upload_field_error_names_the_option_that_sets_it(hub_env, transactional_db, tmp_path, capsys):
+    SubtaskFactory(name="sst-2")
+    BaseModelFactory(model_name="bert-base-uncased")
+    directory = tmp_path / "adapter"
+    directory.mkdir()
+    (directory / "adapter_config.json").write_bytes(adapter_config_json())
+    (directory / "adapter.safetensors").write_bytes(weights_bytes())
+    token = owner_token()
+
+    code, _, err = run(
+        capsys,
+        "push",
+        str(directory),
+        "--repo",
+        "ukp/x",
+        "--version",
+        "no spaces",
+        "--no-wait",
+        "--token",
+        token,
+    )
+
+    assert code == 1
+    assert "version label" in err and "(command line: --version; Python: push(..., version=...))" in err
