@@ -32,6 +32,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from adapters_core.directory import CONFIG_FILE, SAFETENSORS_WEIGHTS_FILE, sha256_of_file
+from hub.compat.xet.storage import delete_orphan_xorbs
 from hub.db_connections import reset_lost_connection
 from hub.registry.choices import VersionStatus
 from hub.registry.errors import RegistryError
@@ -316,12 +317,13 @@ def run_derivation(version_id: int, worker: str = "") -> str:
 
 def run_sweep() -> dict[str, int]:
     """All of the pipeline's housekeeping: `recover_validations` (which every worker also runs on its own) and
-    the removal of orphan blobs. Safe to run any time and concurrently: every transition is a conditional
+    the removal of orphan blobs and of Xet xorbs no file names. Safe to run any time and concurrently: every transition is a conditional
     UPDATE."""
     counts = recover_validations()
     removed = delete_orphan_blobs()
     counts["orphan_blob_rows"] = removed["rows"]
     counts["orphan_files"] = removed["files"]
+    counts["orphan_xorbs"] = delete_orphan_xorbs()
     if any(counts.values()):
         logger.info("validation sweep: %s", counts)
     return counts

@@ -58,6 +58,23 @@ OUTSIDE_THE_BASES = {
         "against write access again"
     ),
     "hub.compat.huggingface.repositories.unknown_repository": "answers names no repository can have",
+    "hub.compat.xet.views.upload_xorb": (
+        "authorised by the hub's Xet write token, issued by XetWriteTokenView (a RepositoryWriteView) and checked "
+        "against write access again; stores bytes, serves none"
+    ),
+    "hub.compat.xet.views.upload_shard": (
+        "authorised by the Xet write token, checked against write access again; names only xorbs uploaded for the "
+        "token's repository or by its user"
+    ),
+    "hub.compat.xet.views.query_chunk": (
+        "authorised by a Xet token (issued by a RepositoryReadView or RepositoryWriteView); answers only with "
+        "xorbs uploaded for the token's repository or by its user"
+    ),
+    "hub.compat.xet.views.get_reconstruction": (
+        "authorised by a Xet token; only files whose blob the user may download (Blob.objects.referable_by)"
+    ),
+    "hub.compat.xet.views.fetch_xorb_range": "authorised by the signed link get_reconstruction answered",
+    "hub.compat.xet.views.unknown_route": "answers CAS paths the hub does not offer",
     "frontend.views.tokens": "the caller's own tokens",
     "frontend.views.revoke_token": "the caller's own tokens",
     "frontend.views.upload": "the upload form (namespaces the caller writes to)",
