@@ -1,0 +1,204 @@
+"""Issue 24: a process whose `HF_ENDPOINT` is the hub loads its base models from it. With an empty cache,
+transformers 4.57 (this environment) and 5.x (`.venv-tf5`) load a tiny BERT the hub hosts, under a canonical
+one-segment name and, with sharded weights, under `org/name`: `AutoConfig`, `AutoTokenizer`, `AutoModel` and
+`pipeline("feature-extraction")`; then PEFT loads an adapter for it through the same endpoint, and every output
+equals the one computed here from the source directories."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from django.core.management import call_command
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import AutoModel, AutoTokenizer
+
+from hub.registry.storage import IncomingFile
+from tests.factories import AdapterFactory, AdapterVersionFactory, BaseModelFactory, NamespaceFactory
+from tests.hub.compat.test_base_model_repositories import save_tiny_bert
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TEXT = "the hub serves base models"
+# Run with HF_ENDPOINT set before anything imports huggingface_hub: argv = canonical name, org name, adapter.
+CLIENT = """
+import json, sys
+import torch
+from peft import PeftModel
+from transformers import AutoConfig, AutoModel, AutoTokenizer, pipeline
+
+canonical, namespaced, adapter = sys.argv[1:4]
+text = sys.argv[4]
+answer = {}
+for repo in (canonical, namespaced):
+    config = AutoConfig.from_pretrained(repo)
+    tokenizer = AutoTokenizer.from_pretrained(repo)
+    model = AutoModel.from_pretrained(repo).eval()
+    encoded = tokenizer([text], return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**encoded).last_hidden_state
+    features = pipeline("feature-extraction", model=repo)(text)
+    answer[repo] = {
+        "model_type": config.model_type,
+        "input_ids": encoded["input_ids"].tolist(),
+        "hidden": hidden.tolist(),
+        "pipeline": features,
+    }
+base = AutoModel.from_pretrained(canonical).eval()
+adapted = PeftModel.from_pretrained(base, adapter).eval()
+encoded = AutoTokenizer.from_pretrained(canonical)([text], return_tensors="pt")
+with torch.no_grad():
+    answer["adapted"] = adapted(**encoded).last_hidden_state.tolist()
+print(json.dumps(answer))
+"""
+PYTHONS = {
+    "transformers-4.57": sys.executable,
+    "transformers-5": str(REPO_ROOT / ".venv-tf5" / "bin" / "python"),
+}
+
+
+@pytest.fixture(scope="module")
+def directories(tmp_path_factory):
+    """The source directories: the canonical model, the same weights sharded, and a LoRA adapter for it."""
+    root = tmp_path_factory.mktemp("base-models")
+    canonical = save_tiny_bert(root / "tiny-bert")
+    sharded = save_tiny_bert(root / "tiny-bert-sharded", shard_size="20KB")
+    base = AutoModel.from_pretrained(canonical).eval()
+    lora = LoraConfig(r=2, target_modules=["query", "value"], init_lora_weights=False)
+    torch.manual_seed(1)
+    adapted = get_peft_model(base, lora)
+    adapted.peft_config["default"].base_model_name_or_path = "tiny-bert"
+    adapted.save_pretrained(root / "lora")
+    return {"canonical": canonical, "sharded": sharded, "lora": root / "lora"}
+
+
+def expected_outputs(directories) -> dict:
+    tokenizer = AutoTokenizer.from_pretrained(directories["canonical"])
+    encoded = tokenizer([TEXT], return_tensors="pt")
+    with torch.no_grad():
+        hidden = AutoModel.from_pretrained(directories["canonical"]).eval()(**encoded).last_hidden_state
+        adapted = PeftModel.from_pretrained(
+            AutoModel.from_pretrained(directories["canonical"]).eval(), directories["lora"]
+        ).eval()
+        adapted_hidden = adapted(**encoded).last_hidden_state
+    return {"input_ids": encoded["input_ids"].tolist(), "hidden": hidden, "adapted": adapted_hidden}
+
+
+@pytest.fixture
+def hosted(transactional_db, directories):
+    """The hub hosts `tiny-bert`, `org/tiny-bert` (sharded) and the valid adapter `org/tiny-bert-lora`."""
+    call_command(
+        "publish_base_model", str(directories["canonical"]), "tiny-bert", stdout=open(os.devnull, "w")
+    )
+    namespace = NamespaceFactory(name="org")
+    call_command(
+        "publish_base_model", str(directories["sharded"]), "org/tiny-bert", stdout=open(os.devnull, "w")
+    )
+    config = json.loads((directories["canonical"] / "config.json").read_text())
+    adapter = AdapterFactory(
+        namespace=namespace,
+        name="tiny-bert-lora",
+        base_model=BaseModelFactory(model_name="tiny-bert", config=config),
+    )
+    files = [
+        IncomingFile.from_bytes(name, (directories["lora"] / name).read_bytes())
+        for name in ("adapter_config.json", "adapter_model.safetensors")
+    ]
+    AdapterVersionFactory(adapter=adapter, version="1", files=files)
+
+
+@pytest.mark.parametrize("client", sorted(PYTHONS))
+def test_transformers_and_peft_load_base_models_and_adapters_through_hf_endpoint(
+    live_server, hosted, directories, tmp_path, client
+):
+    python = PYTHONS[client]
+    if not Path(python).exists():
+        pytest.skip(f"{python} is not built")
+    environment = {
+        **os.environ,
+        "HF_ENDPOINT": live_server.url,
+        "HF_HOME": str(tmp_path / "hf_home"),  # an empty cache
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+    for name in ("HF_HUB_OFFLINE", "HF_TOKEN", "TRANSFORMERS_OFFLINE", "PYTHONPATH"):
+        environment.pop(name, None)
+
+    finished = subprocess.run(
+        [python, "-c", CLIENT, "tiny-bert", "org/tiny-bert", "org/tiny-bert-lora", TEXT],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    answer = json.loads(finished.stdout.strip().splitlines()[-1])
+    expected = expected_outputs(directories)
+    for repo in ("tiny-bert", "org/tiny-bert"):
+        loaded = answer[repo]
+        assert loaded["model_type"] == "bert"
+        assert loaded["input_ids"] == expected["input_ids"]
+        torch.testing.assert_close(torch.tensor(loaded["hidden"]), expected["hidden"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(torch.tensor(loaded["pipeline"]), expected["hidden"], atol=1e-5, rtol=0)
+    adapted = torch.tensor(answer["adapted"])
+    torch.testing.assert_close(adapted, expected["adapted"], atol=1e-5, rtol=0)
+    # The adapter changes the outputs: the comparison above could fail.
+    assert not torch.allclose(adapted, expected["hidden"], atol=1e-3)
+
+
+# Run with HF_ENDPOINT and HF_TOKEN set: argv = source directory, repository, text.
+PUSH = """
+import json, sys
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+source, repo, text = sys.argv[1:4]
+AutoModel.from_pretrained(source).push_to_hub(repo)
+AutoTokenizer.from_pretrained(source).push_to_hub(repo)
+tokenizer = AutoTokenizer.from_pretrained(repo)
+with torch.no_grad():
+    hidden = AutoModel.from_pretrained(repo).eval()(**tokenizer([text], return_tensors="pt")).last_hidden_state
+print(json.dumps(hidden.tolist()))
+"""
+
+
+@pytest.mark.parametrize("client", sorted(PYTHONS))
+def test_push_to_hub_of_a_model_and_its_tokenizer_publishes_a_base_model(
+    live_server, transactional_db, directories, tmp_path, client
+):
+    from hub.registry.models import ModelRepository
+    from tests.factories import ApiTokenFactory, MembershipFactory
+
+    python = PYTHONS[client]
+    if not Path(python).exists():
+        pytest.skip(f"{python} is not built")
+    user = MembershipFactory(namespace__name="org", role="owner").user
+    environment = {
+        **os.environ,
+        "HF_ENDPOINT": live_server.url,
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_TOKEN": ApiTokenFactory(user=user, scope="write").raw,
+    }
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH"):
+        environment.pop(name, None)
+
+    finished = subprocess.run(
+        [python, "-c", PUSH, str(directories["canonical"]), "org/pushed-bert", TEXT],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    repository = ModelRepository.objects.get(namespace__name="org", name="pushed-bert")
+    main = repository.revisions.newest_first().first()
+    names = set(main.files.values_list("name", flat=True))
+    # (transformers 5 saves a fast tokenizer's tokenizer.json without vocab.txt)
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= names
+    assert repository.revisions.count() == 2  # the model's commit, then the tokenizer's on top of it
+    hidden = torch.tensor(json.loads(finished.stdout.strip().splitlines()[-1]))
+    torch.testing.assert_close(hidden, expected_outputs(directories)["hidden"], atol=1e-5, rtol=0)
