@@ -84,9 +84,9 @@ def usage_snippets(adapter: Adapter, base_url: str, served_files: Collection[str
         snippets["peft"] = (
             hf_endpoint + "from peft import PeftModel\n"
             "from transformers import AutoModel\n\n"
-            f'model = PeftModel.from_pretrained(\n    AutoModel.from_pretrained("{model_name}"), "{full_name}"'
+            f'model = PeftModel.from_pretrained(AutoModel.from_pretrained("{model_name}"), "{full_name}"'
             + (f', revision="{label}"' if label else "")
-            + "\n)\n"
+            + ")\n"
         )
     version_option = f" --version {label}" if label else ""
     snippets["cli"] = (
