@@ -5,7 +5,7 @@ visibility itself (tests/hub/test_privacy_is_applied_once.py)."""
 from django.http import Http404
 from django.views import View
 
-from hub.registry.models import Adapter
+from hub.registry.models import Adapter, ModelRepository
 
 
 class AdapterPageView(View):
@@ -32,3 +32,17 @@ class AdapterPageView(View):
         if adapter is None:
             raise Http404(f"There is no adapter {namespace}/{name}, or it is private.")
         return adapter
+
+    def visible_model_repositories(self):
+        """Base-model repositories (hub.registry.base_model_repositories) the visitor may see, with a revision."""
+        return (
+            ModelRepository.objects.visible_to(self.request.user)
+            .served()
+            .select_related("namespace", "base_model")
+        )
+
+    def hosted_base_model(self, model_name: str) -> ModelRepository | None:
+        """The base-model repository named `model_name` (`bert-base-uncased` or `org/name`) if the hub hosts it
+        and the visitor may see it."""
+        namespace, _, name = model_name.rpartition("/")
+        return self.visible_model_repositories().named(namespace or None, name).first()

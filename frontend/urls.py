@@ -13,6 +13,8 @@ urlpatterns = [
     path("adapters/", views.AdapterListPage.as_view(), name="adapter-list"),
     path("adapters/<str:namespace>/", views.NamespacePage.as_view(), name="namespace-detail"),
     path("adapters/<str:namespace>/<str:name>/", views.AdapterPage.as_view(), name="adapter-detail"),
+    path("models/<str:name>/", views.BaseModelPage.as_view(), name="base-model-detail"),
+    path("models/<str:namespace>/<str:name>/", views.BaseModelPage.as_view(), name="base-model-detail"),
     path("architectures/", views.ArchitectureListPage.as_view(), name="architecture-list"),
     path("architectures/<str:name>/", views.ArchitecturePage.as_view(), name="architecture-detail"),
     path(

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from adapters_core.directory import README_FILE
 from frontend.base import AdapterPageView
 from frontend.config_keys import KEY_DESCRIPTIONS
 from frontend.diagram import layer_diagram
@@ -35,6 +36,7 @@ from hub.registry.models import (
     AdapterVersion,
     ApiToken,
     Architecture,
+    ModelRevisionFile,
     Namespace,
     Subtask,
     Task,
@@ -43,11 +45,13 @@ from hub.registry.models import (
 from hub.registry.permissions import writable_namespaces
 from hub.registry.resolution import file_path
 from hub.registry.search import suggestions
-from hub.registry.storage import HashingUploadHandler
+from hub.registry.storage import HashingUploadHandler, read_blob
 from hub.registry.tokens import create_token
 
 PAGE_SIZE = 20
 HOME_LIST_SIZE = 6
+# How much of a base model's README.md its page shows.
+README_SHOWN_BYTES = 20_000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -194,7 +198,7 @@ class NamespacePage(AdapterPageView):
 class AdapterPage(AdapterPageView):
     def get(self, request, namespace, name):
         adapter = self.get_adapter(namespace, name, prepare=self.with_page_rows)
-        return _adapter_page(request, adapter)
+        return _adapter_page(request, adapter, self.hosted_base_model(adapter.base_model.model_name))
 
     @staticmethod
     def with_page_rows(adapters):
@@ -235,7 +239,7 @@ class CommitPage(AdapterPageView):
         return render(request, "frontend/commit.html", context)
 
 
-def _adapter_page(request, adapter):
+def _adapter_page(request, adapter, hosted_base_model=None):
     versions = _versions_with_download_paths(adapter)
     current = next((v for v in versions if v.pk == adapter.current_version_id), None)
     plan = plan_layer(adapter.config)
@@ -252,8 +256,42 @@ def _adapter_page(request, adapter):
         "key_values": key_values(adapter.config, adapter.method),
         "diagram": layer_diagram(adapter.config, hidden_size=adapter.base_model.hidden_size),
         "diagram_text": describe_layer(plan),
+        "hosted_base_model": hosted_base_model,
     }
     return render(request, "frontend/adapter_detail.html", context)
+
+
+class BaseModelPage(AdapterPageView):
+    """`/models/{name}/` and `/models/{ns}/{name}/`: a base model the hub hosts (hub.registry.base_model_repositories):
+    its card, the files of `main` with their sizes, and the adapters built on it."""
+
+    def get(self, request, name, namespace=None):
+        full_name = f"{namespace}/{name}" if namespace else name
+        repository = self.hosted_base_model(full_name)
+        if repository is None:
+            raise Http404(f"The hub hosts no base model {full_name}, or it is private.")
+        main = repository.revisions.newest_first().prefetch_related(
+            Prefetch("files", queryset=ModelRevisionFile.objects.select_related("blob"))
+        )[0]
+        files = list(main.files.all())
+        readme = next((file for file in files if file.name == README_FILE), None)
+        adapters = self.listed_adapters().filter(base_model__model_name=full_name)
+        context = {
+            "repository": repository,
+            "main": main,
+            "files": files,
+            "total_size": sum(file.blob.size for file in files),
+            # The card as text (escaped by the template), cut to a page's length.
+            "card": read_blob(readme.blob)[:README_SHOWN_BYTES].decode(errors="replace") if readme else "",
+            "adapters": adapters.order_by("-download_count", "name")[:HOME_LIST_SIZE],
+            "load_snippet": (
+                f'import os\nos.environ["HF_ENDPOINT"] = "{public_base_url(request)}"  # before transformers\n\n'
+                "from transformers import AutoModel, AutoTokenizer\n\n"
+                f'model = AutoModel.from_pretrained("{full_name}")\n'
+                f'tokenizer = AutoTokenizer.from_pretrained("{full_name}")'
+            ),
+        }
+        return render(request, "frontend/base_model_detail.html", context)
 
 
 class ArchitectureListPage(AdapterPageView):

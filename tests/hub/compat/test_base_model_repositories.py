@@ -259,3 +259,24 @@ def test_a_base_model_row_of_the_same_name_is_linked_when_its_config_equals_conf
     assert ModelRepository.objects.get(name="tiny-bert").base_model == linked
     assert ModelRepository.objects.get(name="other-bert").base_model is None
     assert "hidden_size" in mismatch and other.model_name in mismatch
+
+
+def test_the_base_model_page_shows_its_files_and_adapters_and_the_adapter_page_links_to_it(tmp_path, client):
+    from tests.factories import AdapterFactory, AdapterVersionFactory
+
+    directory = save_tiny_bert(tmp_path / "model")
+    publish(directory, "tiny-bert")
+    adapter = AdapterFactory(namespace__name="ukp", name="tiny-lora", base_model__model_name="tiny-bert")
+    AdapterVersionFactory(adapter=adapter, version="1")
+    NamespaceFactory(name="secret-lab")
+    publish(directory, "secret-lab/hidden-bert", "--private")
+
+    page = client.get("/models/tiny-bert/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "model.safetensors" in text and "/tiny-bert/resolve/" in text
+    assert "A tiny BERT" in text  # the card
+    assert "/adapters/ukp/tiny-lora/" in text  # an adapter built on it
+    assert 'href="/models/tiny-bert/"' in client.get("/adapters/ukp/tiny-lora/").content.decode()
+    assert client.get("/models/secret-lab/hidden-bert/").status_code == 404
+    assert client.get("/models/no-such-model/").status_code == 404
