@@ -76,7 +76,6 @@ from hub.registry.models import (
     Adapter,
     AdapterVersion,
     Blob,
-    EmptyRepository,
     ModelRevision,
     Namespace,
 )
@@ -418,21 +417,16 @@ def apply_model_commit(repository: Repository, commit: Commit, user) -> CommitRe
             files[operation.path] = _lfs_blob(operation, repository, user)
         else:
             _delete(operation, files, set(), repository, head)
-    stored = repository.model_repository or repository.empty
-    with transaction.atomic():
-        published = publish_revision(
-            namespace=repository.namespace,
-            name=repository.name,
-            files=files,
-            user=user,
-            private=stored.private if stored is not None else False,
-            title=commit.summary,
-            description=commit.description,
-            expected_parent=commit.parent_commit,
-        )
-        if repository.empty is not None:
-            # The name created empty is now the base model's repository.
-            EmptyRepository.objects.filter(pk=repository.empty.pk).delete()
+    # A name created empty becomes the base model's repository, with its privacy (publish_revision).
+    published = publish_revision(
+        namespace=repository.namespace,
+        name=repository.name,
+        files=files,
+        user=user,
+        title=commit.summary,
+        description=commit.description,
+        expected_parent=commit.parent_commit,
+    )
     return CommitResult(published.revision, created=published.created, notes=published.notes)
 
 

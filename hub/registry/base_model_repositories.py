@@ -31,7 +31,16 @@ from django.db import transaction
 
 from hub.registry.caching import registry_changed
 from hub.registry.errors import Conflict, PayloadTooLarge, UploadRejected
-from hub.registry.models import BaseModel, Blob, ModelRepository, ModelRevision, ModelRevisionFile, Namespace
+from hub.registry.models import (
+    Adapter,
+    BaseModel,
+    Blob,
+    EmptyRepository,
+    ModelRepository,
+    ModelRevision,
+    ModelRevisionFile,
+    Namespace,
+)
 from hub.registry.storage import IncomingFile, lock_contents, read_blob, store_blob
 
 MODEL_CONFIG_FILE = "config.json"
@@ -141,7 +150,7 @@ def publish_revision(
 ) -> PublishedRevision:
     """Store `files` (the whole directory: name → new content or a stored blob) as the new `main` of the
     base-model repository `namespace/name` (a canonical name when `namespace` is None), creating the
-    repository (with `private`) on its first revision. Raises `UploadRejected` for files a base-model
+    repository (with `private`, or the privacy of a name created empty) on its first revision. Raises `UploadRejected` for files a base-model
     directory cannot hold, or a config.json that is not a transformers config, and `Conflict` when
     `expected_parent` is given and is not `main`."""
     for file_name, source in files.items():
@@ -165,9 +174,7 @@ def publish_revision(
             ModelRepository.objects.select_for_update().filter(namespace=namespace, name=name).first()
         )
         if repository is None:
-            repository = ModelRepository.objects.create(
-                namespace=namespace, name=name, private=private, created_by=user
-            )
+            repository = _create_repository(namespace, name, private, user)
         parent = main_revision(repository)
         if expected_parent is not None and expected_parent != (parent.revision if parent else None):
             raise Conflict(
@@ -201,6 +208,19 @@ def publish_revision(
         repository.save()
         registry_changed()  # `main` moved: cached download decisions of the old one must go
     return PublishedRevision(revision, created=True, notes=notes)
+
+
+def _create_repository(namespace: Namespace | None, name: str, private: bool, user) -> ModelRepository:
+    """A new base-model repository `namespace/name` (under the namespace's lock). An adapter's name is refused;
+    a name created empty (`create_repo`) becomes this repository, with the privacy it was created with."""
+    if namespace is not None:
+        if Adapter.objects.filter(namespace=namespace, name=name).exists():
+            raise Conflict(f"{namespace.name}/{name} is an adapter: a base model needs a name of its own.")
+        empty = EmptyRepository.objects.filter(namespace=namespace, name=name).first()
+        if empty is not None:
+            private = empty.private
+            empty.delete()
+    return ModelRepository.objects.create(namespace=namespace, name=name, private=private, created_by=user)
 
 
 def config_differences(stored: dict, uploaded: dict) -> list[str]:

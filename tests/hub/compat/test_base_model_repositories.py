@@ -298,3 +298,22 @@ def test_the_orphan_sweep_keeps_the_blobs_of_base_models(tiny_bert_directory):
     delete_orphan_blobs(grace_period=timedelta(0))
 
     assert set(Blob.objects.values_list("sha256", flat=True)) == stored
+
+
+def test_a_private_name_created_empty_stays_private_and_an_adapters_name_is_refused(tiny_bert_directory):
+    from django.core.management.base import CommandError
+
+    from tests.factories import AdapterFactory
+
+    user = MembershipFactory(namespace__name="org", role="owner").user
+    writer = client_with(ApiTokenFactory(user=user, scope="write"))
+    assert create_repo(writer, "hidden-bert", organization="org", private=True).status_code == 200
+    config = (tiny_bert_directory / "config.json").read_bytes()
+    assert _commit(writer, "org/hidden-bert", {"config.json": config}).status_code == 200
+    assert ModelRepository.objects.get(namespace__name="org", name="hidden-bert").private
+    assert client_with().get("/api/models/org/hidden-bert").status_code == 404
+    assert writer.get("/api/models/org/hidden-bert").json()["private"] is True
+
+    AdapterFactory(namespace=user.namespaces.get(name="org"), name="an-adapter")
+    with pytest.raises(CommandError, match="is an adapter"):
+        publish(tiny_bert_directory, "org/an-adapter")
