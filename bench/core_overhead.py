@@ -16,6 +16,12 @@ The same rows for adapters_core alone on two transformers releases (the referenc
     .venv-tf5/bin/python bench/core_overhead.py --ours-only var/bench-tf5.json
     .venv/bin/python bench/core_overhead.py --ours-only var/bench-tf4.json
     .venv/bin/python bench/core_overhead.py --compare-releases var/bench-tf5.json var/bench-tf4.json
+
+PEFT adapters on any linear layer (LoRA / IA³ on named modules) against PEFT itself, on a Llama-shaped model:
+PEFT builds the adapter (random weights) and saves it, adapters_core loads that directory, and both run the
+same weights (outputs compared first), timed in interleaved pairs as above.
+
+    .venv/bin/python bench/core_overhead.py --peft [--quick] [--tiny]
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers import BertConfig, BertModel
+from transformers import BertConfig, BertModel, LlamaConfig, LlamaModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
@@ -57,6 +63,22 @@ METHODS = {
     "Compacter": "compacter",
 }
 ADAPTER = "bench"
+# Row label -> the PEFT config (keyword arguments of peft.LoraConfig or peft.IA3Config), for --peft.
+PEFT_ROWS = {
+    "LoRA all-linear (r=8)": ("LORA", {"r": 8, "lora_alpha": 16, "target_modules": "all-linear"}),
+    "IA³ PEFT defaults": ("IA3", {}),
+}
+# A Llama-shaped model small enough for a loaded 2-core machine: 6 layers of hidden 256, grouped-query
+# attention, a SwiGLU feed-forward block (about 6 M parameters).
+LLAMA_SHAPE = dict(
+    hidden_size=256,
+    intermediate_size=688,
+    num_hidden_layers=6,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    vocab_size=8000,
+    max_position_embeddings=512,
+)
 TARGET_VS_REFERENCE = 1.00
 TARGET_MERGED_VS_BARE = 1.02
 
@@ -274,6 +296,93 @@ def compare_releases(newer_path: Path, older_path: Path) -> None:
         )
 
 
+def peft_same_weights_pair(bare: LlamaModel, peft_type: str, values: dict, directory: Path):
+    """PEFT with the adapter (weights drawn around PEFT's init: IA³ vectors around 1, LoRA's B not zero), saved
+    to ``directory``, and ours with that directory loaded (as LoRA / IA³ on named modules)."""
+    import peft
+
+    config = peft.LoraConfig(**values) if peft_type == "LORA" else peft.IA3Config(**values)
+    theirs = peft.get_peft_model(copy.deepcopy(bare), config)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for name, parameter in theirs.named_parameters():
+            if "lora_" in name or "ia3_l" in name:
+                centre = 1.0 if "ia3_l" in name else 0.0
+                parameter.copy_(centre + torch.randn(parameter.shape, generator=generator) * 0.05)
+    theirs.save_pretrained(directory)
+    ours = adapters_core.init(copy.deepcopy(bare))
+    ours.load_adapter(str(directory), load_as=ADAPTER, set_active=True)
+    return ours.eval(), theirs.eval()
+
+
+def measure_peft(bare: LlamaModel, inputs: Inputs, peft_type: str, values: dict, pairs: tuple[int, int]):
+    """One --peft row: (max abs diff, inference pair, training pair, trainable counts (ours, PEFT), the
+    config ours loaded it as)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        ours, theirs = peft_same_weights_pair(bare, peft_type, values, Path(directory))
+    loaded_as = ours.get_adapter_config(ADAPTER).architecture
+    difference = max_difference(inputs, ours, theirs)
+    inference = interleaved(lambda: inputs.infer(ours), lambda: inputs.infer(theirs), pairs[0])
+    ours.train_adapter(ADAPTER)
+    theirs.train()
+    ours_parameters, their_parameters = trainable(ours), trainable(theirs)
+    counts = (sum(p.numel() for p in ours_parameters), sum(p.numel() for p in their_parameters))
+    ours_optimizer = torch.optim.AdamW(ours_parameters, lr=1e-4)
+    their_optimizer = torch.optim.AdamW(their_parameters, lr=1e-4)
+    training = interleaved(
+        lambda: inputs.train_step(ours, ours_optimizer),
+        lambda: inputs.train_step(theirs, their_optimizer),
+        pairs[1],
+    )
+    return difference, inference, training, counts, loaded_as
+
+
+def run_peft_rows(tiny: bool, pairs: tuple[int, int]) -> None:
+    import peft
+
+    torch.manual_seed(0)
+    shape = (
+        dict(LLAMA_SHAPE, hidden_size=128, intermediate_size=256, num_hidden_layers=2)
+        if tiny
+        else LLAMA_SHAPE
+    )
+    bare = LlamaModel(LlamaConfig(**shape)).eval()
+    inputs = Inputs(shape["vocab_size"])
+    print(f"{machine_description()}, peft {peft.__version__}")
+    print(f"load average at start: {load_average()}", flush=True)
+    rows = []
+    for label, (peft_type, values) in PEFT_ROWS.items():
+        row = measure_peft(bare, inputs, peft_type, values, pairs)
+        rows.append((label, *row))
+        print(f"{label}: inference {row[1].ratio:.3f}, training {row[2].ratio:.3f}", flush=True)
+    print()
+    print(f"load average at end: {load_average()}")
+    layers = f"{shape['num_hidden_layers']} layers, hidden {shape['hidden_size']}"
+    print(
+        f"Llama-shaped model ({layers}, {sum(p.numel() for p in bare.parameters()) / 1e6:.1f} M parameters), "
+        f"random init, CPU, batch {BATCH} x {SEQUENCE}; median of {pairs[0]} (inference) / {pairs[1]} (training) "
+        f"interleaved pairs; target ours / PEFT <= {TARGET_VS_REFERENCE:.2f}"
+    )
+    print()
+    print(
+        "| PEFT adapter (loaded as) | inference ours / PEFT | met | fastest | train step ours / PEFT | met "
+        "| fastest | trainable parameters (ours = PEFT) | max abs diff |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, difference, inference, training, (ours_count, their_count), loaded_as in rows:
+        counts = f"{ours_count:,}" if ours_count == their_count else f"{ours_count:,} != {their_count:,}"
+        print(
+            f"| {label} ({loaded_as}) "
+            f"| {inference.ratio:.3f} ({inference.ours * 1000:.0f} / {inference.theirs * 1000:.0f} ms) "
+            f"| {'yes' if inference.ratio <= TARGET_VS_REFERENCE else 'no'} | {inference.fastest_ratio:.3f} "
+            f"| {training.ratio:.3f} ({training.ours:.2f} / {training.theirs:.2f} s) "
+            f"| {'yes' if training.ratio <= TARGET_VS_REFERENCE else 'no'} | {training.fastest_ratio:.3f} "
+            f"| {counts} | {difference:.1e} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer pairs (noisier, about 4 minutes)")
@@ -291,7 +400,15 @@ def main() -> None:
         metavar=("NEWER", "OLDER"),
         help="print ours on NEWER's release / ours on OLDER's from two --ours-only files",
     )
+    parser.add_argument(
+        "--peft", action="store_true", help="PEFT adapters on any linear layer, ours against PEFT, on a Llama"
+    )
     args = parser.parse_args()
+    if args.peft:
+        logging.getLogger("adapters").setLevel(logging.ERROR)
+        torch.set_num_threads(2)
+        run_peft_rows(args.tiny, (5, 3) if args.quick else (15, 7))
+        return
     if args.compare_releases:
         compare_releases(*args.compare_releases)
         return
