@@ -317,3 +317,32 @@ def test_a_private_name_created_empty_stays_private_and_an_adapters_name_is_refu
     AdapterFactory(namespace=user.namespaces.get(name="org"), name="an-adapter")
     with pytest.raises(CommandError, match="is an adapter"):
         publish(tiny_bert_directory, "org/an-adapter")
+
+
+def test_nginx_decides_base_model_downloads_as_it_does_adapters(
+    tiny_bert_directory, client, settings, tmp_path
+):
+    """Behind nginx (deploy/nginx.conf) `resolve/` asks Django whether nginx may send the file itself."""
+    settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = "/_protected/"
+    publish(tiny_bert_directory, "tiny-bert")
+    NamespaceFactory(name="secret-lab")
+    publish(tiny_bert_directory, "secret-lab/hidden-bert", "--private")
+    weights = hashlib.sha256((tiny_bert_directory / "model.safetensors").read_bytes()).hexdigest()
+    revision = ModelRepository.objects.get(name="tiny-bert").revisions.get().revision
+
+    main = client.get("/tiny-bert/resolve/main/model.safetensors", HTTP_X_DOWNLOAD_DECISION="1")
+    assert main.status_code == 200
+    assert main["X-Download-File"] == f"blobs/{weights[:2]}/{weights[2:]}"
+    assert main["X-Repo-Commit"] == revision
+    assert main["X-Accel-Expires"] == "0"  # main moves: asked every time
+    assert "X-Download-Counts-For" not in main  # downloads are counted for adapters
+    named = client.get(f"/tiny-bert/resolve/{revision}/model.safetensors", HTTP_X_DOWNLOAD_DECISION="1")
+    assert named["X-Accel-Expires"] == str(settings.DOWNLOADS_DECISION_SECONDS)
+    hidden = client.get("/secret-lab/hidden-bert/resolve/main/config.json", HTTP_X_DOWNLOAD_DECISION="1")
+    assert hidden.status_code == 403  # nginx then passes the request on for the usual answer
+
+    # A new main replaces the cached decision of the old one.
+    publish(save_tiny_bert(tmp_path / "retrained", seed=1), "tiny-bert")
+    moved = client.get("/tiny-bert/resolve/main/model.safetensors", HTTP_X_DOWNLOAD_DECISION="1")
+    assert moved["X-Repo-Commit"] != revision
+    assert moved["X-Download-File"] != main["X-Download-File"]

@@ -202,3 +202,40 @@ def test_push_to_hub_of_a_model_and_its_tokenizer_publishes_a_base_model(
     assert repository.revisions.count() == 2  # the model's commit, then the tokenizer's on top of it
     hidden = torch.tensor(json.loads(finished.stdout.strip().splitlines()[-1]))
     torch.testing.assert_close(hidden, expected_outputs(directories)["hidden"], atol=1e-5, rtol=0)
+
+
+def test_upload_folder_and_create_commit_publish_sharded_weights(
+    endpoint, transactional_db, directories, monkeypatch
+):
+    """huggingface_hub 0.36 in this process (`endpoint` passed explicitly, see conftest.py)."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, constants
+
+    # create_repo parses the repository URL it is answered against the endpoint read at import time.
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    from hub.registry.models import ModelRepository
+    from hub.registry.storage import read_blob
+    from tests.factories import ApiTokenFactory, MembershipFactory
+
+    user = MembershipFactory(namespace__name="org", role="owner").user
+    api = HfApi(endpoint=endpoint, token=ApiTokenFactory(user=user, scope="write").raw)
+    api.create_repo("org/folder-bert")
+    api.upload_folder(folder_path=directories["sharded"], repo_id="org/folder-bert")
+    api.create_commit(
+        "org/folder-bert",
+        [
+            CommitOperationDelete("README.md"),
+            CommitOperationAdd("generation_config.json", b'{"max_length": 8}'),
+        ],
+        commit_message="No card; a generation config",
+    )
+
+    repository = ModelRepository.objects.get(namespace__name="org", name="folder-bert")
+    main = repository.revisions.newest_first().first()
+    stored = {file.name: read_blob(file.blob) for file in main.files.select_related("blob")}
+    source = {
+        path.name: path.read_bytes() for path in directories["sharded"].iterdir() if path.name != "README.md"
+    }
+    assert stored == {**source, "generation_config.json": b'{"max_length": 8}'}
+    assert [commit.title for commit in api.list_repo_commits("org/folder-bert")][
+        0
+    ] == "No card; a generation config"
