@@ -89,9 +89,8 @@ def test_first_upload_creates_the_adapter_and_a_pending_version(
     )
     assert adapter.base_model.model_name == "bert-base-uncased"
     assert (adapter.description, adapter.license) == ("SST-2 adapter", "mit")
-    assert (
-        len(callbacks) == 3
-    )  # validation enqueued; caches told by the upload and by the list status refresh
+    # Validation enqueued; caches told once committed by the upload, the list status refresh and the adapter's save.
+    assert len(callbacks) == 4
     # The status URL answers with the same record.
     status = alice_api.get(body["status_url"]).json()
     assert status["revision"] == body["revision"] and status["report"] == {}
