@@ -17,7 +17,7 @@ from adapters_core.models.placement import (
     attach_locations,
     bind_forward,
 )
-from adapters_core.models.prefix_attention import bart_attention_forward
+from adapters_core.models.prefix_attention.encoder_decoder import bart_attention_forward
 from adapters_core.models.releases import TRANSFORMERS_5
 
 

@@ -2,7 +2,7 @@
 self-attention, whose projections are ``query_proj``/``key_proj``/``value_proj``."""
 
 from adapters_core.models.placement import AttentionSites, ModelFamily, bert_style_stack
-from adapters_core.models.prefix_attention import deberta_v2_attention_forward
+from adapters_core.models.prefix_attention.encoder import deberta_v2_attention_forward
 
 SELF_ATTENTION = AttentionSites(
     module="attention.self",

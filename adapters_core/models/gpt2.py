@@ -14,7 +14,7 @@ from adapters_core.models.placement import (
     attach_locations,
     bind_forward,
 )
-from adapters_core.models.prefix_attention import gpt2_attention_forward
+from adapters_core.models.prefix_attention.decoder import gpt2_attention_forward
 from adapters_core.models.releases import TRANSFORMERS_5
 
 

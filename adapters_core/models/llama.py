@@ -14,7 +14,7 @@ from adapters_core.models.placement import (
     attach_locations,
     bind_forward,
 )
-from adapters_core.models.prefix_attention import llama_attention_forward
+from adapters_core.models.prefix_attention.decoder import llama_attention_forward
 
 
 def _decoder_layer_forward(

@@ -60,20 +60,3 @@ if DJANGO_INSTALLED:
     def closed_port_url():
         """The URL of a port nothing listens on."""
         return f"http://127.0.0.1:{free_port()}"
-
-
-# Known gaps of the library on transformers 5 (issue: prefix tuning and DistilBERT's prefix-attention forward,
-# which init() binds to every DistilBERT attention, still take transformers 4.57's arguments). They are marked
-# as expected failures there, not skipped: a fix shows as XPASS in the run's summary.
-TRANSFORMERS_5_GAPS = ("prefix_tuning", "prefix-tuning", "distilbert", "mam", "unipelt")
-
-
-def pytest_collection_modifyitems(config, items):
-    from adapters_core.models.releases import TRANSFORMERS_5
-
-    if not TRANSFORMERS_5:
-        return
-    reason = "transformers 5: prefix tuning and DistilBERT's attention forward still take 4.57's arguments"
-    for item in items:
-        if any(gap in item.nodeid.lower() for gap in TRANSFORMERS_5_GAPS):
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))

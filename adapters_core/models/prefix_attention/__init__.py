@@ -1,22 +1,16 @@
-"""Attention forwards with prefix tuning (one module per kind of family) for the families whose keys change after their projection: Llama
-and Mistral (rotary embeddings) and GPT-2 (one fused q/k/v projection); for DistilBERT, whose attention sizes
-its mask by the input's length; and for DeBERTa-v2, whose relative-position terms are per key. Each is
-transformers 4.57's forward with the prefixes prepended after the cache update, where the reference library
-puts them. Bound to the attention module instances by
+"""Attention forwards with prefix tuning, for the families whose attention the prefix cannot reach through
+hooks, one module per kind of family:
+
+- `decoder`: Llama and Mistral (rotary embeddings are applied to keys after their projection) and GPT-2 (one
+  fused q/k/v projection);
+- `encoder`: DistilBERT (it sizes its mask by the input's length), DeBERTa-v2 (relative-position terms per
+  key), and on transformers 5 every BERT-style self-attention (it reshapes the projected keys by the input's
+  length);
+- `encoder_decoder`: BART and mBART, and T5 / mT5 (their position bias must cover prefix and keys);
+- `shared`: what they share: the reference library's mask rule under each attention implementation, the cache
+  update of either release, the family's attention function.
+
+Each adds the prefixes after the cache update, where the reference library puts them, and runs the class's own
+forward when no prefix is active. Bound to the attention module instances by
 :class:`adapters_core.methods.prefix_tuning.model.PrefixTuningSites`.
 """
-
-from adapters_core.models.prefix_attention.decoder import gpt2_attention_forward, llama_attention_forward
-from adapters_core.models.prefix_attention.encoder import (
-    deberta_v2_attention_forward,
-    distilbert_attention_forward,
-)
-from adapters_core.models.prefix_attention.encoder_decoder import bart_attention_forward
-
-__all__ = [
-    "bart_attention_forward",
-    "deberta_v2_attention_forward",
-    "distilbert_attention_forward",
-    "gpt2_attention_forward",
-    "llama_attention_forward",
-]
