@@ -87,7 +87,7 @@ class UploadField:
 UPLOAD_FIELDS: tuple[UploadField, ...] = (
     UploadField(
         name="version",
-        help_text="Version label (default '1'); each upload of an adapter needs a new one",
+        help_text="Version label (default: the adapter's next free label, '1' for a new adapter)",
         max_length=MAX_LABEL_LENGTH,
         # A commit is labelled with the adapter's next free label (hub.registry.uploads.next_free_label).
         paths=frozenset({REST, WEB, CLIENT}),

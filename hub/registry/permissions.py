@@ -35,7 +35,7 @@ def require_write(user, namespace: Namespace, token=None) -> None:
     if token is not None and getattr(token, "scope", None) != TokenScope.WRITE:
         raise NotAllowed(
             "This token is read-only. Create a token with scope 'write' "
-            "(Account → API tokens, or `python manage.py issue_token USERNAME --scope write`)."
+            "(Account → API tokens, or `python manage.py issue_token USERNAME --write`)."
         )
     if role_in(user, namespace) not in WRITE_ROLES:
         raise NotAllowed(

@@ -256,8 +256,8 @@ def read_peft_config(
         )
     if not (from_file or model_name):
         raise UploadRejected(
-            f"No base model given: the PEFT {CONFIG_FILE} has no base_model_name_or_path; send the form field "
-            "model_name (e.g. model_name=bert-base-uncased).",
+            f"No base model given: the PEFT {CONFIG_FILE} has no base_model_name_or_path; name the base "
+            "model (model_name=bert-base-uncased; on the command line --model-name).",
             field="model_name",
         )
     base_model = find_base_model(from_file or model_name)
@@ -378,8 +378,8 @@ def _base_model_for_upload(saved: dict, model_name: str | None) -> BaseModel:
     chosen = from_file or model_name
     if not chosen:
         raise UploadRejected(
-            f"No base model given: {CONFIG_FILE} has an empty 'model_name'; send the form field model_name "
-            "(e.g. model_name=bert-base-uncased).",
+            f"No base model given: {CONFIG_FILE} has an empty 'model_name'; name the base model "
+            "(model_name=bert-base-uncased; on the command line --model-name).",
             field="model_name",
         )
     base_model = find_base_model(chosen)
@@ -531,10 +531,13 @@ def create_version(
     # adapters, whose URLs would collide with the site's own routes.
     check_name(namespace.name, "namespace name", field="namespace")
     check_name(name, "adapter name", field="name")
-    version = (version or "").strip() or DEFAULT_VERSION_LABEL
-    check_name(version, "version label", field="version", reserved=False)
+    # Without a label the upload is the adapter's next version (as a Hugging Face commit is), chosen under the
+    # namespace's lock below: a fixed default would name an existing version, whose label other files may not take.
+    version = (version or "").strip()
+    if version:
+        check_name(version, "version label", field="version", reserved=False)
     metadata = {
-        "version": version,
+        "version": version or DEFAULT_VERSION_LABEL,
         "type": type,
         "task": task,
         "subtask": subtask,
@@ -569,12 +572,14 @@ def create_version(
     check_fusion(by_name, fused_identifiers, own_name)
     hash_value = config_hash(config)
     file_hashes = [(incoming.name, incoming.sha256) for incoming in files]
-    revision = compute_revision(f"{namespace.name}/{name}", version, file_hashes)
 
     with transaction.atomic():
-        # Serialises uploads into one namespace, so two first uploads cannot both create the adapter.
+        # Serialises uploads into one namespace, so two first uploads cannot both create the adapter (nor two
+        # uploads without a label take the same one).
         Namespace.objects.select_for_update().filter(pk=namespace.pk).first()
         adapter = Adapter.objects.filter(namespace=namespace, name=name).first()
+        version = version or next_free_label(adapter)
+        revision = compute_revision(f"{namespace.name}/{name}", version, file_hashes)
         if adapter is None:
             task_row, subtask_row = find_task(task, subtask, type or None)
             # A repository created empty (Hugging Face `create_repo`) becomes this adapter, keeping its privacy.

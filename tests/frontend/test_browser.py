@@ -66,7 +66,7 @@ def test_explore_filter_open_an_adapter_and_copy_its_snippet(page, browser_catal
     page.get_by_role("button", name="Copy: With adapters_core").click()
     expect(page.get_by_role("button", name="Copy: With adapters_core")).to_have_text("Copied")
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert 'model.load_adapter("sentiment/sst-2@ukp")' in copied
+    assert 'model.load_adapter("ukp/sst-2", version="' in copied
     assert f'os.environ["ADAPTERHUB_URL"] = "{page.url.split("/adapters/")[0]}"' in copied
     # The README's script was removed by the sanitiser; had it run, the title would say so.
     assert page.title() == "ukp/sst-2 · AdapterHub"

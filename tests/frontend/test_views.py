@@ -197,9 +197,9 @@ def test_adapter_page_shows_identifier_snippets_versions_and_citation(client, ca
     response = client.get("/adapters/ukp/sst-2/")
     html = response.content.decode()
     assert "sentiment/sst-2@ukp" in html
-    assert "model.load_adapter(&quot;sentiment/sst-2@ukp&quot;)" in html
+    assert "model.load_adapter(&quot;sentiment/sst-2@ukp&quot;" not in html
     # The reference library's default call: the hub serves pytorch_adapter.bin beside adapter.safetensors.
-    assert "adapter_name = model.load_adapter(&quot;ukp/sst-2&quot;)" in html
+    assert "adapter_name = model.load_adapter(&quot;ukp/sst-2&quot;, version=&quot;1&quot;)" in html
     assert "use_safetensors" not in html
     assert "HF_ENDPOINT&quot;] = &quot;http://testserver&quot;" in html
     assert "bert-base-uncased" in html and "Task adapter" in html
@@ -221,7 +221,7 @@ def test_the_peft_snippet_shows_when_the_current_version_is_served_with_peft_wei
     html = client.get("/adapters/ukp/sst-2/").content.decode()
     assert 'id="snippet-peft"' in html
     assert (
-        "PeftModel.from_pretrained(AutoModel.from_pretrained(&quot;bert-base-uncased&quot;), &quot;ukp/sst-2&quot;)"
+        "PeftModel.from_pretrained(AutoModel.from_pretrained(&quot;bert-base-uncased&quot;), &quot;ukp/sst-2&quot;, revision=&quot;1&quot;)"
         in html
     )
 

@@ -67,7 +67,7 @@ from hub.registry.repository_actions import delete_repository, require_owner
 from hub.registry.resolution import RESOLUTION_CACHE_SECONDS, resolve_adapter
 from hub.registry.search import suggestions
 from hub.registry.storage import HashingUploadHandler, IncomingFile
-from hub.registry.uploads import create_version, next_free_label
+from hub.registry.uploads import create_version
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
 ARCHITECTURE_CACHE_SECONDS = 60
@@ -301,12 +301,6 @@ class VersionListView(AdapterAPIView):
             )
         rest_fields = upload_metadata.fields_for(upload_metadata.REST)
         metadata = {field.name: form.get(field.name, "") for field in rest_fields}
-        if not metadata["version"].strip():
-            # Without a label the upload is the adapter's next version (as a Hugging Face commit is): a fixed
-            # default would name an existing version, and other files under it are refused (409).
-            metadata["version"] = next_free_label(
-                Adapter.objects.filter(namespace=namespace_row, name=name).first()
-            )
         result = create_version(
             namespace=namespace_row,
             name=name,
