@@ -26,7 +26,7 @@ from django.db import transaction
 from hub.registry.caching import registry_changed
 from hub.registry.choices import MemberRole
 from hub.registry.errors import Conflict, NotAllowed
-from hub.registry.models import Adapter, EmptyRepository, LfsUpload, Namespace
+from hub.registry.models import Adapter, EmptyRepository, LfsUpload, ModelRepository, Namespace
 from hub.registry.names import check_name
 from hub.registry.permissions import require_write, role_in
 
@@ -73,6 +73,7 @@ def move_repository(repository: Adapter | EmptyRepository, namespace: Namespace,
         taken = (
             Adapter.objects.filter(namespace=namespace, name=name).exists()
             or EmptyRepository.objects.filter(namespace=namespace, name=name).exists()
+            or ModelRepository.objects.filter(namespace=namespace, name=name).exists()
         )
         if taken:
             raise Conflict(

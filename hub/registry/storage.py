@@ -26,7 +26,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from adapters_core.directory import sha256_of_stream
-from hub.registry.models import AdapterVersion, Blob, LfsUpload, VersionFile
+from hub.registry.models import AdapterVersion, Blob, LfsUpload, ModelRevisionFile, VersionFile
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,9 @@ def blob_in_use():
     which would load every referenced id into memory."""
     as_file = VersionFile.objects.filter(blob=OuterRef("pk"))
     as_archive = AdapterVersion.objects.filter(archive=OuterRef("pk"))
-    return Exists(as_file) | Exists(as_archive)
+    # Files of base-model repositories (hub.registry.base_model_repositories) are blobs too.
+    as_model_file = ModelRevisionFile.objects.filter(blob=OuterRef("pk"))
+    return Exists(as_file) | Exists(as_archive) | Exists(as_model_file)
 
 
 def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[str, int]:
@@ -190,6 +192,7 @@ def delete_orphan_blobs(grace_period: timedelta = ORPHAN_GRACE_PERIOD) -> dict[s
             if (
                 locked is None
                 or locked.version_files.exists()
+                or locked.model_revision_files.exists()
                 or locked.lfs_uploads.exists()
                 or AdapterVersion.objects.filter(archive=locked).exists()
             ):

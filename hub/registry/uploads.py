@@ -50,6 +50,7 @@ from hub.registry.models import (
     AdapterVersion,
     BaseModel,
     EmptyRepository,
+    ModelRepository,
     Namespace,
     Subtask,
     Task,
@@ -578,6 +579,11 @@ def create_version(
         # uploads without a label take the same one).
         Namespace.objects.select_for_update().filter(pk=namespace.pk).first()
         adapter = Adapter.objects.filter(namespace=namespace, name=name).first()
+        if adapter is None and ModelRepository.objects.filter(namespace=namespace, name=name).exists():
+            raise Conflict(
+                f"{namespace.name}/{name} is a base model's repository (hub.registry.base_model_repositories): an "
+                "adapter needs a name of its own."
+            )
         version = version or next_free_label(adapter)
         revision = compute_revision(f"{namespace.name}/{name}", version, file_hashes)
         if adapter is None:

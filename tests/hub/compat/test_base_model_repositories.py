@@ -282,10 +282,6 @@ def test_the_base_model_page_shows_its_files_and_adapters_and_the_adapter_page_l
     assert client.get("/models/no-such-model/").status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub.registry.storage.blob_in_use does not know base-model files yet (the sweep must keep them)",
-)
 def test_the_orphan_sweep_keeps_the_blobs_of_base_models(tiny_bert_directory):
     from datetime import timedelta
 
