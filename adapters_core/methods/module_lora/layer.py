@@ -77,8 +77,9 @@ class ModuleLoRA(nn.Module):
         dropped = self.lora_dropout(x) if self.training and self.has_dropout else x
         update = F.linear(F.linear(dropped, self.lora_A), self.lora_B)
         if not self.use_dora:
-            # One fused multiply-add over the layer's output instead of a scaled copy and a sum.
-            return torch.add(output, update.to(output.dtype), alpha=self.scaling)
+            # PEFT's own arithmetic (nn.Linear calls, scaled, then added), so the outputs are bit for bit its own;
+            # a fused multiply-add rounds differently.
+            return output + (update * self.scaling).to(output.dtype)
         host = site.host
         weight_out_in = site.weight_out_in()
         norm = self.weight_norm(weight_out_in.to(x.dtype)).detach()
