@@ -418,7 +418,7 @@ def main():
                 ]
                 if failed:
                     raise RuntimeError(f"{key}: requests failed: {failed}")
-                kinds[key].append({"seconds": pushed["seconds"], "kinds": breakdown(requests)})
+                kinds[key].append({"seconds": pushed["seconds"], "requests": requests})
                 if key == "xet" and first_xet is None:
                     first_xet = pushed  # its folder stays: the second versions change its weights
             seconds["put"].append(
@@ -457,6 +457,7 @@ def main():
                     "label": label,
                     "seconds": pushed["seconds"],
                     "kinds": breakdown(requests),
+                    "requests": requests,
                     "stored": stored_xorb_bytes() - stored_before,
                     "tensors": f"{changed_tensors} of {tensors}",
                     "differing": differing_bytes(weights, changed),
@@ -495,30 +496,41 @@ def main():
         )
     for key, name in ROWS[:2]:
         median_run = sorted(kinds[key], key=lambda measured: measured["seconds"])[len(kinds[key]) // 2]
-        print_breakdown(f"{name}, its median run", median_run["seconds"], median_run["kinds"])
+        print_breakdown(f"{name}, its median run", median_run["seconds"], median_run["requests"])
     for second in second_versions:
         print_breakdown(
-            f"second version through Xet {second['label']} ({second['seconds']:.2f} s)", second["kinds"]
+            f"second version through Xet {second['label']}", second["seconds"], second["requests"]
         )
 
 
-def print_breakdown(title: str, upload_seconds: float, kinds: dict[str, dict]) -> None:
-    print(f"\nWhere the time went: {title}, by kind of request as nginx logged them\n")
-    print("| requests | count | answers | bytes received | sum of request times, s | span, s |")
-    print("|---|---:|---|---:|---:|---:|")
-    timed = [measured for kind, measured in kinds.items() if kind != "repository creation (not timed)"]
-    span = max(measured["last"] for measured in timed) - min(measured["first"] for measured in timed)
+def print_breakdown(title: str, upload_seconds: float, requests: list[dict]) -> None:
+    """Each kind of request of one upload, with when it ran (seconds from the upload's first request), and how
+    long no request was in flight: the client working on its own."""
+    timed = [request for request in requests if request["kind"] != "repository creation (not timed)"]
+    start = min(request["end"] - request["seconds"] for request in timed)
+    end = max(request["end"] for request in timed)
+    in_flight, reached = 0.0, start
+    for request in sorted(timed, key=lambda request: request["end"] - request["seconds"]):
+        begins = max(request["end"] - request["seconds"], reached)
+        in_flight += max(0.0, request["end"] - begins)
+        reached = max(reached, request["end"])
+    print(
+        f"\nWhere the time went: {title} ({upload_seconds:.2f} s), by kind of request as nginx logged them\n"
+    )
+    print("| requests | count | answers | bytes received | sum of request times, s | from, s | to, s |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    kinds = breakdown(timed)
     for kind, measured in sorted(kinds.items(), key=lambda item: item[1]["first"]):
         answers = ", ".join(f"{status} x{count}" for status, count in sorted(measured["answers"].items()))
         print(
             f"| {kind} | {measured['count']} | {answers} | {measured['bytes']:,} | {measured['seconds']:.2f} | "
-            f"{measured['last'] - measured['first']:.2f} |"
+            f"{measured['first'] - start:.2f} | {measured['last'] - start:.2f} |"
         )
-
     print(
-        f"\nFrom the first request of the upload to the end of the last: {span:.2f} s of the {upload_seconds:.2f} s "
-        "the call took; the rest is the client's own work before and between requests (reading and hashing the "
-        "file, and for Xet cutting it into chunks and compressing them)."
+        f"\nFirst request to last: {end - start:.2f} s of the {upload_seconds:.2f} s the call took; no request in "
+        f"flight for {end - start - in_flight:.2f} s of it, and {upload_seconds - (end - start):.2f} s before the first "
+        "or after the last: the client's own work (reading and hashing the file; for Xet also cutting it into "
+        "chunks and compressing them)."
     )
 
 
