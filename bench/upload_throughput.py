@@ -20,11 +20,12 @@ deduplicated) and pushes it
   once, as on the hub's upload paths, with nothing of the hub in between.
 
 Each is timed around the upload call alone (not the client's imports nor `create_repo`); MB/s (10^6 bytes) is
-the folder's bytes over that time, the median of --runs runs (a fresh repository each). Then a second version of
-the first run's Xet repository, with every tenth tensor replaced (from an empty client cache, so what is not sent
-is what the hub's deduplication answered): the bytes of xorbs the client sent and the xorb bytes the hub stored
-for it, each as a share of the file. nginx logs every request of the hub (time, bytes); the tables after the main
-one say where each upload's time went, by kind of request.
+the folder's bytes over that time, the median of --runs runs (a fresh repository each; the PUT sends the LFS
+push's weights). Then two second versions of the first run's Xet repository, each with every tenth tensor
+replaced: one pushed from an empty client cache (another machine: what is not sent is what the hub's
+deduplication answered), one from the first push's cache (the same machine); for each, the bytes of xorbs the
+client sent and the xorb bytes the hub stored, as shares of the file. nginx logs every request of the hub (time,
+bytes); the tables after the main one say where each upload's time went, by kind of request.
 
     .venv/bin/python bench/upload_throughput.py [--runs 3]
 
@@ -395,7 +396,7 @@ def main():
     log = workdir / "requests.log"
     load_before = os.getloadavg()
     seconds: dict[str, list[float]] = {key: [] for key, _ in ROWS}
-    kinds: dict[str, list[dict]] = {"xet": [], "lfs": []}
+    pushes: dict[str, list[dict]] = {"xet": [], "lfs": []}
     try:
         wait_for(f"{hub_url}/api/v1/tasks/")
         log_end = log.stat().st_size
@@ -418,7 +419,7 @@ def main():
                 ]
                 if failed:
                     raise RuntimeError(f"{key}: requests failed: {failed}")
-                kinds[key].append({"seconds": pushed["seconds"], "requests": requests})
+                pushes[key].append({"seconds": pushed["seconds"], "requests": requests})
                 if key == "xet" and first_xet is None:
                     first_xet = pushed  # its folder stays: the second versions change its weights
             seconds["put"].append(
@@ -495,7 +496,7 @@ def main():
             f"({100 * second['stored'] / len(weights):.1f}%) | |"
         )
     for key, name in ROWS[:2]:
-        median_run = sorted(kinds[key], key=lambda measured: measured["seconds"])[len(kinds[key]) // 2]
+        median_run = sorted(pushes[key], key=lambda measured: measured["seconds"])[len(pushes[key]) // 2]
         print_breakdown(f"{name}, its median run", median_run["seconds"], median_run["requests"])
     for second in second_versions:
         print_breakdown(
