@@ -230,8 +230,8 @@ def test_a_peft_upload_without_a_known_base_model_or_convertible_config_is_refus
         store_version(
             {**files, "adapter_config.json": json.dumps({**config, "base_model_name_or_path": None}).encode()}
         )
-    with pytest.raises(UploadRejected, match="use_dora"):
-        store_version({**files, "adapter_config.json": json.dumps({**config, "use_dora": True}).encode()})
+    with pytest.raises(UploadRejected, match="lora_bias"):
+        store_version({**files, "adapter_config.json": json.dumps({**config, "lora_bias": True}).encode()})
     with pytest.raises(UploadRejected, match="adapter_model.safetensors"):
         store_version({"adapter_config.json": files["adapter_config.json"], "adapter.safetensors": b"x"})
 
