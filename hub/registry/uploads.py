@@ -41,10 +41,9 @@ from adapters_core.methods.module_lora.peft_format import peft_adapter_config
 from adapters_core.upload_metadata import UploadMetadataError, check_upload_metadata
 from hub.registry.architectures import architecture_name_for
 from hub.registry.caching import registry_changed
-from hub.registry.choices import AdapterType, NamespaceKind
 from hub.registry.errors import BadRequest, Conflict, UploadRejected
 from hub.registry.fusions import FUSION_FILES, FusionMismatch, pair_fused_adapters, parse_fuses
-from hub.registry.lifecycle import enqueue_validation, set_default_version
+from hub.registry.lifecycle import enqueue_validation
 from hub.registry.models import (
     Adapter,
     AdapterVersion,
@@ -71,7 +70,6 @@ DEFAULT_VERSION_LABEL = "1"
 # An upload is an adapter directory, optionally with the files of an AdapterFusion (see hub.registry.fusions).
 UPLOAD_FILES = (*ALLOWED_FILES, *FUSION_FILES)
 # The one file an imported version points to: AdapterHub hosted each version as a zip archive.
-IMPORTED_ARCHIVE_NAME = "archive.zip"
 
 
 @dataclass
@@ -649,89 +647,3 @@ def create_version(
         transaction.on_commit(lambda: enqueue_validation(version_id), robust=True)
         transaction.on_commit(registry_changed)
     return UploadResult(new_version, created=True)
-
-
-# --------------------------------------------------------------------------------------------------
-# Adapters hosted elsewhere (AdapterHub's Hub repository)
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RemoteVersion:
-    """A version whose files are one archive at `url`, known by its sha256 (or, for old entries, sha1)."""
-
-    label: str
-    url: str
-    sha256: str = ""
-    sha1: str = ""
-
-
-def import_remote_adapter(
-    *,
-    namespace_name: str,
-    name: str,
-    model_name: str,
-    task: str,
-    subtask: str,
-    adapter_type: str,
-    config: AdapterConfig,
-    versions: list[RemoteVersion],
-    default_label: str = "",
-    description: str = "",
-    citation: str = "",
-) -> tuple[Adapter, bool, int]:
-    """Create or update the adapter `namespace_name/name` (an organisation's, created if missing) and record
-    its remote versions not recorded yet, in status `pending` with report `{"import": ...}` until their files
-    are fetched. `default_label` names the default version. Returns (adapter, created, versions recorded).
-    Raises a `RegistryError` for unknown names; call it inside a transaction."""
-    check_name(namespace_name, "organisation name")
-    check_name(name, "adapter name")
-    base_model = find_base_model(model_name)
-    task_row, subtask_row = find_task(task, subtask, None)
-    hash_value = config_hash(config)
-    namespace, _ = Namespace.objects.get_or_create(
-        name=namespace_name, defaults={"kind": NamespaceKind.ORGANIZATION}
-    )
-    adapter, created = Adapter.objects.update_or_create(
-        namespace=namespace,
-        name=name,
-        defaults={
-            "type": adapter_type if adapter_type in AdapterType.values else task_row.type,
-            "task": task_row,
-            "subtask": subtask_row,
-            "base_model": base_model,
-            "architecture_name": architecture_name_for(config, hash_value),
-            "config": config.to_dict(),
-            "config_hash": hash_value,
-            "description": description,
-            "citation": citation,
-        },
-    )
-    recorded = 0
-    for remote in versions:
-        if adapter.versions.filter(version=remote.label).exists():
-            continue
-        AdapterVersion.objects.create(
-            adapter=adapter,
-            version=remote.label,
-            revision=compute_revision(
-                adapter.full_name, remote.label, [(IMPORTED_ARCHIVE_NAME, remote.sha256 or remote.sha1)]
-            ),
-            report={
-                "import": {
-                    "url": remote.url,
-                    "sha256": remote.sha256,
-                    "sha1": remote.sha1,
-                    "state": "awaiting_fetch",
-                }
-            },
-        )
-        recorded += 1
-    if default_label:
-        default = adapter.versions.filter(version=default_label).first()
-        if default is None:
-            raise BadRequest(
-                f"default_version {default_label!r} is not among the listed versions", field="default_version"
-            )
-        set_default_version(adapter, default)
-    return adapter, created, recorded

@@ -29,8 +29,11 @@ if DJANGO_INSTALLED:
         monkeypatch.setenv("ADAPTERHUB_URL", live_server.url)
         monkeypatch.setenv("ADAPTERHUB_CACHE", str(tmp_path / "cache"))
         monkeypatch.setenv("ADAPTERHUB_CONFIG_DIR", str(tmp_path / "config"))
-        monkeypatch.delenv("ADAPTERHUB_TOKEN", raising=False)
-        monkeypatch.delenv("ADAPTERHUB_OFFLINE", raising=False)
+        # Set, then removed: the monkeypatch then restores the state before the test at its end, so a token
+        # the command put into the environment (`adapterhub ... --token`) does not reach later tests.
+        for variable in ("ADAPTERHUB_TOKEN", "ADAPTERHUB_OFFLINE"):
+            monkeypatch.setenv(variable, "")
+            monkeypatch.delenv(variable)
         return live_server.url
 
     @pytest.fixture

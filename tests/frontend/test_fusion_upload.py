@@ -150,7 +150,7 @@ def test_the_base_model_field_serves_a_config_that_names_none(signed_in, catalog
     refused = post_form(signed_in, files=as_uploads(files))
     assert refused.status_code == 400
     (error,) = refused.json()["errors"]["model_name"]
-    assert "has no base_model_name_or_path; send the form field model_name" in error["message"]
+    assert "has no base_model_name_or_path; name the base model (model_name=" in error["message"]
 
     unknown = post_form(signed_in, files=as_uploads(files), model_name="no-such-model")
     assert unknown.status_code == 400 and "model_name" in unknown.json()["errors"]

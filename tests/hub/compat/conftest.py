@@ -5,9 +5,21 @@
 a fresh interpreter.
 """
 
+import os
+import shutil
+
 import pytest
 
-from tests.factories import AdapterFactory, AdapterVersionFactory, ApiTokenFactory, MembershipFactory
+from hub.registry.choices import TokenScope
+from tests.factories import (
+    AdapterFactory,
+    AdapterVersionFactory,
+    ApiTokenFactory,
+    MembershipFactory,
+    UserFactory,
+)
+from tests.hub.compat.hf_requests import client_with, create_repo
+from tests.support.paths import REPO_ROOT
 
 
 @pytest.fixture
@@ -64,3 +76,50 @@ def private_adapter(transactional_db):
         "member_token": ApiTokenFactory(user=member, scope="read").raw,
         "outsider_token": ApiTokenFactory(scope="read").raw,
     }
+
+
+def client_python(virtualenv: str, installed_by: str):
+    """The interpreter of a client virtualenv of the project (the newest clients, beside the pinned ones of this
+    environment); the test is skipped without it, except under CI (`CI=true`), where it fails."""
+    python = REPO_ROOT / virtualenv / "bin" / "python"
+    if not python.exists():
+        message = f"{python} is missing: `{installed_by}` installs it"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return python
+
+
+@pytest.fixture
+def current_client_python():
+    """huggingface_hub 2.x with hf_xet alone (`make hf-current`)."""
+    return client_python(".venv-hf-current", "make hf-current")
+
+
+@pytest.fixture
+def newest_clients_python():
+    """The newest clients with torch: huggingface_hub 2.x with hf_xet, transformers 5 and peft (`make tf5`)."""
+    return client_python(".venv-tf5", "make tf5")
+
+
+@pytest.fixture
+def isolated_storage(settings, tmp_path):
+    """Blobs, xorbs and staged uploads in folders of this test, so what is left over can be checked."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "staging")
+    os.makedirs(settings.FILE_UPLOAD_TEMP_DIR)
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.fixture
+def alice_token():
+    return ApiTokenFactory(user=UserFactory(username="alice"), scope=TokenScope.WRITE)
+
+
+@pytest.fixture
+def alice_client(alice_token):
+    """A write client of alice, with her private repository `alice/lora` created empty."""
+    client = client_with(alice_token)
+    assert create_repo(client, "lora", private=True).status_code == 200
+    return client

@@ -23,20 +23,9 @@ from tests.support.validation import wait_until_validated
 
 pytestmark = pytest.mark.e2e
 
-CURRENT_CLIENT_PYTHON = REPO_ROOT / ".venv-hf-current" / "bin" / "python"
 SCRIPT = REPO_ROOT / "tests" / "hub" / "compat" / "hf_current_client_script.py"
 VALIDATION_TIMEOUT_SECONDS = 180
 CARD = b"---\nlicense: mit\ntags:\n- adapterhub:sentiment/sst-2\n---\n# A private adapter\n"
-
-
-@pytest.fixture
-def current_client_python():
-    if not CURRENT_CLIENT_PYTHON.exists():
-        message = f"{CURRENT_CLIENT_PYTHON} is missing: `make hf-current` installs the newest huggingface_hub"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CURRENT_CLIENT_PYTHON
 
 
 def run_current_client(python, hub_url: str, token: str, tmp_path, **arguments) -> dict:

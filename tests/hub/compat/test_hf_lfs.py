@@ -3,7 +3,6 @@ stores (only bytes matching the announced sha256 and size), and verification."""
 
 import hashlib
 import os
-import shutil
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,31 +22,9 @@ from tests.hub.compat.hf_requests import (
     put_object,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_storage")]
 
 WEIGHTS = os.urandom(3000)
-
-
-@pytest.fixture(autouse=True)
-def isolated_storage(settings, tmp_path):
-    """Blobs and staged uploads in folders of this test, so what is left over can be checked."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "staging")
-    os.makedirs(settings.FILE_UPLOAD_TEMP_DIR)
-    yield
-    shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-@pytest.fixture
-def alice_token():
-    return ApiTokenFactory(user=UserFactory(username="alice"), scope=TokenScope.WRITE)
-
-
-@pytest.fixture
-def alice_client(alice_token):
-    client = client_with(alice_token)
-    assert create_repo(client, "lora", private=True).status_code == 200
-    return client
 
 
 def stored_files() -> list[str]:

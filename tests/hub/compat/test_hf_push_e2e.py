@@ -50,11 +50,6 @@ def hub(web_server, celery_worker_process, tmp_path):
     return {"url": web_server.url, "tokens": tokens, "tmp": tmp_path}
 
 
-# The newest clients with their defaults (huggingface_hub 2.x with hf_xet, transformers 5, peft): the
-# transformers 5 environment (`make tf5`, which `make test` builds).
-NEWEST_CLIENTS_PYTHON = REPO_ROOT / ".venv-tf5" / "bin" / "python"
-
-
 def run_client(hub, action: str, token: str | None, python=sys.executable, **arguments) -> dict:
     """Run one client action in a fresh interpreter (`python`: the pinned clients of this environment by
     default); returns what it printed (raises with its stderr)."""
@@ -253,28 +248,24 @@ def test_peft_push_to_hub_with_defaults(hub):
     assert_same_tensors(tmp / "pushed.st", tmp / "loaded.st")
 
 
-@pytest.fixture
-def newest_clients():
-    if not NEWEST_CLIENTS_PYTHON.exists():
-        message = f"{NEWEST_CLIENTS_PYTHON} is missing: `make tf5` installs the newest clients"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return NEWEST_CLIENTS_PYTHON
-
-
-def test_the_newest_clients_publish_with_their_defaults(hub, newest_clients, tmp_path):
+def test_the_newest_clients_python_publish_with_their_defaults(hub, newest_clients_python, tmp_path):
     """PEFT's `push_to_hub` and `hf upload` from huggingface_hub 2.x (uploads through Xet), transformers 5 and
     peft, then loaded back by both client generations."""
     tmp, token = hub["tmp"], hub["tokens"]["alice"]
 
     pushed = run_client(
-        hub, "push-peft", token, python=newest_clients, repo="newest-lora", seed=5, tensors=str(tmp / "n.st")
+        hub,
+        "push-peft",
+        token,
+        python=newest_clients_python,
+        repo="newest-lora",
+        seed=5,
+        tensors=str(tmp / "n.st"),
     )
 
     version = wait_until_final(pushed["commit"])
     assert version.status == VersionStatus.VALID, version.report
-    for python, loaded in ((newest_clients, "newest.st"), (sys.executable, "pinned.st")):
+    for python, loaded in ((newest_clients_python, "newest.st"), (sys.executable, "pinned.st")):
         answer = run_client(
             hub, "load-peft", token, python=python, repo="alice/newest-lora", tensors=str(tmp / loaded)
         )
@@ -286,7 +277,7 @@ def test_the_newest_clients_publish_with_their_defaults(hub, newest_clients, tmp
     folder.mkdir()
     for name, content in adapter_directory_files("tiny-bert").items():
         (folder / name).write_bytes(content)
-    hf = newest_clients.parent / "hf"
+    hf = newest_clients_python.parent / "hf"
     environment = {"PATH": os.environ["PATH"], "HF_ENDPOINT": hub["url"], "HF_TOKEN": token,
                    "HF_HOME": str(tmp / "hf-home-cli"), "HF_HUB_DISABLE_TELEMETRY": "1",
                    "HF_HUB_DISABLE_UPDATE_CHECK": "1"}  # fmt: skip

@@ -17,10 +17,8 @@ from hub.registry.lifecycle import promote_to_default
 from hub.registry.models import Adapter, AdapterVersion, LfsUpload
 from tests.factories import ApiTokenFactory, MembershipFactory, SubtaskFactory, UserFactory
 from tests.hub.validation.adapters import adapter_directory_files
-from tests.support.paths import REPO_ROOT
 from tests.support.seeding import ensure_tiny_base_models
 
-CURRENT_CLIENT = REPO_ROOT / ".venv-hf-current" / "bin"
 CARD = b"---\nlicense: mit\ntags:\n- adapterhub:sentiment/sst-2\n---\n# An adapter\n"
 
 
@@ -197,17 +195,7 @@ def test_move_repo_keeps_versions_and_downloads(hub, alice, adapter_folder):
     assert Adapter.objects.get(name="sentiment").namespace.name == "lab"
 
 
-@pytest.fixture
-def current_client():
-    if not (CURRENT_CLIENT / "python").exists():
-        message = f"{CURRENT_CLIENT} is missing: `make hf-current` installs the newest huggingface_hub"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CURRENT_CLIENT
-
-
-def run_current(current_client, endpoint, token, tmp_path, *command, script=None):
+def run_current(current_client_python, endpoint, token, tmp_path, *command, script=None):
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HF_ENDPOINT": endpoint,
@@ -217,9 +205,9 @@ def run_current(current_client, endpoint, token, tmp_path, *command, script=None
         "HF_HUB_DISABLE_UPDATE_CHECK": "1",
     }
     argv = (
-        [str(current_client / "python"), "-c", script, *command]
+        [str(current_client_python), "-c", script, *command]
         if script
-        else [str(current_client / command[0]), *command[1:]]
+        else [str(current_client_python.parent / command[0]), *command[1:]]
     )
     finished = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stdout + finished.stderr
@@ -249,12 +237,14 @@ print(json.dumps({"private": private, "commits": commits, "missing_folder": miss
 """
 
 
-def test_the_newest_client_and_its_commands(hub, alice, adapter_folder, current_client, tmp_path):
+def test_the_newest_client_and_its_commands(hub, alice, adapter_folder, current_client_python, tmp_path):
     _, first, second = publish_two_commits(hub, alice["token"], adapter_folder)
 
     # The first version stays reachable by its revision while the README's deletion validates.
     answer = json.loads(
-        run_current(current_client, hub, alice["token"], tmp_path, first.oid, script=CURRENT_CLIENT_CALLS)
+        run_current(
+            current_client_python, hub, alice["token"], tmp_path, first.oid, script=CURRENT_CLIENT_CALLS
+        )
         .strip()
         .splitlines()[-1]
     )
@@ -266,13 +256,15 @@ def test_the_newest_client_and_its_commands(hub, alice, adapter_folder, current_
 
     # `hf repos create --private`, `hf repos settings`, `hf repos move`, `hf repos delete`.
     hf = ("hf", "repos")
-    run_current(current_client, hub, alice["token"], tmp_path, *hf, "create", "alice/cli", "--private")
+    run_current(current_client_python, hub, alice["token"], tmp_path, *hf, "create", "alice/cli", "--private")
     from hub.registry.models import EmptyRepository
 
     assert EmptyRepository.objects.get(name="cli").private
-    run_current(current_client, hub, alice["token"], tmp_path, *hf, "settings", "alice/cli", "--public")
+    run_current(
+        current_client_python, hub, alice["token"], tmp_path, *hf, "settings", "alice/cli", "--public"
+    )
     assert not EmptyRepository.objects.get(name="cli").private
-    run_current(current_client, hub, alice["token"], tmp_path, *hf, "move", "alice/cli", "lab/cli")
+    run_current(current_client_python, hub, alice["token"], tmp_path, *hf, "move", "alice/cli", "lab/cli")
     assert EmptyRepository.objects.get(name="cli").namespace.name == "lab"
-    run_current(current_client, hub, alice["token"], tmp_path, *hf, "delete", "lab/cli", "--yes")
+    run_current(current_client_python, hub, alice["token"], tmp_path, *hf, "delete", "lab/cli", "--yes")
     assert not EmptyRepository.objects.exists()

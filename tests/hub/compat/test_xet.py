@@ -5,7 +5,6 @@ xorb and shard uploads that end as the blob a commit's `lfsFile` names, global d
 
 import hashlib
 import os
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -23,32 +22,10 @@ from tests.factories import ApiTokenFactory, UserFactory, adapter_config_json, w
 from tests.hub.compat import xet_client
 from tests.hub.compat.hf_requests import client_with, commit, create_repo, lfs_file, regular_file
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_storage")]
 
 # Weights large enough for several chunks, compressible enough that LZ4 and byte grouping change them.
 WEIGHTS = weights_bytes(seed=3, size=80)  # 25 kB of float32
-
-
-@pytest.fixture(autouse=True)
-def isolated_storage(settings, tmp_path):
-    """Blobs, xorbs and staged uploads in folders of this test, so what is left over can be checked."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "staging")
-    os.makedirs(settings.FILE_UPLOAD_TEMP_DIR)
-    yield
-    shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-@pytest.fixture
-def alice_token():
-    return ApiTokenFactory(user=UserFactory(username="alice"), scope=TokenScope.WRITE)
-
-
-@pytest.fixture
-def alice_client(alice_token):
-    client = client_with(alice_token)
-    assert create_repo(client, "lora", private=True).status_code == 200
-    return client
 
 
 def xet_token(client, repo="alice/lora", operation="write", revision="main") -> str:

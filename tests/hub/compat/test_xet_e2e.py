@@ -29,7 +29,6 @@ from tests.support.validation import wait_until_validated
 
 pytestmark = pytest.mark.e2e
 
-CURRENT_CLIENT_PYTHON = REPO_ROOT / ".venv-hf-current" / "bin" / "python"
 SCRIPT = REPO_ROOT / "tests" / "hub" / "compat" / "hf_xet_client_script.py"
 VALIDATION_TIMEOUT_SECONDS = 180
 CARD = b"---\nlicense: mit\ntags:\n- adapterhub:sentiment/sst-2\n---\n# An adapter pushed through Xet\n"
@@ -45,16 +44,6 @@ WIDE_BOTTLENECK = {
     "original_ln_after": True,
     "residual_before_ln": True,
 }
-
-
-@pytest.fixture
-def current_client_python():
-    if not CURRENT_CLIENT_PYTHON.exists():
-        message = f"{CURRENT_CLIENT_PYTHON} is missing: `make hf-current` installs the newest huggingface_hub"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CURRENT_CLIENT_PYTHON
 
 
 def run_client(python, hub_url: str, token: str, hf_home, **arguments) -> dict:

@@ -112,6 +112,9 @@ def test_peft_directories_on_any_linear_layer_through_rest_and_hf_push_load_back
     # This library's default call, resolving the name on the hub for the base model it was made from.
     monkeypatch.setenv("ADAPTERHUB_URL", web_server.url)
     monkeypatch.setenv("ADAPTERHUB_CACHE", str(tmp_path / "adapterhub-cache"))
+    # Anonymous, as a reader is: no token from the environment or a login stored by another test.
+    monkeypatch.setenv("ADAPTERHUB_CONFIG_DIR", str(tmp_path / "adapterhub-config"))
+    monkeypatch.delenv("ADAPTERHUB_TOKEN", raising=False)
     for repo, case in repos.items():
         model_name = CASES[case][0]
         model = add_adapter_support(base_model(model_name))

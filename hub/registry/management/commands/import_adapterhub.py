@@ -2,8 +2,8 @@
 
 Reads `architectures/*.yaml`, `tasks/<type>/*.yaml`, `subtasks/<type>/*.yaml` and `adapters/<org>/*.yaml`,
 in that order, each file in its own transaction: a bad file is reported and skipped, the rest imports.
-Adapters go through the registry's uploads module (`import_remote_adapter`), so names, base models and
-tasks are checked as for uploads.
+Adapters go through the registry's rules (`hub.registry.remote_imports.import_remote_adapter`), so names, base
+models and tasks are checked as for uploads.
 Adapter weights there are zip files hosted elsewhere; their URLs and checksums are recorded on the
 imported versions (status `pending`, report `{"import": ...}`), to be fetched when reachable.
 Importing again updates metadata and skips versions already recorded.
@@ -21,7 +21,7 @@ from hub.registry.caching import registry_changed
 from hub.registry.choices import AdapterType
 from hub.registry.errors import RegistryError
 from hub.registry.models import Architecture, Subtask, Task
-from hub.registry.uploads import RemoteVersion, import_remote_adapter
+from hub.registry.remote_imports import RemoteVersion, import_remote_adapter
 
 CONFIG_OVERRIDE_KEYS = ("non_linearity", "reduction_factor")
 
