@@ -1,5 +1,7 @@
 """Rows the migrations seed, put back for tests that run after a transactional test flushed them."""
 
+from transformers import AutoConfig
+
 from hub.registry.models import Architecture, BaseModel, Subtask, Task
 from hub.registry.seed import (
     lora_site_table,
@@ -8,7 +10,7 @@ from hub.registry.seed import (
     seed_base_models,
     seed_taxonomy,
 )
-from tests.hub.validation.adapters import TINY_BASE_CONFIGS, transformers_config
+from tests.hub.validation.adapters import TINY_BASE_CONFIGS
 
 
 def seed_builtins() -> None:
@@ -24,8 +26,14 @@ def seed_builtins() -> None:
 
 def ensure_tiny_base_models() -> None:
     """BaseModel rows for the tiny configs (transactional tests flush the table, so create them per test)."""
-    for model_name, config in TINY_BASE_CONFIGS.items():
-        transformers = transformers_config(model_name)
+    ensure_base_models(TINY_BASE_CONFIGS)
+
+
+def ensure_base_models(configs: dict[str, dict]) -> None:
+    """BaseModel rows for `configs` (model name -> transformers config.json), as the seed stores them."""
+    for model_name, config in configs.items():
+        values = dict(config)
+        transformers = AutoConfig.for_model(values.pop("model_type"), **values)
         BaseModel.objects.get_or_create(
             model_name=model_name,
             defaults=dict(

@@ -107,22 +107,9 @@ def transformers_config(model_name: str):
 
 def ensure_extra_base_models() -> None:
     """BaseModel rows for the tiny Llama and T5 (tests.support.seeding adds BERT, GPT-2 and DistilBERT)."""
-    from hub.registry.models import BaseModel
-    from hub.registry.seed import lora_site_table, parameter_count
+    from tests.support.seeding import ensure_base_models
 
-    for model_name, config in EXTRA_BASE_CONFIGS.items():
-        transformers = transformers_config(model_name)
-        BaseModel.objects.get_or_create(
-            model_name=model_name,
-            defaults=dict(
-                model_type=config["model_type"],
-                hidden_size=transformers.hidden_size,
-                num_hidden_layers=transformers.num_hidden_layers,
-                parameter_count=parameter_count(config),
-                lora_sites=lora_site_table(config),
-                config=config,
-            ),
-        )
+    ensure_base_models(EXTRA_BASE_CONFIGS)
 
 
 def base_model(model_name: str):
