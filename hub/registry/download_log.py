@@ -5,7 +5,9 @@ where it lies" for `DOWNLOADS_DECISION_SECONDS` and serves repeated downloads of
 nginx's own speed. Django does not see those requests, so nginx logs each download of the REST files route to
 `DOWNLOADS_NGINX_LOG`, one line each (`log_format hub_downloads`):
 
-    <adapter id> <method> <status> "<Range header>"
+    <adapter id>/<version id> <method> <status> "<Range header>"
+
+(lines written before versions were counted have the adapter id alone, and count for the adapter only)
 
 `count_logged_downloads` (a periodic Celery task: hub.registry.tasks) reads the lines added since its last
 read, counts them by the rule Django applies to the downloads it answers itself
@@ -29,7 +31,7 @@ from hub.registry.models import DownloadLogPosition
 
 logger = logging.getLogger(__name__)
 
-LOG_LINE = re.compile(r'^(\d{1,18}) (\S+) (\d{3}) "(.*)"$')
+LOG_LINE = re.compile(r'^(\d{1,18})(?:/(\d{1,18}))? (\S+) (\d{3}) "(.*)"$')
 # At most this much of the log per call (about 400,000 downloads); the next call reads on.
 MAX_READ_BYTES = 16 * 1024 * 1024
 
@@ -63,9 +65,9 @@ def count_logged_downloads(path: str = "") -> int:
                 if match is None:
                     unreadable += 1
                     continue
-                adapter_id, method, status, range_header = match.groups()
+                adapter_id, version_id, method, status, range_header = match.groups()
                 if counts_as_download(method, int(status), "" if range_header == "-" else range_header):
-                    counts[int(adapter_id)] += 1
+                    counts[(int(adapter_id), int(version_id) if version_id else None)] += 1
             write_download_counts(counts)
             position.inode, position.offset = stat.st_ino, offset + complete
             position.save(update_fields=["inode", "offset"])

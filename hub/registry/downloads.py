@@ -213,12 +213,18 @@ def _accel_redirect(blob: Blob, content_type: str) -> HttpResponse:
 
 
 def download_decision(
-    blob: Blob, filename: str, *, counts_for: int | None, shared: bool, extra_headers: dict | None = None
+    blob: Blob,
+    filename: str,
+    *,
+    counts_for: tuple[int, int] | None,
+    shared: bool,
+    extra_headers: dict | None = None,
 ) -> HttpResponse:
     """Django's answer to the access check nginx makes before it serves a file on its own (deploy/nginx.conf,
     the REST files route and the Hugging Face `resolve/` route): the file may be sent, with `extra_headers`. nginx sends `X-Download-File` (a path under the media root)
     with this answer's ETag, Content-Disposition and Cache-Control, answering Range itself, and logs a download
-    of the adapter `X-Download-Counts-For` names (hub.registry.download_log). `shared`: the answer holds for
+    of the adapter and version `X-Download-Counts-For` names, as `adapter_id/version_id`
+    (hub.registry.download_log). `shared`: the answer holds for
     everyone (a public, valid file), so nginx reuses it for `DOWNLOADS_DECISION_SECONDS`; otherwise never."""
     response = HttpResponse(headers=extra_headers)
     response["X-Download-File"] = blob.file.name
@@ -228,7 +234,7 @@ def download_decision(
     # nginx's cache follows X-Accel-Expires before Cache-Control, which is meant for the bytes.
     response["X-Accel-Expires"] = str(settings.DOWNLOADS_DECISION_SECONDS if shared else 0)
     if counts_for is not None:
-        response["X-Download-Counts-For"] = str(counts_for)
+        response["X-Download-Counts-For"] = "{}/{}".format(*counts_for)
     return response
 
 
@@ -245,16 +251,16 @@ def counts_as_download(method: str, status: int, range_header: str) -> bool:
     return method == "GET" and (status == 200 or (status == 206 and range_header.startswith("bytes=0-")))
 
 
-def count_download(request, response, adapter_id: int) -> None:
-    """Count a download of the adapter if `response` (from `blob_response`) delivers the start of the file to
+def count_download(request, response, adapter_id: int, version_id: int) -> None:
+    """Count a download of the adapter's version if `response` (from `blob_response`) delivers the start of the file to
     a GET. When nginx or object storage sends the bytes, they answer a Range that applies with 206."""
     range_header = _applicable_range(request, response["ETag"]) or ""
     status = (206 if range_header else 200) if hands_off_delivery(response) else response.status_code
     if counts_as_download(request.method, status, range_header):
-        record_download(adapter_id)
+        record_download(adapter_id, version_id)
 
 
-def record_download(adapter_id: int) -> None:
-    """Count one download of an adapter (a GET of its weights or of its AdapterHub archive); see
+def record_download(adapter_id: int, version_id: int) -> None:
+    """Count one download of a version of an adapter (a GET of its weights or of its AdapterHub archive); see
     `hub.registry.download_counts` for when it is written."""
-    download_counts.add(adapter_id)
+    download_counts.add(adapter_id, version_id)

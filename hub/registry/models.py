@@ -367,6 +367,10 @@ class AdapterVersion(models.Model):
     # the client sent them; empty for a REST or web upload, whose title is then "Upload version <label>".
     commit_title = models.CharField(max_length=500, blank=True)
     commit_description = models.TextField(blank=True)
+    # Downloads of this version, counted exactly as the adapter's `download_count` (the same rule, buffer and
+    # nginx log: hub.registry.download_counts); the adapter's count is the sum over its versions plus the
+    # downloads counted before versions had a count of their own.
+    download_count = models.PositiveBigIntegerField(default=0)
 
     objects = AdapterVersionQuerySet.as_manager()
 

@@ -78,5 +78,5 @@ class ArchiveView(IndexView):
             f"{version.adapter.name}-{version.version}.zip",
             {"Cache-Control": IMMUTABLE_CACHE_CONTROL},
         )
-        count_download(request, response, version.adapter_id)
+        count_download(request, response, version.adapter_id, version.pk)
         return response

@@ -173,6 +173,7 @@ class ResolvedFile:
     """What `resolve/{rev}/{path}` serves: the file's blob and the headers the clients read."""
 
     adapter_id: int | None  # None for a base model's file: downloads are counted for adapters
+    version_id: int | None  # and for their versions
     shared: bool  # a file everyone may download: public adapter, valid version
     revision: str
     name: str
@@ -213,7 +214,7 @@ class ResolveFileView(RepositoryReadView):
         resolved = self.resolve(namespace, name, revision, path)
         response = blob_response(request, resolved.blob, resolved.name, extra_headers=resolved.headers())
         if resolved.name == COUNTED_FILE and resolved.adapter_id is not None:
-            count_download(request, response, resolved.adapter_id)
+            count_download(request, response, resolved.adapter_id, resolved.version_id)
         return response
 
     def resolve(self, namespace, name, revision, path) -> ResolvedFile:
@@ -221,10 +222,10 @@ class ResolveFileView(RepositoryReadView):
         repository = self.readable_repository(namespace, name, revision)
         if isinstance(repository, ModelRepository):
             version = find_model_revision(repository, revision)
-            adapter_id, served_to_all = None, not repository.private
+            adapter_id, version_id, served_to_all = None, None, not repository.private
         else:
             version = find_version(repository, revision)
-            adapter_id = repository.pk
+            adapter_id, version_id = repository.pk, version.pk
             served_to_all = not repository.private and version.status == VersionStatus.VALID
         file = next((f for f in version.files.all() if f.name == path), None)
         if file is None:
@@ -235,7 +236,7 @@ class ResolveFileView(RepositoryReadView):
                 f"({version.revision}); its files: {', '.join(f.name for f in version.files.all())}.",
                 commit=version.revision,
             )
-        return ResolvedFile(adapter_id, served_to_all, version.revision, file.name, file.blob)
+        return ResolvedFile(adapter_id, version_id, served_to_all, version.revision, file.name, file.blob)
 
     def decision(self, namespace, name, revision, path):
         """nginx's download decision (see the class)."""
@@ -249,10 +250,11 @@ class ResolveFileView(RepositoryReadView):
                 return HttpResponseForbidden()
             if anonymous_main:
                 cache.set(key, resolved, MAIN_DECISION_CACHE_SECONDS)
+        counted = resolved.name == COUNTED_FILE and resolved.adapter_id is not None  # not for base models
         return download_decision(
             resolved.blob,
             resolved.name,
-            counts_for=resolved.adapter_id if resolved.name == COUNTED_FILE else None,  # None for base models
+            counts_for=(resolved.adapter_id, resolved.version_id) if counted else None,
             # Only a named revision's decision may be reused by nginx: main's is asked for every time.
             shared=resolved.shared and revision != MAIN_REVISION,
             extra_headers=resolved.headers(),

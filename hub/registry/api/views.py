@@ -482,11 +482,11 @@ def download_file(request, namespace, name, version, file_name):
             raise Http404(f"{namespace}/{name} version {version} has no such file (or it is private).")
     adapter_id = item.version.adapter_id
     if deciding:
-        counted = adapter_id if file_name == COUNTED_FILE else None
+        counted = (adapter_id, item.version.pk) if file_name == COUNTED_FILE else None
         return download_decision(item.blob, file_name, counts_for=counted, shared=shared)
     response = blob_response(request, item.blob, file_name, {"Cache-Control": IMMUTABLE_CACHE_CONTROL})
     if file_name == COUNTED_FILE:
-        count_download(request, response, adapter_id)
+        count_download(request, response, adapter_id, item.version.pk)
     return response
 
 

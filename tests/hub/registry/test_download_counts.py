@@ -1,4 +1,5 @@
-"""Download counts written in batches (DOWNLOAD_COUNT_FLUSH_SECONDS above 0): one UPDATE per adapter."""
+"""Download counts written in batches (DOWNLOAD_COUNT_FLUSH_SECONDS above 0): one UPDATE per adapter and one
+per version."""
 
 import pytest
 from django.db import connection
@@ -32,6 +33,10 @@ def count_of(adapter: Adapter) -> int:
     return Adapter.objects.get(pk=adapter.pk).download_count
 
 
+def version_count_of(adapter: Adapter) -> int:
+    return adapter.versions.get(version="1").download_count
+
+
 @pytest.fixture
 def empty_buffer():
     download_counts.flush()
@@ -49,13 +54,15 @@ def test_downloads_wait_in_the_process_and_are_written_in_one_update_per_adapter
         assert client.get(weights_url(adapter)).status_code == 200
     # Not written yet: the requests left without touching the adapters' rows.
     assert (count_of(first), count_of(second)) == (0, 0)
-    assert empty_buffer.pending() == {first.pk: 3, second.pk: 1}
+    first_version, second_version = first.versions.get().pk, second.versions.get().pk
+    assert empty_buffer.pending() == {(first.pk, first_version): 3, (second.pk, second_version): 1}
 
     with CaptureQueriesContext(connection) as queries:
         empty_buffer.flush()
     updates = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("UPDATE")]
-    assert len(updates) == 2
+    assert len(updates) == 4  # two adapters, two versions
     assert (count_of(first), count_of(second)) == (3, 1)
+    assert (version_count_of(first), version_count_of(second)) == (3, 1)
     assert empty_buffer.pending() == {}
 
 
@@ -75,5 +82,5 @@ def test_zero_writes_every_download_at_once(client, settings, empty_buffer):
     settings.DOWNLOAD_COUNT_FLUSH_SECONDS = 0
     adapter = published("direct")
     assert client.get(weights_url(adapter)).status_code == 200
-    assert count_of(adapter) == 1
+    assert count_of(adapter) == 1 and version_count_of(adapter) == 1
     assert empty_buffer.pending() == {}

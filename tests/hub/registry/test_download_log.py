@@ -118,3 +118,25 @@ def test_while_one_worker_reads_the_log_another_leaves_it_alone(tmp_path, adapte
         release.set()
         holder.join(10)
     assert tasks.count_logged_downloads() == 1 and downloads(first) == 1
+
+
+def test_a_line_with_a_version_counts_for_the_version_too(tmp_path, adapters):
+    from hub.registry.models import AdapterVersion
+    from tests.factories import AdapterVersionFactory
+
+    first, _ = adapters
+    one, two = (AdapterVersionFactory(adapter=first, version=label) for label in ("1", "2"))
+    log = tmp_path / "downloads.log"
+    write(
+        log,
+        f'{first.pk}/{one.pk} GET 200 "-"',
+        f'{first.pk}/{two.pk} GET 200 "-"',
+        f'{first.pk}/{two.pk} GET 200 "-"',
+    )
+    write(
+        log, f'{first.pk}/{two.pk} GET 206 "bytes=100-"', f'{first.pk} GET 200 "-"'
+    )  # an old line: the adapter's
+    assert count_logged_downloads(str(log)) == 4
+    assert downloads(first) == 4
+    counts = dict(AdapterVersion.objects.filter(adapter=first).values_list("version", "download_count"))
+    assert counts == {"1": 1, "2": 2}

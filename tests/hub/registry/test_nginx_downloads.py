@@ -167,7 +167,9 @@ def test_django_decides_for_nginx_without_counting(live_server, accel, settings)
     assert weights.headers["X-Accel-Expires"] == str(
         settings.DOWNLOADS_DECISION_SECONDS
     )  # holds for everyone
-    assert weights.headers["X-Download-Counts-For"] == str(Adapter.objects.get(name="decided").pk)
+    decided = Adapter.objects.get(name="decided")
+    version = decided.versions.get()
+    assert weights.headers["X-Download-Counts-For"] == f"{decided.pk}/{version.pk}"
     assert weights.headers["ETag"] == f'"{SHA256}"'
     config = requests.get(
         public.replace("adapter.safetensors", "adapter_config.json"), headers=ask, timeout=10
