@@ -32,9 +32,11 @@ worker: $(INSTALLED)
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-# Debian's nginx runs deploy/nginx.conf in the download tests (tests/hub/registry/test_nginx_downloads.py).
+# Debian's nginx, with the JavaScript module deploy/nginx.conf loads, runs deploy/nginx.conf in the download tests
+# (tests/hub/registry/test_nginx_downloads.py).
+NGINX_JS_MODULE := /usr/lib/nginx/modules/ngx_http_js_module.so
 nginx:
-	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
+	@(command -v nginx >/dev/null || test -x /usr/sbin/nginx) && test -f $(NGINX_JS_MODULE) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-http-js >/dev/null)
 
 # The newest huggingface_hub (2.x, with hf_xet; no torch) in a virtualenv of its own: a test runs it against the
 # live hub (tests/hub/compat/test_hf_current_client_e2e.py). Built once; `rm -rf .venv-hf-current` rebuilds it.

@@ -74,6 +74,8 @@ def server_environment(media_root: Path, adapter_count: int) -> dict:
         DJANGO_SETTINGS_MODULE="bench.api_load_site.settings",
         DATABASE_URL=database_url(adapter_count),
         MEDIA_ROOT=str(media_root),
+        # Where nginx reads the registry's generation token (deploy/nginx.conf keys its decisions with it).
+        REGISTRY_GENERATION_FILE=str(media_root / "registry-generation"),
         # The throttles still run on every request; the budget is just larger than the load.
         THROTTLE_ANON="1000000000/hour",
         THROTTLE_USER="1000000000/hour",
@@ -349,9 +351,12 @@ def start_nginx(static_root: Path, media_root: Path, workdir: Path) -> subproces
     """nginx serving the yardsticks' static files; deploy/nginx.conf in front of gunicorn (the production
     path, written to `deployed.conf` by `deploy.local_nginx`); and the bare X-Accel-Redirect app behind the
     same kind of proxy location."""
+    from deploy.local_nginx import module_lines
+
     config = workdir / "nginx.conf"
     config.write_text(
-        f"""
+        module_lines()
+        + f"""
 worker_processes auto;
 pid {workdir}/nginx.pid;
 error_log {workdir}/error.log;
@@ -443,6 +448,7 @@ def main():
             media_root=media_root,
             static_root=static_root,
             work_dir=workdir,
+            registry_generation_file=media_root / "registry-generation",
         )
     except ValueError as exc:
         sys.exit(f"{exc}: update deploy/local_nginx.py")

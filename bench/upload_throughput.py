@@ -140,6 +140,7 @@ def server_environment() -> dict:
         DATABASE_URL=DATABASE_URL,
         CELERY_BROKER_URL=BROKER_URL,
         MEDIA_ROOT=str(MEDIA_ROOT),
+        REGISTRY_GENERATION_FILE=str(MEDIA_ROOT / "registry-generation"),
         LOG_LEVEL="WARNING",
         THROTTLE_ANON="1000000000/hour",
         THROTTLE_USER="1000000000/hour",
@@ -168,7 +169,7 @@ def fresh_database(environment: dict) -> str:
 
 def nginx_config(workdir: Path, gunicorn_port: int, hub_port: int, put_port: int) -> Path:
     """deploy/nginx.conf in front of gunicorn, logging each request; a second server taking plain PUTs."""
-    from deploy.local_nginx import local_nginx_config
+    from deploy.local_nginx import local_nginx_config, module_lines
 
     static_root = workdir / "static"
     static_root.mkdir()
@@ -179,11 +180,13 @@ def nginx_config(workdir: Path, gunicorn_port: int, hub_port: int, put_port: int
         media_root=MEDIA_ROOT,
         static_root=static_root,
         work_dir=workdir,
+        registry_generation_file=MEDIA_ROOT / "registry-generation",
     )
     (workdir / "deployed.conf").write_text(deployed)
     config = workdir / "nginx.conf"
     config.write_text(
-        f"""
+        module_lines()
+        + f"""
 worker_processes auto;
 pid {workdir}/nginx.pid;
 error_log {workdir}/error.log;

@@ -199,9 +199,14 @@ if DOWNLOADS_X_ACCEL_REDIRECT_PREFIX and not (
 # every DOWNLOADS_NGINX_LOG_SECONDS and add to the counts (hub.registry.download_log). Empty: no such log.
 DOWNLOADS_NGINX_LOG = env.str("DOWNLOADS_NGINX_LOG", default="")
 DOWNLOADS_NGINX_LOG_SECONDS = env.float("DOWNLOADS_NGINX_LOG_SECONDS", default=5)
-# How long nginx may reuse Django's decision that a file is public and valid (X-Accel-Expires, seconds): a file
-# made private is still sent by nginx for at most this long (Django decides afresh on every request).
+# How long nginx may reuse Django's decision that a file is public and valid (X-Accel-Expires, seconds). Without
+# REGISTRY_GENERATION_FILE a file made private is still sent by nginx for at most this long.
 DOWNLOADS_DECISION_SECONDS = env.int("DOWNLOADS_DECISION_SECONDS", default=60)
+# A file nginx reads on every download (deploy/nginx.conf, deploy/registry_generation.js): each change of the
+# registry writes a new token to it, and nginx keys its cached download decisions with the token, so a change
+# reaches downloads at once and `resolve/main/...` decisions can be reused too (hub.registry.caching). Put it
+# where web and worker processes write and nginx reads (the media volume in docker-compose.yml). Empty: none.
+REGISTRY_GENERATION_FILE = env.str("REGISTRY_GENERATION_FILE", default="")
 # How long a presigned S3 download URL stays valid (seconds).
 DOWNLOADS_PRESIGNED_URL_SECONDS = env.int("DOWNLOADS_PRESIGNED_URL_SECONDS", default=300)
 

@@ -36,7 +36,7 @@ from hub.compat.huggingface.representations import (
     tag_condition,
     tree_entries,
 )
-from hub.registry.caching import cache_key, registry_generation
+from hub.registry.caching import cache_key, published_generation_token, registry_generation
 from hub.registry.choices import VersionStatus
 from hub.registry.downloads import (
     COUNTED_FILE,
@@ -195,10 +195,10 @@ class ResolveFileView(RepositoryReadView):
     Behind nginx (deploy/nginx.conf) the same checks answer nginx's question whether it may send the file
     itself (`download_decision`), as on the REST files route. A revision id or version label names one
     version forever, so the decision for a public, valid file there holds for everyone and nginx reuses it.
-    `main` moves when a new version becomes the default: nginx asks for every request, and for callers
-    without credentials the answer comes from a cache entry of the current registry generation
-    (hub.registry.caching), which every change of a default, a privacy or a name replaces, so
-    `resolve/main/...` never serves a superseded version. A refusal (a missing file, a private adapter) is a
+    `main` moves when a new version becomes the default: nginx reuses its decision only under the registry's
+    generation token (`reusable_by_nginx`), which every change of a default, a privacy or a name replaces, so
+    `resolve/main/...` never serves a superseded version; for callers without credentials Django answers from
+    a cache entry of the current registry generation. A refusal (a missing file, a private adapter) is a
     403 to nginx, which then passes the request to this view for the usual answer."""
 
     def empty_main(self, empty):
@@ -255,10 +255,20 @@ class ResolveFileView(RepositoryReadView):
             resolved.blob,
             resolved.name,
             counts_for=(resolved.adapter_id, resolved.version_id) if counted else None,
-            # Only a named revision's decision may be reused by nginx: main's is asked for every time.
-            shared=resolved.shared and revision != MAIN_REVISION,
+            shared=resolved.shared and reusable_by_nginx(self.request, revision),
             extra_headers=resolved.headers(),
         )
+
+
+def reusable_by_nginx(request, revision: str) -> bool:
+    """Whether nginx may reuse a decision for `revision`: a revision id or label names one version forever;
+    main's decision only under the generation token nginx keyed it with, while that token is still the
+    published one. Checked after the rows were read: a decision taken from rows a change has since replaced
+    is then cached only under a token that change's publication retires (hub.registry.caching)."""
+    if revision != MAIN_REVISION:
+        return True
+    keyed_with = request.headers.get("X-Registry-Generation", "")
+    return bool(keyed_with) and keyed_with == published_generation_token()
 
 
 class TreeView(RepositoryReadView):

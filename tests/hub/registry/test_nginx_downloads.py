@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from django.test import override_settings
 
-from deploy.local_nginx import local_nginx_config
+from deploy.local_nginx import local_nginx_config, module_lines
 from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.download_log import count_logged_downloads
 from hub.registry.lifecycle import promote_to_default
@@ -62,12 +63,14 @@ def nginx(live_server, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("nginx")
     port = _free_port()
+    generation_file = folder / "registry-generation"
     server_block = local_nginx_config(
         upstream=live_server.url.removeprefix("http://"),
         listen=f"127.0.0.1:{port}",
         media_root=str(settings.MEDIA_ROOT).rstrip("/"),
         static_root=str(settings.STATIC_ROOT).rstrip("/"),
         work_dir=folder,
+        registry_generation_file=generation_file,
         log_at_once=True,
     )
     (folder / "hub.conf").write_text(server_block)
@@ -77,7 +80,7 @@ def nginx(live_server, tmp_path_factory):
     (folder / "nginx.conf").write_text(
         # `user` keeps the workers' identity that of this test run (it reads the media files as written);
         # nginx ignores it, with a notice, when not started as root.
-        f"user {getpass.getuser()};\n"
+        module_lines() + f"user {getpass.getuser()};\n"
         f"daemon off;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log notice;\n"
         "worker_processes 1;\nevents { worker_connections 64; }\n"
         "http {\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n"
@@ -103,7 +106,9 @@ def nginx(live_server, tmp_path_factory):
         return True
 
     wait_until(listening, timeout=10, message=f"nginx to listen on port {port}")
-    yield Nginx(url=base_url, download_log=folder / "downloads.log")
+    # The live server runs in this process: Django publishes the generation token where nginx reads it.
+    with override_settings(REGISTRY_GENERATION_FILE=str(generation_file)):
+        yield Nginx(url=base_url, download_log=folder / "downloads.log")
     process.terminate()
     process.wait(timeout=10)
 
@@ -189,6 +194,27 @@ def test_django_decides_for_nginx_without_counting(live_server, accel, settings)
     assert hashlib.sha256(plain.content).hexdigest() == SHA256 and "X-Download-File" not in plain.headers
 
 
+def test_main_is_reusable_only_under_the_current_generation_token(live_server, accel, settings, tmp_path):
+    settings.REGISTRY_GENERATION_FILE = str(tmp_path / "registry-generation")
+    _store("ukp", "moving")
+    main = f"{live_server.url}/ukp/moving/resolve/main/adapter.safetensors"
+
+    def reuse_seconds(token: str) -> str:
+        answer = requests.get(main, headers={"X-Download-Decision": "1", "X-Registry-Generation": token}, timeout=10)
+        assert answer.status_code == 200
+        return answer.headers["X-Accel-Expires"]
+
+    assert reuse_seconds("") == "0"  # nginx had no token: the first decision publishes one
+    token = (tmp_path / "registry-generation").read_text()
+    assert reuse_seconds(token) == str(settings.DOWNLOADS_DECISION_SECONDS)
+    assert reuse_seconds("an-earlier-token") == "0"
+    # Any change of the registry publishes a new token (here: private, then public again).
+    set_private(Adapter.objects.get(name="moving"), True)
+    set_private(Adapter.objects.get(name="moving"), False)
+    assert (tmp_path / "registry-generation").read_text() != token
+    assert reuse_seconds(token) == "0"
+
+
 def test_nginx_sends_files_on_djangos_decision_and_logs_each_download(nginx, accel, logged):
     url = nginx.url + _store("ukp", "fast")
 
@@ -234,9 +260,7 @@ def _add_version(name: str, label: str, content: bytes):
     return version
 
 
-def test_resolve_is_served_on_djangos_decision_reused_for_a_revision_and_made_anew_for_main(
-    nginx, accel, logged
-):
+def test_resolve_is_served_on_djangos_decision_reused_until_the_registry_changes(nginx, accel, logged):
     _store("ukp", "resolved")
     first = Adapter.objects.get(name="resolved").versions.get()
     by_revision = f"{nginx.url}/ukp/resolved/resolve/{first.revision}/adapter.safetensors"
@@ -250,28 +274,33 @@ def test_resolve_is_served_on_djangos_decision_reused_for_a_revision_and_made_an
         assert answer.headers["X-Linked-Etag"] == answer.headers["ETag"] == f'"{SHA256}"'
         assert answer.headers["X-Linked-Size"] == answer.headers["Content-Length"] == str(len(CONTENT))
     decisions = [answer.headers["X-Download-Decision"] for answer in answers]
-    assert decisions == ["MISS", "HIT", "BYPASS", "BYPASS"]  # a revision's decision is reused; main's never
+    assert decisions == ["MISS", "HIT", "MISS", "HIT"]  # main's too, under the registry's generation token
     head = requests.head(main, timeout=10)
     assert head.status_code == 200 and head.headers["X-Repo-Commit"] == first.revision
     assert logged() == 4 and _downloads("resolved") == 4  # the GETs of the weights, each once
 
-    # A new default version: main serves it from the next request on; the old revision still serves its bytes.
+    # A new default version: main serves it from the next request on, and reuses that decision; the old
+    # revision still serves its bytes.
     newer = CONTENT[::-1]
     second = _add_version("resolved", "2", newer)
-    moved = requests.get(main, timeout=10)
-    assert moved.headers["X-Repo-Commit"] == second.revision and moved.content == newer
+    moved = [requests.get(main, timeout=10) for _ in range(2)]
+    assert [answer.headers["X-Repo-Commit"] for answer in moved] == [second.revision] * 2
+    assert all(answer.content == newer for answer in moved)
+    assert [answer.headers["X-Download-Decision"] for answer in moved] == ["MISS", "HIT"]
     assert requests.get(by_revision, timeout=10).content == CONTENT
-    # Made private, main is refused from the next request on (a revision's cached decision may hold a minute).
+    # Made private, main and the revision are refused from the next request on; public again, served again.
     set_private(Adapter.objects.get(name="resolved"), True)
     assert requests.get(main, timeout=10).status_code == 404
+    assert requests.get(by_revision, timeout=10).status_code == 404
     set_private(Adapter.objects.get(name="resolved"), False)
+    assert requests.get(main, timeout=10).content == newer
 
     # Refusals reach Django, which answers as the Hugging Face clients expect.
     missing = requests.get(main.replace("adapter.safetensors", "nothing.bin"), timeout=10)
     assert missing.status_code == 404 and missing.headers["X-Error-Code"] == "EntryNotFound"
     unknown = requests.get(f"{nginx.url}/ukp/nobody/resolve/main/adapter.safetensors", timeout=10)
     assert unknown.status_code == 404 and unknown.headers["X-Error-Code"] == "RepoNotFound"
-    assert logged() == 2  # the two weights downloads above; refusals are not downloads
+    assert logged() == 4  # the weights downloads above; refusals are not downloads
 
 
 def test_ranges_and_conditional_requests_work_through_nginx(nginx, accel, logged):
