@@ -10,8 +10,9 @@ What each action does to what others see:
 
 - **Privacy.** Private: only members of the namespace see the adapter, on every route (REST, Hugging Face,
   the v2 index, the UI, resolution). Made public: everyone sees its valid versions. Lists, counts and the v2
-  index follow at once (`registry_changed`); a download decision nginx cached for a public file holds for at
-  most `DOWNLOADS_DECISION_SECONDS` (deploy/nginx.conf).
+  index follow at once (`registry_changed`), and so do nginx's cached download decisions, keyed by the
+  registry's generation token (`REGISTRY_GENERATION_FILE`; without it they hold for at most
+  `DOWNLOADS_DECISION_SECONDS`, deploy/nginx.conf).
 - **Delete.** The adapter, all its versions, their files' records and its download count are gone; its name
   no longer resolves (404 `RepoNotFound` on the Hugging Face routes, 404 on REST) and it leaves the v2 index.
   The stored bytes are shared by content: those no other version uses become orphan blobs, which the periodic
