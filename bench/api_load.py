@@ -41,27 +41,6 @@ GUNICORN_PORT, NGINX_PORT, PROXY_PORT = BASE_PORT, BASE_PORT + 1, BASE_PORT + 2
 CEILING_PORT, CEILING_PROXY_PORT = BASE_PORT + 3, BASE_PORT + 4
 # deploy/nginx.conf's internal location for X-Accel-Redirect (bench.api_load_site.settings sets the prefix).
 X_ACCEL_PREFIX = "/_protected/"
-SEED_BATCH = 5000
-# Words that vary the seeded descriptions, so search has words of many frequencies to find.
-DESCRIPTION_WORDS = (
-    "compact",
-    "robust",
-    "multilingual",
-    "distilled",
-    "domain",
-    "biomedical",
-    "legal",
-    "news",
-    "social",
-    "reviews",
-    "tweets",
-    "finance",
-    "scientific",
-    "dialogue",
-    "clinical",
-    "code",
-    "poetry",
-)  # fmt: skip (17 words: a prime, so every word meets every subtask)
 
 
 def database_url(adapter_count: int) -> str:
@@ -97,8 +76,8 @@ def ensure_database(adapter_count: int):
 
 
 def seed(media_root: Path, adapter_count: int) -> dict:
-    """Fill the database (once per N): N valid adapters, each with one version of two files; returns the
-    download bytes."""
+    """Fill the database (once per N and seed layout): N valid adapters, each with one version of two files,
+    skewed as bench.api_load_site.seeding describes; returns the download bytes."""
     os.environ.update(server_environment(media_root, adapter_count))
     import django
 
@@ -107,84 +86,26 @@ def seed(media_root: Path, adapter_count: int) -> dict:
 
     call_command("migrate", verbosity=0)
 
-    from adapters_core.configuration import PfeifferConfig, config_hash
-    from hub.registry.choices import NamespaceKind, VersionStatus
-    from hub.registry.models import Adapter, AdapterVersion, BaseModel, Namespace, Subtask, VersionFile
-    from hub.registry.search import refresh_search_documents
+    import psycopg
+
+    from adapters_core.configuration import PfeifferConfig
+    from bench.api_load_site import seeding
     from hub.registry.storage import store_bytes
-    from hub.registry.uploads import compute_revision
 
     download_bytes = hashlib.sha256(b"seed").digest() * (DOWNLOAD_SIZE // 32) + b"\0" * (DOWNLOAD_SIZE % 32)
     weights = store_bytes(download_bytes, "adapter.safetensors")
-    config = PfeifferConfig().to_dict()
-    hash_value = config_hash(PfeifferConfig())
     saved_config = json.dumps(
-        {"config": config, "model_name": "bert-base-uncased", "model_type": "bert"}
+        {"config": PfeifferConfig().to_dict(), "model_name": "bert-base-uncased", "model_type": "bert"}
     ).encode()
     config_blob = store_bytes(saved_config, "adapter_config.json")
-
-    if Adapter.objects.count() < adapter_count:
-        started = time.monotonic()
+    url = database_url(adapter_count)
+    with psycopg.connect(url) as connection:
+        seeded = seeding.is_seeded(connection, adapter_count)
+    if not seeded:
         print(f"seeding {adapter_count:,} adapters ...", file=sys.stderr)
-        base_models = list(BaseModel.objects.order_by("model_name"))
-        subtasks = list(Subtask.objects.select_related("task").order_by("task__name", "name"))
-        # About 100 adapters per organisation, as on a hub where organisations publish many adapters.
-        Namespace.objects.bulk_create(
-            [Namespace(name=f"org{index}", kind=NamespaceKind.ORGANIZATION) for index in range(adapter_count // 100)]
-            + [Namespace(name="ukp", kind=NamespaceKind.ORGANIZATION)],
-            ignore_conflicts=True,
-        )  # fmt: skip
-        namespaces = list(Namespace.objects.filter(name__startswith="org").order_by("id"))
-        ukp = Namespace.objects.get(name="ukp")
-        sst2 = next(s for s in subtasks if s.name == "sst-2")
-        bert = next(b for b in base_models if b.model_name == "bert-base-uncased")
-        common = dict(
-            architecture_name="pfeiffer", config=config, config_hash=hash_value, status=VersionStatus.VALID
-        )
-        rows = [
-            Adapter(
-                namespace=ukp, name="bert-base-uncased-sst2", type=sst2.task.type, task=sst2.task, subtask=sst2,
-                base_model=bert, description="The adapter the benchmark resolves and downloads.", **common,
-            )
-        ]  # fmt: skip
-        for index in range(adapter_count - 1):
-            subtask = subtasks[index % len(subtasks)]
-            base_model = base_models[(index // len(subtasks)) % len(base_models)]
-            word = DESCRIPTION_WORDS[index % len(DESCRIPTION_WORDS)]
-            rows.append(
-                Adapter(
-                    namespace=namespaces[index % len(namespaces)], name=f"adapter-{index}", type=subtask.task.type,
-                    task=subtask.task, subtask=subtask, base_model=base_model,
-                    description=f"A {word} adapter ({index}) for {subtask.task.display_name}: "
-                    f"{subtask.display_name}, on {base_model.model_name}.",
-                    download_count=index % 997, **common,
-                )
-            )  # fmt: skip
-        adapters = Adapter.objects.bulk_create(rows, batch_size=SEED_BATCH)
-        files = [("adapter.safetensors", weights.sha256), ("adapter_config.json", config_blob.sha256)]
-        namespace_names = {namespace.pk: namespace.name for namespace in [*namespaces, ukp]}
-        versions = AdapterVersion.objects.bulk_create(
-            [
-                AdapterVersion(
-                    adapter=adapter, version="1", status=VersionStatus.VALID,
-                    revision=compute_revision(f"{namespace_names[adapter.namespace_id]}/{adapter.name}", "1", files),
-                )
-                for adapter in adapters
-            ],
-            batch_size=SEED_BATCH,
-        )  # fmt: skip
-        VersionFile.objects.bulk_create(
-            [VersionFile(version=v, name="adapter.safetensors", blob=weights) for v in versions]
-            + [VersionFile(version=v, name="adapter_config.json", blob=config_blob) for v in versions],
-            batch_size=SEED_BATCH * 2,
-        )
-        # bulk_create sends no signals: the search documents are computed in one UPDATE.
-        refresh_search_documents(Adapter.objects.all())
-        print(f"seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        seeding.load(url, adapter_count, {"adapter.safetensors": weights, "adapter_config.json": config_blob})
     from django.db import connection
 
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")  # fresh statistics and visibility map, as autovacuum keeps them
     connection.close()
     return {"download_bytes": download_bytes}
 
