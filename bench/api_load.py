@@ -7,6 +7,15 @@ nginx sends the file), beside two yardsticks from the same run: a bare Django vi
 through the normal middleware, and nginx serving the same bytes (and the same 3.6 MB file) as static files.
 Prints a Markdown table; `--plans FILE` also writes EXPLAIN ANALYZE of every query of the hot paths.
 
+Those rows repeat one URL each, so after the first request they measure the per-generation answer caches; the
+"uncached ms" column is the Django work of a cache miss. The distinct-query rows (search, filtered list and
+web list page; bench/api_load_site/distinct_queries.py) draw each request from thousands of different URLs
+(searches, filter combinations, deep pages) through a wrk Lua script, so most requests miss the caches.
+
+The database is seeded once per N with COPY and a hub's skew (a few namespaces with thousands of adapters,
+power-law download counts and description words; bench/api_load_site/seeding.py): a million adapters take
+minutes.
+
     .venv/bin/python bench/api_load.py [--adapters 10000] [--duration 10] [--connections 32] [--plans FILE]
 
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/ah_bench; one database per
@@ -29,6 +38,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench.api_load_site import distinct_queries  # noqa: E402
+
 BASE_DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ah_bench")
 DEFAULT_ADAPTER_COUNT = 10_000
 DOWNLOAD_SIZE = 3_600_000
@@ -170,6 +182,27 @@ def uncached_times(requests: int = 15) -> dict[str, float]:
     return medians
 
 
+def distinct_uncached_times(files: dict[str, Path], sample: int = 41) -> dict[str, float]:
+    """Median in-process time (ms) of the distinct-query rows over the first `sample` paths of each (every cache
+    cleared before each request); every one must answer 200."""
+    from django.core.cache import cache
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    medians = {}
+    for name, path in files.items():
+        times = []
+        for path_and_query in path.read_text().splitlines()[:sample]:
+            cache.clear()
+            started = time.perf_counter()
+            response = client.get(path_and_query)
+            times.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(f"{path_and_query} answered {response.status_code}, not 200")
+        medians[name] = sorted(times)[len(times) // 2]
+    return medians
+
+
 def write_plans(path: Path) -> None:
     """EXPLAIN ANALYZE every query the hot paths run (through Django's test client, in this process), and
     print which scans of adapters and versions they use."""
@@ -220,9 +253,13 @@ def _ms(text: str) -> float:
     return float(value) * UNITS[unit]
 
 
-def run_wrk(url: str, duration: int, connections: int) -> dict:
+def run_wrk(url: str, duration: int, connections: int, paths: Path | None = None) -> dict:
+    """wrk against `url`; with `paths`, each request takes a random path of that file instead
+    (bench/api_load_site/distinct_paths.lua)."""
+    script = ["-s", str(distinct_queries.LUA_SCRIPT)] if paths else []
+    arguments = ["--", str(paths)] if paths else []
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", *script, url, *arguments],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     try:
@@ -358,7 +395,6 @@ def main():
 
     static_root = workdir / "static"
     static_root.mkdir()
-    sys.path.insert(0, str(REPO))
     from bench.api_load_site.body import BARE_BODY
     from deploy.local_nginx import local_nginx_config
 
@@ -422,6 +458,13 @@ def main():
                 _, alongside[name], result = sorted(pairs, key=lambda pair: pair[0])[len(pairs) // 2]
                 results.append((name, result))
                 completed[name] = sum(measured["requests"] for _, _, measured in pairs)
+            print(f"measured {name}", file=sys.stderr)
+        # The distinct-query rows, each beside the bare view measured just before it.
+        for name, file_name in distinct_queries.ROWS.items():
+            if not _selected(name, args):
+                continue
+            alongside[name] = run_wrk(urls["bare Django view"], args.duration, args.connections)
+            results.append((name, run_wrk(GUNICORN, args.duration, args.connections, workdir / file_name)))
             print(f"measured {name}", file=sys.stderr)
     finally:
         gunicorn.terminate()
@@ -499,6 +542,8 @@ if __name__ == "__main__":
         (media / "bench-download.bin").write_bytes(data)
         if len(sys.argv) == 6:
             write_plans(Path(sys.argv[5]))
-        uncached_path.write_text(json.dumps(uncached_times()))
+        times = uncached_times()
+        times.update(distinct_uncached_times(distinct_queries.write_paths(uncached_path.parent)))
+        uncached_path.write_text(json.dumps(times))
     else:
         main()
