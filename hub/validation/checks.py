@@ -49,6 +49,8 @@ from adapters_core.methods.module_lora.layer import CONTAINER as MODULE_LORA_CON
 from adapters_core.methods.module_lora.peft_format import module_weight_paths
 from hub.registry.storable import nul_character_location
 from hub.validation.derived_formats import DerivedFile, derive_other_format
+from hub.validation.effect import AdapterRun, hidden_states, language_model_loss
+from hub.validation.effect import measure as measure_effect
 from hub.validation.legacy_pickle import ConversionResult, LegacyPickleError, convert_legacy_pickle
 from hub.validation.reference_models import ReferenceModel, adapter_layout, run_probe
 from hub.validation.report import ReportBuilder
@@ -568,8 +570,14 @@ def check_load_and_run(
         try:
             parameter_count = sum(parameter.numel() for parameter in model.adapter_parameters(internal))
             started = time.perf_counter()
-            output = run_probe(model, reference.probe_inputs)
-            forward_seconds = time.perf_counter() - started
+            if reference.baseline is None:
+                output = run_probe(model, reference.probe_inputs)
+                forward_seconds = time.perf_counter() - started
+            else:  # pretrained weights: every layer's output and the loss too, to measure the adapter's effect
+                output, layer_outputs = hidden_states(model, reference.probe_inputs)
+                forward_seconds = time.perf_counter() - started
+                loss = language_model_loss(model, reference.baseline, reference.device)
+                adapter_run = AdapterRun(output=output, layer_outputs=layer_outputs, loss=loss)
             derived, warning = derive_other_format(
                 model, internal, subject.model_name, outcome.peft, work_dir / "derived"
             )
@@ -598,7 +606,12 @@ def check_load_and_run(
     outcome.derived.extend(derived)
     if warning:
         report.warnings.append(warning)
-    if change == 0.0:
+    if reference.baseline is not None:
+        report.effect, effect_warnings = measure_effect(
+            reference.baseline, reference.base_output, adapter_run
+        )
+        report.warnings.extend(effect_warnings)
+    elif change == 0.0:
         report.warnings.append(
             "The adapter does not change the model's output on the probe input: it has no effect (untrained "
             "weights, e.g. zero up-projections, or scaling 0)."

@@ -1,10 +1,11 @@
 """Reference models: the base models uploads are loaded into, built once per worker and kept in an LRU cache.
 
 A reference model is the bare transformers model (``AutoModel``) of a `BaseModel` row, prepared with
-``adapters_core.init``. Its weights are the real pretrained ones when ``REFERENCE_MODELS_DIR/<model_name>/``
-exists (a ``save_pretrained`` directory), otherwise a deterministic seeded fill: shape and math checks do not
-need trained weights, and the same model name always gives the same weights, so probe checksums are
-comparable between validations. Nothing is ever downloaded.
+``adapters_core.init``. Its weights are the real pretrained ones when the hub hosts the base model (a
+base-model repository of that name) or ``REFERENCE_MODELS_DIR/<model_name>/`` exists (a ``save_pretrained``
+directory), loaded with little memory (hub.validation.pretrained_weights); otherwise a deterministic seeded
+fill: shape and math checks do not need trained weights, and the same model name always gives the same
+weights, so probe checksums are comparable between validations. Nothing is ever downloaded.
 
 Building skips transformers' default random initialisation (most of the cost of building bert-base) and fills
 the parameters from one seeded pool instead, which takes a fraction of the time.
@@ -20,10 +21,23 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
+
+from hub.validation.effect import (
+    PretrainedBaseline,
+    hidden_states,
+    is_language_model,
+    language_model_loss,
+    loss_probe_ids,
+)
+from hub.validation.pretrained_weights import (
+    PretrainedWeightsError,
+    WeightSource,
+    directory_weights_for,
+    load_pretrained_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +73,26 @@ class ReferenceModel:
     build_seconds: float
     config_fingerprint: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Pretrained weights only: what the model gives without an adapter, to measure an adapter's effect against.
+    baseline: PretrainedBaseline | None = None
+    # Where the weights come from: the hub's repository and its revision, or why the fill is seeded.
+    repository: str = ""
+    revision: str = ""
+    weights_note: str = ""
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "model_name": self.model_name,
             "weights": self.weights,
             "device": str(self.device),
             "model_class": type(self.model).__name__,
             "build_seconds": round(self.build_seconds, 4),
         }
+        if self.repository:
+            described.update(repository=self.repository, revision=self.revision)
+        if self.weights_note:
+            described["note"] = self.weights_note
+        return described
 
 
 def config_fingerprint(config: dict) -> str:
@@ -221,42 +246,83 @@ def run_probe(model: torch.nn.Module, probe_inputs: dict[str, torch.Tensor]) -> 
     return hidden.detach().float().cpu()
 
 
-def pretrained_directory(models_dir: str, model_name: str) -> Path | None:
-    """`<models_dir>/<model_name>/` when it holds a transformers config; None when no weights are configured."""
-    if not models_dir:
-        return None
-    root = Path(models_dir).resolve()
-    candidate = (root / model_name).resolve()
-    if root not in candidate.parents or not (candidate / "config.json").is_file():
-        return None
-    return candidate
+def _load_pretrained(model_name: str, config: dict, source: WeightSource, device: torch.device):
+    """The bare model with the weights of `source`, built from their own config.json, which must describe the
+    registered base model."""
+    expected = _transformers_config(config)
+    saved = _transformers_config(source.config)
+    for key in ("model_type", "hidden_size", "num_hidden_layers"):
+        if getattr(saved, key, None) != getattr(expected, key, None):
+            raise ReferenceModelError(
+                f"{source.origin} holds a model with {key}={getattr(saved, key, None)!r}, but the base "
+                f"model {model_name!r} is registered with {key}={getattr(expected, key, None)!r}."
+            )
+    try:
+        return load_pretrained_model(source, saved, device, REFERENCE_DTYPE)
+    except PretrainedWeightsError as exc:
+        raise ReferenceModelError(f"The pretrained weights cannot be loaded: {exc}") from exc
+
+
+def _pretrained_baseline(model, lm_head_weight, source: WeightSource, probe, device) -> PretrainedBaseline:
+    """What the model without an adapter gives: every hidden state on the probe and, for a language model, the
+    loss on the probe text (tokenised with the base model's own tokenizer when it has one)."""
+    _, layer_outputs = hidden_states(model, probe)
+    baseline = PretrainedBaseline(layer_outputs=layer_outputs)
+    if not is_language_model(model.config):
+        return baseline
+    tied = getattr(model.config, "tie_word_embeddings", True) or lm_head_weight is None
+    head = model.get_input_embeddings().weight if tied else lm_head_weight
+    if head is None or tuple(head.shape) != (model.config.vocab_size, model.config.hidden_size):
+        return baseline
+    baseline.lm_head_weight = head
+    baseline.loss_input_ids, baseline.loss_probe = loss_probe_ids(
+        _tokenizer_of(source), model.config, probe["input_ids"]
+    )
+    baseline.vocab_size = int(model.config.vocab_size)
+    baseline.loss = language_model_loss(model, baseline, device)
+    return baseline
+
+
+def _tokenizer_of(source: WeightSource):
+    """The base model's tokenizer from its files, or None (no tokenizer, or one transformers cannot load: the
+    loss then runs on fixed token ids)."""
+    from transformers import AutoTokenizer
+
+    with source.tokenizer_directory() as directory:
+        if directory is None:
+            return None
+        try:
+            return AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        except Exception:  # whatever a tokenizer's files make transformers raise
+            logger.warning(
+                "the tokenizer of %s cannot be loaded; the loss uses fixed token ids",
+                source.origin,
+                exc_info=True,
+            )
+            return None
 
 
 def build_reference_model(
-    model_name: str, config: dict, device: torch.device, models_dir: str = ""
+    model_name: str,
+    config: dict,
+    device: torch.device,
+    models_dir: str = "",
+    hosted: WeightSource | None = None,
+    note: str = "",
 ) -> ReferenceModel:
-    """Build the reference model of one base model on `device`, with adapters_core support added."""
+    """Build the reference model of one base model on `device`, with adapters_core support added: with the
+    weights the hub hosts (`hosted`), else those in `models_dir`, else the seeded fill (`note` says why)."""
     from transformers import AutoModel
     from transformers.modeling_utils import no_init_weights
 
     from adapters_core.model_mixin import init as add_adapter_support
 
     started = time.perf_counter()
-    directory = pretrained_directory(models_dir, model_name)
-    if directory is not None:
-        try:
-            model = AutoModel.from_pretrained(directory, local_files_only=True, dtype=REFERENCE_DTYPE)
-        except (OSError, ValueError) as exc:
-            raise ReferenceModelError(
-                f"The pretrained weights in {directory} cannot be loaded: {exc}"
-            ) from exc
-        expected = _transformers_config(config)
-        for key in ("model_type", "hidden_size", "num_hidden_layers"):
-            if getattr(model.config, key, None) != getattr(expected, key, None):
-                raise ReferenceModelError(
-                    f"{directory} holds a model with {key}={getattr(model.config, key, None)!r}, but the base "
-                    f"model {model_name!r} is registered with {key}={getattr(expected, key, None)!r}."
-                )
+    source = hosted or directory_weights_for(models_dir, model_name)
+    lm_head_weight = None
+    if source is not None:
+        loaded = _load_pretrained(model_name, config, source, device)
+        model, lm_head_weight = loaded.model, loaded.lm_head_weight
         weights = "pretrained"
     else:
         transformers_config = _transformers_config(config)
@@ -277,6 +343,9 @@ def build_reference_model(
         raise ReferenceModelError(
             f"The reference model {model_name!r} gives non-finite outputs without an adapter."
         )
+    baseline = None
+    if source is not None:
+        baseline = _pretrained_baseline(model, lm_head_weight, source, probe, device)
     return ReferenceModel(
         model_name=model_name,
         model=model,
@@ -286,8 +355,19 @@ def build_reference_model(
         base_output=base_output,
         size_bytes=_tensor_bytes(model),
         build_seconds=time.perf_counter() - started,
-        config_fingerprint=config_fingerprint(config),
+        config_fingerprint=_cache_fingerprint(config, hosted, note),
+        baseline=baseline,
+        repository=source.repository if source is not None else "",
+        revision=source.revision if source is not None and source.repository else "",
+        weights_note="" if source is not None else note,
     )
+
+
+def _cache_fingerprint(config: dict, hosted: WeightSource | None, note: str) -> str:
+    """What a cached model must match to be reused: the config and where its weights come from (the hosted
+    revision, so a new revision of the base model is loaded anew; or the reason for the seeded fill)."""
+    source = f"hosted:{hosted.revision}" if hosted is not None else f"local:{note}"
+    return f"{config_fingerprint(config)}:{hashlib.sha256(source.encode()).hexdigest()[:16]}"
 
 
 class ReferenceModelCache:
@@ -314,19 +394,25 @@ class ReferenceModelCache:
         """Model names from least to most recently used."""
         return list(self._models)
 
-    def get(self, model_name: str, config: dict) -> tuple[ReferenceModel, bool]:
-        """The reference model for `model_name` and whether it came from the cache (False: built now).
+    def get(
+        self, model_name: str, config: dict, hosted: WeightSource | None = None, note: str = ""
+    ) -> tuple[ReferenceModel, bool]:
+        """The reference model for `model_name` and whether it came from the cache (False: built now), with the
+        weights the hub hosts when `hosted` is given (see `build_reference_model`).
 
-        A changed config (an admin edited the BaseModel row) builds the model again.
+        A changed config (an admin edited the BaseModel row) or a new revision of the hosted base model builds
+        the model again.
         """
         with self._lock:
             cached = self._models.get(model_name)
-            if cached is not None and cached.config_fingerprint == config_fingerprint(config):
+            if cached is not None and cached.config_fingerprint == _cache_fingerprint(config, hosted, note):
                 self._models.move_to_end(model_name)
                 return cached, True
             self._models.pop(model_name, None)
             self._make_room(estimate_size_bytes(config))
-            built = build_reference_model(model_name, config, self.device, self.models_dir)
+            built = build_reference_model(
+                model_name, config, self.device, self.models_dir, hosted=hosted, note=note
+            )
             self._models[model_name] = built
             logger.info(
                 "built reference model %s (%s weights, %.1f MB) in %.2f s",

@@ -92,7 +92,32 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                 "model_class": {"type": "string"},
                 "build_seconds": {"type": "number"},
                 "cached": {"type": "boolean"},
+                "repository": {
+                    "type": "string",
+                    "description": "The hub's base-model repository the weights are from.",
+                },
+                "revision": {
+                    "type": "string",
+                    "description": "Its revision (commit id) the weights are from.",
+                },
+                "note": {
+                    "type": "string",
+                    "description": "Why the weights are seeded (the hub does not host the model).",
+                },
             },
+        },
+        "effect": {
+            "type": "object",
+            "description": "What the adapter does to the pretrained weights (hub.validation.effect); absent on seeded ones.",
+            "properties": {
+                "relative_change": {"type": ["number", "null"], "minimum": 0},
+                "largest_layer_relative_change": {"type": ["number", "null"], "minimum": 0},
+                "loss_before": {"type": "number"},
+                "loss_after": {"type": ["number", "null"]},
+                "loss_probe": {"enum": ["text", "token_ids"]},
+                "loss_tokens": {"type": "integer", "minimum": 2},
+            },
+            "additionalProperties": False,
         },
         "attempt": {"type": "integer", "minimum": 0},
         "worker": {"type": "string"},
@@ -130,6 +155,7 @@ class ReportBuilder:
     files: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     reference_model: dict[str, Any] = field(default_factory=dict)
+    effect: dict[str, Any] = field(default_factory=dict)
 
     def passed(self, name: str, message: str, **details: Any) -> None:
         self.checks.append(CheckResult(name, CHECK_PASSED, without_server_paths(message), details=details))
@@ -178,6 +204,8 @@ class ReportBuilder:
             report["metrics"] = dict(self.metrics)
         if self.reference_model:
             report["reference_model"] = dict(self.reference_model)
+        if self.effect:
+            report["effect"] = dict(self.effect)
         if error:
             report["error"] = error
         # Messages and details quote uploaded content (tensor names, config values), which may hold NULs.

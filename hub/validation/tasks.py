@@ -51,6 +51,7 @@ from hub.validation.checks import CheckFailed, Subject, run_checks
 from hub.validation.derived_formats import ADAPTERS_FOLDER, derive_served_files
 from hub.validation.fusion import FusedAdapter, run_fusion_checks
 from hub.validation.heartbeat import LeaseHeartbeat
+from hub.validation.pretrained_weights import hosted_weights_for
 from hub.validation.recovery import give_up_exhausted, recover_validations
 from hub.validation.reference_models import reference_model_cache, warm_up
 from hub.validation.report import ReportBuilder, error_report
@@ -174,7 +175,10 @@ def _check_and_derive(
     files (name -> local file), each also entered in the report's files with its sha256."""
 
     def reference_for():
-        return reference_model_cache().get(subject.model_name, subject.base_config)
+        # The base model's real weights when the hub hosts it (looked up anew each time: a new revision is
+        # loaded on first use), else the seeded fill, and the report says why.
+        hosted, note = hosted_weights_for(subject.model_name, subject.base_config)
+        return reference_model_cache().get(subject.model_name, subject.base_config, hosted=hosted, note=note)
 
     outcome = run_checks(subject, work_path, report, reference_for)
     run_fusion_checks(
