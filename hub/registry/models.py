@@ -202,6 +202,9 @@ class Adapter(models.Model):
     readme_html = models.TextField(blank=True, editable=False)
     citation = models.TextField(blank=True)
     license = models.CharField(max_length=100, blank=True)
+    # Free tags its owners give it (hub.registry.repository_actions.edit_adapter), beside the tags the hub
+    # derives from its taxonomy and base model.
+    tags = models.JSONField(default=list, blank=True)
     private = models.BooleanField(default=False)
     default_version = models.ForeignKey(
         "AdapterVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -191,8 +191,23 @@ class AdapterQuerySet(models.QuerySet):
         return _visible_to(self, user)
 
     def public(self):
-        """Public adapters: what anyone may see (the v2 index, the web UI's filter options)."""
-        return _visible_to(self, None)
+        """Public adapters with a valid version: what anyone is shown in lists (the v2 index, the web UI's
+        filter options; see `listed_to`)."""
+        return self.listed_to(None)
+
+    def listed_to(self, user=None):
+        """Adapters lists show `user` (REST list and search, the web UI's lists and counts, the home page):
+        those they may see (`visible_to`) that have a valid version, and every adapter of their own namespaces
+        whatever its versions' status (all of them for a superuser). An upload that is pending, validating or
+        failed is listed to its namespace's members only: to everyone else an adapter is listed once it was
+        checked. It can still be opened by its URL (its page says why it does not resolve). Reads the
+        `status` column, "valid" when any version is (`refresh_status`)."""
+        visible = _visible_to(self, user)
+        if user is not None and user.is_authenticated:
+            if user.is_superuser:
+                return visible
+            return visible.filter(Q(status=VersionStatus.VALID) | Q(namespace__memberships__user=user))
+        return visible.filter(status=VersionStatus.VALID)
 
     def named(self, namespace: str, name: str):
         """The adapter `namespace/name` (at most one row)."""
@@ -240,10 +255,10 @@ class AdapterQuerySet(models.QuerySet):
         )
 
     def for_list(self, user):
-        """The adapter list (REST `/api/v1/adapters/` and the web UI's lists): adapters `user` may see, with
-        everything a row shows (the `status` column, `current_version_label`) in one query, ready for
-        `AdapterFilterSet`."""
-        return self.visible_to(user).with_related().defer(*LIST_DEFERRED_FIELDS).with_current_version_label()
+        """The adapter list (REST `/api/v1/adapters/` and the web UI's lists): adapters listed to `user`
+        (`listed_to`), with everything a row shows (the `status` column, `current_version_label`) in one query,
+        ready for `AdapterFilterSet`."""
+        return self.listed_to(user).with_related().defer(*LIST_DEFERRED_FIELDS).with_current_version_label()
 
 
 class EmptyRepositoryQuerySet(models.QuerySet):

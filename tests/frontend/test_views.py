@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
@@ -114,10 +115,10 @@ def test_list_filters_by_task_and_architecture_from_the_url(client, catalogue):
 def test_list_filters_by_language_type_namespace_and_status(client, catalogue):
     assert listed_names(client.get("/adapters/", {"language": "de"})) == ["nlpgroup/de-wiki"]
     assert listed_names(client.get("/adapters/", {"type": "text_lang"})) == ["nlpgroup/de-wiki"]
-    assert listed_names(client.get("/adapters/", {"namespace": "nlpgroup"})) == [
-        "nlpgroup/de-wiki",
-        "nlpgroup/rte",
-    ]
+    # rte has no valid version: listed to nlpgroup's members only (AdapterQuerySet.listed_to).
+    assert listed_names(client.get("/adapters/", {"namespace": "nlpgroup"})) == ["nlpgroup/de-wiki"]
+    assert listed_names(client.get("/adapters/", {"status": "invalid"})) == []
+    client.force_login(get_user_model().objects.get(username="carol"))
     assert listed_names(client.get("/adapters/", {"status": "invalid"})) == ["nlpgroup/rte"]
     assert "nlpgroup/rte" not in listed_names(client.get("/adapters/", {"status": "valid"}))
     assert listed_names(client.get("/adapters/", {"model_name": "bert-base-multilingual-cased"})) == [
@@ -130,6 +131,9 @@ def test_list_sorts_by_downloads_recency_and_name(client, catalogue):
     Adapter.objects.filter(name="rte").update(description="touched")  # auto_now is not set by update()
     rte = Adapter.objects.get(name="rte")
     rte.save()
+    client.force_login(
+        get_user_model().objects.get(username="carol")
+    )  # rte is listed to nlpgroup's members only
     assert listed_names(client.get("/adapters/", {"sort": "recent"}))[0] == "nlpgroup/rte"
     assert listed_names(client.get("/adapters/", {"sort": "name"}))[0] == "nlpgroup/de-wiki"
 
@@ -176,6 +180,7 @@ def test_pagination_keeps_the_filters(client, catalogue):
             architecture_name="pfeiffer",
             config=catalogue["sst-2"].config,
             config_hash=catalogue["sst-2"].config_hash,
+            status="valid",  # listed to everyone as if validated
         )
     response = client.get("/adapters/", {"namespace": "ukp", "sort": "name"})
     assert len(listed_names(response)) == 20
@@ -262,8 +267,14 @@ def test_unknown_things_answer_a_friendly_404(client, catalogue, url):
 def test_namespace_page_lists_adapters_and_members(client, catalogue):
     response = client.get("/adapters/nlpgroup/")
     html = response.content.decode()
-    assert listed_names(response) == ["nlpgroup/de-wiki", "nlpgroup/rte"]
+    assert listed_names(response) == ["nlpgroup/de-wiki"]  # rte has no valid version
     assert "carol" in html and "NLP Group" in html
+    client.force_login(get_user_model().objects.get(username="carol"))
+    assert listed_names(client.get("/adapters/nlpgroup/")) == [
+        "nlpgroup/de-wiki",
+        "nlpgroup/rte",
+        "nlpgroup/secret",
+    ]
 
 
 def test_architecture_pages_show_keys_snippets_and_diagram(client, catalogue):

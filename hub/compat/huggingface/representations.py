@@ -33,6 +33,7 @@ def adapter_tags(adapter: Adapter) -> list[str]:
         tags.append(f"adapterhub:{adapter.task.name}")
     if adapter.license:
         tags.append(f"license:{adapter.license}")
+    tags += adapter.tags  # the free tags its owners gave it (hub.registry.repository_actions.edit_adapter)
     return list(dict.fromkeys(tags))
 
 
@@ -54,7 +55,8 @@ def tag_condition(tag: str) -> Q:
             task, _, subtask = value.partition("/")
             return Q(task__name=task, subtask__name=subtask) if subtask else Q(task__name=task, subtask=None)
     return (
-        Q(task__name=tag)
+        Q(tags__contains=[tag])
+        | Q(task__name=tag)
         | Q(type=tag)
         | Q(architecture_name=tag)
         | Q(base_model__model_type=tag)

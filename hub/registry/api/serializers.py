@@ -119,6 +119,8 @@ class AdapterDetailSerializer(AdapterListSerializer):
             "config",
             "readme",
             "citation",
+            "tags",
+            "private",
             "default_version",
             "versions",
         ]
@@ -126,6 +128,30 @@ class AdapterDetailSerializer(AdapterListSerializer):
     def get_versions(self, adapter) -> list[dict]:
         context = {**self.context, "adapter": adapter}
         return VersionSummarySerializer(adapter.versions.newest_first(), many=True, context=context).data
+
+
+class AdapterEditSerializer(serializers.Serializer):
+    """What an owner may change on an adapter (PATCH): only the fields sent change. Limits are those of
+    adapters_core.upload_metadata and ADAPTERHUB_MAX_README_BYTES (checked by
+    hub.registry.repository_actions.edit_adapter)."""
+
+    description = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, help_text="What the adapter does"
+    )
+    readme = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, help_text="The model card (Markdown)"
+    )
+    license = serializers.CharField(
+        required=False, allow_blank=True, help_text="An SPDX identifier, e.g. apache-2.0"
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text='Free tags, replacing the current ones, e.g. ["sentiment", "english"]',
+    )
+    private = serializers.BooleanField(
+        required=False, help_text="Private: only the namespace's members see it"
+    )
 
 
 class FileSerializer(serializers.Serializer):

@@ -30,6 +30,7 @@ from hub.registry.api.base import AdapterAPIView, RegistryAPIView
 from hub.registry.api.parsers import MultiPartParser
 from hub.registry.api.serializers import (
     AdapterDetailSerializer,
+    AdapterEditSerializer,
     AdapterListSerializer,
     ArchitectureRegisterSerializer,
     ArchitectureSerializer,
@@ -63,7 +64,13 @@ from hub.registry.filtersets import (
 )
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Task, VersionFile
 from hub.registry.permissions import get_namespace, require_write, role_in
-from hub.registry.repository_actions import delete_repository, require_owner
+from hub.registry.repository_actions import (
+    EDITABLE_FIELDS,
+    delete_repository,
+    delete_version,
+    edit_adapter,
+    require_owner,
+)
 from hub.registry.resolution import RESOLUTION_CACHE_SECONDS, resolve_adapter
 from hub.registry.search import suggestions
 from hub.registry.storage import HashingUploadHandler, IncomingFile
@@ -264,6 +271,27 @@ class AdapterDetailView(AdapterAPIView):
         delete_repository(adapter)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(
+        request=AdapterEditSerializer,
+        responses=AdapterDetailSerializer,
+        summary="Edit an adapter's description, README, license, tags or visibility (an owner of its "
+        "namespace, write token); only the fields sent change",
+    )
+    def patch(self, request, namespace, name):
+        adapter = self.get_adapter(namespace, name)
+        require_owner(request.user, adapter.namespace, request.auth)
+        if not isinstance(request.data, dict):
+            raise BadRequest('Send a JSON object, e.g. {"description": "..."}.')
+        unknown = sorted(set(request.data) - set(EDITABLE_FIELDS))
+        if unknown:
+            raise BadRequest(
+                f"{unknown[0]!r} cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}.", field=unknown[0]
+            )
+        form = AdapterEditSerializer(data=request.data, partial=True)
+        form.is_valid(raise_exception=True)
+        edit_adapter(adapter, **form.validated_data)
+        return self.get(request, namespace, name)
+
 
 class VersionListView(AdapterAPIView):
     parser_classes = [MultiPartParser]
@@ -343,13 +371,29 @@ class VersionDetailView(AdapterAPIView):
     )
     def get(self, request, namespace, name, version):
         adapter = self.get_adapter(namespace, name)
+        row = self.get_version(adapter, version)
+        return Response(VersionDetailSerializer(row, context={"request": request}).data)
+
+    @extend_schema(
+        responses={204: None},
+        summary="Delete one version (an owner of its namespace, write token); 409 for the adapter's only version",
+    )
+    def delete(self, request, namespace, name, version):
+        adapter = self.get_adapter(namespace, name)
+        require_owner(request.user, adapter.namespace, request.auth)
+        row = self.get_version(adapter, version)
+        delete_version(row)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @staticmethod
+    def get_version(adapter, version: str) -> AdapterVersion:
         row = AdapterVersion.objects.filter(adapter=adapter, version=version).with_adapter().first()
         if row is None:
             labels = list(adapter.versions.values_list("version", flat=True))
             raise NotFound(
                 f"{adapter.full_name} has no version {version!r}; versions: {', '.join(labels) or 'none'}."
             )
-        return Response(VersionDetailSerializer(row, context={"request": request}).data)
+        return row
 
 
 # --------------------------------------------------------------------------------------------------

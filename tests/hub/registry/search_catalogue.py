@@ -60,6 +60,7 @@ def build_catalogue():
                 subtask=subtask_row, base_model=BaseModel.objects.get(model_name=model_name),
                 architecture_name="pfeiffer", config=PfeifferConfig().to_dict(),
                 config_hash=config_hash(PfeifferConfig()), description=description, private=private,
+                status="valid",  # listed as if validated (lists show adapters with a valid version)
             )
         )  # fmt: skip
     return adapters

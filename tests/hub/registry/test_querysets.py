@@ -99,11 +99,14 @@ def test_the_list_query_annotates_status_and_the_current_version_label():
     version(resolving, "1", minutes_ago=10)
     version(resolving, "2", minutes_ago=5)
     version(resolving, "3", status=VersionStatus.INVALID, minutes_ago=1)
-    failing = AdapterFactory(name="failing")
+    failing = AdapterFactory(name="failing", namespace=resolving.namespace)
     version(failing, "1", status=VersionStatus.PENDING, minutes_ago=10)
     version(failing, "2", status=VersionStatus.INVALID, minutes_ago=1)
-    AdapterFactory(name="empty")
-    rows = {row.name: (row.status, row.current_version_label) for row in Adapter.objects.for_list(None)}
+    AdapterFactory(name="empty", namespace=resolving.namespace, status="")
+    member = MembershipFactory(namespace=resolving.namespace, user=UserFactory(username="member")).user
+    # Adapters without a valid version are listed to their namespace's members only (`listed_to`).
+    assert names(Adapter.objects.for_list(None)) == ["resolving"]
+    rows = {row.name: (row.status, row.current_version_label) for row in Adapter.objects.for_list(member)}
     assert rows == {
         "resolving": (VersionStatus.VALID, "2"),
         "failing": (VersionStatus.INVALID, None),
