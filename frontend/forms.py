@@ -221,7 +221,9 @@ class UploadForm(forms.Form):
             self.fields[upload_field.name] = upload_form_field(upload_field)
         self.fields["namespace"].choices = [(ns.name, ns.name) for ns in namespaces]
         tasks = list(Task.objects.prefetch_related("subtasks").order_by("display_name"))
+        # No task is chosen for the user: a preselected first task was uploaded by whoever did not look.
         self.fields["task"].choices = [
+            ("", "Choose a task"),
             ("Tasks", [(t.name, t.display_name or t.name) for t in tasks if t.type == AdapterType.TASK]),
             (
                 "Languages",

@@ -4,7 +4,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import views
+from frontend import file_view, views
 
 app_name = "frontend"
 urlpatterns = [
@@ -13,6 +13,11 @@ urlpatterns = [
     path("adapters/", views.AdapterListPage.as_view(), name="adapter-list"),
     path("adapters/<str:namespace>/", views.NamespacePage.as_view(), name="namespace-detail"),
     path("adapters/<str:namespace>/<str:name>/", views.AdapterPage.as_view(), name="adapter-detail"),
+    path(
+        "adapters/<str:namespace>/<str:name>/versions/<str:version>/files/<path:file_name>",
+        file_view.VersionFilePage.as_view(),
+        name="version-file",
+    ),
     path("models/<str:name>/", views.BaseModelPage.as_view(), name="base-model-detail"),
     path("models/<str:namespace>/<str:name>/", views.BaseModelPage.as_view(), name="base-model-detail"),
     path("architectures/", views.ArchitectureListPage.as_view(), name="architecture-list"),

@@ -14,11 +14,12 @@ from django.views.decorators.http import require_POST
 
 from adapters_core.directory import README_FILE
 from frontend.base import AdapterPageView
-from frontend.config_keys import KEY_DESCRIPTIONS
+from frontend.config_keys import config_rows
 from frontend.diagram import layer_diagram
 from frontend.forms import FilterOptions, TokenForm, UploadForm, adapter_status_choices
 from frontend.layer_plan import describe_layer, plan_layer
 from frontend.snippets import config_load_snippets, key_values, usage_snippets
+from hub.compat.huggingface.representations import COMMON_TAGS, adapter_tags
 from hub.public_urls import public_base_url
 from hub.registry.architectures import find_architecture
 from hub.registry.caching import cache_key, registry_generation
@@ -52,19 +53,6 @@ PAGE_SIZE = 20
 HOME_LIST_SIZE = 6
 # How much of a base model's README.md its page shows.
 README_SHOWN_BYTES = 20_000
-
-
-# --------------------------------------------------------------------------------------------------
-# Shared helpers
-# --------------------------------------------------------------------------------------------------
-
-
-def config_rows(config: dict) -> list[tuple[str, object, str]]:
-    """(key, value, meaning) for each key of a config: the documented keys first, in the order of the
-    reference library's BnConfig (PostgreSQL's JSON does not keep the stored order), then the rest by name."""
-    documented = [key for key in KEY_DESCRIPTIONS if key in config]
-    others = sorted(key for key in config if key not in KEY_DESCRIPTIONS)
-    return [(key, config[key], KEY_DESCRIPTIONS.get(key, "")) for key in documented + others]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,6 +245,8 @@ def _adapter_page(request, adapter, hosted_base_model=None):
         "diagram": layer_diagram(adapter.config, hidden_size=adapter.base_model.hidden_size),
         "diagram_text": describe_layer(plan),
         "hosted_base_model": hosted_base_model,
+        # Every adapter has the common tags; the page shows those that tell it apart.
+        "tags": [tag for tag in adapter_tags(adapter) if tag not in COMMON_TAGS],
     }
     return render(request, "frontend/adapter_detail.html", context)
 

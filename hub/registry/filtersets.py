@@ -1,6 +1,6 @@
 """The one filter set for adapter lists: the REST list (`/api/v1/adapters/`) and the web UI's list page use
 the same query parameters (`task`, `subtask`, `type`, `language`, `model_name`, `model_type`,
-`architecture`, `method`, `namespace`, `status`, `q`, `sort`). Both feed it the one list query,
+`architecture`, `method`, `namespace`, `status`, `tag`, `q`, `sort`). Both feed it the one list query,
 `Adapter.objects.for_list(user)`; `q` searches (hub.registry.search), and a list with `q` is sorted by
 relevance unless another order is asked for.
 
@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.utils.functional import cached_property
 
+from hub.compat.huggingface.representations import tag_condition
 from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import AdapterType, VersionStatus
 from hub.registry.errors import BadRequest
@@ -58,6 +59,11 @@ class AdapterFilterSet(django_filters.FilterSet):
         VersionStatus.choices,
         help_text="valid (some version resolves), else the newest version's status",
     )
+    # The tags the Hugging Face routes list for an adapter (`adapter_tags`), matched exactly as their
+    # `list_models(filter=...)` matches them: the one definition of what a tag is.
+    tag = django_filters.CharFilter(
+        method="filter_tag", help_text="A tag of the adapter, e.g. bert, method:lora or license:mit"
+    )
     q = django_filters.CharFilter(
         method="filter_text",
         help_text="Words to find (as word prefixes) in the name, task, subtask, namespace, base model and "
@@ -87,6 +93,9 @@ class AdapterFilterSet(django_filters.FilterSet):
 
     def filter_language(self, queryset, name, value):
         return queryset.filter(Q(subtask__language=value) | Q(type=AdapterType.LANGUAGE, task__name=value))
+
+    def filter_tag(self, queryset, name, value):
+        return queryset.filter(tag_condition(value))
 
     def filter_text(self, queryset, name, value):
         return matching(queryset, value)

@@ -4,13 +4,19 @@
 const FINAL_STATUSES = ["valid", "invalid", "error"];
 const form = document.getElementById("upload-form");
 
+// Every subtask option the page was sent with; the menu offers only those of the chosen task. Options are
+// removed rather than hidden: a hidden <option> stays selectable in some browsers (Safari) and by keyboard.
+const allSubtaskOptions = form ? [...form.elements.subtask.options].map((option) => option.cloneNode(true)) : [];
+
 function showSubtasksOf(task) {
   const known = JSON.parse(form.dataset.subtasks || "{}")[task] || [];
   const select = form.elements.subtask;
-  for (const option of select.options) {
-    option.hidden = option.value !== "" && !known.includes(option.value);
-  }
-  if (select.selectedOptions[0]?.hidden) select.value = "";
+  const chosen = select.value;
+  const offered = allSubtaskOptions.filter((option) => option.value === "" || known.includes(option.value));
+  select.replaceChildren(...offered.map((option) => option.cloneNode(true)));
+  select.value = offered.some((option) => option.value === chosen) ? chosen : "";
+  // Without a task there is nothing to choose from; a task without subtasks has only "—".
+  select.disabled = !task || known.length === 0;
 }
 
 function clearErrors() {
