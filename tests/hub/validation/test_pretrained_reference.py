@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 import torch
 from django.core.management import call_command
+from django.template.loader import render_to_string
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (
     AutoModelForCausalLM,
@@ -120,6 +121,7 @@ def test_adapters_for_a_hosted_base_model_are_validated_on_its_real_weights(
     reports = {}
     for label, version in (("normal", normal), ("zero", zero), ("exploding", exploding)):
         validated = wait_until_validated(version, timeout=120)
+        version.refresh_from_db()
         assert validated.status == VersionStatus.VALID, validated.report
         reports[label] = validated.report
 
@@ -134,6 +136,15 @@ def test_adapters_for_a_hosted_base_model_are_validated_on_its_real_weights(
             expected_loss_before(llama_directory), abs=1e-4
         )
         assert report["effect"]["loss_probe"] == "text"
+
+    # The version's page shows where the weights are from and the figures.
+    shown = render_to_string("frontend/_report.html", {"version": exploding})
+    assert (
+        f"{MODEL_NAME} with its pretrained weights hosted here (revision {hosted_llama.revision[:12]})"
+        in shown
+    )
+    assert "Effect on the pretrained weights: the probe output moves by" in shown
+    assert "The adapter explodes" in shown
 
     normal_effect = reports["normal"]["effect"]
     assert 1e-3 < normal_effect["relative_change"] < 2.0
@@ -165,3 +176,7 @@ def test_a_base_model_the_hub_does_not_host_is_validated_on_seeded_weights(
     assert report["reference_model"]["weights"] == "seeded"
     assert "does not host tiny-gpt2" in report["reference_model"]["note"]
     assert "effect" not in report
+    version.refresh_from_db()
+    shown = render_to_string("frontend/_report.html", {"version": version})
+    assert "tiny-gpt2 with seeded random weights: The hub does not host tiny-gpt2" in shown
+    assert "Effect on the pretrained weights" not in shown
