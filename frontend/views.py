@@ -119,7 +119,11 @@ def _adapter_list(request, adapters):
         results = adapters.none()
     else:
         results = filterset.qs if filterset.is_bound else adapters.order_by(*SORT_ORDERS["downloads"])
-    paginator = CachedCountPaginator(results, PAGE_SIZE, list_key=list_identity(request.GET, request.user))
+    # A search sorted by relevance shows its ranked candidates and counts all its matches.
+    counted = filterset.unsorted_qs() if filterset.is_bound and not errors else results
+    paginator = CachedCountPaginator(
+        results, PAGE_SIZE, list_key=list_identity(request.GET, request.user), count_queryset=counted
+    )
     page = paginator.get_page(request.GET.get("page"))
     active = []
     for name, value in request.GET.items():

@@ -9,7 +9,7 @@ rows; the cost of deep pages grows with the offset, and a person narrows the lis
 
 import django_filters
 from django.core.cache import cache
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Q
 from django.utils.functional import cached_property
 
@@ -17,6 +17,7 @@ from hub.compat.huggingface.representations import tag_condition
 from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import AdapterType, VersionStatus
 from hub.registry.errors import BadRequest
+from hub.registry.list_counts import list_count
 from hub.registry.methods import method_choices
 from hub.registry.models import Adapter
 from hub.registry.search import by_relevance, matching
@@ -148,24 +149,68 @@ def list_identity(params, user) -> tuple:
     return (items, user.pk if user is not None and user.is_authenticated else None)
 
 
+# From this row on, a page reads the ids of its rows first (the columns the sort needs) and then those rows with
+# everything they show: an offset still walks the rows it skips, and skipping ids is cheaper than skipping rows
+# with their joins and the current version's label.
+LATE_ROWS_OFFSET = 200
+
+
 class CachedCountPaginator(Paginator):
-    """A Paginator whose row count is cached per registry generation and list (`list_identity`): counting
-    every matching row is the one part of a list page that grows with the catalogue."""
+    """A Paginator whose row count is bounded (`list_count`: exact up to EXACT_COUNT_LIMIT rows, the planner's
+    estimate above, `count_is_estimate`) and cached per registry generation and list (`list_identity`):
+    counting every matching row is the one part of a list page that grows with the catalogue.
+
+    It counts `count_queryset` when given: a relevance search pages through its ranked candidates
+    (hub.registry.search.by_relevance) and counts all its matches. With an estimated count any page within
+    the list's bounds (`check_page_bounds`) is served, empty past the end; with an exact count a page past
+    the end is an error, as Django's Paginator has it."""
 
     # Per process (the default cache), a count may lag a change made in another process by this long.
     COUNT_CACHE_SECONDS = 30
 
-    def __init__(self, object_list, per_page, *, list_key: tuple, **kwargs):
+    def __init__(self, object_list, per_page, *, list_key: tuple, count_queryset=None, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
         self.list_key = list_key
+        self.count_queryset = object_list if count_queryset is None else count_queryset
 
     @cached_property
-    def count(self):
-        if self.object_list.query.is_empty():
-            return 0
-        key = cache_key("registry:list-count", registry_generation(), self.list_key)
-        count = cache.get(key)
-        if count is None:
-            count = super().count
-            cache.set(key, count, self.COUNT_CACHE_SECONDS)
-        return count
+    def _counted(self) -> tuple[int, bool]:
+        if self.count_queryset.query.is_empty():
+            return 0, True
+        key = cache_key("registry:list-rows", registry_generation(), self.list_key)
+        counted = cache.get(key)
+        if counted is None:
+            counted = list_count(self.count_queryset)
+            cache.set(key, counted, self.COUNT_CACHE_SECONDS)
+        return tuple(counted)
+
+    @property
+    def count(self) -> int:
+        return self._counted[0]
+
+    @property
+    def count_is_estimate(self) -> bool:
+        return not self._counted[1]
+
+    def validate_number(self, number):
+        try:
+            return super().validate_number(number)
+        except EmptyPage:
+            if self.count_is_estimate and int(number) >= 1:
+                return int(number)
+            raise
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if not self.count_is_estimate and top + self.orphans >= self.count:
+            top = self.count
+        return self._get_page(self._rows(bottom, top), number, self)
+
+    def _rows(self, bottom: int, top: int):
+        if bottom < LATE_ROWS_OFFSET:
+            return self.object_list[bottom:top]
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = self.object_list.order_by().in_bulk(ids)
+        return [rows[pk] for pk in ids if pk in rows]

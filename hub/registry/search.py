@@ -34,6 +34,8 @@ SEARCH_CONFIG = "simple"
 WORD_PATTERN = re.compile(r"\w+(?:[.-]\w+)*")
 MAX_QUERY_WORDS = 10
 SUGGESTION_LIMIT = 3
+# How many matches a search ranks (see `by_relevance`).
+RELEVANCE_CANDIDATES = 1000
 # Names that suggestions are drawn from (adapters: public ones only, so private names never leak).
 SUGGESTION_SOURCES = (
     (Task, "name"),
@@ -100,9 +102,10 @@ def refresh_search_documents(adapters: QuerySet) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-def _full_text_query(words: list[str]) -> SearchQuery:
-    # Every word as a prefix; the words contain no quotes (WORD_PATTERN), and the query is a parameter.
-    raw = " & ".join(f"'{word}':*" for word in words)
+def _full_text_query(words: list[str], weights: str = "") -> SearchQuery:
+    # Every word as a prefix (in the parts of the document of `weights`, all without); the words contain no
+    # quotes (WORD_PATTERN), and the query is a parameter.
+    raw = " & ".join(f"'{word}':*{weights}" for word in words)
     return SearchQuery(raw, search_type="raw", config=SEARCH_CONFIG)
 
 
@@ -144,11 +147,21 @@ def matching(adapters: QuerySet, text: str) -> QuerySet:
 
 def by_relevance(adapters: QuerySet, text: str) -> QuerySet:
     """`adapters` (already `matching` text) best match first: by rank over the weighted document (name above
-    taxonomy above owner and base model above description), then by downloads."""
+    taxonomy above owner and base model above description), then by downloads.
+
+    With full-text search only a bounded set of candidates is ranked: the RELEVANCE_CANDIDATES most downloaded
+    matches and the RELEVANCE_CANDIDATES most downloaded matches in the name. Ranking every match of a common
+    word means reading and ranking hundreds of thousands of documents at a million adapters; the candidates
+    are read in download order from an index. A search that finds more than that pages through its candidates
+    (its count still counts every match); sorted by downloads it walks every match."""
     words = search_words(text)
     if not words:
         return adapters
     if uses_full_text_search():
+        matches = adapters.order_by("-download_count", "id").values("pk")
+        in_names = matches.filter(search_document=_full_text_query(words, weights="A"))
+        candidates = matches[:RELEVANCE_CANDIDATES].union(in_names[:RELEVANCE_CANDIDATES])
+        adapters = adapters.filter(pk__in=candidates)
         rank = SearchRank(F("search_document"), _full_text_query(words))
     else:
         name_matches = Q()

@@ -62,6 +62,7 @@ from hub.registry.filtersets import (
     check_page_bounds,
     list_identity,
 )
+from hub.registry.list_counts import EXACT_COUNT_LIMIT
 from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Task, VersionFile
 from hub.registry.permissions import get_namespace, require_write, role_in
 from hub.registry.repository_actions import (
@@ -113,9 +114,16 @@ class Pagination(PageNumberPagination):
             _page_parameter(request.query_params, self.page_size_query_param, self.page_size),
         )
         self.django_paginator_class = partial(
-            CachedCountPaginator, list_key=list_identity(request.query_params, request.user)
+            CachedCountPaginator,
+            list_key=list_identity(request.query_params, request.user),
+            count_queryset=view.count_queryset() if hasattr(view, "count_queryset") else None,
         )
         return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["count_is_estimate"] = self.page.paginator.count_is_estimate
+        return response
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
@@ -129,6 +137,11 @@ class Pagination(PageNumberPagination):
 
     def get_paginated_response_schema(self, schema):
         response_schema = super().get_paginated_response_schema(schema)
+        response_schema["properties"]["count_is_estimate"] = {
+            "type": "boolean",
+            "description": f"true when `count` is an estimate: lists longer than {EXACT_COUNT_LIMIT:,} rows are not "
+            "counted row by row (an estimate may be short or long; a page past the end is then empty, not a 404)",
+        }
         response_schema["properties"]["suggestions"] = {
             "type": "array",
             "items": {"type": "string"},
@@ -223,6 +236,14 @@ class AdapterListView(AdapterAPIView, generics.ListAPIView):
 
     def get_queryset(self):
         return Adapter.objects.for_list(self.request.user)
+
+    def count_queryset(self):
+        """What the list's count counts: every row its filters find (a search sorted by relevance pages through
+        its ranked candidates only, hub.registry.search.by_relevance)."""
+        filterset = self.filterset_class(
+            self.request.query_params, queryset=self.get_queryset(), request=self.request
+        )
+        return filterset.unsorted_qs()
 
     def list(self, request, *args, **kwargs):
         """Anonymous answers are cached per registry generation for a few seconds, like resolutions (see
