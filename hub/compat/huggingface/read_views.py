@@ -267,8 +267,8 @@ def reusable_by_nginx(request, revision: str) -> bool:
     is then cached only under a token that change's publication retires (hub.registry.caching)."""
     if revision != MAIN_REVISION:
         return True
-    keyed_with = request.headers.get("X-Registry-Generation", "")
-    return bool(keyed_with) and keyed_with == published_generation_token()
+    current = published_generation_token()  # read even when nginx sent none: the first read creates the file
+    return bool(current) and request.headers.get("X-Registry-Generation") == current
 
 
 class TreeView(RepositoryReadView):
