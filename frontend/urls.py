@@ -4,7 +4,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import file_view, views
+from frontend import file_view, owner_views, views
 
 app_name = "frontend"
 urlpatterns = [
@@ -13,6 +13,26 @@ urlpatterns = [
     path("adapters/", views.AdapterListPage.as_view(), name="adapter-list"),
     path("adapters/<str:namespace>/", views.NamespacePage.as_view(), name="namespace-detail"),
     path("adapters/<str:namespace>/<str:name>/", views.AdapterPage.as_view(), name="adapter-detail"),
+    path(
+        "adapters/<str:namespace>/<str:name>/edit/",
+        owner_views.AdapterEditPage.as_view(),
+        name="adapter-edit",
+    ),
+    path(
+        "adapters/<str:namespace>/<str:name>/delete/",
+        owner_views.AdapterDeletePage.as_view(),
+        name="adapter-delete",
+    ),
+    path(
+        "adapters/<str:namespace>/<str:name>/versions/<str:version>/delete/",
+        owner_views.VersionDeletePage.as_view(),
+        name="version-delete",
+    ),
+    path(
+        "namespaces/<str:namespace>/members/",
+        owner_views.NamespaceMembersPage.as_view(),
+        name="namespace-members",
+    ),
     path(
         "adapters/<str:namespace>/<str:name>/versions/<str:version>/files/<path:file_name>",
         file_view.VersionFilePage.as_view(),

@@ -62,8 +62,9 @@ README_SHOWN_BYTES = 20_000
 
 class HomePage(AdapterPageView):
     def get(self, request):
-        counts = FilterOptions.counts(self.visible_adapters())
+        # Counted as listed: an adapter is counted once it was checked (or for its namespace's members).
         listed = self.listed_adapters()
+        counts = FilterOptions.counts(listed)
         recent = listed.order_by(*SORT_ORDERS["recent"])[:HOME_LIST_SIZE]
         popular = listed.order_by(*SORT_ORDERS["downloads"])[:HOME_LIST_SIZE]
         return render(request, "frontend/home.html", {"counts": counts, "recent": recent, "popular": popular})
