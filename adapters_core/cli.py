@@ -1,4 +1,4 @@
-"""The ``adapterhub`` command: log in, push, pull, search, inspect and delete adapters and configs on a hub;
+"""The ``adapterhub`` command: log in, push, pull, search, inspect, edit and delete adapters and configs on a hub;
 list and clean the download cache.
 
 Exit codes: 0 success; 1 not found or invalid (unknown adapter or config, ambiguous identifier, a pushed
@@ -264,23 +264,64 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     client = client_for(args)
+    repo, _, version = args.repo.partition("@")
+    try:
+        split_repo(repo)
+    except ValueError as exc:
+        raise UsageError(f"{exc} Give namespace/name, or namespace/name@version for one version.") from None
+    if args.repo.endswith("@"):
+        raise UsageError(
+            f"No version after '@' in {args.repo!r}: give namespace/name@version, e.g. {repo}@1."
+        )
+    what = f"version {version} of {repo}" if version else f"{repo} with all its versions"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"Deleting {what} cannot be undone; pass --yes to confirm without a terminal.")
+        answer = input(f"Delete {what} on {client.url}? This cannot be undone. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            emit(args, {"deleted": None}, "Nothing deleted.")
+            return EXIT_OK
+    if version:
+        client.delete_version(repo, version)
+    else:
+        client.delete_adapter(repo)
+    emit(args, {"deleted": args.repo, "url": client.url}, f"Deleted {what} on {client.url}.")
+    return EXIT_OK
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    client = client_for(args)
     try:
         split_repo(args.repo)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise UsageError(
-                f"Deleting {args.repo} cannot be undone; pass --yes to confirm without a terminal."
-            )
-        answer = input(
-            f"Delete {args.repo} on {client.url} with all its versions? This cannot be undone. [y/N] "
+    readme = None
+    if args.readme is not None:
+        try:
+            readme = Path(args.readme).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"Cannot read the README {args.readme}: {exc.strerror or exc}.") from None
+    tags = [] if args.clear_tags else (args.tags or None)
+    try:
+        record = client.edit_adapter(
+            args.repo,
+            description=args.description,
+            readme=readme,
+            license=args.license,
+            tags=tags,
+            private=args.private,
         )
-        if answer.strip().lower() not in ("y", "yes"):
-            emit(args, {"deleted": None}, "Nothing deleted.")
-            return EXIT_OK
-    client.delete_adapter(args.repo)
-    emit(args, {"deleted": args.repo, "url": client.url}, f"Deleted {args.repo} on {client.url}.")
+    except ValueError as exc:
+        raise UsageError(
+            f"{exc} E.g. adapterhub edit {args.repo} --description '...' --tag english --public."
+        ) from None
+    visibility = "private" if record.get("private") else "public"
+    emit(
+        args,
+        record,
+        f"Saved {args.repo} on {client.url} ({visibility}; license {record.get('license') or 'none'}; "
+        f"tags: {', '.join(record.get('tags') or []) or 'none'}).",
+    )
     return EXIT_OK
 
 
@@ -402,10 +443,37 @@ def build_parser() -> argparse.ArgumentParser:
     whoami = commands.add_parser("whoami", parents=[common], help="who the token belongs to, and where")
     whoami.set_defaults(handler=cmd_whoami)
 
-    delete = commands.add_parser("delete", parents=[common], help="delete an adapter with all its versions")
-    delete.add_argument("repo", help="namespace/name (needs an owner's write token)")
+    delete = commands.add_parser(
+        "delete", parents=[common], help="delete an adapter with all its versions, or one version"
+    )
+    delete.add_argument(
+        "repo",
+        help="namespace/name, or namespace/name@version for one version (needs an owner's write token)",
+    )
     delete.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(handler=cmd_delete)
+
+    edit = commands.add_parser(
+        "edit", parents=[common], help="change an adapter's description, README, license, tags or visibility"
+    )
+    edit.add_argument("repo", help="namespace/name (needs an owner's write token)")
+    edit.add_argument("--description", help="what the adapter does, in a few sentences")
+    edit.add_argument("--license", help="an SPDX identifier, e.g. apache-2.0")
+    edit.add_argument("--readme", metavar="FILE", help="a Markdown file: the adapter's model card")
+    edit.add_argument(
+        "--tag",
+        dest="tags",
+        action="append",
+        metavar="TAG",
+        help="a tag (repeat for several; replaces the tags)",
+    )
+    edit.add_argument("--clear-tags", action="store_true", help="remove every tag")
+    visibility = edit.add_mutually_exclusive_group()
+    visibility.add_argument(
+        "--private", dest="private", action="store_true", default=None, help="members only"
+    )
+    visibility.add_argument("--public", dest="private", action="store_false", help="everyone")
+    edit.set_defaults(handler=cmd_edit)
 
     cache = commands.add_parser("cache", parents=[common], help="list or clean the download cache")
     cache.add_argument(

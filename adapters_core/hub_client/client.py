@@ -472,6 +472,52 @@ class HubClient:
             what=f"the deletion of adapter {repo!r}",
         )
 
+    def delete_version(self, repo: str, version: str) -> None:
+        """Delete one version of ``namespace/name`` (needs an owner's write token). When it was the default,
+        the newest remaining valid version becomes the default; the hub refuses (409) the only version: delete
+        the adapter instead."""
+        namespace, name = split_repo(repo)
+        self._request(
+            "DELETE",
+            f"/api/v1/adapters/{quote(namespace, safe='')}/{quote(name, safe='')}/versions/{quote(version, safe='')}/",
+            what=f"the deletion of version {version!r} of adapter {repo!r}",
+        )
+
+    def edit_adapter(
+        self,
+        repo: str,
+        *,
+        description: str | None = None,
+        readme: str | None = None,
+        license: str | None = None,
+        tags: list[str] | None = None,
+        private: bool | None = None,
+    ) -> dict[str, Any]:
+        """Change what the adapter ``namespace/name`` shows (needs an owner's write token): its description,
+        README (model card), license, tags (replacing the current ones) or visibility. Arguments left ``None``
+        stay as they are. Returns the adapter's record after the edit."""
+        namespace, name = split_repo(repo)
+        changes = {
+            key: value
+            for key, value in {
+                "description": description,
+                "readme": readme,
+                "license": license,
+                "tags": tags,
+                "private": private,
+            }.items()
+            if value is not None
+        }
+        if not changes:
+            raise ValueError("Nothing to edit: give a description, readme, license, tags or private.")
+        response = self._request(
+            "PATCH",
+            f"/api/v1/adapters/{quote(namespace, safe='')}/{quote(name, safe='')}/",
+            what=f"the edit of adapter {repo!r}",
+            json=changes,
+        )
+        return response.json()
+
     def whoami(self) -> dict[str, Any]:
         """Who the token belongs to (the hub's ``/api/v1/me/``); raises :class:`HubAuthError` for a bad token."""
         return self._get_json("/api/v1/me/", what="the token's owner")
