@@ -99,3 +99,20 @@ def test_the_upload_form_chooses_no_task_and_offers_only_the_chosen_tasks_subtas
     task.select_option("nli")
     nli = sorted(Subtask.objects.filter(task__name="nli").values_list("name", flat=True))
     assert offered() == ["", *nli] and subtask.input_value() == ""
+
+
+def test_a_file_opens_from_the_version_list_and_fits_the_window(page, lora_adapter):
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.goto("/adapters/ukp/sst-2/")
+    page.locator("#version-1").get_by_role("link", name="adapter_config.json", exact=True).click()
+    assert page.locator("h1").inner_text() == "adapter_config.json"
+    shown = page.locator("#file-content").inner_text()
+    assert shown.startswith("{") and '\n  "config": {' in shown  # pretty-printed
+    save_screenshot(page, "version-file-config")
+    assert page.evaluate(CUT_OFF_SNIPPETS) == []
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.go_back()
+    page.locator("#version-1").get_by_role("link", name="adapter.safetensors", exact=True).click()
+    assert page.locator("#file-summary").inner_text().endswith("parameters.")
+    save_screenshot(page, "version-file-safetensors")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
