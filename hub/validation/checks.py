@@ -49,7 +49,7 @@ from adapters_core.methods.module_lora.layer import CONTAINER as MODULE_LORA_CON
 from adapters_core.methods.module_lora.peft_format import module_weight_paths
 from hub.registry.storable import nul_character_location
 from hub.validation.derived_formats import DerivedFile, derive_other_format
-from hub.validation.effect import AdapterRun, hidden_states, language_model_loss
+from hub.validation.effect import AdapterRun, hidden_states, probe_loss
 from hub.validation.effect import measure as measure_effect
 from hub.validation.legacy_pickle import ConversionResult, LegacyPickleError, convert_legacy_pickle
 from hub.validation.reference_models import ReferenceModel, adapter_layout, run_probe
@@ -576,7 +576,7 @@ def check_load_and_run(
             else:  # pretrained weights: every layer's output and the loss too, to measure the adapter's effect
                 output, layer_outputs = hidden_states(model, reference.probe_inputs)
                 forward_seconds = time.perf_counter() - started
-                loss = language_model_loss(model, reference.baseline, reference.device)
+                loss = probe_loss(reference.baseline, output, reference.probe_inputs["input_ids"])
                 adapter_run = AdapterRun(output=output, layer_outputs=layer_outputs, loss=loss)
             derived, warning = derive_other_format(
                 model, internal, subject.model_name, outcome.peft, work_dir / "derived"

@@ -45,9 +45,8 @@ class PretrainedBaseline:
     """What the reference model without an adapter gives, kept with it to compare every adapter against."""
 
     layer_outputs: list[torch.Tensor]  # every hidden state on the probe, float32 on the CPU
-    # Language models only: the head's weight (vocabulary x hidden) and the probe text's token ids.
+    # Language models only (their probe is the probe text): the head's weight (vocabulary x hidden).
     lm_head_weight: torch.Tensor | None = None
-    loss_input_ids: torch.Tensor | None = None
     loss_probe: str = ""  # "text" (the hosted tokenizer) or "token_ids"
     loss: float | None = None
     vocab_size: int = 0
@@ -103,21 +102,18 @@ def hidden_states(
     return last.detach().float().cpu(), [layer.detach().float().cpu() for layer in layers]
 
 
-def language_model_loss(
-    model: torch.nn.Module, baseline: PretrainedBaseline, device: torch.device
-) -> float | None:
-    """The mean next-token cross-entropy on the loss probe (as transformers' `*ForCausalLM` computes it), or None
-    for a model that is not a language model."""
-    if baseline.lm_head_weight is None or baseline.loss_input_ids is None:
+def probe_loss(baseline: PretrainedBaseline, hidden: torch.Tensor, input_ids: torch.Tensor) -> float | None:
+    """The mean next-token cross-entropy of the probe's last hidden state (as transformers' `*ForCausalLM`
+    computes it), or None for a model without a language-model head."""
+    head = baseline.lm_head_weight
+    if head is None:
         return None
-    input_ids = baseline.loss_input_ids.to(device)
     with torch.inference_mode():
-        output = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-        hidden = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
-        hidden = hidden[:, -input_ids.shape[1] :]  # prompt tuning puts its positions in front
-        logits = hidden.float() @ baseline.lm_head_weight.float().T
+        hidden = hidden[:, -input_ids.shape[1] :].to(head.device)  # prompt tuning puts its positions in front
+        logits = hidden.float() @ head.float().T
+        labels = input_ids[:, 1:].to(head.device)
         loss = torch.nn.functional.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1)
+            logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1)
         )
     return float(loss)
 
@@ -149,7 +145,7 @@ def measure(
             loss_before=round(baseline.loss, 6),
             loss_after=_finite_or_none(run.loss),
             loss_probe=baseline.loss_probe,
-            loss_tokens=int(baseline.loss_input_ids.shape[1]),
+            loss_tokens=int(baseline.layer_outputs[-1].shape[1]),
         )
     if relative < NO_EFFECT_RELATIVE_CHANGE and largest < NO_EFFECT_RELATIVE_CHANGE:
         warnings.append(

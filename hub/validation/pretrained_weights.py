@@ -211,7 +211,7 @@ class LoadedWeights:
 
 
 def load_pretrained_model(
-    source: WeightSource, transformers_config, device: torch.device, dtype
+    source: WeightSource, transformers_config, device: torch.device, dtype, lm_head: bool = False
 ) -> LoadedWeights:
     """The bare transformers model (`AutoModel`) of `transformers_config` with the weights of `source`, in
     `dtype` on `device`, loaded with one copy of the weights in memory.
@@ -219,8 +219,8 @@ def load_pretrained_model(
     The model is built under accelerate's `init_empty_weights`: parameters on the meta device, buffers
     (rotary frequencies, position ids) real. Each safetensors file is then opened on its own and each tensor read,
     cast and assigned to its parameter straight away. A checkpoint of a model with a head (`LlamaForCausalLM`
-    saves `model.layers...`) has its base-model prefix stripped; head tensors other than `lm_head.weight` are
-    skipped. Raises PretrainedWeightsError when a parameter of the model is not in the files."""
+    saves `model.layers...`) has its base-model prefix stripped; head tensors are skipped, except
+    `lm_head.weight` when `lm_head` is true. Raises PretrainedWeightsError when a parameter of the model is not in the files."""
     from accelerate import init_empty_weights
     from accelerate.utils import set_module_tensor_to_device
     from safetensors import SafetensorError, safe_open
@@ -241,8 +241,9 @@ def load_pretrained_model(
                     keys = list(opened.keys())
                 for key in keys:
                     target = key[len(prefix) :] if key.startswith(prefix) else key
-                    if target not in expected and key != LM_HEAD_WEIGHT:
-                        continue  # a head's tensor (a classifier, a pooler the bare model lacks)
+                    wanted_head = lm_head and key == LM_HEAD_WEIGHT
+                    if target not in expected and not wanted_head:
+                        continue  # a head's tensor (a classifier, a tied lm_head, a pooler the bare model lacks)
                     # Opened per tensor: a file's memory map is released with its handle, so the pages of
                     # tensors already cast (a bfloat16 file into the float32 model) do not stay resident.
                     with safe_open(str(path), framework="pt") as opened:
@@ -251,7 +252,7 @@ def load_pretrained_model(
                         device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype
                     )
                     del tensor
-                    if key == LM_HEAD_WEIGHT and target not in expected:
+                    if wanted_head and target not in expected:
                         lm_head_weight = value
                     else:
                         set_module_tensor_to_device(model, target, device, value=value)

@@ -29,8 +29,8 @@ from hub.validation.effect import (
     PretrainedBaseline,
     hidden_states,
     is_language_model,
-    language_model_loss,
     loss_probe_ids,
+    probe_loss,
 )
 from hub.validation.pretrained_weights import (
     PretrainedWeightsError,
@@ -257,30 +257,35 @@ def _load_pretrained(model_name: str, config: dict, source: WeightSource, device
                 f"{source.origin} holds a model with {key}={getattr(saved, key, None)!r}, but the base "
                 f"model {model_name!r} is registered with {key}={getattr(expected, key, None)!r}."
             )
+    # An untied head is loaded for the loss on the probe text; a tied one is the input embeddings.
+    untied_head = is_language_model(saved) and not getattr(saved, "tie_word_embeddings", True)
     try:
-        return load_pretrained_model(source, saved, device, REFERENCE_DTYPE)
+        return load_pretrained_model(source, saved, device, REFERENCE_DTYPE, lm_head=untied_head)
     except PretrainedWeightsError as exc:
         raise ReferenceModelError(f"The pretrained weights cannot be loaded: {exc}") from exc
 
 
-def _pretrained_baseline(model, lm_head_weight, source: WeightSource, probe, device) -> PretrainedBaseline:
-    """What the model without an adapter gives: every hidden state on the probe and, for a language model, the
-    loss on the probe text (tokenised with the base model's own tokenizer when it has one)."""
-    _, layer_outputs = hidden_states(model, probe)
-    baseline = PretrainedBaseline(layer_outputs=layer_outputs)
-    if not is_language_model(model.config):
-        return baseline
-    tied = getattr(model.config, "tie_word_embeddings", True) or lm_head_weight is None
-    head = model.get_input_embeddings().weight if tied else lm_head_weight
-    if head is None or tuple(head.shape) != (model.config.vocab_size, model.config.hidden_size):
-        return baseline
-    baseline.lm_head_weight = head
-    baseline.loss_input_ids, baseline.loss_probe = loss_probe_ids(
-        _tokenizer_of(source), model.config, probe["input_ids"]
-    )
-    baseline.vocab_size = int(model.config.vocab_size)
-    baseline.loss = language_model_loss(model, baseline, device)
-    return baseline
+def _pretrained_baseline(
+    model, lm_head_weight, source: WeightSource, probe: dict, device
+) -> tuple[PretrainedBaseline, dict[str, torch.Tensor]]:
+    """What the model without an adapter gives, and the probe to use. A language model's probe is the probe text
+    (tokenised with the base model's own tokenizer when it has one), so that one forward pass gives both the
+    hidden states and the next-token loss; other models keep the seeded probe."""
+    head = None
+    if is_language_model(model.config):
+        head = model.get_input_embeddings().weight if lm_head_weight is None else lm_head_weight
+        if tuple(head.shape) != (model.config.vocab_size, model.config.hidden_size):
+            head = None
+    baseline = PretrainedBaseline(layer_outputs=[], lm_head_weight=head)
+    if head is not None:
+        input_ids, baseline.loss_probe = loss_probe_ids(
+            _tokenizer_of(source), model.config, probe["input_ids"]
+        )
+        probe = {"input_ids": input_ids.to(device), "attention_mask": torch.ones_like(input_ids).to(device)}
+        baseline.vocab_size = int(model.config.vocab_size)
+    last, baseline.layer_outputs = hidden_states(model, probe)
+    baseline.loss = probe_loss(baseline, last, probe["input_ids"])
+    return baseline, probe
 
 
 def _tokenizer_of(source: WeightSource):
@@ -338,14 +343,14 @@ def build_reference_model(
     model.to(device=device, dtype=REFERENCE_DTYPE)
     add_adapter_support(model)
     probe = probe_inputs_for(model.config, device)
+    baseline = None
+    if source is not None:
+        baseline, probe = _pretrained_baseline(model, lm_head_weight, source, probe, device)
     base_output = run_probe(model, probe)
     if not torch.isfinite(base_output).all():
         raise ReferenceModelError(
             f"The reference model {model_name!r} gives non-finite outputs without an adapter."
         )
-    baseline = None
-    if source is not None:
-        baseline = _pretrained_baseline(model, lm_head_weight, source, probe, device)
     return ReferenceModel(
         model_name=model_name,
         model=model,
