@@ -38,6 +38,7 @@ urlpatterns = [
         file_view.VersionFilePage.as_view(),
         name="version-file",
     ),
+    path("models/", views.BaseModelListPage.as_view(), name="base-model-list"),
     path("models/<str:name>/", views.BaseModelPage.as_view(), name="base-model-detail"),
     path("models/<str:namespace>/<str:name>/", views.BaseModelPage.as_view(), name="base-model-detail"),
     path("architectures/", views.ArchitectureListPage.as_view(), name="architecture-list"),

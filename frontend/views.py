@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -254,6 +255,29 @@ def _adapter_page(request, adapter, hosted_base_model=None):
         "tags": [tag for tag in adapter_tags(adapter) if tag not in COMMON_TAGS],
     }
     return render(request, "frontend/adapter_detail.html", context)
+
+
+class BaseModelListPage(AdapterPageView):
+    """`/models/`: the base models the hub hosts that the visitor may see, by name, PAGE_SIZE a page, each with
+    the number of listed adapters built on it."""
+
+    def get(self, request):
+        repositories = self.visible_model_repositories().order_by("name", "namespace__name")
+        page = Paginator(repositories, PAGE_SIZE).get_page(request.GET.get("page"))
+        names = [repository.full_name for repository in page]
+        adapter_counts = dict(
+            self.listed_adapters()
+            .filter(base_model__model_name__in=names)
+            .order_by()
+            .values_list("base_model__model_name")
+            .annotate(count=Count("id"))
+            .values_list("base_model__model_name", "count")
+        )
+        rows = [
+            {"repository": repository, "adapter_count": adapter_counts.get(repository.full_name, 0)}
+            for repository in page
+        ]
+        return render(request, "frontend/base_model_list.html", {"page": page, "rows": rows})
 
 
 class BaseModelPage(AdapterPageView):
