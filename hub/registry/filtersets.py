@@ -10,7 +10,7 @@ rows; the cost of deep pages grows with the offset, and a person narrows the lis
 import django_filters
 from django.core.cache import cache
 from django.core.paginator import EmptyPage, Paginator
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils.functional import cached_property
 
 from hub.compat.huggingface.representations import tag_condition
@@ -19,7 +19,7 @@ from hub.registry.choices import AdapterType, VersionStatus
 from hub.registry.errors import BadRequest
 from hub.registry.list_counts import list_count
 from hub.registry.methods import method_choices
-from hub.registry.models import Adapter
+from hub.registry.models import Adapter, BaseModel, Namespace, Task
 from hub.registry.search import by_relevance, matching
 
 MAX_PAGE_SIZE = 100
@@ -32,6 +32,11 @@ SORT_ORDERS = {
 }
 
 
+def _id_named(model, field: str, value: str) -> Subquery:
+    """The id of the `model` row whose unique `field` is `value` (NULL, matching nothing, when none is)."""
+    return Subquery(model.objects.filter(**{field: value}).values("pk")[:1])
+
+
 def choice_filter(choices, **kwargs) -> django_filters.ChoiceFilter:
     """A ChoiceFilter whose error names the values it accepts."""
     accepted = ", ".join(value for value, _ in choices)
@@ -40,22 +45,20 @@ def choice_filter(choices, **kwargs) -> django_filters.ChoiceFilter:
 
 
 class AdapterFilterSet(django_filters.FilterSet):
-    task = django_filters.CharFilter(field_name="task__name", help_text="Task name, e.g. sentiment (or de)")
+    task = django_filters.CharFilter(method="filter_task", help_text="Task name, e.g. sentiment (or de)")
     subtask = django_filters.CharFilter(field_name="subtask__name", help_text="Subtask name, e.g. sst-2")
     type = choice_filter(AdapterType.choices, help_text="text_task or text_lang")
     language = django_filters.CharFilter(
         method="filter_language", help_text="ISO code: the subtask's language or a language adapter's task"
     )
-    model_name = django_filters.CharFilter(
-        field_name="base_model__model_name", help_text="e.g. bert-base-uncased"
-    )
+    model_name = django_filters.CharFilter(method="filter_model_name", help_text="e.g. bert-base-uncased")
     model_type = django_filters.CharFilter(field_name="base_model__model_type", help_text="e.g. bert")
     architecture = django_filters.CharFilter(field_name="architecture_name", help_text="e.g. pfeiffer")
     # The registered methods' families (read once: a process registers its methods when it starts).
     method = choice_filter(
         method_choices(), help_text="Method family: " + ", ".join(value for value, _ in method_choices())
     )
-    namespace = django_filters.CharFilter(field_name="namespace__name", help_text="Owner, e.g. ukp")
+    namespace = django_filters.CharFilter(method="filter_namespace", help_text="Owner, e.g. ukp")
     status = choice_filter(
         VersionStatus.choices,
         help_text="valid (some version resolves), else the newest version's status",
@@ -91,6 +94,19 @@ class AdapterFilterSet(django_filters.FilterSet):
             "method",
             "namespace",
         ]
+
+    # Task, base model and namespace are named by a unique name: each is matched by the id of the row of that
+    # name, a scalar subquery that PostgreSQL runs once before the list query. The list then reads its index in
+    # sort order (`(task, base_model, -download_count)`, ...) and stops after a page; through a join the planner
+    # cannot know that one row matches, and sorts every matching row (18,000 of a million, 366 ms).
+    def filter_task(self, queryset, name, value):
+        return queryset.filter(task_id=_id_named(Task, "name", value))
+
+    def filter_model_name(self, queryset, name, value):
+        return queryset.filter(base_model_id=_id_named(BaseModel, "model_name", value))
+
+    def filter_namespace(self, queryset, name, value):
+        return queryset.filter(namespace_id=_id_named(Namespace, "name", value))
 
     def filter_language(self, queryset, name, value):
         return queryset.filter(Q(subtask__language=value) | Q(type=AdapterType.LANGUAGE, task__name=value))
