@@ -179,6 +179,17 @@ HF_UPLOAD_URL_SECONDS = env.int("HF_UPLOAD_URL_SECONDS", default=900)
 # How long a Xet access token (`xet-write-token`, `xet-read-token`) is valid; clients ask for a new one before
 # it runs out, so a long upload is not cut off (seconds).
 XET_TOKEN_SECONDS = env.int("XET_TOKEN_SECONDS", default=900)
+# Mirroring (hub.registry.mirroring): a Hugging Face Hub-compatible endpoint the read routes fetch a missing
+# repository from when its id matches one of the comma-separated fnmatch patterns of UPSTREAM_ALLOW (empty
+# UPSTREAM_ENDPOINT: off). The fetch runs in the web request, so it is bounded: UPSTREAM_TIMEOUT_SECONDS per
+# upstream request, UPSTREAM_MAX_BYTES per repository, and UPSTREAM_WAIT_SECONDS for waiting on another request's
+# fetch of the same repository or on a mirrored adapter's validation (keep it below the web server's timeout).
+UPSTREAM_ENDPOINT = env.str("UPSTREAM_ENDPOINT", default="").rstrip("/")
+UPSTREAM_ALLOW = [pattern.strip() for pattern in env.str("UPSTREAM_ALLOW", default="").split(",") if pattern.strip()]
+UPSTREAM_TOKEN = env.str("UPSTREAM_TOKEN", default="")
+UPSTREAM_TIMEOUT_SECONDS = env.float("UPSTREAM_TIMEOUT_SECONDS", default=10)
+UPSTREAM_MAX_BYTES = env.int("UPSTREAM_MAX_BYTES", default=512 * 1024**2)
+UPSTREAM_WAIT_SECONDS = env.float("UPSTREAM_WAIT_SECONDS", default=20)
 # Seed demo adapters on `make run`'s first start.
 ADAPTERHUB_SEED_DEMO = env.bool("ADAPTERHUB_SEED_DEMO", default=False)
 

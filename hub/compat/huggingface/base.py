@@ -23,6 +23,7 @@ from hub.compat.huggingface.lookups import (
 from hub.compat.huggingface.repositories import Repository
 from hub.http_errors import header_safe
 from hub.registry.errors import RegistryError
+from hub.registry.mirroring import MirrorBusy, pull_through
 from hub.registry.models import Adapter, EmptyRepository, ModelRepository, Namespace
 from hub.registry.permissions import require_write
 
@@ -49,6 +50,8 @@ class HuggingFaceView(APIView):
             # 403 a "403 Forbidden: <message>" on the client side.
             response = JsonResponse({"error": exc.message, **exc.extra}, status=exc.status_code)
             response["X-Error-Message"] = header_safe(exc.message)
+            if isinstance(exc, MirrorBusy):
+                response["Retry-After"] = str(exc.retry_after)
             return response
         response = super().handle_exception(exc)
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
@@ -81,6 +84,16 @@ class RepositoryReadView(HuggingFaceView):
     ) -> Adapter | ModelRepository:
         """The adapter or base-model repository `namespace/name` (the canonical base model `name` when
         `namespace` is None) if the caller may read it; raises `HubRouteError` or `EmptyMain` otherwise."""
+        try:
+            return self._readable_repository(namespace, name, revision)
+        except HubRouteError as missing:
+            # A repository this hub lacks may be fetched from the upstream first (hub.registry.mirroring).
+            repo_id = f"{namespace}/{name}" if namespace is not None else name
+            if missing.code != "RepoNotFound" or not pull_through(repo_id, revision):
+                raise
+        return self._readable_repository(namespace, name, revision)
+
+    def _readable_repository(self, namespace, name, revision):
         model_repository = readable_model_repository(
             ModelRepository.objects.visible_to(self.request.user), namespace, name
         )
