@@ -185,7 +185,9 @@ XET_TOKEN_SECONDS = env.int("XET_TOKEN_SECONDS", default=900)
 # upstream request, UPSTREAM_MAX_BYTES per repository, and UPSTREAM_WAIT_SECONDS for waiting on another request's
 # fetch of the same repository or on a mirrored adapter's validation (keep it below the web server's timeout).
 UPSTREAM_ENDPOINT = env.str("UPSTREAM_ENDPOINT", default="").rstrip("/")
-UPSTREAM_ALLOW = [pattern.strip() for pattern in env.str("UPSTREAM_ALLOW", default="").split(",") if pattern.strip()]
+UPSTREAM_ALLOW = [
+    pattern.strip() for pattern in env.str("UPSTREAM_ALLOW", default="").split(",") if pattern.strip()
+]
 UPSTREAM_TOKEN = env.str("UPSTREAM_TOKEN", default="")
 UPSTREAM_TIMEOUT_SECONDS = env.float("UPSTREAM_TIMEOUT_SECONDS", default=10)
 UPSTREAM_MAX_BYTES = env.int("UPSTREAM_MAX_BYTES", default=512 * 1024**2)

@@ -6,15 +6,19 @@
 {path}`) into a temporary file while hashing it, and compares it with what the upstream announced: the sha256 of
 an LFS file (the listing's `lfs.sha256`, the answer's `X-Linked-Etag`, or an `ETag` of 64 hex digits), else the
 git blob sha1 of a regular file (`blobId`, an `ETag` of 40 hex digits). A file that does not match, or that has
-no announced hash to compare with, aborts the whole mirror before anything is stored. Then, in one transaction,
-the files are stored the way the hub stores them from anyone:
+no announced hash to compare with, aborts the whole mirror before anything is stored. Only files this hub can
+hold are fetched (`_storable`; the rest, such as `.gitattributes` or pickled weights, is listed as left out).
+Then, in one transaction, the files are stored the way the hub stores them from anyone:
 
-- a transformers model directory (hub.registry.base_model_repositories.is_model_directory) becomes the new
-  `main` of a base-model repository (`publish_revision`), served at once, as a published one is;
-- anything else goes through the adapters' one upload path (hub.registry.uploads.create_version): the same
-  checks, a new version in status `pending`, validated by a worker before anyone can resolve it. Its task,
-  license and base model come from README.md's front matter as for a Hugging Face commit (hub.registry.
-  model_card), its version label from the upstream's tag on that commit when there is one.
+- a repository with an adapter_config.json is an adapter: one directory of it (`_adapter_directory`) goes
+  through the adapters' one upload path (hub.registry.uploads.create_version): the same checks, a new version
+  in status `pending`, validated by a worker (which derives the other formats) before anyone can resolve it.
+  Its task, license and base model come from README.md's front matter as for a Hugging Face commit
+  (hub.registry.model_card), its version label from the upstream's tag on that commit when there is one. Its
+  base model must be one this hub knows (a `BaseModel` row), as for any upload;
+- anything else is a base model: it becomes the new `main` of a base-model repository (hub.registry.
+  base_model_repositories.publish_revision, which checks config.json), served at once, as a published one is.
+  Its safetensors weights are required: the hub serves no pickled weights.
 
 A namespace the upstream names and this hub lacks is created as an organisation without members: nobody here
 can write to a mirrored repository. Revision ids are this hub's own (they equal the upstream's when both
