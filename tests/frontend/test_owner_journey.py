@@ -10,8 +10,9 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 from playwright.sync_api import expect
 
-from hub.registry.models import Adapter, AdapterVersion
-from tests.factories import PASSWORD, UserFactory
+from hub.registry.choices import MemberRole, NamespaceKind
+from hub.registry.models import Adapter, AdapterVersion, Membership
+from tests.factories import PASSWORD, MembershipFactory, NamespaceFactory, UserFactory
 from tests.hub.validation.adapters import adapter_directory_files
 from tests.support.paths import REPO_ROOT
 from tests.support.seeding import ensure_tiny_base_models, seed_builtins
@@ -135,3 +136,36 @@ def test_the_owner_journey(browser_context, live_server, celery_worker_process, 
     check_page(page, "9-after-adapter-delete")
     assert not Adapter.objects.filter(name="journey").exists()
     assert page.goto(adapter_page).status == 404
+
+
+def test_an_organisation_owner_manages_members(browser_context, live_server):
+    org = NamespaceFactory(name="nlp-lab", display_name="NLP Lab", kind=NamespaceKind.ORGANIZATION)
+    MembershipFactory(namespace=org, user=UserFactory(username="olga"), role=MemberRole.OWNER)
+    UserFactory(username="nina")
+    page = browser_context.new_page()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("olga")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.goto("/adapters/nlp-lab/")
+    page.get_by_role("link", name="Manage members").click()
+    check_page(page, "10-members")
+    page.get_by_label("Username").fill("nina")
+    page.get_by_role("combobox", name="Role", exact=True).select_option("read")
+    page.get_by_role("button", name="Add member").click()
+    row = page.locator("#member-table tbody tr").filter(has_text="nina")
+    expect(row.get_by_label("Role of nina", exact=True)).to_have_value("read")
+    row.get_by_label("Role of nina", exact=True).select_option("owner")
+    row.get_by_role("button", name="Change the role of nina").click()
+    expect(page.get_by_role("status").first).to_contain_text("nina now has the role owner")
+    assert Membership.objects.get(namespace=org, user__username="nina").role == MemberRole.OWNER
+    page.locator("#member-table tbody tr").filter(has_text="nina").get_by_role(
+        "button", name="Remove nina"
+    ).click()
+    expect(page.locator("#member-table")).not_to_contain_text("nina")
+    # The last owner cannot demote themselves.
+    page.get_by_label("Role of olga", exact=True).select_option("write")
+    page.get_by_role("button", name="Change the role of olga").click()
+    expect(page.locator("#members-error")).to_contain_text("only owner")
+    check_page(page, "11-members-last-owner")
