@@ -31,6 +31,10 @@ def _text(value):
     return Value(value, output_field=CharField())
 
 
+# The namespace menu lists the namespaces of this many of the most downloaded adapters.
+NAMESPACE_MENU_ADAPTERS = 500
+
+
 @dataclass
 class FilterOptions:
     """The choices of the adapter list's filter menus, read in one query (a UNION over the tables)."""
@@ -70,8 +74,14 @@ class FilterOptions:
             rows(BaseModel.objects.all(), "base_model", F("model_name"), F("model_name"), F("model_type")),
             rows(Architecture.objects.all(), "architecture", F("name"), F("display_name"), _text("")),
             rows(
-                # Namespaces with adapters anyone may see.
-                Namespace.objects.filter(pk__in=Adapter.objects.public().values("namespace_id")),
+                # The namespaces of the most downloaded adapters anyone may see: a hub of a million adapters has
+                # about a hundred thousand namespaces, too many for a menu (and finding them all reads every
+                # adapter). Any namespace can still be filtered by (`namespace=`; see frontend.views).
+                Namespace.objects.filter(
+                    pk__in=Adapter.objects.public()
+                    .order_by("-download_count")
+                    .values("namespace_id")[:NAMESPACE_MENU_ADAPTERS]
+                ),
                 "namespace",
                 F("name"),
                 F("display_name"),

@@ -1,5 +1,7 @@
 """Server-rendered pages of the web UI. Each page runs a small, fixed number of SQL queries (see tests)."""
 
+import dataclasses
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -138,7 +140,7 @@ def _adapter_list(request, adapters):
     query = request.GET.get("q", "")
     context = {
         "page": page,
-        "options": FilterOptions.cached(),
+        "options": _filter_options(request.GET.get("namespace")),
         "values": request.GET,
         "errors": errors,
         "active_filters": active,
@@ -152,6 +154,19 @@ def _adapter_list(request, adapters):
         else [],
     }
     return render(request, "frontend/adapter_list.html", context)
+
+
+def _filter_options(namespace: str | None) -> FilterOptions:
+    """The menus of the list page; a namespace filtered by that the namespace menu leaves out (it lists the
+    owners of the most downloaded adapters) is added to it, so that it shows as chosen, not as unknown."""
+    options = FilterOptions.cached()
+    if (
+        namespace
+        and namespace not in {value for value, _ in options.namespaces}
+        and Namespace.objects.filter(name=namespace).exists()
+    ):
+        options = dataclasses.replace(options, namespaces=[*options.namespaces, (namespace, namespace)])
+    return options
 
 
 def _page_number(request) -> int:

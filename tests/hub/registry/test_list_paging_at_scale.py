@@ -83,3 +83,20 @@ def test_a_relevance_search_ranks_its_most_downloaded_matches_and_name_matches(a
         assert obscure.full_name in names(
             client.get("/api/v1/adapters/", {"q": "answers", "sort": "downloads"})
         )
+
+
+def test_the_namespace_menu_lists_the_owners_of_the_most_downloaded_adapters(client, monkeypatch):
+    from django.core.cache import cache
+
+    from frontend import forms
+
+    popular = valid_adapter(name="popular", namespace=NamespaceFactory(name="bigorg"), download_count=50)
+    quiet = valid_adapter(name="quiet", namespace=NamespaceFactory(name="smallorg"), download_count=1)
+    monkeypatch.setattr(forms, "NAMESPACE_MENU_ADAPTERS", 1)
+    cache.clear()
+    page = client.get("/adapters/").content.decode()
+    assert '<option value="bigorg">' in page and 'value="smallorg"' not in page
+    # A namespace outside the menu can still be filtered by, and shows as chosen (not as unknown).
+    page = client.get("/adapters/", {"namespace": "smallorg"}).content.decode()
+    assert '<option value="smallorg" selected>smallorg</option>' in page
+    assert quiet.name in page and popular.name not in page
