@@ -16,6 +16,8 @@ PAGES = [
     "/adapters/?task=sentiment&sort=name",
     "/adapters/ukp/",
     "/adapters/ukp/sst-2/",
+    "/adapters/ukp/sst-2/versions/1/files/adapter_config.json",
+    "/adapters/ukp/sst-2/versions/1/files/adapter.safetensors",
     "/architectures/",
     "/architectures/pfeiffer/",
     "/architectures/lora/",
