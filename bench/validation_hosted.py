@@ -1,8 +1,8 @@
 """Validation against a base model the hub hosts: memory of the cold load and time of a warm validation.
 
 A Llama with SmolLM2-360M's layer shapes (hidden 960, 15 query / 5 key-value heads, MLP 2560, vocabulary
-49,152, tied embeddings) and random weights is built in code, saved with `save_pretrained` (float32, one
-safetensors file) and published to the hub as `bench-smollm2-hosted` with a BaseModel row of the same config.
+49,152, tied embeddings) and random weights is built in code, saved with `save_pretrained` (float32, in
+shards of at most 1 GB: one file for 8 layers) and published to the hub as `bench-smollm2-hosted` with a BaseModel row of the same config.
 By default it has 8 of SmolLM2-360M's 32 layers, about 500 MB of float32 weights (`--layers 32`: the whole
 1.45 GB model).
 
@@ -81,7 +81,8 @@ def save_model(directory: Path, layers: int) -> None:
                 parameter.fill_(1.0)
             else:
                 parameter.normal_(0.0, 0.02, generator=generator)
-    model.save_pretrained(directory, max_shard_size="10GB")
+    # Shards of at most 1 GB (ADAPTERHUB_MAX_FILE_SIZE's default): the 8-layer model stays one file.
+    model.save_pretrained(directory, max_shard_size="1GB")
     del model
 
 

@@ -142,7 +142,7 @@ def measure(
     warnings = []
     if baseline.loss is not None:
         effect.update(
-            loss_before=round(baseline.loss, 6),
+            loss_before=_finite_or_none(baseline.loss),
             loss_after=_finite_or_none(run.loss),
             loss_probe=baseline.loss_probe,
             loss_tokens=int(baseline.layer_outputs[-1].shape[1]),
@@ -173,4 +173,5 @@ def measure(
 
 
 def _finite_or_none(value: float | None) -> float | None:
-    return round(value, 6) if value is not None and math.isfinite(value) else None
+    # Six significant digits: a relative change of 3e-7 stays visible.
+    return float(f"{value:.6g}") if value is not None and math.isfinite(value) else None

@@ -112,7 +112,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
             "properties": {
                 "relative_change": {"type": ["number", "null"], "minimum": 0},
                 "largest_layer_relative_change": {"type": ["number", "null"], "minimum": 0},
-                "loss_before": {"type": "number"},
+                "loss_before": {"type": ["number", "null"]},
                 "loss_after": {"type": ["number", "null"]},
                 "loss_probe": {"enum": ["text", "token_ids"]},
                 "loss_tokens": {"type": "integer", "minimum": 2},
