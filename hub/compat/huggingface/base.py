@@ -22,6 +22,7 @@ from hub.compat.huggingface.lookups import (
 )
 from hub.compat.huggingface.repositories import Repository
 from hub.http_errors import header_safe
+from hub.registry.downloads import is_download_decision
 from hub.registry.errors import RegistryError
 from hub.registry.mirroring import MirrorBusy, pull_through
 from hub.registry.models import Adapter, EmptyRepository, ModelRepository, Namespace
@@ -87,9 +88,14 @@ class RepositoryReadView(HuggingFaceView):
         try:
             return self._readable_repository(namespace, name, revision)
         except HubRouteError as missing:
-            # A repository this hub lacks may be fetched from the upstream first (hub.registry.mirroring).
+            # A repository this hub lacks may be fetched from the upstream first (hub.registry.mirroring). Not in
+            # nginx's download decision: its refusal passes the request on to Django, which fetches and answers.
             repo_id = f"{namespace}/{name}" if namespace is not None else name
-            if missing.code != "RepoNotFound" or not pull_through(repo_id, revision):
+            if (
+                missing.code != "RepoNotFound"
+                or is_download_decision(self.request)
+                or not pull_through(repo_id, revision)
+            ):
                 raise
         return self._readable_repository(namespace, name, revision)
 

@@ -187,3 +187,16 @@ def test_pull_through_answers_502_for_a_damaged_file(db, client, pulling_through
     assert answer.status_code == 502
     assert "config.json" in answer.json()["error"]
     assert not ModelRepository.objects.exists()
+
+
+def test_nginx_download_decision_does_not_fetch_the_request_it_passes_on_does(
+    db, client, pulling_through, settings
+):
+    settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = "/_protected/"
+    decision = client.get("/org/tiny/resolve/main/config.json", HTTP_X_DOWNLOAD_DECISION="1")
+    assert decision.status_code == 403  # nginx then passes the request on to Django
+    assert not ModelRepository.objects.exists()
+
+    passed_on = client.get("/org/tiny/resolve/main/config.json")
+    assert passed_on.status_code == 200
+    assert ModelRepository.objects.filter(namespace__name="org", name="tiny").exists()
