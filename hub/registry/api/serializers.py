@@ -147,10 +147,15 @@ class AdapterEditSerializer(serializers.Serializer):
     tags = serializers.ListField(
         child=serializers.CharField(allow_blank=True),
         required=False,
+        error_messages={"not_a_list": 'Send the tags as a list of strings, e.g. ["sentiment", "english"].'},
         help_text='Free tags, replacing the current ones, e.g. ["sentiment", "english"]',
     )
     private = serializers.BooleanField(
-        required=False, help_text="Private: only the namespace's members see it"
+        required=False,
+        help_text="Private: only the namespace's members see it",
+        error_messages={
+            "invalid": "Send true (only the namespace's members see it) or false (everyone does)."
+        },
     )
 
 

@@ -93,6 +93,8 @@ def test_an_org_admin_edits_the_card_license_tags_and_visibility(org):
     assert {"english", "movie-reviews", "license:mit"} <= set(info["tags"])
     listed = api().get("/api/models", {"filter": "movie-reviews"}).json()
     assert [model["id"] for model in listed] == ["ukp-lab/sst2"]
+    rows = api().get("/api/v1/adapters/", {"tag": "movie-reviews"}).json()["results"]
+    assert [row["adapter"] for row in rows] == ["ukp-lab/sst2"]
 
     # Private: anonymous callers and outsiders get the 404 of a missing adapter, members still see it.
     assert admin.patch(URL, {"private": True}, format="json").json()["private"] is True
@@ -131,8 +133,8 @@ def test_only_owners_edit(org):
         ({"license": "l" * (MAX_LICENSE_LENGTH + 1)}, "license", "at most"),
         ({"tags": ["ok", "not a tag!"]}, "tags", "letters, digits"),
         ({"tags": [f"t{n}" for n in range(21)]}, "tags", "at most 20"),
-        ({"tags": "sentiment"}, "tags", "list"),
-        ({"private": "maybe"}, "private", "boolean"),
+        ({"tags": "sentiment"}, "tags", "list of strings"),
+        ({"private": "maybe"}, "private", "send true"),
         ({"readme": "a\x00b"}, "readme", "NUL"),
         ({"name": "renamed"}, "name", "editable"),
     ],
