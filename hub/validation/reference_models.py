@@ -273,8 +273,10 @@ def _pretrained_baseline(
     hidden states and the next-token loss; other models keep the seeded probe."""
     head = None
     if is_language_model(model.config):
-        head = model.get_input_embeddings().weight if lm_head_weight is None else lm_head_weight
-        if tuple(head.shape) != (model.config.vocab_size, model.config.hidden_size):
+        # Tied: the input embeddings are the head; untied: the checkpoint's lm_head.weight (none: no loss).
+        tied = getattr(model.config, "tie_word_embeddings", True)
+        head = model.get_input_embeddings().weight if tied else lm_head_weight
+        if head is not None and tuple(head.shape) != (model.config.vocab_size, model.config.hidden_size):
             head = None
     baseline = PretrainedBaseline(layer_outputs=[], lm_head_weight=head)
     if head is not None:

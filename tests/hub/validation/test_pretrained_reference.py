@@ -9,6 +9,7 @@ model the hub does not host is validated against the seeded fill, and its report
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from adapters_core.model_mixin import init as add_adapter_support
 from hub.registry.choices import VersionStatus
 from hub.registry.models import ModelRepository
 from hub.validation.effect import PROBE_TEXT, loss_probe_ids
+from hub.validation.pretrained_weights import WeightSource
+from hub.validation.reference_models import ReferenceModelCache
 from hub.validation.report import REPORT_JSON_SCHEMA
 from tests.hub.validation.adapters import adapter_directory_files
 from tests.support.seeding import ensure_base_models
@@ -180,3 +183,31 @@ def test_a_base_model_the_hub_does_not_host_is_validated_on_seeded_weights(
     shown = render_to_string("frontend/_report.html", {"version": version})
     assert "tiny-gpt2 with seeded random weights: The hub does not host tiny-gpt2" in shown
     assert "Effect on the pretrained weights" not in shown
+
+
+def test_the_worker_cache_loads_a_new_revision_of_the_hosted_base_model(tmp_path, llama_directory):
+    """The cached reference model is keyed by the hosted revision: the same revision is reused, a new one (other
+    weights) is loaded in its place."""
+    config = json.loads((llama_directory / "config.json").read_text())
+    retrained = tmp_path / "retrained"
+    retrained.mkdir()
+    torch.manual_seed(8)
+    LlamaForCausalLM(LlamaConfig(**TINY_LLAMA)).eval().save_pretrained(retrained)
+    for tokenizer_file in llama_directory.glob("*token*.json"):  # the same tokenizer, so the same probe text
+        shutil.copy(tokenizer_file, retrained)
+
+    def revision(directory: Path, sha: str) -> WeightSource:
+        files = {path.name: path for path in directory.iterdir()}
+        return WeightSource(origin=sha, revision=sha, config=config, local_files=files, repository=MODEL_NAME)
+
+    cache = ReferenceModelCache(max_bytes=10**9, device=torch.device("cpu"))
+    first, cached = cache.get(MODEL_NAME, config, hosted=revision(llama_directory, "a" * 40))
+    assert not cached and first.revision == "a" * 40
+    assert cache.get(MODEL_NAME, config, hosted=revision(llama_directory, "a" * 40)) == (first, True)
+
+    second, cached = cache.get(MODEL_NAME, config, hosted=revision(retrained, "b" * 40))
+
+    assert not cached and second.revision == "b" * 40 and cache.cached_names() == [MODEL_NAME]
+    assert torch.equal(first.probe_inputs["input_ids"], second.probe_inputs["input_ids"])
+    assert not torch.allclose(first.base_output, second.base_output)
+    assert first.baseline.loss != second.baseline.loss
