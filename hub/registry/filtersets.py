@@ -138,7 +138,7 @@ class AdapterFilterSet(django_filters.FilterSet):
     def qs(self):
         queryset = super().qs
         if self.sort_order == RELEVANCE:
-            return by_relevance(queryset, self.form.cleaned_data["q"])
+            return by_relevance(queryset, self.form.cleaned_data["q"], rows_from=self.queryset)
         return queryset.order_by(*SORT_ORDERS[self.sort_order])
 
 

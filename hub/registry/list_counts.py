@@ -13,7 +13,9 @@ import json
 from django.db import connections
 from django.db.models import QuerySet
 
-EXACT_COUNT_LIMIT = 1000
+# Counting a row reads it from the table (its visibility and status), about 15 us on a loaded machine: 200 rows
+# cost about 3 ms, 1,000 about 16 ms at a million adapters.
+EXACT_COUNT_LIMIT = 200
 
 
 def estimated_rows(queryset: QuerySet) -> int:

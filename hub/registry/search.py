@@ -102,10 +102,9 @@ def refresh_search_documents(adapters: QuerySet) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-def _full_text_query(words: list[str], weights: str = "") -> SearchQuery:
-    # Every word as a prefix (in the parts of the document of `weights`, all without); the words contain no
-    # quotes (WORD_PATTERN), and the query is a parameter.
-    raw = " & ".join(f"'{word}':*{weights}" for word in words)
+def _full_text_query(words: list[str]) -> SearchQuery:
+    # Every word as a prefix; the words contain no quotes (WORD_PATTERN), and the query is a parameter.
+    raw = " & ".join(f"'{word}':*" for word in words)
     return SearchQuery(raw, search_type="raw", config=SEARCH_CONFIG)
 
 
@@ -145,23 +144,22 @@ def matching(adapters: QuerySet, text: str) -> QuerySet:
     return adapters
 
 
-def by_relevance(adapters: QuerySet, text: str) -> QuerySet:
+def by_relevance(adapters: QuerySet, text: str, rows_from: QuerySet | None = None) -> QuerySet:
     """`adapters` (already `matching` text) best match first: by rank over the weighted document (name above
     taxonomy above owner and base model above description), then by downloads.
 
     With full-text search only a bounded set of candidates is ranked: the RELEVANCE_CANDIDATES most downloaded
-    matches and the RELEVANCE_CANDIDATES most downloaded matches in the name. Ranking every match of a common
-    word means reading and ranking hundreds of thousands of documents at a million adapters; the candidates
-    are read in download order from an index. A search that finds more than that pages through its candidates
-    (its count still counts every match); sorted by downloads it walks every match."""
+    matches. Ranking every match of a common word means reading and ranking hundreds of thousands of
+    documents at a million adapters. A search that finds more than that pages through its candidates (its
+    count still counts every match); sorted by downloads it walks every match. `rows_from` (the list before
+    its filters) is where the ranked rows are read from by id, so that the match runs once, in the candidates'
+    query."""
     words = search_words(text)
     if not words:
         return adapters
     if uses_full_text_search():
-        matches = adapters.order_by("-download_count", "id").values("pk")
-        in_names = matches.filter(search_document=_full_text_query(words, weights="A"))
-        candidates = matches[:RELEVANCE_CANDIDATES].union(in_names[:RELEVANCE_CANDIDATES])
-        adapters = adapters.filter(pk__in=candidates)
+        candidates = adapters.order_by("-download_count", "id").values("pk")[:RELEVANCE_CANDIDATES]
+        adapters = (adapters if rows_from is None else rows_from).filter(pk__in=candidates)
         rank = SearchRank(F("search_document"), _full_text_query(words))
     else:
         name_matches = Q()
