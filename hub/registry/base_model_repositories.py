@@ -19,6 +19,8 @@ way to a canonical one-segment name (`bert-base-uncased`, `namespace` None).
 When a repository is named like a `BaseModel` row's `model_name`, the row is linked to it (`base_model`) so
 that validation can load the real weights; the row's config must then equal config.json apart from the keys
 that say how it was saved (`IGNORED_CONFIG_KEYS`): a mismatch is not linked, and the commit's answer says so.
+When no row has the repository's name, one is registered from config.json (`register_base_model`), so adapters
+for the hosted model can be uploaded: in a worker for commits over HTTP, at once by `publish_base_model`.
 """
 
 import hashlib
@@ -26,6 +28,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
@@ -42,6 +45,8 @@ from hub.registry.models import (
     Namespace,
 )
 from hub.registry.storage import IncomingFile, lock_contents, read_blob, store_blob
+
+REGISTER_BASE_MODEL_TASK = "hub.registry.tasks.register_base_model"
 
 MODEL_CONFIG_FILE = "config.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
@@ -207,6 +212,8 @@ def publish_revision(
         notes = _link_base_model(repository, config)
         repository.save()
         registry_changed()  # `main` moved: cached download decisions of the old one must go
+        if not BaseModel.objects.filter(model_name=repository.full_name).exists():
+            transaction.on_commit(lambda: enqueue_base_model_registration(repository.pk))
     return PublishedRevision(revision, created=True, notes=notes)
 
 
@@ -245,6 +252,55 @@ def _link_base_model(repository: ModelRepository, config: dict) -> list[str]:
         ]
     repository.base_model = base_model
     return []
+
+
+def enqueue_base_model_registration(repository_id: int) -> None:
+    """Queue `register_base_model` for a repository on the validation queue, which every worker takes: the
+    web processes do not import torch, and building even an empty model takes the time its config decides."""
+    app = current_app
+    if app.conf.task_always_eager:
+        # send_task ignores task_always_eager (debugging, tests): run the registered task as apply_async would.
+        app.loader.import_default_modules()
+        app.tasks[REGISTER_BASE_MODEL_TASK].apply_async((repository_id,))
+        return
+    app.send_task(REGISTER_BASE_MODEL_TASK, (repository_id,), queue=settings.VALIDATION_QUEUE)
+
+
+def register_base_model(repository: ModelRepository) -> BaseModel | None:
+    """Register the model of `repository`'s main as a base model adapters may be uploaded for: a BaseModel row
+    named like the repository, from its config.json, linked to it. Nothing when a row has that name already
+    (`_link_base_model` links it or says why not) or when transformers does not know the config's
+    `model_type`. Builds the model on the meta device (no memory) to count its parameters and LoRA sites."""
+    from transformers import AutoConfig
+
+    from hub.registry.seed import lora_site_table, parameter_count
+
+    main = main_revision(repository)
+    if main is None or BaseModel.objects.filter(model_name=repository.full_name).exists():
+        return None
+    config_file = main.files.filter(name=MODEL_CONFIG_FILE).select_related("blob").first()
+    config = model_config(read_blob(config_file.blob))
+    values = dict(config)
+    try:
+        normalised = AutoConfig.for_model(values.pop("model_type"), **values)
+    except (KeyError, ValueError, TypeError):
+        return None  # a model type this transformers does not know: adapters for it could not be validated
+    with transaction.atomic():
+        base_model, created = BaseModel.objects.get_or_create(
+            model_name=repository.full_name,
+            defaults=dict(
+                model_type=normalised.model_type,
+                hidden_size=normalised.hidden_size,
+                num_hidden_layers=normalised.num_hidden_layers,
+                parameter_count=parameter_count(config),
+                lora_sites=lora_site_table(config),
+                config=config,
+            ),
+        )
+        if created:
+            ModelRepository.objects.filter(pk=repository.pk).update(base_model=base_model)
+            registry_changed()
+    return base_model if created else None
 
 
 def _file_sha256s(revision: ModelRevision) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The registry's periodic work for Celery beat (hub.settings.CELERY_BEAT_SCHEDULE)."""
+"""The registry's work in workers: periodic work for Celery beat (hub.settings.CELERY_BEAT_SCHEDULE), and the
+registration of base models the hub hosts."""
 
 from celery import shared_task
 
@@ -9,3 +10,14 @@ from hub.registry import download_log
 def count_logged_downloads() -> int:
     """Count the downloads nginx served on its own (hub.registry.download_log)."""
     return download_log.count_logged_downloads()
+
+
+@shared_task(name="hub.registry.tasks.register_base_model", ignore_result=True)
+def register_hosted_base_model(repository_id: int) -> None:
+    """Register a hosted model as a base model (hub.registry.base_model_repositories.register_base_model)."""
+    from hub.registry.base_model_repositories import register_base_model
+    from hub.registry.models import ModelRepository
+
+    repository = ModelRepository.objects.filter(pk=repository_id).first()
+    if repository is not None:
+        register_base_model(repository)

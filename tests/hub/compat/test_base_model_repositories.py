@@ -14,7 +14,7 @@ import torch
 from django.core.management import call_command
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
-from hub.registry.models import EmptyRepository, ModelRepository
+from hub.registry.models import BaseModel, EmptyRepository, ModelRepository
 from tests.factories import ApiTokenFactory, BaseModelFactory, MembershipFactory, NamespaceFactory
 from tests.hub.compat.hf_requests import client_with, create_repo
 
@@ -246,6 +246,54 @@ def test_a_commit_of_a_transformers_model_creates_a_base_model_repository(tiny_b
     assert refused.status_code == 400 and "pickled weights" in refused.json()["error"]
     nested = _commit(writer, "org/tiny-bert", {"extra/notes.txt": b"x"})
     assert nested.status_code == 400
+
+
+def test_publishing_registers_a_base_model_named_like_the_repository(tmp_path):
+    directory = save_tiny_bert(tmp_path / "model")
+    output = publish(directory, "tiny-bert")
+
+    assert "registered as a base model" in output
+    registered = BaseModel.objects.get(model_name="tiny-bert")
+    assert (registered.model_type, registered.hidden_size, registered.num_hidden_layers) == ("bert", 16, 2)
+    saved = BertModel.from_pretrained(directory)
+    assert registered.parameter_count == sum(parameter.numel() for parameter in saved.parameters())
+    assert registered.config == json.loads((directory / "config.json").read_text())
+    assert registered.lora_sites  # PEFT uploads for it are mapped onto these
+    assert ModelRepository.objects.get(name="tiny-bert").base_model == registered
+    # A second revision keeps the row; a model type transformers does not know registers nothing.
+    assert "registered" not in publish(save_tiny_bert(tmp_path / "second", seed=1), "tiny-bert")
+    strange = tmp_path / "strange"
+    strange.mkdir()
+    (strange / "config.json").write_text(json.dumps({"model_type": "no-such-family"}))
+    assert "registered" not in publish(strange, "strange-model")
+    assert not BaseModel.objects.filter(model_name="strange-model").exists()
+
+
+@pytest.fixture
+def tasks_run_here():
+    """Celery tasks run in this process, as a worker would run them."""
+    from celery import current_app
+
+    before = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = before
+
+
+def test_a_commit_over_http_registers_its_base_model_in_a_worker(
+    tiny_bert_directory, tasks_run_here, django_capture_on_commit_callbacks
+):
+    # The web process queues the registration once the commit is stored (here the task then runs at once).
+    user = MembershipFactory(namespace__name="org", role="owner").user
+    writer = client_with(ApiTokenFactory(user=user, scope="write"))
+    assert create_repo(writer, "tiny-bert", organization="org").status_code == 200
+    files = {name: (tiny_bert_directory / name).read_bytes() for name in ("config.json", "README.md")}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _commit(writer, "org/tiny-bert", files).status_code == 200
+
+    registered = BaseModel.objects.get(model_name="org/tiny-bert")
+    assert registered.model_type == "bert" and registered.num_hidden_layers == 2
+    assert ModelRepository.objects.get(namespace__name="org", name="tiny-bert").base_model == registered
 
 
 def test_a_base_model_row_of_the_same_name_is_linked_when_its_config_equals_config_json(tmp_path, client):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from hub.registry.base_model_repositories import publish_revision
+from hub.registry.base_model_repositories import publish_revision, register_base_model
 from hub.registry.errors import RegistryError
 from hub.registry.models import Namespace
 from hub.registry.names import check_name
@@ -60,3 +60,7 @@ class Command(BaseCommand):
         )
         for note in published.notes:
             self.stdout.write(f"note: {note}")
+        # At once here rather than in a worker: adapters for the model can be uploaded when this returns.
+        registered = register_base_model(revision.repository)
+        if registered is not None:
+            self.stdout.write(f"{repository}: registered as a base model adapters may be uploaded for")
