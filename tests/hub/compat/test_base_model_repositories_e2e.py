@@ -1,8 +1,9 @@
 """Issue 24: a process whose `HF_ENDPOINT` is the hub loads its base models from it. With an empty cache,
 transformers 4.57 (this environment) and 5.x (`.venv-tf5`) load a tiny BERT the hub hosts, under a canonical
 one-segment name and, with sharded weights, under `org/name`: `AutoConfig`, `AutoTokenizer`, `AutoModel` and
-`pipeline("feature-extraction")`; then PEFT loads an adapter for it through the same endpoint, and every output
-equals the one computed here from the source directories."""
+`pipeline("feature-extraction")`; then PEFT, transformers' `load_adapter` and (with 4.57) the reference
+`adapters` library load an adapter for it through the same endpoint, and every output equals the one computed
+here from the source directories."""
 
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import adapters
 import pytest
 import torch
 from django.core.management import call_command
@@ -22,15 +24,16 @@ from tests.hub.compat.test_base_model_repositories import save_tiny_bert
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEXT = "the hub serves base models"
-# Run with HF_ENDPOINT set before anything imports huggingface_hub: argv = canonical name, org name, adapter.
+# Run with HF_ENDPOINT set before anything imports huggingface_hub: argv = canonical name, org name, PEFT adapter,
+# the reference library's adapter, text.
 CLIENT = """
 import json, sys
 import torch
 from peft import PeftModel
 from transformers import AutoConfig, AutoModel, AutoTokenizer, pipeline
 
-canonical, namespaced, adapter = sys.argv[1:4]
-text = sys.argv[4]
+canonical, namespaced, adapter, reference_adapter = sys.argv[1:5]
+text = sys.argv[5]
 answer = {}
 for repo in (canonical, namespaced):
     config = AutoConfig.from_pretrained(repo)
@@ -51,6 +54,21 @@ adapted = PeftModel.from_pretrained(base, adapter).eval()
 encoded = AutoTokenizer.from_pretrained(canonical)([text], return_tensors="pt")
 with torch.no_grad():
     answer["adapted"] = adapted(**encoded).last_hidden_state.tolist()
+# transformers' own PEFT integration, from the same endpoint.
+integrated = AutoModel.from_pretrained(canonical).eval()
+integrated.load_adapter(adapter)
+with torch.no_grad():
+    answer["transformers load_adapter"] = integrated(**encoded).last_hidden_state.tolist()
+try:
+    import adapters  # the reference library (transformers 4.57 only)
+except ImportError:
+    adapters = None
+if adapters is not None:
+    reference = AutoModel.from_pretrained(canonical).eval()
+    adapters.init(reference)
+    reference.load_adapter(reference_adapter, set_active=True)
+    with torch.no_grad():
+        answer["adapters load_adapter"] = reference(**encoded).last_hidden_state.tolist()
 print(json.dumps(answer))
 """
 PYTHONS = {
@@ -61,7 +79,8 @@ PYTHONS = {
 
 @pytest.fixture(scope="module")
 def directories(tmp_path_factory):
-    """The source directories: the canonical model, the same weights sharded, and a LoRA adapter for it."""
+    """The source directories: the canonical model, the same weights sharded, a PEFT LoRA adapter for it, and a
+    bottleneck adapter the reference `adapters` library wrote."""
     root = tmp_path_factory.mktemp("base-models")
     canonical = save_tiny_bert(root / "tiny-bert")
     sharded = save_tiny_bert(root / "tiny-bert-sharded", shard_size="20KB")
@@ -71,7 +90,17 @@ def directories(tmp_path_factory):
     adapted = get_peft_model(base, lora)
     adapted.peft_config["default"].base_model_name_or_path = "tiny-bert"
     adapted.save_pretrained(root / "lora")
-    return {"canonical": canonical, "sharded": sharded, "lora": root / "lora"}
+    reference = AutoModel.from_pretrained(canonical).eval()
+    adapters.init(reference)
+    torch.manual_seed(2)
+    reference.add_adapter("bottleneck", config="seq_bn")  # its up-projection starts non-zero ("bert" init)
+    reference.save_adapter(root / "bottleneck", "bottleneck")
+    return {
+        "canonical": canonical,
+        "sharded": sharded,
+        "lora": root / "lora",
+        "bottleneck": root / "bottleneck",
+    }
 
 
 def expected_outputs(directories) -> dict:
@@ -83,7 +112,16 @@ def expected_outputs(directories) -> dict:
             AutoModel.from_pretrained(directories["canonical"]).eval(), directories["lora"]
         ).eval()
         adapted_hidden = adapted(**encoded).last_hidden_state
-    return {"input_ids": encoded["input_ids"].tolist(), "hidden": hidden, "adapted": adapted_hidden}
+        reference = AutoModel.from_pretrained(directories["canonical"]).eval()
+        adapters.init(reference)
+        reference.load_adapter(str(directories["bottleneck"]), set_active=True)
+        bottleneck_hidden = reference(**encoded).last_hidden_state
+    return {
+        "input_ids": encoded["input_ids"].tolist(),
+        "hidden": hidden,
+        "adapted": adapted_hidden,
+        "bottleneck": bottleneck_hidden,
+    }
 
 
 @pytest.fixture
@@ -107,6 +145,19 @@ def hosted(transactional_db, directories):
         for name in ("adapter_config.json", "adapter_model.safetensors")
     ]
     AdapterVersionFactory(adapter=adapter, version="1", files=files)
+    bottleneck = AdapterFactory(
+        namespace=namespace,
+        name="tiny-bert-bottleneck",
+        base_model=adapter.base_model,
+        architecture_name="seq_bn",
+    )
+    files = [
+        IncomingFile.from_bytes(path.name, path.read_bytes())
+        for path in sorted(directories["bottleneck"].iterdir())
+    ]
+    AdapterVersionFactory(adapter=bottleneck, version="1", files=files)
+    # What validation derives for the clients (the reference library downloads pytorch_adapter.bin).
+    call_command("derive_formats", "org/tiny-bert-bottleneck", "--now", stdout=open(os.devnull, "w"))
 
 
 @pytest.mark.parametrize("client", sorted(PYTHONS))
@@ -126,7 +177,16 @@ def test_transformers_and_peft_load_base_models_and_adapters_through_hf_endpoint
         environment.pop(name, None)
 
     finished = subprocess.run(
-        [python, "-c", CLIENT, "tiny-bert", "org/tiny-bert", "org/tiny-bert-lora", TEXT],
+        [
+            python,
+            "-c",
+            CLIENT,
+            "tiny-bert",
+            "org/tiny-bert",
+            "org/tiny-bert-lora",
+            "org/tiny-bert-bottleneck",
+            TEXT,
+        ],
         env=environment,
         capture_output=True,
         text=True,
@@ -146,6 +206,12 @@ def test_transformers_and_peft_load_base_models_and_adapters_through_hf_endpoint
     torch.testing.assert_close(adapted, expected["adapted"], atol=1e-5, rtol=0)
     # The adapter changes the outputs: the comparison above could fail.
     assert not torch.allclose(adapted, expected["hidden"], atol=1e-3)
+    loaded = torch.tensor(answer["transformers load_adapter"])
+    torch.testing.assert_close(loaded, expected["adapted"], atol=1e-5, rtol=0)
+    if client == "transformers-4.57":  # the reference library installs beside transformers 4.57 only
+        bottleneck = torch.tensor(answer["adapters load_adapter"])
+        torch.testing.assert_close(bottleneck, expected["bottleneck"], atol=1e-5, rtol=0)
+        assert not torch.allclose(bottleneck, expected["hidden"], atol=1e-3)
 
 
 # Run with HF_ENDPOINT and HF_TOKEN set: argv = source directory, repository, text.
