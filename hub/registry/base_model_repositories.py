@@ -49,14 +49,11 @@ from hub.registry.storage import IncomingFile, lock_contents, read_blob, store_b
 REGISTER_BASE_MODEL_TASK = "hub.registry.tasks.register_base_model"
 
 MODEL_CONFIG_FILE = "config.json"
+MODEL_WEIGHTS_FILE = "model.safetensors"
+MODEL_WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
-# What `save_pretrained` of a model, its tokenizer, processor and generation config writes, and a model card.
-MODEL_FILES = (
-    "README.md",
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "model.safetensors.index.json",
+# What a tokenizer's `save_pretrained` writes, whichever tokenizer it is.
+TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
@@ -67,6 +64,15 @@ MODEL_FILES = (
     "spiece.model",
     "sentencepiece.bpe.model",
     "tokenizer.model",
+)
+# What `save_pretrained` of a model, its tokenizer, processor and generation config writes, and a model card.
+MODEL_FILES = (
+    "README.md",
+    MODEL_CONFIG_FILE,
+    "generation_config.json",
+    MODEL_WEIGHTS_FILE,
+    MODEL_WEIGHTS_INDEX_FILE,
+    *TOKENIZER_FILES,
     "chat_template.jinja",
     "chat_template.json",
     "preprocessor_config.json",

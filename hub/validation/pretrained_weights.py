@@ -22,23 +22,15 @@ from pathlib import Path
 
 import torch
 
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
-CONFIG_FILE = "config.json"
-# The files a tokenizer is loaded from (AutoTokenizer reads config.json too, to find the tokenizer's class).
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-    "tokenizer.model",
-    CONFIG_FILE,
+from hub.registry.base_model_repositories import (
+    MODEL_CONFIG_FILE,
+    MODEL_WEIGHTS_FILE,
+    MODEL_WEIGHTS_INDEX_FILE,
+    TOKENIZER_FILES,
 )
+
+# The files a tokenizer is loaded from (AutoTokenizer reads config.json too, to find the tokenizer's class).
+TOKENIZER_SOURCE_FILES = (*TOKENIZER_FILES, MODEL_CONFIG_FILE)
 # The language-model head's weight in a *ForCausalLM checkpoint (the bare reference model has no head).
 LM_HEAD_WEIGHT = "lm_head.weight"
 
@@ -90,30 +82,30 @@ class WeightSource:
     def weight_files(self) -> list[str]:
         """The safetensors files of the weights, in order: the shards the index names, or the single file."""
         names = self.names()
-        if WEIGHTS_INDEX_FILE in names:
-            with self.local_path(WEIGHTS_INDEX_FILE) as path:
+        if MODEL_WEIGHTS_INDEX_FILE in names:
+            with self.local_path(MODEL_WEIGHTS_INDEX_FILE) as path:
                 try:
                     weight_map = json.loads(path.read_text())["weight_map"]
                     shards = sorted(set(weight_map.values()))
                 except (ValueError, KeyError, TypeError, AttributeError) as exc:
                     raise PretrainedWeightsError(
-                        f"{WEIGHTS_INDEX_FILE} of {self.origin} is not a safetensors index: {exc}"
+                        f"{MODEL_WEIGHTS_INDEX_FILE} of {self.origin} is not a safetensors index: {exc}"
                     ) from exc
             missing = [shard for shard in shards if shard not in names]
             if missing:
                 raise PretrainedWeightsError(
-                    f"{WEIGHTS_INDEX_FILE} of {self.origin} names shards it does not hold: {', '.join(missing)}"
+                    f"{MODEL_WEIGHTS_INDEX_FILE} of {self.origin} names shards it does not hold: {', '.join(missing)}"
                 )
             return shards
-        if WEIGHTS_FILE in names:
-            return [WEIGHTS_FILE]
+        if MODEL_WEIGHTS_FILE in names:
+            return [MODEL_WEIGHTS_FILE]
         return []
 
     @contextlib.contextmanager
     def tokenizer_directory(self) -> Iterator[Path | None]:
         """A temporary directory with the tokenizer's files (links), or None when there is no tokenizer."""
-        present = [name for name in TOKENIZER_FILES if name in self.names()]
-        if present == [CONFIG_FILE] or not present:
+        present = [name for name in TOKENIZER_SOURCE_FILES if name in self.names()]
+        if present == [MODEL_CONFIG_FILE] or not present:
             yield None
             return
         with (
@@ -154,21 +146,21 @@ def hosted_weights_for(model_name: str, base_config: dict) -> tuple[WeightSource
             f"The hub's repository {model_name} has no revision yet: seeded random weights were used.",
         )
     files = dict(revision.files.values_list("name", "blob__file"))
-    if CONFIG_FILE not in files:
+    if MODEL_CONFIG_FILE not in files:
         return (
             None,
-            f"{model_name}@{revision.revision[:12]} has no {CONFIG_FILE}: seeded random weights were used.",
+            f"{model_name}@{revision.revision[:12]} has no {MODEL_CONFIG_FILE}: seeded random weights were used.",
         )
-    config = model_config(read_blob(revision.files.get(name=CONFIG_FILE).blob)) or {}
+    config = model_config(read_blob(revision.files.get(name=MODEL_CONFIG_FILE).blob)) or {}
     differences = config_differences(base_config, config)
     if differences:
         return None, (
             f"The hub hosts {model_name}, but its config.json differs from the base model's registered config "
             f"(keys {', '.join(differences[:10])}): seeded random weights were used."
         )
-    if WEIGHTS_FILE not in files and WEIGHTS_INDEX_FILE not in files:
+    if MODEL_WEIGHTS_FILE not in files and MODEL_WEIGHTS_INDEX_FILE not in files:
         return None, (
-            f"The hub hosts {model_name} without safetensors weights ({WEIGHTS_FILE} or {WEIGHTS_INDEX_FILE}): "
+            f"The hub hosts {model_name} without safetensors weights ({MODEL_WEIGHTS_FILE} or {MODEL_WEIGHTS_INDEX_FILE}): "
             "seeded random weights were used."
         )
     source = WeightSource(
@@ -187,12 +179,12 @@ def directory_weights_for(models_dir: str, model_name: str) -> WeightSource | No
         return None
     root = Path(models_dir).resolve()
     directory = (root / model_name).resolve()
-    if root not in directory.parents or not (directory / CONFIG_FILE).is_file():
+    if root not in directory.parents or not (directory / MODEL_CONFIG_FILE).is_file():
         return None
     try:
-        config = json.loads((directory / CONFIG_FILE).read_text())
+        config = json.loads((directory / MODEL_CONFIG_FILE).read_text())
     except ValueError as exc:
-        raise PretrainedWeightsError(f"{directory / CONFIG_FILE} is not JSON: {exc}") from exc
+        raise PretrainedWeightsError(f"{directory / MODEL_CONFIG_FILE} is not JSON: {exc}") from exc
     files = {path.name: path for path in directory.iterdir() if path.is_file()}
     return WeightSource(
         origin=str(directory),
