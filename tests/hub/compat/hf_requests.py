@@ -6,17 +6,10 @@ import hashlib
 import json
 from urllib.parse import urlsplit
 
-from rest_framework.test import APIClient
+from tests.support.api import client_with
 
 LFS_HEADERS = {"HTTP_ACCEPT": "application/vnd.git-lfs+json"}
 LFS_CONTENT_TYPE = "application/vnd.git-lfs+json"
-
-
-def client_with(token=None) -> APIClient:
-    client = APIClient()
-    if token is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
-    return client
 
 
 def create_repo(client, name, organization=None, private=None):
@@ -46,7 +39,7 @@ def lfs_object(content: bytes) -> dict:
 def put_object(href: str, content: bytes):
     """The PUT the client sends to an upload href: no credentials at all."""
     parts = urlsplit(href)
-    return APIClient().generic(
+    return client_with().generic(
         "PUT", f"{parts.path}?{parts.query}", content, content_type="application/octet-stream"
     )
 

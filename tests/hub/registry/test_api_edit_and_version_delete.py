@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from adapters_core.upload_metadata import MAX_DESCRIPTION_LENGTH, MAX_LICENSE_LENGTH
 from hub.registry.caching import registry_generation
@@ -22,15 +21,9 @@ from tests.factories import (
     NamespaceFactory,
     UserFactory,
 )
+from tests.support.api import client_with
 
 pytestmark = pytest.mark.django_db
-
-
-def api(token=None) -> APIClient:
-    client = APIClient()
-    if token is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
-    return client
 
 
 def token_of(namespace, role, username, scope=TokenScope.WRITE):
@@ -65,7 +58,7 @@ URL = "/api/v1/adapters/ukp-lab/sst2/"
 
 def test_an_org_admin_edits_the_card_license_tags_and_visibility(org):
     adapter_with_versions(org, ["1"])
-    admin = api(token_of(org, MemberRole.OWNER, "admin"))
+    admin = client_with(token_of(org, MemberRole.OWNER, "admin"))
     generation = registry_generation()
 
     response = admin.patch(
@@ -89,36 +82,39 @@ def test_an_org_admin_edits_the_card_license_tags_and_visibility(org):
     assert "<strong>three</strong>" in adapter.readme_html
     assert registry_generation() > generation  # caches and the v2 index start over
     # The free tags are the Hugging Face routes' tags too, and filter their list.
-    info = api().get("/api/models/ukp-lab/sst2").json()
+    info = client_with().get("/api/models/ukp-lab/sst2").json()
     assert {"english", "movie-reviews", "license:mit"} <= set(info["tags"])
-    listed = api().get("/api/models", {"filter": "movie-reviews"}).json()
+    listed = client_with().get("/api/models", {"filter": "movie-reviews"}).json()
     assert [model["id"] for model in listed] == ["ukp-lab/sst2"]
-    rows = api().get("/api/v1/adapters/", {"tag": "movie-reviews"}).json()["results"]
+    rows = client_with().get("/api/v1/adapters/", {"tag": "movie-reviews"}).json()["results"]
     assert [row["adapter"] for row in rows] == ["ukp-lab/sst2"]
 
     # Private: anonymous callers and outsiders get the 404 of a missing adapter, members still see it.
     assert admin.patch(URL, {"private": True}, format="json").json()["private"] is True
-    assert api().get(URL).status_code == 404
-    assert api().get("/api/models/ukp-lab/sst2").status_code in (401, 404)
+    assert client_with().get(URL).status_code == 404
+    assert client_with().get("/api/models/ukp-lab/sst2").status_code in (401, 404)
     assert (
-        api(token_of(NamespaceFactory(name="else"), MemberRole.OWNER, "outsider")).get(URL).status_code == 404
+        client_with(token_of(NamespaceFactory(name="else"), MemberRole.OWNER, "outsider"))
+        .get(URL)
+        .status_code
+        == 404
     )
     assert admin.get(URL).status_code == 200
     assert admin.patch(URL, {"private": False}, format="json").status_code == 200
-    assert api().get(URL).json()["private"] is False
+    assert client_with().get(URL).json()["private"] is False
 
 
 def test_only_owners_edit(org):
     adapter_with_versions(org, ["1"])
     change = {"description": "Changed"}
 
-    assert api().patch(URL, change, format="json").status_code == 401
-    writer = api(token_of(org, MemberRole.WRITE, "writer")).patch(URL, change, format="json")
+    assert client_with().patch(URL, change, format="json").status_code == 401
+    writer = client_with(token_of(org, MemberRole.WRITE, "writer")).patch(URL, change, format="json")
     assert writer.status_code == 403
     assert "owners" in writer.json()["detail"].lower()
     read_token = token_of(org, MemberRole.OWNER, "reader", scope=TokenScope.READ)
-    assert api(read_token).patch(URL, change, format="json").status_code == 403
-    outsider = api(token_of(NamespaceFactory(name="else"), MemberRole.OWNER, "outsider"))
+    assert client_with(read_token).patch(URL, change, format="json").status_code == 403
+    outsider = client_with(token_of(NamespaceFactory(name="else"), MemberRole.OWNER, "outsider"))
     assert outsider.patch(URL, change, format="json").status_code == 403
     assert outsider.patch("/api/v1/adapters/ukp-lab/missing/", change, format="json").status_code == 404
     Adapter.objects.filter(name="sst2").update(private=True)
@@ -141,7 +137,7 @@ def test_only_owners_edit(org):
 )
 def test_a_refused_edit_names_the_field_and_changes_nothing(org, change, field, words):
     adapter_with_versions(org, ["1"])
-    admin = api(token_of(org, MemberRole.OWNER, "admin"))
+    admin = client_with(token_of(org, MemberRole.OWNER, "admin"))
     before = Adapter.objects.values("description", "license", "tags", "private", "readme").get(name="sst2")
 
     response = admin.patch(URL, {"description": "Would change", **change}, format="json")
@@ -158,7 +154,7 @@ def test_a_refused_edit_names_the_field_and_changes_nothing(org, change, field, 
 def test_a_readme_over_the_limit_is_refused(org, settings):
     settings.ADAPTERHUB_MAX_README_BYTES = 100
     adapter_with_versions(org, ["1"])
-    admin = api(token_of(org, MemberRole.OWNER, "admin"))
+    admin = client_with(token_of(org, MemberRole.OWNER, "admin"))
     response = admin.patch(URL, {"readme": "r" * 101}, format="json")
     assert response.status_code == 413
     assert response.json()["field"] == "readme"
@@ -170,18 +166,18 @@ def test_a_readme_over_the_limit_is_refused(org, settings):
 def test_deleting_the_default_version_makes_the_newest_remaining_valid_one_default(org):
     adapter = adapter_with_versions(org, ["1", "2", "3", "4"], statuses={"3": VersionStatus.INVALID})
     Adapter.objects.filter(pk=adapter.pk).update(download_count=7)
-    admin = api(token_of(org, MemberRole.OWNER, "admin"))
+    admin = client_with(token_of(org, MemberRole.OWNER, "admin"))
     resolve = {"identifier": adapter.identifier, "model_name": adapter.base_model.model_name}
-    assert api().get("/api/v1/resolve/", resolve).json()["version"] == "4"
+    assert client_with().get("/api/v1/resolve/", resolve).json()["version"] == "4"
 
     assert admin.delete(URL + "versions/4/").status_code == 204
 
     adapter.refresh_from_db()
     assert adapter.default_version.version == "2"  # 3 is invalid
     assert adapter.download_count == 7  # the adapter's count is kept
-    assert api().get(URL + "versions/4/").status_code == 404
-    assert api().get(URL).json()["default_version"] == "2"
-    assert api().get("/api/v1/resolve/", resolve).json()["version"] == "2"
+    assert client_with().get(URL + "versions/4/").status_code == 404
+    assert client_with().get(URL).json()["default_version"] == "2"
+    assert client_with().get("/api/v1/resolve/", resolve).json()["version"] == "2"
     # A version that is not the default goes without changing the default.
     assert admin.delete(URL + "versions/1/").status_code == 204
     adapter.refresh_from_db()
@@ -192,24 +188,24 @@ def test_deleting_the_default_version_makes_the_newest_remaining_valid_one_defau
 def test_deleting_the_last_valid_version_unlists_the_adapter_for_outsiders(org):
     adapter_with_versions(org, ["1", "2"], statuses={"1": VersionStatus.INVALID})
     admin_token = token_of(org, MemberRole.OWNER, "admin")
-    assert [row["name"] for row in api().get("/api/v1/adapters/").json()["results"]] == ["sst2"]
+    assert [row["name"] for row in client_with().get("/api/v1/adapters/").json()["results"]] == ["sst2"]
 
-    assert api(admin_token).delete(URL + "versions/2/").status_code == 204
+    assert client_with(admin_token).delete(URL + "versions/2/").status_code == 204
 
     assert Adapter.objects.get(name="sst2").default_version is None
-    assert api().get("/api/v1/adapters/").json()["results"] == []
-    assert api().get("/api/v1/adapters/", {"q": "sst2"}).json()["results"] == []
-    member_rows = api(admin_token).get("/api/v1/adapters/").json()["results"]
+    assert client_with().get("/api/v1/adapters/").json()["results"] == []
+    assert client_with().get("/api/v1/adapters/", {"q": "sst2"}).json()["results"] == []
+    member_rows = client_with(admin_token).get("/api/v1/adapters/").json()["results"]
     assert [row["name"] for row in member_rows] == ["sst2"]
-    assert api().get("/api/models").json() == []
+    assert client_with().get("/api/models").json() == []
     # The v2 index lists resolvable adapters only.
-    assert api().get("/dist/v2/adapters/ukp-lab/sst2.json").status_code == 404
-    assert "sst2" not in api().get("/dist/v2/all.json").content.decode()
+    assert client_with().get("/dist/v2/adapters/ukp-lab/sst2.json").status_code == 404
+    assert "sst2" not in client_with().get("/dist/v2/all.json").content.decode()
 
 
 def test_the_only_version_is_not_deleted(org):
     adapter_with_versions(org, ["1"])
-    response = api(token_of(org, MemberRole.OWNER, "admin")).delete(URL + "versions/1/")
+    response = client_with(token_of(org, MemberRole.OWNER, "admin")).delete(URL + "versions/1/")
     assert response.status_code == 409
     assert "delete the adapter" in response.json()["detail"].lower()
     assert AdapterVersion.objects.filter(version="1").exists()
@@ -218,11 +214,11 @@ def test_the_only_version_is_not_deleted(org):
 def test_only_owners_delete_a_version_and_missing_ones_are_named(org):
     adapter_with_versions(org, ["1", "2"])
     url = URL + "versions/1/"
-    assert api().delete(url).status_code == 401
-    assert api(token_of(org, MemberRole.WRITE, "writer")).delete(url).status_code == 403
-    outsider = api(token_of(NamespaceFactory(name="else"), MemberRole.OWNER, "outsider"))
+    assert client_with().delete(url).status_code == 401
+    assert client_with(token_of(org, MemberRole.WRITE, "writer")).delete(url).status_code == 403
+    outsider = client_with(token_of(NamespaceFactory(name="else"), MemberRole.OWNER, "outsider"))
     assert outsider.delete(url).status_code == 403
-    admin = api(token_of(org, MemberRole.OWNER, "admin"))
+    admin = client_with(token_of(org, MemberRole.OWNER, "admin"))
     missing = admin.delete(URL + "versions/9/")
     assert missing.status_code == 404
     assert "versions: 2, 1" in missing.json()["detail"]
@@ -239,7 +235,9 @@ def test_a_deleted_versions_blobs_become_orphans_for_the_sweep(org):
     )
     only_first = first_blobs - second_blobs
     assert only_first  # the weights differ
-    assert api(token_of(org, MemberRole.OWNER, "admin")).delete(URL + "versions/1/").status_code == 204
+    assert (
+        client_with(token_of(org, MemberRole.OWNER, "admin")).delete(URL + "versions/1/").status_code == 204
+    )
 
     delete_orphan_blobs(grace_period=timedelta(seconds=-1))
 
@@ -262,14 +260,16 @@ def test_adapters_without_a_valid_version_are_listed_to_their_namespace_only(org
     admin = UserFactory(username="root", is_superuser=True)
 
     def listed(token=None, **params):
-        return sorted(row["name"] for row in api(token).get("/api/v1/adapters/", params).json()["results"])
+        return sorted(
+            row["name"] for row in client_with(token).get("/api/v1/adapters/", params).json()["results"]
+        )
 
-    assert api().get("/dist/v2/adapters/ukp-lab/checked.json").status_code == 200
+    assert client_with().get("/dist/v2/adapters/ukp-lab/checked.json").status_code == 200
     assert listed() == ["checked"]
     assert listed(outsider) == ["checked"]
     assert listed(member) == ["checked", "failed", "waiting"]
     assert listed(member, status="invalid") == ["failed"]
     assert listed(ApiTokenFactory(user=admin)) == ["checked", "failed", "waiting"]
     # Still reachable by URL (the page says why it does not resolve), never listed.
-    assert api().get("/api/v1/adapters/ukp-lab/failed/").status_code == 200
+    assert client_with().get("/api/v1/adapters/ukp-lab/failed/").status_code == 200
     assert sorted(Adapter.objects.public().values_list("name", flat=True)) == ["checked"]

@@ -3,7 +3,6 @@ uploads without a version label, which get the adapter's next free label."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from hub.registry.choices import MemberRole, TokenScope
 from hub.registry.models import Adapter, AdapterVersion
@@ -15,15 +14,9 @@ from tests.factories import (
     adapter_config_json,
     weights_bytes,
 )
+from tests.support.api import client_with
 
 pytestmark = pytest.mark.django_db
-
-
-def api(token=None) -> APIClient:
-    client = APIClient()
-    if token is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
-    return client
 
 
 def member_token(namespace: str, role: str, scope: str = TokenScope.WRITE):
@@ -38,21 +31,24 @@ def test_only_an_owner_with_a_write_token_deletes_an_adapter():
     Adapter.objects.filter(pk=version.adapter_id).update(default_version=version)
     url = "/api/v1/adapters/ukp/sst2/"
 
-    assert api().delete(url).status_code == 401
-    writer = api(member_token("ukp", MemberRole.WRITE)).delete(url)
+    assert client_with().delete(url).status_code == 401
+    writer = client_with(member_token("ukp", MemberRole.WRITE)).delete(url)
     assert writer.status_code == 403
     assert "owners" in writer.json()["detail"].lower()
-    assert api(member_token("ukp", MemberRole.OWNER, scope=TokenScope.READ)).delete(url).status_code == 403
+    assert (
+        client_with(member_token("ukp", MemberRole.OWNER, scope=TokenScope.READ)).delete(url).status_code
+        == 403
+    )
     assert Adapter.objects.filter(name="sst2").exists()
 
-    owner = api(member_token("other", MemberRole.OWNER))
+    owner = client_with(member_token("other", MemberRole.OWNER))
     assert owner.delete("/api/v1/adapters/ukp/missing/").status_code == 404
 
-    owner = api(member_token("ukp", MemberRole.OWNER))
+    owner = client_with(member_token("ukp", MemberRole.OWNER))
     assert owner.delete(url).status_code == 204
     assert not Adapter.objects.filter(name="sst2").exists()
     assert not AdapterVersion.objects.exists()
-    assert api().get(url).status_code == 404
+    assert client_with().get(url).status_code == 404
 
 
 def upload(client, files, **fields):
