@@ -126,6 +126,8 @@ def test_upload_form_shows_errors_next_to_the_fields(page, transactional_db, tmp
     sign_in(page)
     page.goto("/accounts/upload/")
     page.get_by_role("textbox", name="Adapter name").fill("bad/name")
+    # The form chooses no task; the browser itself asks for one before it sends the form.
+    page.get_by_role("combobox", name="Task", exact=True).select_option("sentiment")
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator('[data-errors-for="files"]')).to_contain_text("Select the adapter directory's files")
     (tmp_path / "adapter_config.json").write_text("{not json")
