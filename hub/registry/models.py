@@ -25,6 +25,10 @@ from hub.registry.querysets import (
 )
 from hub.registry.readme import render_readme
 
+# The longest deprecation message an adapter or a version can carry (plain text, shown in a banner and in the
+# clients' warnings, so one or two sentences and a link).
+DEPRECATION_MESSAGE_MAX_LENGTH = 500
+
 
 class Namespace(models.Model):
     """A user's or an organisation's space of adapters (`ukp` in `sentiment/sst-2@ukp`)."""
@@ -206,6 +210,13 @@ class Adapter(models.Model):
     # derives from its taxonomy and base model.
     tags = models.JSONField(default=list, blank=True)
     private = models.BooleanField(default=False)
+    # Deprecation (hub.registry.deprecation): an adapter is deprecated while its message is not empty. It still
+    # resolves and downloads; responses, pages and the clients carry the message and the replacement.
+    deprecated_message = models.CharField(max_length=DEPRECATION_MESSAGE_MAX_LENGTH, blank=True)
+    deprecated_at = models.DateTimeField(null=True, blank=True)
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces"
+    )
     default_version = models.ForeignKey(
         "AdapterVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -374,6 +385,10 @@ class AdapterVersion(models.Model):
     # nginx log: hub.registry.download_counts); the adapter's count is the sum over its versions plus the
     # downloads counted before versions had a count of their own.
     download_count = models.PositiveBigIntegerField(default=0)
+    # A deprecated version (non-empty message, e.g. "trained on a leaked test set") still resolves when pinned
+    # and downloads, but is the default only while no other valid version is (hub.registry.lifecycle).
+    deprecated_message = models.CharField(max_length=DEPRECATION_MESSAGE_MAX_LENGTH, blank=True)
+    deprecated_at = models.DateTimeField(null=True, blank=True)
 
     objects = AdapterVersionQuerySet.as_manager()
 
