@@ -6,7 +6,8 @@ shards of at most 1 GB: one file for 8 layers) and published to the hub as `benc
 By default it has 8 of SmolLM2-360M's 32 layers, about 500 MB of float32 weights (`--layers 32`: the whole
 1.45 GB model).
 
-Each row runs in a fresh Python process (one torch thread, as a worker's pool process):
+Each row runs in a fresh Python process (one torch thread, as a worker's pool process); a last process builds
+both reference models and alternates their warm validations, so that both see the same load:
 
 - cold load: peak resident memory (VmHWM at the end) minus the resident memory just before the reference
   model is built (after imports and the database lookup), against the float32 weights' size (target ≤ 1.3×);
@@ -144,31 +145,96 @@ def memory_status() -> dict[str, int]:
     return values
 
 
-def child(kind: str, directory: Path, runs: int) -> dict:
-    """One row, in this (fresh) process: cold load, then warm validations of a LoRA."""
+def reference_model(kind: str):
+    """The reference model of one kind ("hosted": the hub's pretrained weights, "seeded": the seeded fill), built
+    in this process, with the seconds the build took and the resident memory just before it."""
+    import torch
+    from django.conf import settings
+
+    from hub.registry.models import BaseModel
+    from hub.validation.pretrained_weights import hosted_weights_for
+    from hub.validation.reference_models import ReferenceModelCache
+
+    config = BaseModel.objects.get(model_name=MODEL_NAME).config
+    hosted, note = hosted_weights_for(MODEL_NAME, config) if kind == "hosted" else (None, "bench: seeded")
+    assert kind != "hosted" or hosted is not None, note
+    baseline_rss = memory_status()["VmRSS"]
+    started = time.perf_counter()
+    cache = ReferenceModelCache(max_bytes=settings.REFERENCE_MODEL_CACHE_BYTES, device=torch.device("cpu"))
+    reference, _ = cache.get(MODEL_NAME, config, hosted=hosted, note=note)
+    assert reference.weights == ("pretrained" if kind == "hosted" else "seeded")
+    return reference, time.perf_counter() - started, baseline_rss
+
+
+def lora_subject(reference, work: Path):
+    """A LoRA for the reference model (random weights, std 0.02) saved to `work`, and the validation's Subject."""
+    import torch
+
+    from adapters_core.directory import CONFIG_FILE
+    from hub.registry.models import BaseModel
+    from hub.validation.checks import Subject
+
+    adapter_dir = work / "adapter"
+    reference.model.add_adapter("sst", config="lora")
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in reference.model.adapter_parameters("sst"):
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    reference.model.save_adapter(str(adapter_dir), "sst")
+    reference.model.delete_adapter("sst")
+    saved = json.loads((adapter_dir / CONFIG_FILE).read_text())
+    saved["model_name"] = MODEL_NAME
+    (adapter_dir / CONFIG_FILE).write_text(json.dumps(saved))
+    config = BaseModel.objects.get(model_name=MODEL_NAME).config
+    subject = Subject(
+        files={path.name: path for path in adapter_dir.iterdir()},
+        model_name=MODEL_NAME,
+        model_type="llama",
+        hidden_size=config["hidden_size"],
+        base_config=config,
+        declared_config_hash="",
+        architecture_name="lora",
+        architecture_config_hash=None,
+        internal_name="bench",
+    )
+    return subject, adapter_dir
+
+
+def warm_validation(reference, subject, adapter_dir: Path, work: Path):
+    """One warm load_and_run check; returns its seconds and report."""
+    from hub.validation.checks import Outcome, check_load_and_run
+    from hub.validation.report import ReportBuilder
+
+    report = ReportBuilder()
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work))
+    began = time.perf_counter()
+    check_load_and_run(subject, reference, adapter_dir, report, Outcome(), run_dir)
+    return time.perf_counter() - began, report
+
+
+def prepare_child():
     import django
 
     django.setup()
     import torch
     import transformers  # noqa: F401 - imported before the baseline, as a worker has it
     from accelerate import init_empty_weights  # noqa: F401
-    from django.conf import settings
 
-    from adapters_core.directory import CONFIG_FILE
-    from hub.registry.models import BaseModel
-    from hub.validation.checks import Outcome, Subject, check_load_and_run
-    from hub.validation.pretrained_weights import hosted_weights_for
-    from hub.validation.reference_models import ReferenceModelCache, warm_up
-    from hub.validation.report import ReportBuilder
+    from hub.validation.reference_models import warm_up
 
     torch.set_num_threads(1)
     warm_up()
-    config = BaseModel.objects.get(model_name=MODEL_NAME).config
-    hosted, note = hosted_weights_for(MODEL_NAME, config) if kind == "hosted" else (None, "bench: seeded")
-    assert kind != "hosted" or hosted is not None, note
-    baseline_rss = memory_status()["VmRSS"]
-    started = time.perf_counter()
+
+
+def child(kind: str, directory: Path, runs: int) -> dict:
+    """One row, in this (fresh) process: cold load, then warm validations of a LoRA."""
+    prepare_child()
+    import torch
+    import transformers
+
     if kind == "from_pretrained":
+        baseline_rss = memory_status()["VmRSS"]
+        started = time.perf_counter()
         model = transformers.AutoModel.from_pretrained(directory, dtype=torch.float32).eval()
         with (
             torch.inference_mode()
@@ -183,44 +249,15 @@ def child(kind: str, directory: Path, runs: int) -> dict:
             "build_seconds": build_seconds,
             "resident": memory_status(),
         }
-    cache = ReferenceModelCache(max_bytes=settings.REFERENCE_MODEL_CACHE_BYTES, device=torch.device("cpu"))
-    reference, _ = cache.get(MODEL_NAME, config, hosted=hosted, note=note)
-    build_seconds = time.perf_counter() - started
+    reference, build_seconds, baseline_rss = reference_model(kind)
     peak = memory_status()["VmHWM"]
-    assert reference.weights == ("pretrained" if kind == "hosted" else "seeded")
-
     work = Path(tempfile.mkdtemp(prefix="bench-hosted-"))
-    adapter_dir = work / "adapter"
-    reference.model.add_adapter("sst", config="lora")
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for parameter in reference.model.adapter_parameters("sst"):
-            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
-    reference.model.save_adapter(str(adapter_dir), "sst")
-    reference.model.delete_adapter("sst")
-    saved = json.loads((adapter_dir / CONFIG_FILE).read_text())
-    saved["model_name"] = MODEL_NAME
-    (adapter_dir / CONFIG_FILE).write_text(json.dumps(saved))
-    subject = Subject(
-        files={path.name: path for path in adapter_dir.iterdir()},
-        model_name=MODEL_NAME,
-        model_type="llama",
-        hidden_size=config["hidden_size"],
-        base_config=config,
-        declared_config_hash="",
-        architecture_name="lora",
-        architecture_config_hash=None,
-        internal_name="bench",
-    )
+    subject, adapter_dir = lora_subject(reference, work)
     timings, report = [], None
     for run in range(runs + 2):
-        report = ReportBuilder()
-        run_dir = work / f"run-{run}"
-        run_dir.mkdir()
-        began = time.perf_counter()
-        check_load_and_run(subject, reference, adapter_dir, report, Outcome(), run_dir)
+        seconds, report = warm_validation(reference, subject, adapter_dir, work)
         if run >= 2:  # the first two warm torch up
-            timings.append(time.perf_counter() - began)
+            timings.append(seconds)
     return {
         "size": reference.size_bytes,
         "peak_over_baseline": peak - baseline_rss,
@@ -229,6 +266,30 @@ def child(kind: str, directory: Path, runs: int) -> dict:
         "warm_ms": statistics.median(timings) * 1000,
         "effect": report.effect,
         "warnings": report.warnings,
+    }
+
+
+def paired_child(runs: int) -> dict:
+    """Warm validations of the hosted and the seeded reference model alternating in one process, so that both
+    see the same machine load: the median of each and the median of the pairs' ratios (hosted / seeded)."""
+    prepare_child()
+    work = Path(tempfile.mkdtemp(prefix="bench-hosted-paired-"))
+    models = {}
+    for kind in ("hosted", "seeded"):
+        reference, _, _ = reference_model(kind)
+        (work / kind).mkdir()
+        models[kind] = (reference, *lora_subject(reference, work / kind))
+    timings = {"hosted": [], "seeded": []}
+    for run in range(runs + 2):
+        for kind, (reference, subject, adapter_dir) in models.items():
+            seconds, _ = warm_validation(reference, subject, adapter_dir, work / kind)
+            if run >= 2:
+                timings[kind].append(seconds)
+    ratios = [hosted / seeded for hosted, seeded in zip(timings["hosted"], timings["seeded"], strict=True)]
+    return {
+        "hosted_ms": statistics.median(timings["hosted"]) * 1000,
+        "seeded_ms": statistics.median(timings["seeded"]) * 1000,
+        "ratio": statistics.median(ratios),
     }
 
 
@@ -248,9 +309,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--child", choices=["hosted", "seeded", "from_pretrained"])
+    parser.add_argument("--child", choices=["hosted", "seeded", "from_pretrained", "paired"])
     parser.add_argument("--directory", type=Path)
     arguments = parser.parse_args()
+    if arguments.child == "paired":
+        print(json.dumps(paired_child(arguments.runs)))
+        return
     if arguments.child:
         print(json.dumps(child(arguments.child, arguments.directory, arguments.runs)))
         return
@@ -271,8 +335,9 @@ def main() -> None:
         )
         rows = {
             kind: run_child(kind, directory, arguments.runs)
-            for kind in ("hosted", "seeded", "from_pretrained")
+            for kind in ("hosted", "seeded", "from_pretrained", "paired")
         }
+    paired = rows.pop("paired")
     size = rows["hosted"]["size"]
     print(f"\nfloat32 weights: {size / 1e6:.0f} MB\n")
     print(
@@ -297,6 +362,10 @@ def main() -> None:
             if name.startswith("Rss")
         )
         print(f"{names[kind]}: resident at the end {breakdown}")
+    print(
+        f"\nwarm validation, hosted and seeded alternating in one process ({arguments.runs} pairs): hosted "
+        f"{paired['hosted_ms']:.0f} ms, seeded {paired['seeded_ms']:.0f} ms, median ratio {paired['ratio']:.2f}"
+    )
     print(f"\neffect of the LoRA on the hosted weights: {rows['hosted']['effect']}")
     print(f"warnings: {rows['hosted']['warnings']}")
 

@@ -23,8 +23,6 @@ PROBE_TEXT = (
     "The quick brown fox jumps over the lazy dog. Adapters are small modules trained for a task while the "
     "weights of the pretrained model stay frozen, so one base model serves many tasks."
 )
-# Tokens of the probe text the loss is computed on (fewer when the model has fewer positions).
-LOSS_PROBE_MAX_TOKENS = 64
 
 # Below this the adapter changes nothing: float32 rounding of a forward pass moves outputs by about 1e-7
 # relative, and even a weakly trained adapter moves them by 1e-3 or more. A LoRA whose B is still zero (as
@@ -71,19 +69,15 @@ def is_language_model(config) -> bool:
 
 def loss_probe_ids(tokenizer, config, fallback_ids: torch.Tensor) -> tuple[torch.Tensor, str]:
     """The token ids the loss is computed on: `PROBE_TEXT` tokenised by `tokenizer` (None: `fallback_ids`, the
-    probe's fixed ids), at most LOSS_PROBE_MAX_TOKENS and the model's positions."""
-    max_positions = int(
-        getattr(config, "max_position_embeddings", 0)
-        or getattr(config, "n_positions", 0)
-        or LOSS_PROBE_MAX_TOKENS
-    )
-    limit = min(LOSS_PROBE_MAX_TOKENS, max_positions)
+    seeded probe's ids), cut to the seeded probe's length. The same length keeps validation on pretrained weights
+    as fast as on the seeded fill: one forward pass of the same size, plus the language-model head's product."""
+    limit = fallback_ids.shape[1]
     if tokenizer is not None:
         ids = tokenizer(PROBE_TEXT, return_tensors="pt")["input_ids"][:, :limit]
         vocab_size = int(getattr(config, "vocab_size", 0) or 0)
         if ids.shape[1] >= 2 and int(ids.max()) < vocab_size:
             return ids, "text"
-    return fallback_ids[:, :limit].cpu(), "token_ids"
+    return fallback_ids.cpu(), "token_ids"
 
 
 def hidden_states(

@@ -34,7 +34,7 @@ from hub.registry.choices import VersionStatus
 from hub.registry.models import ModelRepository
 from hub.validation.effect import PROBE_TEXT, loss_probe_ids
 from hub.validation.pretrained_weights import WeightSource
-from hub.validation.reference_models import ReferenceModelCache
+from hub.validation.reference_models import ReferenceModelCache, probe_inputs_for
 from hub.validation.report import REPORT_JSON_SCHEMA
 from tests.hub.validation.adapters import adapter_directory_files
 from tests.support.seeding import ensure_base_models
@@ -108,8 +108,8 @@ def expected_loss_before(directory: Path) -> float:
     """The probe text's loss computed by transformers from the saved model, as the report must give it."""
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model = AutoModelForCausalLM.from_pretrained(directory).eval()
-    fallback = torch.zeros(1, 2, dtype=torch.long)
-    input_ids, probe = loss_probe_ids(tokenizer, model.config, fallback)
+    seeded_probe = probe_inputs_for(model.config, torch.device("cpu"))["input_ids"]
+    input_ids, probe = loss_probe_ids(tokenizer, model.config, seeded_probe)
     assert probe == "text" and input_ids.shape[1] > 10
     with torch.no_grad():
         return float(model(input_ids=input_ids, labels=input_ids).loss)
