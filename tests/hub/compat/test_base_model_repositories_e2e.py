@@ -89,7 +89,8 @@ def directories(tmp_path_factory):
     torch.manual_seed(1)
     adapted = get_peft_model(base, lora)
     adapted.peft_config["default"].base_model_name_or_path = "tiny-bert"
-    adapted.save_pretrained(root / "lora")
+    # Not "auto": PEFT would look tiny-bert's config.json up on huggingface.co, from this process without HF_ENDPOINT.
+    adapted.save_pretrained(root / "lora", save_embedding_layers=False)
     reference = AutoModel.from_pretrained(canonical).eval()
     adapters.init(reference)
     torch.manual_seed(2)
@@ -302,3 +303,75 @@ def test_upload_folder_and_create_commit_publish_sharded_weights(
     assert [commit.title for commit in api.list_repo_commits("org/folder-bert")][
         0
     ] == "No card; a generation config"
+
+
+# Run with HF_ENDPOINT and HF_TOKEN set: argv = base model, repository, repository of the resized model. Prints the
+# warnings of each push.
+PEFT_PUSH = """
+import json, sys, warnings
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModel
+
+base_repo, repo, resized_repo = sys.argv[1:4]
+answer = {}
+for target, resized in ((repo, False), (resized_repo, True)):
+    model = AutoModel.from_pretrained(base_repo)
+    if resized:
+        model.resize_token_embeddings(model.config.vocab_size + 8)
+    adapted = get_peft_model(model, LoraConfig(r=2, target_modules=["query", "value"]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        adapted.push_to_hub(target)
+    answer[target] = [str(warning.message) for warning in caught]
+print(json.dumps(answer))
+"""
+
+
+@pytest.mark.parametrize("client", sorted(PYTHONS))
+def test_peft_push_to_hub_reads_the_base_models_config_from_the_hub(live_server, hosted, tmp_path, client):
+    """PEFT's `push_to_hub` (default `save_embedding_layers="auto"`) looks the base model's config.json up on the
+    endpoint and compares its vocabulary with the model's: with the base model hosted, the plain push finds it and
+    saves no embeddings, and a push of a model whose embeddings were resized saves them."""
+    from hub.registry.models import Adapter, Namespace
+    from hub.registry.storage import read_blob
+    from tests.factories import ApiTokenFactory, MembershipFactory
+
+    python = PYTHONS[client]
+    if not Path(python).exists():
+        pytest.skip(f"{python} is not built")
+    user = MembershipFactory(namespace=Namespace.objects.get(name="org"), role="owner").user
+    environment = {
+        **os.environ,
+        "HF_ENDPOINT": live_server.url,
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_TOKEN": ApiTokenFactory(user=user, scope="write").raw,
+    }
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH"):
+        environment.pop(name, None)
+
+    finished = subprocess.run(
+        [python, "-c", PEFT_PUSH, "tiny-bert", "org/peft-pushed", "org/peft-pushed-resized"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    warned = json.loads(finished.stdout.strip().splitlines()[-1])
+    lookup_failures = ("Could not find a config file", "Unable to fetch remote file")
+    for repo, messages in warned.items():
+        assert not [message for message in messages if message.startswith(lookup_failures)], (repo, messages)
+    assert any("embedding layer has been resized" in message for message in warned["org/peft-pushed-resized"])
+
+    def pushed_tensor_names(name: str) -> set[str]:
+        version = Adapter.objects.get(namespace__name="org", name=name).versions.get()
+        stored = version.files.select_related("blob").get(name="adapter_model.safetensors")
+        header = read_blob(stored.blob)
+        length = int.from_bytes(header[:8], "little")
+        return set(json.loads(header[8 : 8 + length])) - {"__metadata__"}
+
+    plain = pushed_tensor_names("peft-pushed")
+    assert plain and not [name for name in plain if "embeddings" in name]
+    assert [name for name in pushed_tensor_names("peft-pushed-resized") if "word_embeddings" in name]
