@@ -12,7 +12,8 @@ UPDATE, so duplicate or late deliveries of a validation change nothing:
 - `retry_later` keeps a version `validating` under a short lease after a fault of the hub;
 - `give_up` marks `error` a version whose attempts are used up;
 - `promote_to_default` makes a version that became valid its adapter's default version, whose README,
-  description, citation and license the adapter then shows.
+  description, citation and license the adapter then shows (never a deprecated version in place of one that
+  is not: `is_better_default`, `preferred_default`).
 
 After every transition (and when a version is created or deleted, see hub.registry.signals)
 `refresh_list_status` recomputes the adapter's list status column (`Adapter.status`), which lists read and
@@ -273,13 +274,32 @@ def give_up(version_id: int, attempts: int, report: dict) -> bool:
     return bool(updated)
 
 
+def is_better_default(candidate: AdapterVersion, current: AdapterVersion | None) -> bool:
+    """Whether the valid version `candidate` should be its adapter's default instead of `current`: when there
+    is no valid default, when only the current one is deprecated (hub.registry.deprecation), or, both
+    deprecated or neither, when it is as new or newer (the newest valid upload wins)."""
+    if current is None or current.status != VersionStatus.VALID:
+        return True
+    if bool(candidate.deprecated_message) != bool(current.deprecated_message):
+        return not candidate.deprecated_message
+    return current.created_at <= candidate.created_at
+
+
+def preferred_default(versions) -> AdapterVersion | None:
+    """Of `versions` (one adapter's), the one the default goes to when it must move (the default was deleted or
+    deprecated): the newest valid version that is not deprecated, else the newest valid one; None without a
+    valid version."""
+    valid = versions.valid().newest_first()
+    return valid.filter(deprecated_message="").first() or valid.first()
+
+
 def promote_to_default(version: AdapterVersion) -> None:
-    """Called once a version became `valid`: it becomes its adapter's default version when the adapter has
-    no valid default yet, or when it is newer than the current default (the newest valid upload wins). The
-    adapter then shows the version's metadata (`show_metadata_of`)."""
+    """Called once a version became `valid`: it becomes its adapter's default version when it is a better
+    default than the current one (`is_better_default`: the newest valid upload wins, and a deprecated version
+    never displaces one that is not). The adapter then shows the version's metadata (`show_metadata_of`)."""
     adapter = version.adapter
     current = adapter.default_version
-    if current is None or current.status != VersionStatus.VALID or current.created_at <= version.created_at:
+    if is_better_default(version, current):
         with transaction.atomic():
             Adapter.objects.filter(pk=adapter.pk).update(default_version=version, updated_at=timezone.now())
             show_metadata_of(version)

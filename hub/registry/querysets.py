@@ -223,18 +223,27 @@ class AdapterQuerySet(models.QuerySet):
 
     def _current_version(self, field: str):
         """`field` of the version an adapter stands for when no version is named: its default version when
-        that is valid, else its newest valid version; None without a valid version.
+        that is valid, else its newest valid version that is not deprecated, else its newest valid version;
+        None without a valid version.
 
         This is the one rule for "the current version" (resolution, Hugging Face `main`, the v2 index's
-        `default_version`, the web page, the REST API's `latest_version`)."""
+        `default_version`, the web page, the REST API's `latest_version`). The default itself never rests on a
+        deprecated version while another valid one is not (hub.registry.lifecycle.preferred_default)."""
         valid = self._versions().valid()
         default_if_valid = valid.filter(pk=OuterRef("default_version_id")).values(field)[:1]
-        newest_valid = valid.newest_first().values(field)[:1]
+        # PostgreSQL's COALESCE stops at the first value that is not null: this runs only without a valid default.
+        deprecated_last = Case(When(deprecated_message="", then=Value(0)), default=Value(1))
+        newest_valid = valid.order_by(deprecated_last, "-created_at", "-id").values(field)[:1]
         return Coalesce(Subquery(default_if_valid), Subquery(newest_valid))
 
     def with_current_version(self):
         """Annotates `current_version_id`: the current version's id (see `_current_version`)."""
         return self.annotate(current_version_id=self._current_version("id"))
+
+    def with_current_version_deprecation(self):
+        """Annotates `current_version_deprecated_message`: why the current version is deprecated ("" when it is
+        not, None without a current version; see `_current_version`)."""
+        return self.annotate(current_version_deprecated_message=self._current_version("deprecated_message"))
 
     def with_current_version_label(self):
         """Annotates `current_version_label`: the current version's label (see `_current_version`)."""

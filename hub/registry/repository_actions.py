@@ -1,6 +1,6 @@
 """What an owner does to a repository after uploading (an adapter, or a name created empty): edit what its page
-shows (description, README, license, tags), switch it between private and public, delete one version, delete
-it, move it to another name or namespace. The REST API (hub.registry.api), the web UI (frontend.owner_views)
+shows (description, README, license, tags), switch it between private and public, deprecate it or one version
+(hub.registry.deprecation), delete one version, delete it, move it to another name or namespace. The REST API (hub.registry.api), the web UI (frontend.owner_views)
 and the Hugging Face routes (hub.compat.huggingface.write_views) call these; the rules live here once.
 
 Who may: a user with the role owner in the repository's namespace (an organisation's admins are its owners;
@@ -23,6 +23,9 @@ What each action does to what others see:
   versions and their files (the README.md a version was uploaded with included) stay as they are. The next
   version that becomes the default shows its own description, license and README where its upload gave them
   (hub.registry.lifecycle.show_metadata_of); fields it leaves empty keep the edited text.
+- **Deprecate** (hub.registry.deprecation). The adapter or version still resolves and downloads and stays in
+  the v2 index; answers, pages and clients carry the message and the replacement; the default version moves
+  off a deprecated version onto the newest valid one that is not.
 - **Delete a version.** The version, its files' records and its own download count are gone; the adapter's
   total download count is kept. Its label and revision no longer resolve or download (404). When it was the
   default, the newest remaining valid version becomes the default (what resolution, the Hugging Face `main`
@@ -43,7 +46,9 @@ from django.db import transaction
 from adapters_core.upload_metadata import UploadMetadataError, check_upload_metadata
 from hub.registry.caching import registry_changed
 from hub.registry.choices import MemberRole
+from hub.registry.deprecation import adapter_deprecation_values
 from hub.registry.errors import BadRequest, Conflict, NotAllowed, PayloadTooLarge
+from hub.registry.lifecycle import preferred_default
 from hub.registry.models import (
     Adapter,
     AdapterVersion,
@@ -61,7 +66,7 @@ MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
 TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9._+-]*")
 # What `edit_adapter` changes, in the order forms show them.
-EDITABLE_FIELDS = ("description", "readme", "license", "tags", "private")
+EDITABLE_FIELDS = ("description", "readme", "license", "tags", "private", "deprecated_message", "replaced_by")
 
 
 def require_owner(user, namespace: Namespace, token=None) -> None:
@@ -144,11 +149,12 @@ def _check_text(name: str, value) -> str:
     return value
 
 
-def edit_adapter(adapter: Adapter, **changes) -> list[str]:
+def edit_adapter(adapter: Adapter, *, visible_adapters=None, **changes) -> list[str]:
     """Change what the adapter shows: any of `EDITABLE_FIELDS` (see the module). Values are checked first
-    (`BadRequest` naming the field, with the limits of adapters_core.upload_metadata and
-    ADAPTERHUB_MAX_README_BYTES), so a refused edit changes nothing. Returns the names of the fields that
-    changed."""
+    (`BadRequest` naming the field, with the limits of adapters_core.upload_metadata, ADAPTERHUB_MAX_README_BYTES
+    and hub.registry.deprecation), so a refused edit changes nothing. A replacement (`replaced_by`) is looked
+    up among `visible_adapters`, the adapters the editor may see (the public listed ones when not given).
+    Returns the names of the fields that changed."""
     unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
     if unknown:
         raise BadRequest(
@@ -177,6 +183,10 @@ def edit_adapter(adapter: Adapter, **changes) -> list[str]:
         if not isinstance(changes["private"], bool):
             raise BadRequest("private must be true or false.", field="private")
         values["private"] = changes["private"]
+    if "deprecated_message" in changes or "replaced_by" in changes:
+        if visible_adapters is None:
+            visible_adapters = Adapter.objects.public()
+        values.update(adapter_deprecation_values(adapter, changes, visible_adapters))
     changed = [name for name, value in values.items() if getattr(adapter, name) != value]
     for name in changed:
         setattr(adapter, name, values[name])
@@ -201,7 +211,7 @@ def delete_version(version: AdapterVersion) -> None:
                 f"{adapter.full_name}/, or `adapterhub delete {adapter.full_name}`)."
             )
         if adapter.default_version_id == version.pk:
-            successor = others.valid().newest_first().first()
+            successor = preferred_default(others)
             Adapter.objects.filter(pk=adapter_id).update(default_version=successor)
         version.delete()  # the delete signal refreshes the adapter's list status
     registry_changed()  # resolution, lists and the v2 index follow

@@ -3,7 +3,10 @@
 Identifier forms: `sst-2`, `sentiment/sst-2`, `sst-2@ukp`, `sentiment/sst-2@ukp`, `@ukp/<adapter>` and
 `ukp/<adapter>`. A name alone matches a task or a subtask (`de` finds the German language adapters).
 Only `valid` versions resolve. A resolved version's description (files, hashes, config) never changes,
-so it is cached by version id; resolving costs one query for the candidates (two with `version=`).
+so it is cached by version id; resolving costs one query for the candidates (two with `version=`). The
+deprecation of what it resolves to (hub.registry.deprecation) is read with the candidates instead, so that it
+shows at once (one more query names a replacement). Deprecated adapters and versions resolve; only the
+fallback to a subtask's default adapter prefers one that is not deprecated.
 """
 
 import difflib
@@ -103,6 +106,9 @@ CANDIDATE_FIELDS = (
     "download_count",
     "created_at",
     "current_version_id",
+    "current_version_deprecated_message",
+    "deprecated_message",
+    "replaced_by_id",
 )
 
 
@@ -112,6 +118,7 @@ def _candidates(model_name, user, condition):
         .resolvable()
         .filter(condition, base_model__model_name=model_name)
         .with_current_version()
+        .with_current_version_deprecation()
         .values(*CANDIDATE_FIELDS)
     )
     return list(rows)
@@ -168,8 +175,17 @@ def _condition_for(identifier: Identifier) -> Q:
 
 
 def _pick_subtask_default(rows):
-    """AdapterHub's fallback: the subtask's default adapter; here the most downloaded (then the oldest)."""
-    return sorted(rows, key=lambda row: (-row["download_count"], row["created_at"], row["id"]))[0]
+    """AdapterHub's fallback: the subtask's default adapter; here the most downloaded (then the oldest) of those
+    that are not deprecated, of all when every one is."""
+    return sorted(
+        rows,
+        key=lambda row: (
+            bool(row["deprecated_message"]),
+            -row["download_count"],
+            row["created_at"],
+            row["id"],
+        ),
+    )[0]
 
 
 def _choose(identifier: Identifier, rows, wanted_hash: str | None, strict: bool, model_name: str, user):
@@ -313,7 +329,10 @@ RESOLUTION_CACHE_SECONDS = 5
 
 
 def resolve_adapter(identifier, model_name, config=None, version=None, strict=False, user=None) -> dict:
-    """Resolve an identifier for a base model to one valid version; returns `version_payload` of it.
+    """Resolve an identifier for a base model to one valid version; returns `version_payload` of it, with
+    what deprecates it or its adapter: `deprecated_message` (the adapter's, "" when it is not deprecated),
+    `replaced_by` ("namespace/name" when `user` may see the replacement, else None) and
+    `version_deprecated_message` (the version's).
 
     `config` (a name, config string, JSON text or dict) selects adapters by config hash; with `strict`
     only an exact match resolves, otherwise the subtask's default adapter is the fallback. Raises
@@ -331,7 +350,7 @@ def resolve_adapter(identifier, model_name, config=None, version=None, strict=Fa
     if version:
         found = (
             AdapterVersion.objects.filter(adapter_id=row["id"], version=version)
-            .values_list("id", "status")
+            .values_list("id", "status", "deprecated_message")
             .first()
         )
         if found is None or found[1] != VersionStatus.VALID:
@@ -342,7 +361,25 @@ def resolve_adapter(identifier, model_name, config=None, version=None, strict=Fa
             raise ResolutionError(
                 f"Version {version!r} of {_direct_identifier(row)} {state}; valid versions: {', '.join(valid)}."
             )
-        version_id = found[0]
+        version_id, version_deprecated_message = found[0], found[2]
     else:
-        version_id = row["current_version_id"]
-    return version_payload(version_id)
+        version_id, version_deprecated_message = (
+            row["current_version_id"],
+            row["current_version_deprecated_message"],
+        )
+    return {
+        **version_payload(version_id),
+        "deprecated_message": row["deprecated_message"],
+        "replaced_by": _replacement_name(row["replaced_by_id"], user),
+        "version_deprecated_message": version_deprecated_message,
+    }
+
+
+def _replacement_name(adapter_id: int | None, user) -> str | None:
+    """`namespace/name` of the adapter that replaces a deprecated one, when `user` may see it."""
+    if adapter_id is None:
+        return None
+    replacement = (
+        Adapter.objects.visible_to(user).filter(pk=adapter_id).values_list("namespace__name", "name").first()
+    )
+    return "/".join(replacement) if replacement else None

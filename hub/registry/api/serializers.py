@@ -5,8 +5,17 @@ from rest_framework import serializers
 
 from adapters_core import upload_metadata
 from hub.public_urls import public_url
+from hub.registry.deprecation import replacement_shown
 from hub.registry.lifecycle import waiting_for
-from hub.registry.models import Adapter, AdapterVersion, Architecture, BaseModel, Subtask, Task
+from hub.registry.models import (
+    DEPRECATION_MESSAGE_MAX_LENGTH,
+    Adapter,
+    AdapterVersion,
+    Architecture,
+    BaseModel,
+    Subtask,
+    Task,
+)
 from hub.registry.resolution import file_path
 
 
@@ -88,7 +97,7 @@ class AdapterListSerializer(serializers.ModelSerializer):
         fields = [
             "adapter", "namespace", "name", "identifier", "type", "task", "subtask", "model_name", "model_type",
             "architecture", "method", "config_hash", "description", "license", "download_count", "latest_version",
-            "created_at", "updated_at", "url",
+            "deprecated_message", "created_at", "updated_at", "url",
         ]  # fmt: skip
 
     def get_url(self, adapter) -> str:
@@ -100,7 +109,7 @@ class VersionSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AdapterVersion
-        fields = ["version", "revision", "status", "created_at", "validated_at", "url"]
+        fields = ["version", "revision", "status", "deprecated_message", "created_at", "validated_at", "url"]
 
     def get_url(self, version) -> str:
         adapter = self.context["adapter"]
@@ -110,8 +119,14 @@ class VersionSummarySerializer(serializers.ModelSerializer):
 
 
 class AdapterDetailSerializer(AdapterListSerializer):
+    """An adapter with its versions. The context holds `visible_adapters` (those the caller may see): the
+    replacement of a deprecated adapter is named only to a caller who may see it."""
+
     versions = serializers.SerializerMethodField()
     default_version = serializers.CharField(source="default_version.version", default=None, allow_null=True)
+    replaced_by = serializers.SerializerMethodField(
+        help_text='The adapter to use instead ("namespace/name") of a deprecated one; null when none is given'
+    )
 
     class Meta(AdapterListSerializer.Meta):
         fields = [
@@ -121,9 +136,15 @@ class AdapterDetailSerializer(AdapterListSerializer):
             "citation",
             "tags",
             "private",
+            "deprecated_at",
+            "replaced_by",
             "default_version",
             "versions",
         ]
+
+    def get_replaced_by(self, adapter) -> str | None:
+        replacement = replacement_shown(adapter, self.context["visible_adapters"])
+        return replacement.full_name if replacement else None
 
     def get_versions(self, adapter) -> list[dict]:
         context = {**self.context, "adapter": adapter}
@@ -157,6 +178,33 @@ class AdapterEditSerializer(serializers.Serializer):
             "invalid": "Send true (only the namespace's members see it) or false (everyone does)."
         },
     )
+    deprecated_message = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        trim_whitespace=False,
+        help_text=f"Deprecates the adapter: why, in plain text (at most {DEPRECATION_MESSAGE_MAX_LENGTH} "
+        'characters); "" takes the deprecation back (and its replacement)',
+    )
+    replaced_by = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text='The adapter to use instead of a deprecated one, "namespace/name"; "" removes it',
+    )
+
+
+class VersionEditSerializer(serializers.Serializer):
+    """What an owner may change on one version (PATCH), checked by hub.registry.deprecation.edit_version."""
+
+    deprecated_message = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        trim_whitespace=False,
+        help_text=f"Deprecates the version: why, in plain text (at most {DEPRECATION_MESSAGE_MAX_LENGTH} "
+        'characters); "" takes the deprecation back',
+    )
 
 
 class FileSerializer(serializers.Serializer):
@@ -186,6 +234,8 @@ class VersionDetailSerializer(serializers.Serializer):
         child=serializers.CharField(),
         help_text="Identifiers of the hub adapters the version's AdapterFusion fuses",
     )
+    deprecated_message = serializers.CharField(help_text='Why the version is deprecated; "" when it is not')
+    deprecated_at = serializers.DateTimeField(allow_null=True)
     files = FileSerializer(many=True)
 
     def to_representation(self, version: AdapterVersion) -> dict:
@@ -210,6 +260,10 @@ class VersionDetailSerializer(serializers.Serializer):
                 request, version_path(adapter.namespace.name, adapter.name, version.version)
             ),
             "fuses": version.fuses,
+            "deprecated_message": version.deprecated_message,
+            "deprecated_at": fields["deprecated_at"].to_representation(version.deprecated_at)
+            if version.deprecated_at
+            else None,
             "files": [
                 {
                     "name": item.name,
@@ -264,6 +318,15 @@ class ResolutionSerializer(serializers.Serializer):
     config_hash = serializers.CharField()
     model_name = serializers.CharField()
     files = FileSerializer(many=True)
+    deprecated_message = serializers.CharField(
+        help_text='Why the adapter is deprecated; "" when it is not (it still resolves and downloads)'
+    )
+    replaced_by = serializers.CharField(
+        allow_null=True, help_text='The adapter to use instead ("namespace/name"), when one is given'
+    )
+    version_deprecated_message = serializers.CharField(
+        help_text='Why the resolved version is deprecated; "" when it is not'
+    )
 
     def to_representation(self, payload: dict) -> dict:
         """`payload` is `resolution.version_payload` (cached, host-free); the files get URLs on the public base

@@ -40,11 +40,13 @@ from hub.registry.api.serializers import (
     UploadAcceptedSerializer,
     UploadSerializer,
     VersionDetailSerializer,
+    VersionEditSerializer,
 )
 from hub.registry.architectures import apply_overrides, find_architecture, register_architecture
 from hub.registry.authentication import BearerTokenAuthentication
 from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import VersionStatus
+from hub.registry.deprecation import edit_version, refuse_unknown_version_fields
 from hub.registry.downloads import (
     COUNTED_FILE,
     IMMUTABLE_CACHE_CONTROL,
@@ -280,7 +282,8 @@ class AdapterDetailView(AdapterAPIView):
     @extend_schema(responses=AdapterDetailSerializer, summary="An adapter with its versions")
     def get(self, request, namespace, name):
         adapter = self.get_adapter(namespace, name)
-        return Response(AdapterDetailSerializer(adapter, context={"request": request}).data)
+        context = {"request": request, "visible_adapters": self.visible_adapters()}
+        return Response(AdapterDetailSerializer(adapter, context=context).data)
 
     @extend_schema(
         responses={204: None},
@@ -295,8 +298,8 @@ class AdapterDetailView(AdapterAPIView):
     @extend_schema(
         request=AdapterEditSerializer,
         responses=AdapterDetailSerializer,
-        summary="Edit an adapter's description, README, license, tags or visibility (an owner of its "
-        "namespace, write token); only the fields sent change",
+        summary="Edit an adapter's description, README, license, tags, visibility or deprecation (an owner of "
+        "its namespace, write token); only the fields sent change",
     )
     def patch(self, request, namespace, name):
         adapter = self.get_adapter(namespace, name)
@@ -310,7 +313,7 @@ class AdapterDetailView(AdapterAPIView):
             )
         form = AdapterEditSerializer(data=request.data, partial=True)
         form.is_valid(raise_exception=True)
-        edit_adapter(adapter, **form.validated_data)
+        edit_adapter(adapter, visible_adapters=self.visible_adapters(), **form.validated_data)
         return self.get(request, namespace, name)
 
 
@@ -405,6 +408,25 @@ class VersionDetailView(AdapterAPIView):
         row = self.get_version(adapter, version)
         delete_version(row)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=VersionEditSerializer,
+        responses=VersionDetailSerializer,
+        summary="Deprecate one version, or take its deprecation back (an owner of its namespace, write token)",
+    )
+    def patch(self, request, namespace, name, version):
+        adapter = self.get_adapter(namespace, name)
+        require_owner(request.user, adapter.namespace, request.auth)
+        row = self.get_version(adapter, version)
+        if not isinstance(request.data, dict):
+            raise BadRequest(
+                'Send a JSON object, e.g. {"deprecated_message": "Trained on a leaked test set."}.'
+            )
+        refuse_unknown_version_fields(request.data)
+        form = VersionEditSerializer(data=request.data, partial=True)
+        form.is_valid(raise_exception=True)
+        edit_version(row, **form.validated_data)
+        return self.get(request, namespace, name, version)
 
     @staticmethod
     def get_version(adapter, version: str) -> AdapterVersion:
