@@ -8,3 +8,15 @@ DEBUG = False
 DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = "/_protected/"
 # As deployed (docker-compose.yml): each web process writes its download counts in batches.
 DOWNLOAD_COUNT_FLUSH_SECONDS = 2
+# Each web process keeps its own cache (as without CACHE_URL). Django's memory cache holds 300 entries by default
+# and then drops a third of them at random: under the distinct-query rows the answers of a few hundred URLs would
+# push out what every request shares (the filter menus, the throttles' windows, the registry generation) and the
+# menus would be read again every few requests. A deployment with a shared cache (CACHE_URL, Redis in
+# docker-compose.yml) keeps them as this does.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "adapterhub-bench",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
+}
