@@ -228,5 +228,9 @@ class CachedCountPaginator(Paginator):
         if bottom < LATE_ROWS_OFFSET:
             return self.object_list[bottom:top]
         ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
-        rows = self.object_list.order_by().in_bulk(ids)
+        # The list's rows are model instances (the web UI) or dicts with their "id" (the REST list's `.values()`).
+        rows = {
+            row["id"] if isinstance(row, dict) else row.pk: row
+            for row in self.object_list.order_by().filter(pk__in=ids)
+        }
         return [rows[pk] for pk in ids if pk in rows]

@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
@@ -27,6 +28,7 @@ from adapters_core.configuration import AdapterConfigError
 from adapters_core.configuration.values import load_json
 from hub import http_errors
 from hub.registry.api.base import AdapterAPIView, RegistryAPIView
+from hub.registry.api.list_rows import list_row, list_values
 from hub.registry.api.parsers import MultiPartParser
 from hub.registry.api.serializers import (
     AdapterDetailSerializer,
@@ -242,10 +244,7 @@ class AdapterListView(AdapterAPIView, generics.ListAPIView):
     def count_queryset(self):
         """What the list's count counts: every row its filters find (a search sorted by relevance pages through
         its ranked candidates only, hub.registry.search.by_relevance)."""
-        filterset = self.filterset_class(
-            self.request.query_params, queryset=self.get_queryset(), request=self.request
-        )
-        return filterset.unsorted_qs()
+        return self.filterset.unsorted_qs()
 
     def list(self, request, *args, **kwargs):
         """Anonymous answers are cached per registry generation for a few seconds, like resolutions (see
@@ -263,7 +262,15 @@ class AdapterListView(AdapterAPIView, generics.ListAPIView):
         return response
 
     def _list(self, request):
-        response = super().list(request)
+        # One filter set a request: the page's rows and the count come from it. A bad filter value is a 400, as
+        # DRF's filter backend answers it.
+        self.filterset = self.filterset_class(
+            request.query_params, queryset=self.get_queryset(), request=request
+        )
+        if not self.filterset.is_valid():
+            raise translate_validation(self.filterset.errors)
+        page = self.paginate_queryset(list_values(self.filterset.qs))
+        response = self.get_paginated_response([list_row(row, request) for row in page])
         query = request.query_params.get("q", "")
         if query:
             response.data["suggestions"] = (

@@ -1,11 +1,16 @@
 """Adapter list and search, architectures, taxonomy, throttling, the OpenAPI schema and Swagger UI."""
 
+import json
+
 import pytest
+from django.test import RequestFactory
+from rest_framework.renderers import JSONRenderer
 from rest_framework.throttling import AnonRateThrottle
 
 from adapters_core.configuration import PfeifferConfig, config_hash
-from hub.registry.filtersets import MAX_LIST_OFFSET, MAX_PAGE_SIZE
-from hub.registry.models import Architecture
+from hub.registry.api.serializers import AdapterListSerializer
+from hub.registry.filtersets import LATE_ROWS_OFFSET, MAX_LIST_OFFSET, MAX_PAGE_SIZE, SORT_ORDERS
+from hub.registry.models import Adapter, Architecture
 from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,
@@ -91,6 +96,27 @@ def test_list_rows_and_sorting(api, catalogue):
     catalogue["sst"].save()
     assert names(api.get("/api/v1/adapters/", {"sort": "recent"}))[0] == "ukp/bert-sst2"
     assert api.get("/api/v1/adapters/", {"sort": "bogus"}).status_code == 400
+
+
+def test_list_rows_are_what_the_list_serializer_describes(api, catalogue):
+    """The list answers its rows from `.values()` (hub.registry.api.list_rows); the same adapters through
+    AdapterListSerializer, which describes a row in the API schema, give the same JSON, on a first page and on
+    a page read by ids first (LATE_ROWS_OFFSET)."""
+    for index in range(LATE_ROWS_OFFSET + 3):
+        AdapterFactory(name=f"bulk-{index:03}", status="valid", download_count=index)
+    Adapter.objects.filter(name="bulk-202").update(deprecated_message="Trained on the test set.")
+    request = RequestFactory().get("/api/v1/adapters/")
+    expected = AdapterListSerializer(
+        Adapter.objects.for_list(None).order_by(*SORT_ORDERS["downloads"]),
+        many=True,
+        context={"request": request},
+    ).data
+    expected = json.loads(JSONRenderer().render(expected))
+    first = api.get("/api/v1/adapters/", {"page_size": 100}).json()["results"]
+    late = api.get("/api/v1/adapters/", {"page_size": 100, "page": 3}).json()["results"]
+    assert first == expected[:100]
+    assert late == expected[200:300] and late
+    assert first[0]["adapter"].endswith("/bulk-202")
 
 
 @pytest.mark.parametrize("page_size", [2, 40])
