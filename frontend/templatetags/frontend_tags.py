@@ -1,5 +1,6 @@
 """Template helpers of the web UI: status badges, query-string links, config values."""
 
+import html
 import json
 import re
 
@@ -83,9 +84,13 @@ def filter_select(name, label, options, current, errors=None):
     rendered = [format_html('<option value=""{}>Any</option>', " selected" if not current else "")]
     if current and current not in known:
         rendered.append(format_html('<option value="{}" selected>{} (unknown)</option>', current, current))
+    # The namespace menu has hundreds of options on every list page: each is escaped with the standard library's
+    # `html.escape` (what Django's `escape` calls) rather than through `format_html`, a few times faster.
     for value, text in options:
         selected = " selected" if value == current else ""
-        rendered.append(format_html('<option value="{}"{}>{}</option>', value, selected, text))
+        rendered.append(
+            f'<option value="{html.escape(str(value))}"{selected}>{html.escape(str(text))}</option>'
+        )
     error_html = ""
     described_by = ""
     if errors:
