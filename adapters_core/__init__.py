@@ -27,6 +27,7 @@ from adapters_core.configuration import (
 )
 from adapters_core.directory import CONFIG_FILE, PICKLE_WEIGHTS_FILE, SAFETENSORS_WEIGHTS_FILE
 from adapters_core.hub_client import (
+    AdapterDeprecatedWarning,
     AdapterValidationError,
     HubAmbiguousError,
     HubAuthError,
@@ -92,6 +93,7 @@ __all__ = [
     "config_hash",
     "parse_config_string",
     # hub client
+    "AdapterDeprecatedWarning",
     "AdapterValidationError",
     "HubAmbiguousError",
     "HubAuthError",

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from adapters_core import upload_metadata
 from adapters_core.configuration import AdapterConfig, AdapterConfigError
 from adapters_core.hub_client import (
     TOKENS_PAGE,
+    AdapterDeprecatedWarning,
     AdapterValidationError,
     HubAmbiguousError,
     HubAuthError,
@@ -28,6 +30,7 @@ from adapters_core.hub_client import (
     HubError,
     HubNotFoundError,
     HubUnreachableError,
+    Resolution,
     describe_version,
     split_repo,
     store_token,
@@ -60,6 +63,11 @@ def status_message(args: argparse.Namespace, text: str) -> None:
     """A progress note on stderr (kept off stdout so ``--json`` output stays parseable)."""
     if not getattr(args, "json", False):
         print(text, file=sys.stderr)
+
+
+def warning_message(text: str) -> None:
+    """A warning on stderr, also with ``--json`` (stdout stays parseable)."""
+    print(f"adapterhub: warning: {text}", file=sys.stderr)
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
@@ -154,10 +162,30 @@ def cmd_push(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def resolve_and_warn(client: HubClient, identifier: str, model: str, **options: Any) -> Resolution:
+    """Resolve on the hub; a deprecated adapter or version is said on stderr in the command's words (instead of
+    the library's Python warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AdapterDeprecatedWarning)
+        resolution = client.resolve(identifier, model, **options)
+    notice = resolution.deprecation_notice()
+    if notice is not None:
+        warning_message(notice)
+    return resolution
+
+
+def deprecation_of(resolution: Resolution) -> dict[str, Any]:
+    return {
+        "deprecated_message": resolution.deprecated_message,
+        "replaced_by": resolution.replaced_by,
+        "version_deprecated_message": resolution.version_deprecated_message,
+    }
+
+
 def cmd_pull(args: argparse.Namespace) -> int:
     client = client_for(args)
-    resolution = client.resolve(
-        args.identifier, args.model, config=args.config, version=args.version, strict=args.strict
+    resolution = resolve_and_warn(
+        client, args.identifier, args.model, config=args.config, version=args.version, strict=args.strict
     )
     directory = client.materialize(resolution)
     files = resolution.files_to_load()
@@ -173,6 +201,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         "revision": resolution.revision,
         "path": str(directory),
         "files": [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in files],
+        **deprecation_of(resolution),
     }
     emit(args, data, f"{resolution.adapter}@{resolution.version} → {directory}")
     return EXIT_OK
@@ -190,7 +219,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     rows = [
         [
-            item.get("adapter", ""),
+            item.get("adapter", "") + (" (deprecated)" if item.get("deprecated_message") else ""),
             item.get("identifier", ""),
             item.get("model_name", ""),
             item.get("architecture", ""),
@@ -212,7 +241,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     client = client_for(args)
     resolution = None
     if args.model:
-        resolution = client.resolve(args.identifier, args.model, config=args.config, version=args.version)
+        resolution = resolve_and_warn(
+            client, args.identifier, args.model, config=args.config, version=args.version
+        )
         repo = resolution.adapter
     else:
         try:
@@ -236,8 +267,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     ]
     if detail.get("description"):
         lines.append(f"  description:  {detail['description']}")
+    if detail.get("deprecated_message"):
+        instead = f" Use {detail['replaced_by']} instead." if detail.get("replaced_by") else ""
+        lines.append(f"  deprecated:   {detail['deprecated_message']}{instead}")
     for version in detail.get("versions", []):
-        lines.append(f"  version {version.get('version')}: {version.get('status')}")
+        deprecated = (
+            f" (deprecated: {version['deprecated_message']})" if version.get("deprecated_message") else ""
+        )
+        lines.append(f"  version {version.get('version')}: {version.get('status')}{deprecated}")
     if resolution is not None:
         lines.append(f"  resolves to:  {resolution.adapter}@{resolution.version}")
     emit(args, detail, "\n".join(lines))
@@ -291,10 +328,16 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     client = client_for(args)
+    repo, at, version = args.repo.partition("@")
     try:
-        split_repo(args.repo)
+        split_repo(repo)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(
+            f"{exc} Give namespace/name, or namespace/name@version to deprecate one version."
+        ) from None
+    deprecated_message = "" if args.undeprecate else args.deprecate
+    if at:
+        return edit_version(args, client, repo, version, deprecated_message)
     readme = None
     if args.readme is not None:
         try:
@@ -304,24 +347,66 @@ def cmd_edit(args: argparse.Namespace) -> int:
     tags = [] if args.clear_tags else (args.tags or None)
     try:
         record = client.edit_adapter(
-            args.repo,
+            repo,
             description=args.description,
             readme=readme,
             license=args.license,
             tags=tags,
             private=args.private,
+            deprecated_message=deprecated_message,
+            replaced_by=args.replaced_by,
         )
     except ValueError as exc:
         raise UsageError(
-            f"{exc} E.g. adapterhub edit {args.repo} --description '...' --tag english --public."
+            f"{exc} E.g. adapterhub edit {repo} --description '...' --tag english --public."
         ) from None
     visibility = "private" if record.get("private") else "public"
-    emit(
-        args,
-        record,
-        f"Saved {args.repo} on {client.url} ({visibility}; license {record.get('license') or 'none'}; "
-        f"tags: {', '.join(record.get('tags') or []) or 'none'}).",
+    text = (
+        f"Saved {repo} on {client.url} ({visibility}; license {record.get('license') or 'none'}; "
+        f"tags: {', '.join(record.get('tags') or []) or 'none'})."
     )
+    if record.get("deprecated_message"):
+        text += f"\nDeprecated: {record['deprecated_message']}"
+        if record.get("replaced_by"):
+            text += f" Replaced by {record['replaced_by']}."
+    emit(args, record, text)
+    return EXIT_OK
+
+
+def edit_version(
+    args: argparse.Namespace, client: HubClient, repo: str, version: str, deprecated_message: str | None
+) -> int:
+    """`adapterhub edit namespace/name@version`: deprecate the version, or take its deprecation back."""
+    if not version:
+        raise UsageError(
+            f"No version after '@' in {args.repo!r}: give namespace/name@version, e.g. {repo}@1."
+        )
+    adapter_options = {
+        "--description": args.description,
+        "--license": args.license,
+        "--readme": args.readme,
+        "--tag": args.tags,
+        "--clear-tags": args.clear_tags or None,
+        "--private/--public": args.private,
+        "--replaced-by": args.replaced_by,
+    }
+    given = [option for option, value in adapter_options.items() if value is not None]
+    if given:
+        raise UsageError(
+            f"{given[0]} belongs to the adapter, not to one version: run adapterhub edit {repo} {given[0]} ...; a "
+            "version takes --deprecate MESSAGE or --undeprecate."
+        )
+    if deprecated_message is None:
+        raise UsageError(
+            f"Nothing to edit on version {version} of {repo}: give --deprecate MESSAGE (why, e.g. 'Trained on a "
+            "leaked test set.') or --undeprecate."
+        )
+    record = client.edit_version(repo, version, deprecated_message=deprecated_message)
+    if record.get("deprecated_message"):
+        text = f"Version {version} of {repo} is deprecated: {record['deprecated_message']}"
+    else:
+        text = f"Version {version} of {repo} is no longer deprecated."
+    emit(args, record, text)
     return EXIT_OK
 
 
@@ -454,9 +539,14 @@ def build_parser() -> argparse.ArgumentParser:
     delete.set_defaults(handler=cmd_delete)
 
     edit = commands.add_parser(
-        "edit", parents=[common], help="change an adapter's description, README, license, tags or visibility"
+        "edit",
+        parents=[common],
+        help="change an adapter's description, README, license, tags, visibility or deprecation",
     )
-    edit.add_argument("repo", help="namespace/name (needs an owner's write token)")
+    edit.add_argument(
+        "repo",
+        help="namespace/name, or namespace/name@version to deprecate one version (needs an owner's write token)",
+    )
     edit.add_argument("--description", help="what the adapter does, in a few sentences")
     edit.add_argument("--license", help="an SPDX identifier, e.g. apache-2.0")
     edit.add_argument("--readme", metavar="FILE", help="a Markdown file: the adapter's model card")
@@ -473,6 +563,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--private", dest="private", action="store_true", default=None, help="members only"
     )
     visibility.add_argument("--public", dest="private", action="store_false", help="everyone")
+    deprecation = edit.add_mutually_exclusive_group()
+    deprecation.add_argument(
+        "--deprecate",
+        metavar="MESSAGE",
+        help="deprecate it, saying why (it still resolves and downloads; clients are warned)",
+    )
+    deprecation.add_argument("--undeprecate", action="store_true", help="take the deprecation back")
+    edit.add_argument(
+        "--replaced-by",
+        metavar="NAMESPACE/NAME",
+        help="the adapter to use instead of this deprecated one ('' removes it)",
+    )
     edit.set_defaults(handler=cmd_edit)
 
     cache = commands.add_parser("cache", parents=[common], help="list or clean the download cache")

@@ -20,6 +20,7 @@ from adapters_core.hub_client.client import (
 from adapters_core.hub_client.credentials import credentials_path, store_token, stored_token
 from adapters_core.hub_client.errors import (
     TOKENS_PAGE,
+    AdapterDeprecatedWarning,
     AdapterValidationError,
     HubAmbiguousError,
     HubAuthError,
@@ -37,6 +38,7 @@ from adapters_core.hub_client.resolution import RemoteFile, Resolution
 __all__ = [
     "TOKENS_PAGE",
     "DEFAULT_HUB_URL",
+    "AdapterDeprecatedWarning",
     "AdapterValidationError",
     "HubAmbiguousError",
     "HubAuthError",

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -46,6 +47,7 @@ from adapters_core.hub_client.cache import (
 )
 from adapters_core.hub_client.credentials import stored_token
 from adapters_core.hub_client.errors import (
+    AdapterDeprecatedWarning,
     AdapterValidationError,
     HubError,
     HubOfflineError,
@@ -173,6 +175,8 @@ class HubClient:
         ``identifier`` is any form the hub resolves (``sst-2``, ``sentiment/sst-2@ukp``, ``ukp/name``, ...);
         ``config`` a config name or a config dict to match; ``strict`` refuses the fallback to the
         subtask's default adapter. The answer is cached, so offline mode can repeat it.
+        A deprecated adapter or version still resolves, with an :class:`AdapterDeprecatedWarning` saying why
+        and naming the adapter to use instead (so do ``download_adapter`` and ``load_adapter``, which call this).
         Raises :class:`HubNotFoundError` (with suggestions), :class:`HubAmbiguousError` (with candidates),
         :class:`HubUnreachableError`, :class:`HubOfflineError`.
         """
@@ -192,11 +196,11 @@ class HubClient:
                 body = json.loads(record.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 raise HubOfflineError(self.url, f"resolution of {what}") from None
-            return Resolution.from_json(body, self.url)
+            return _warned_if_deprecated(Resolution.from_json(body, self.url))
         body = self._get_json("/api/v1/resolve/", params=params, what=what)
         resolution = Resolution.from_json(body, self.url)
         write_atomically(record, json.dumps(body, sort_keys=True).encode())
-        return resolution
+        return _warned_if_deprecated(resolution)
 
     # ---- downloads -----------------------------------------------------------------------------
 
@@ -492,10 +496,14 @@ class HubClient:
         license: str | None = None,
         tags: list[str] | None = None,
         private: bool | None = None,
+        deprecated_message: str | None = None,
+        replaced_by: str | None = None,
     ) -> dict[str, Any]:
         """Change what the adapter ``namespace/name`` shows (needs an owner's write token): its description,
-        README (model card), license, tags (replacing the current ones) or visibility. Arguments left ``None``
-        stay as they are. Returns the adapter's record after the edit."""
+        README (model card), license, tags (replacing the current ones), visibility, or deprecation
+        (``deprecated_message``: why, ``""`` takes it back; ``replaced_by``: the adapter to use instead,
+        ``namespace/name``, ``""`` removes it). Arguments left ``None`` stay as they are. Returns the adapter's
+        record after the edit."""
         namespace, name = split_repo(repo)
         changes = {
             key: value
@@ -505,16 +513,35 @@ class HubClient:
                 "license": license,
                 "tags": tags,
                 "private": private,
+                "deprecated_message": deprecated_message,
+                "replaced_by": replaced_by,
             }.items()
             if value is not None
         }
         if not changes:
-            raise ValueError("Nothing to edit: give a description, readme, license, tags or private.")
+            raise ValueError(
+                "Nothing to edit: give a description, readme, license, tags, private, deprecated_message or "
+                "replaced_by."
+            )
         response = self._request(
             "PATCH",
             f"/api/v1/adapters/{quote(namespace, safe='')}/{quote(name, safe='')}/",
             what=f"the edit of adapter {repo!r}",
             json=changes,
+        )
+        return response.json()
+
+    def edit_version(self, repo: str, version: str, *, deprecated_message: str) -> dict[str, Any]:
+        """Deprecate one version of ``namespace/name`` with ``deprecated_message`` (why, e.g. "Trained on a leaked
+        test set."), or take its deprecation back with ``""`` (needs an owner's write token). It still resolves
+        when named; the adapter's default moves to the newest valid version that is not deprecated. Returns the
+        version's record."""
+        namespace, name = split_repo(repo)
+        response = self._request(
+            "PATCH",
+            f"/api/v1/adapters/{quote(namespace, safe='')}/{quote(name, safe='')}/versions/{quote(version, safe='')}/",
+            what=f"the edit of version {version!r} of adapter {repo!r}",
+            json={"deprecated_message": deprecated_message},
         )
         return response.json()
 
@@ -583,6 +610,23 @@ def split_repo(repo: str) -> tuple[str, str]:
     if len(parts) != 2 or not all(parts):
         raise ValueError(f"Expected an adapter repository as 'namespace/name', got {repo!r}.")
     return parts[0], parts[1]
+
+
+# This package's folder: a deprecation warning points at the first caller outside it (the user's code).
+_PACKAGE_DIRECTORY = str(Path(__file__).resolve().parents[1]) + os.sep
+
+
+def _warned_if_deprecated(resolution: Resolution) -> Resolution:
+    """Warn (:class:`AdapterDeprecatedWarning`) when the resolved adapter or version is deprecated, at the
+    first caller outside adapters_core; return ``resolution``."""
+    notice = resolution.deprecation_notice()
+    if notice is not None:
+        # stacklevel 1 is this function, 2 its caller: go up while the caller is adapters_core's own code.
+        level, frame = 2, sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIRECTORY):
+            frame, level = frame.f_back, level + 1
+        warnings.warn(notice, AdapterDeprecatedWarning, stacklevel=level)
+    return resolution
 
 
 def _env_flag(name: str) -> bool:

@@ -18,6 +18,13 @@ class HubError(Exception):
     """The hub answered with something other than what was asked for."""
 
 
+class AdapterDeprecatedWarning(UserWarning):
+    """A resolved adapter or version is deprecated on the hub: it still loads, but its owners say why not to
+    use it, and may name the adapter to use instead (:meth:`Resolution.deprecation_notice`). A ``UserWarning``,
+    so that Python shows it by default; silence it with ``warnings.filterwarnings("ignore",
+    category=AdapterDeprecatedWarning)``."""
+
+
 class HubUnreachableError(HubError):
     """No answer from the hub (connection refused, DNS failure, timeout). ``.url`` is the hub asked."""
 

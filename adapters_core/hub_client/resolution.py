@@ -37,6 +37,35 @@ class Resolution:
     revision: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def deprecated_message(self) -> str:
+        """Why the adapter is deprecated ("" when it is not, or the hub does not say)."""
+        return str(self.raw.get("deprecated_message") or "")
+
+    @property
+    def replaced_by(self) -> str | None:
+        """The adapter to use instead of a deprecated one (``namespace/name``), when its owners named one."""
+        return self.raw.get("replaced_by") or None
+
+    @property
+    def version_deprecated_message(self) -> str:
+        """Why the resolved version is deprecated ("" when it is not)."""
+        return str(self.raw.get("version_deprecated_message") or "")
+
+    def deprecation_notice(self) -> str | None:
+        """A sentence or two for a warning when the adapter or the resolved version is deprecated, naming the
+        replacement; None when neither is."""
+        parts = []
+        if self.deprecated_message:
+            parts.append(f"Adapter {self.adapter} is deprecated: {self.deprecated_message}")
+        if self.version_deprecated_message:
+            parts.append(
+                f"Version {self.version} of {self.adapter} is deprecated: {self.version_deprecated_message}"
+            )
+        if self.replaced_by:
+            parts.append(f"Use {self.replaced_by} instead.")
+        return " ".join(part if part.endswith((".", "!", "?")) else part + "." for part in parts) or None
+
     def files_to_load(self) -> tuple[RemoteFile, ...]:
         """The files adapters_core reads to load this version; the others are copies for other clients.
 
