@@ -192,6 +192,9 @@ UPSTREAM_TOKEN = env.str("UPSTREAM_TOKEN", default="")
 UPSTREAM_TIMEOUT_SECONDS = env.float("UPSTREAM_TIMEOUT_SECONDS", default=10)
 UPSTREAM_MAX_BYTES = env.int("UPSTREAM_MAX_BYTES", default=512 * 1024**2)
 UPSTREAM_WAIT_SECONDS = env.float("UPSTREAM_WAIT_SECONDS", default=20)
+# How often celery beat checks each mirrored repository's upstream for a newer commit (seconds; 0: never, refresh
+# with `manage.py refresh_mirrors`). A check is one request; files are fetched only when the upstream moved.
+UPSTREAM_REFRESH_SECONDS = env.int("UPSTREAM_REFRESH_SECONDS", default=3600)
 # Seed demo adapters on `make run`'s first start.
 ADAPTERHUB_SEED_DEMO = env.bool("ADAPTERHUB_SEED_DEMO", default=False)
 
@@ -267,6 +270,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("SWEEP_INTERVAL_SECONDS", default=60),
     },
 }
+if UPSTREAM_REFRESH_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["refresh-mirrors"] = {
+        "task": "hub.registry.tasks.refresh_mirrors",
+        "schedule": UPSTREAM_REFRESH_SECONDS,
+    }
 if DOWNLOADS_NGINX_LOG:
     CELERY_BEAT_SCHEDULE["count-logged-downloads"] = {
         "task": "hub.registry.tasks.count_logged_downloads",

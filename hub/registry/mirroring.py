@@ -28,10 +28,16 @@ Pull-through (`pull_through`): with `UPSTREAM_ENDPOINT` set, the Hugging Face re
 repository this hub does not have; when its id matches `UPSTREAM_ALLOW` it is mirrored from there first, under
 a PostgreSQL advisory lock per repository, so one request fetches it while others wait (bounded). Once stored it
 is served from this hub's storage like any other repository, with or without the upstream.
+
+Refresh (`refresh_mirrors`): every mirror is recorded (`MirroredRepository`: the endpoint, the revision it follows,
+the upstream commit held). Celery beat runs `refresh_mirrors` every `UPSTREAM_REFRESH_SECONDS` (and
+`manage.py refresh_mirrors` at once): for each mirror, one request for the followed revision's commit id, and a
+new copy only when it moved. An upstream that is down changes nothing here.
 """
 
 import fnmatch
 import hashlib
+import logging
 import re
 import tempfile
 import time
@@ -43,6 +49,7 @@ import requests
 from django.conf import settings
 from django.core.files import File
 from django.db import connection, transaction
+from django.utils import timezone
 
 from adapters_core.configuration.values import load_json
 from adapters_core.directory import (
@@ -58,7 +65,14 @@ from hub.registry.base_model_repositories import check_model_file_name, publish_
 from hub.registry.choices import NamespaceKind, VersionStatus
 from hub.registry.errors import RegistryError, UploadRejected
 from hub.registry.model_card import ModelCardError, describe_card, other_task, parse_front_matter
-from hub.registry.models import Adapter, AdapterVersion, EmptyRepository, ModelRepository, Namespace
+from hub.registry.models import (
+    Adapter,
+    AdapterVersion,
+    EmptyRepository,
+    MirroredRepository,
+    ModelRepository,
+    Namespace,
+)
 from hub.registry.names import check_name
 from hub.registry.readme import readme_text
 from hub.registry.storage import IncomingFile
@@ -75,6 +89,8 @@ GIT_SHA1 = re.compile(r"[0-9a-f]{40}")
 # The first key of the advisory locks mirroring takes (the second is the repository id's hash): keeps them apart
 # from other advisory locks.
 LOCK_CLASS = 24_0001
+
+logger = logging.getLogger(__name__)
 
 
 class MirrorError(Exception):
@@ -282,12 +298,16 @@ def split_repo_id(repo_id: str) -> tuple[str | None, str]:
     return namespace or None, name
 
 
-def mirror_repository(upstream: Upstream, repo_id: str, revision: str = "main") -> MirrorResult:
-    """Copy `repo_id` at `revision` from `upstream` into this hub (see the module). Raises `MirrorError` (and
-    stores nothing) when it cannot: not upstream, too large, a file that fails verification, or a
-    `RegistryError`'s reason why the hub refuses the files."""
+def mirror_repository(
+    upstream: Upstream, repo_id: str, revision: str = "main", found: UpstreamRevision | None = None
+) -> MirrorResult:
+    """Copy `repo_id` at `revision` from `upstream` into this hub (see the module), and record it as mirrored
+    (`MirroredRepository`, what `refresh_mirror` reads). `found`: the upstream's answer for that revision when the
+    caller has read it already. Raises `MirrorError` (and stores nothing) when it cannot: not upstream, too large,
+    a file that fails verification, or a `RegistryError`'s reason why the hub refuses the files."""
     namespace_name, name = split_repo_id(repo_id)
-    found = upstream.revision(repo_id, revision)
+    if found is None:
+        found = upstream.revision(repo_id, revision)
     names = {file.name for file in found.files}
     is_adapter = CONFIG_FILE in names
     if not is_adapter and not {MODEL_WEIGHTS_FILE, MODEL_WEIGHTS_INDEX_FILE} & names:
@@ -320,6 +340,17 @@ def mirror_repository(upstream: Upstream, repo_id: str, revision: str = "main") 
                     raise MirrorError(f"{repo_id} is an adapter; an adapter's name needs a namespace.")
                 else:
                     stored = _store_adapter(found, namespace, name, files)
+                now = timezone.now()
+                MirroredRepository.objects.update_or_create(
+                    repo_id=repo_id,
+                    defaults=dict(
+                        endpoint=upstream.endpoint,
+                        revision=revision,
+                        upstream_commit=found.commit,
+                        mirrored_at=now,
+                        checked_at=now,
+                    ),
+                )
         except RegistryError as exc:
             raise MirrorError(f"This hub refuses {repo_id}: {exc.message}") from None
     left_out = sorted(names - set(files))
@@ -467,6 +498,57 @@ def _read(incoming: IncomingFile) -> bytes:
 # --------------------------------------------------------------------------------------------------
 # Pull-through
 # --------------------------------------------------------------------------------------------------
+
+
+def refresh_mirror(upstream: Upstream, mirrored: MirroredRepository) -> MirrorResult | None:
+    """Bring one mirrored repository up to date with the revision it follows upstream: one request for that
+    revision's commit id, and files only when it moved (a base model then gets a new `main`; an adapter a new
+    version, validated before it becomes the default). Returns the new copy's result, None when the upstream has
+    not moved. Raises `MirrorError` as `mirror_repository` does; what this hub holds stays served either way."""
+    found = upstream.revision(mirrored.repo_id, mirrored.revision)
+    if found.commit == mirrored.upstream_commit:
+        MirroredRepository.objects.filter(pk=mirrored.pk).update(checked_at=timezone.now())
+        return None
+    return mirror_repository(upstream, mirrored.repo_id, mirrored.revision, found=found)
+
+
+def refresh_mirrors(checked_before, limit: int = 200) -> dict[str, str]:
+    """Refresh (`refresh_mirror`) the mirrored repositories last checked before `checked_before` (a datetime),
+    the longest unchecked first, at most `limit` of them; returns what happened to each, by repository id.
+
+    Each is refreshed from the endpoint it was mirrored from (with `UPSTREAM_TOKEN` when that is
+    `UPSTREAM_ENDPOINT`), under the repository's advisory lock, so that a pull-through or another refresh of it
+    waits; one that is locked is left for the next run. An upstream that is down or refuses only logs: this hub
+    keeps serving its copy, and the repository is checked again next time."""
+    outcomes = {}
+    due = MirroredRepository.objects.filter(checked_at__lt=checked_before).order_by("checked_at")[:limit]
+    for mirrored in due:
+        if not _exists_here(*split_repo_id(mirrored.repo_id)):
+            mirrored.delete()  # deleted here since: a refresh must not bring it back
+            outcomes[mirrored.repo_id] = "deleted here: no longer mirrored"
+            continue
+        token = settings.UPSTREAM_TOKEN if mirrored.endpoint == settings.UPSTREAM_ENDPOINT else ""
+        # No UPSTREAM_MAX_BYTES: that bounds a fetch inside a web request, and this runs in a worker (or the
+        # command), for repositories that may have been mirrored ahead of time for being larger.
+        upstream = Upstream(mirrored.endpoint, token=token, timeout=settings.UPSTREAM_TIMEOUT_SECONDS)
+        with _repository_lock(mirrored.repo_id, deadline=time.monotonic()) as locked:
+            if not locked:
+                outcomes[mirrored.repo_id] = "busy: being mirrored by another request"
+                continue
+            try:
+                result = refresh_mirror(upstream, mirrored)
+            except MirrorError as exc:
+                MirroredRepository.objects.filter(pk=mirrored.pk).update(checked_at=timezone.now())
+                logger.warning("Refreshing the mirror of %s failed: %s", mirrored.repo_id, exc)
+                outcomes[mirrored.repo_id] = f"failed: {exc}"
+                continue
+        if result is None:
+            outcomes[mirrored.repo_id] = "unchanged"
+        else:
+            outcomes[mirrored.repo_id] = (
+                f"{result.kind} {result.label} ({result.revision}), status {result.status}"
+            )
+    return outcomes
 
 
 def pulls_through(repo_id: str) -> bool:

@@ -550,3 +550,19 @@ class DownloadLogPosition(models.Model):
 
     def __str__(self):
         return f"{self.path} @ {self.offset}"
+
+
+class MirroredRepository(models.Model):
+    """A repository this hub copied from an upstream endpoint (hub.registry.mirroring): the revision it follows
+    there and the upstream commit it holds, so that a refresh asks the upstream for that revision's commit id and
+    fetches files only when it moved."""
+
+    repo_id = models.CharField(max_length=201, unique=True)  # "namespace/name", or a canonical one-segment name
+    endpoint = models.CharField(max_length=500)
+    revision = models.CharField(max_length=255, default="main")  # a branch follows the upstream; a commit id stays
+    upstream_commit = models.CharField(max_length=64)
+    mirrored_at = models.DateTimeField()
+    checked_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.repo_id} from {self.endpoint} at {self.upstream_commit[:12]}"

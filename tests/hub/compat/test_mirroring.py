@@ -6,12 +6,14 @@ test_mirroring_e2e.py."""
 import hashlib
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
 import psycopg
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from hub.compat.huggingface.files import git_blob_sha1
 from hub.registry.mirroring import (
@@ -20,8 +22,9 @@ from hub.registry.mirroring import (
     Upstream,
     VerificationFailed,
     mirror_repository,
+    refresh_mirrors,
 )
-from hub.registry.models import Blob, ModelRepository
+from hub.registry.models import Blob, MirroredRepository, ModelRepository
 from hub.registry.storage import read_blob
 from tests.support.processes import database_url_of
 
@@ -46,6 +49,8 @@ class FakeUpstream:
 
     def __init__(self, repo_id: str, files: dict[str, bytes]):
         self.repo_id, self.files, self.listing, self.served = repo_id, files, {}, {}
+        self.commit = COMMIT  # what main points at
+        self.paths = []  # every path requested, in order
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,11 +59,12 @@ class FakeUpstream:
 
             def do_GET(self):
                 path = unquote(urlparse(self.path).path)
+                upstream.paths.append(path)
                 if path == f"/api/models/{upstream.repo_id}/revision/main":
                     return self.send(200, json.dumps(upstream.info()).encode(), "application/json")
                 if path == f"/api/models/{upstream.repo_id}/refs":
                     return self.send(200, b'{"branches": [], "tags": []}', "application/json")
-                prefix = f"/{upstream.repo_id}/resolve/{COMMIT}/"
+                prefix = f"/{upstream.repo_id}/resolve/{upstream.commit}/"
                 name = path.removeprefix(prefix)
                 if path.startswith(prefix) and name in upstream.files:
                     data = upstream.served.get(name, upstream.files[name])
@@ -85,7 +91,7 @@ class FakeUpstream:
             else:
                 sibling = {"rfilename": name, "size": len(data), "blobId": git_blob_sha1(data)}
             siblings.append({**sibling, **self.listing.get(name, {})})
-        return {"id": self.repo_id, "sha": COMMIT, "siblings": siblings}
+        return {"id": self.repo_id, "sha": self.commit, "siblings": siblings}
 
 
 @pytest.fixture
@@ -134,6 +140,43 @@ def test_a_repository_over_the_size_limit_is_refused(db, upstream):
     with pytest.raises(MirrorError, match="UPSTREAM_MAX_BYTES"):
         mirror_repository(Upstream(upstream.url, max_bytes=len(WEIGHTS)), "org/tiny")
     assert not ModelRepository.objects.exists()
+
+
+def test_a_refresh_copies_a_mirror_again_only_when_its_upstream_moved(db, upstream):
+    mirror_repository(Upstream(upstream.url), "org/tiny")
+    repository = ModelRepository.objects.get(namespace__name="org", name="tiny")
+    assert MirroredRepository.objects.get(repo_id="org/tiny").upstream_commit == COMMIT
+
+    def main_readme() -> bytes:
+        main = repository.revisions.newest_first().first()
+        return read_blob(main.files.select_related("blob").get(name="README.md").blob)
+
+    # Unchanged upstream: one listing, no file fetched.
+    upstream.paths.clear()
+    assert refresh_mirrors(checked_before=timezone.now()) == {"org/tiny": "unchanged"}
+    assert not [path for path in upstream.paths if "/resolve/" in path]
+    # Checked just now: not due before the next interval.
+    assert refresh_mirrors(checked_before=timezone.now() - timedelta(seconds=60)) == {}
+
+    upstream.files["README.md"] = b"# A model, retrained\n"
+    upstream.commit = "d" * 40
+    outcomes = refresh_mirrors(checked_before=timezone.now())
+    assert outcomes["org/tiny"].startswith("base model v2"), outcomes
+    assert main_readme() == b"# A model, retrained\n"
+    assert MirroredRepository.objects.get(repo_id="org/tiny").upstream_commit == "d" * 40
+
+    # The upstream down: the refresh says so, and this hub keeps its copy.
+    upstream.server.shutdown()
+    upstream.server.server_close()
+    outcomes = refresh_mirrors(checked_before=timezone.now())
+    assert outcomes["org/tiny"].startswith("failed: ") and "did not answer" in outcomes["org/tiny"]
+    assert main_readme() == b"# A model, retrained\n"
+
+    # Deleted here: the refresh forgets it rather than bringing it back.
+    repository.revisions.all().delete()
+    repository.delete()
+    assert refresh_mirrors(checked_before=timezone.now()) == {"org/tiny": "deleted here: no longer mirrored"}
+    assert not MirroredRepository.objects.exists()
 
 
 @pytest.fixture

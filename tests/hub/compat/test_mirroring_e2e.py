@@ -3,8 +3,8 @@ LoRA adapter for it; hub B (gunicorn and a Celery worker on a database and media
 as `UPSTREAM_ENDPOINT` and an allow-list. Through hub B alone, with an empty cache, transformers and PEFT load
 both (pull-through), byte for byte what hub A holds; hub B validated the adapter itself; `manage.py mirror`
 copies another repository ahead of time; a repository outside the allow-list is `RepoNotFound`; a file whose
-bytes are not what hub A announces is refused and nothing is stored; and after hub A is stopped, hub B still
-serves everything it mirrored."""
+bytes are not what hub A announces is refused and nothing is stored; `manage.py refresh_mirrors` copies what
+moved on hub A since; and after hub A is stopped, hub B still serves everything it mirrored."""
 
 import json
 import os
@@ -255,11 +255,30 @@ def test_hub_b_mirrors_from_hub_a_validates_and_serves_after_hub_a_is_stopped(
             path.name: path.read_bytes() for path in directories["canonical"].iterdir()
         }
 
+        # Refresh: hub A publishes a new revision of org/tiny-bert-sharded; `manage.py refresh_mirrors` on hub B
+        # finds main moved upstream and copies it; what did not move is only checked.
+        retrained = shutil.copytree(directories["sharded"], tmp_path / "retrained")
+        (retrained / "README.md").write_text("---\nlibrary_name: transformers\n---\n# Retrained\n")
+        call_command(
+            "publish_base_model", str(retrained), "org/tiny-bert-sharded", stdout=open(os.devnull, "w")
+        )
+        refreshed = run_on_hub_b(media_b, "manage.py", "refresh_mirrors").stdout
+        assert "org/tiny-bert-sharded: base model v2" in refreshed, refreshed
+        assert "tiny-bert: unchanged" in refreshed and "org/tiny-bert-lora: unchanged" in refreshed, refreshed
+        readme = requests.get(f"{hub_b.url}/org/tiny-bert-sharded/resolve/main/README.md", timeout=30)
+        assert readme.status_code == 200 and readme.text.endswith("# Retrained\n")
+
         # Hub A stopped: hub B serves what it mirrored from its own storage.
         hub_a.stop()
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{hub_a.url}/api/models/tiny-bert", timeout=5)
         assert_expected_outputs(run_client(hub_b.url, tmp_path / "cache-2"), directories)
         assert downloaded_files(hub_b.url, "org/tiny-bert-lora", tmp_path / "files-c") == served_by_b
+        # A refresh without the upstream changes nothing here.
+        failed = run_on_hub_b(media_b, "manage.py", "refresh_mirrors").stdout
+        assert "org/tiny-bert-lora: failed: " in failed and "did not answer" in failed, failed
+        assert requests.get(f"{hub_b.url}/org/tiny-bert-sharded/resolve/main/README.md", timeout=30).text == (
+            readme.text
+        )
     finally:
         hub_b.stop()
