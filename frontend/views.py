@@ -27,6 +27,7 @@ from hub.public_urls import public_base_url
 from hub.registry.architectures import find_architecture
 from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import AdapterType, VersionStatus
+from hub.registry.deprecation import replacement_shown
 from hub.registry.errors import BadRequest, RegistryError
 from hub.registry.filtersets import (
     SORT_ORDERS,
@@ -126,7 +127,11 @@ def _adapter_list(request, adapters):
     # A search sorted by relevance shows its ranked candidates and counts all its matches.
     counted = filterset.unsorted_qs() if filterset.is_bound and not errors else results
     paginator = CachedCountPaginator(
-        results, PAGE_SIZE, list_key=list_identity(request.GET, request.user), count_queryset=counted
+        results,
+        PAGE_SIZE,
+        list_key=list_identity(request.GET, request.user),
+        count_queryset=counted,
+        candidate_ids=filterset.relevance_candidate_ids if filterset.is_bound and not errors else None,
     )
     page = paginator.get_page(request.GET.get("page"))
     active = []
@@ -207,7 +212,12 @@ class NamespacePage(AdapterPageView):
 class AdapterPage(AdapterPageView):
     def get(self, request, namespace, name):
         adapter = self.get_adapter(namespace, name, prepare=self.with_page_rows)
-        return _adapter_page(request, adapter, self.hosted_base_model(adapter.base_model.model_name))
+        return _adapter_page(
+            request,
+            adapter,
+            self.hosted_base_model(adapter.base_model.model_name),
+            replacement=replacement_shown(adapter, self.visible_adapters()),
+        )
 
     @staticmethod
     def with_page_rows(adapters):
@@ -248,7 +258,9 @@ class CommitPage(AdapterPageView):
         return render(request, "frontend/commit.html", context)
 
 
-def _adapter_page(request, adapter, hosted_base_model=None):
+def _adapter_page(request, adapter, hosted_base_model=None, replacement=None):
+    """The adapter's page; `replacement` is the adapter that replaces a deprecated one, when the visitor may see
+    it (hub.registry.deprecation.replacement_shown)."""
     versions = _versions_with_download_paths(adapter)
     current = next((v for v in versions if v.pk == adapter.current_version_id), None)
     plan = plan_layer(adapter.config)
@@ -266,6 +278,7 @@ def _adapter_page(request, adapter, hosted_base_model=None):
         "diagram": layer_diagram(adapter.config, hidden_size=adapter.base_model.hidden_size),
         "diagram_text": describe_layer(plan),
         "hosted_base_model": hosted_base_model,
+        "replacement": replacement,
         # Every adapter has the common tags; the page shows those that tell it apart.
         "tags": [tag for tag in adapter_tags(adapter) if tag not in COMMON_TAGS],
     }

@@ -20,7 +20,14 @@ from hub.registry.errors import BadRequest
 from hub.registry.list_counts import list_count
 from hub.registry.methods import method_choices
 from hub.registry.models import Adapter, BaseModel, Namespace, Task
-from hub.registry.search import by_relevance, matching
+from hub.registry.search import (
+    are_every_match,
+    by_relevance,
+    matching,
+    relevance_candidates,
+    search_words,
+    uses_full_text_search,
+)
 
 MAX_PAGE_SIZE = 100
 MAX_LIST_OFFSET = 10_000
@@ -134,11 +141,29 @@ class AdapterFilterSet(django_filters.FilterSet):
         """The filtered list before sorting (for counts and suggestions)."""
         return super().qs
 
+    @cached_property
+    def relevance_candidate_ids(self) -> list[int] | None:
+        """With full-text search, the ids a search sorted by relevance ranks (hub.registry.search.
+        relevance_candidates), read once for its page and its count (`CachedCountPaginator`); None for any
+        other list."""
+        if (
+            self.sort_order != RELEVANCE
+            or not uses_full_text_search()
+            or not search_words(self.form.cleaned_data["q"])
+        ):
+            return None
+        return relevance_candidates(super().qs)
+
     @property
     def qs(self):
         queryset = super().qs
         if self.sort_order == RELEVANCE:
-            return by_relevance(queryset, self.form.cleaned_data["q"], rows_from=self.queryset)
+            return by_relevance(
+                queryset,
+                self.form.cleaned_data["q"],
+                rows_from=self.queryset,
+                candidate_ids=self.relevance_candidate_ids,
+            )
         return queryset.order_by(*SORT_ORDERS[self.sort_order])
 
 
@@ -177,17 +202,20 @@ class CachedCountPaginator(Paginator):
     counting every matching row is the one part of a list page that grows with the catalogue.
 
     It counts `count_queryset` when given: a relevance search pages through its ranked candidates
-    (hub.registry.search.by_relevance) and counts all its matches. With an estimated count any page within
+    (hub.registry.search.by_relevance) and counts all its matches, from `candidate_ids` where they tell. With an estimated count any page within
     the list's bounds (`check_page_bounds`) is served, empty past the end; with an exact count a page past
     the end is an error, as Django's Paginator has it."""
 
     # Per process (the default cache), a count may lag a change made in another process by this long.
     COUNT_CACHE_SECONDS = 30
 
-    def __init__(self, object_list, per_page, *, list_key: tuple, count_queryset=None, **kwargs):
+    def __init__(
+        self, object_list, per_page, *, list_key: tuple, count_queryset=None, candidate_ids=None, **kwargs
+    ):
         super().__init__(object_list, per_page, **kwargs)
         self.list_key = list_key
         self.count_queryset = object_list if count_queryset is None else count_queryset
+        self.candidate_ids = candidate_ids
 
     @cached_property
     def _counted(self) -> tuple[int, bool]:
@@ -196,9 +224,18 @@ class CachedCountPaginator(Paginator):
         key = cache_key("registry:list-rows", registry_generation(), self.list_key)
         counted = cache.get(key)
         if counted is None:
-            counted = list_count(self.count_queryset)
+            counted = self._count()
             cache.set(key, counted, self.COUNT_CACHE_SECONDS)
         return tuple(counted)
+
+    def _count(self) -> tuple[int, bool]:
+        # A relevance search read its candidates already (`AdapterFilterSet.relevance_candidate_ids`): fewer than
+        # RELEVANCE_CANDIDATES are every match, and a full set says how many there are at least, so the count
+        # does not run the match again.
+        found = self.candidate_ids
+        if found is not None and are_every_match(found):
+            return len(found), True
+        return list_count(self.count_queryset, at_least=len(found or ()))
 
     @property
     def count(self) -> int:

@@ -29,12 +29,15 @@ def estimated_rows(queryset: QuerySet) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def list_count(queryset: QuerySet) -> tuple[int, bool]:
+def list_count(queryset: QuerySet, at_least: int = 0) -> tuple[int, bool]:
     """(rows, exact): the exact number of rows of `queryset` up to EXACT_COUNT_LIMIT, else an estimate above
-    it (see the module)."""
+    it (see the module). A caller that knows the list has `at_least` rows, more than EXACT_COUNT_LIMIT (it
+    read them), gets the estimate at once, never less than that."""
     if queryset.query.is_empty():
         return 0, True
     ids = queryset.order_by().values("pk")
+    if at_least > EXACT_COUNT_LIMIT and connections[queryset.db].vendor == "postgresql":
+        return max(estimated_rows(ids), at_least), False
     # In the lists' order, so that the bounded count reads the index a list is read from (`(task, base_model,
     # -download_count)`, ...), 2 ms at a million adapters, never the table from its start (which finds few rows
     # of a narrow filter) nor a bitmap of every match.

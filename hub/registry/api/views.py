@@ -120,7 +120,8 @@ class Pagination(PageNumberPagination):
         self.django_paginator_class = partial(
             CachedCountPaginator,
             list_key=list_identity(request.query_params, request.user),
-            count_queryset=view.count_queryset() if hasattr(view, "count_queryset") else None,
+            count_queryset=view.filterset.unsorted_qs(),
+            candidate_ids=view.filterset.relevance_candidate_ids,
         )
         return super().paginate_queryset(queryset, request, view)
 
@@ -240,11 +241,6 @@ class AdapterListView(AdapterAPIView, generics.ListAPIView):
 
     def get_queryset(self):
         return Adapter.objects.for_list(self.request.user)
-
-    def count_queryset(self):
-        """What the list's count counts: every row its filters find (a search sorted by relevance pages through
-        its ranked candidates only, hub.registry.search.by_relevance)."""
-        return self.filterset.unsorted_qs()
 
     def list(self, request, *args, **kwargs):
         """Anonymous answers are cached per registry generation for a few seconds, like resolutions (see
