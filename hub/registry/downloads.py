@@ -39,8 +39,9 @@ STREAM_CHUNK_SIZE = 256 * 1024
 RANGE_PATTERN = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 # The file of a version whose download counts as a download of the adapter. Every valid version is served
-# with it, and clients that fetch a whole version (the adapters library's snapshot_download, adapters_core's
-# client) get both weight formats: counting one of them counts each such download once.
+# with it; adapters_core's client fetches it alone, and `snapshot_download` of a whole version beside the other
+# formats: counting one of them counts each such download once. The reference adapters library fetches the
+# pickle instead, which counts for it (hub.compat.huggingface.adapters_library).
 COUNTED_FILE = SAFETENSORS_WEIGHTS_FILE
 
 

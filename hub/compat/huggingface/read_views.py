@@ -14,8 +14,14 @@ from django.core.cache import cache
 from django.db.models import Value
 from django.db.models.functions import Concat
 from django.http import HttpResponseForbidden
+from django.utils.cache import patch_vary_headers
 from rest_framework.response import Response
 
+from hub.compat.huggingface.adapters_library import (
+    FILES_COUNTED_FOR_SOME_CLIENTS,
+    counted_files,
+    is_adapters_library,
+)
 from hub.compat.huggingface.base import RepositoryReadView
 from hub.compat.huggingface.errors import EmptyMain, HubRouteError
 from hub.compat.huggingface.lookups import (
@@ -39,7 +45,6 @@ from hub.compat.huggingface.representations import (
 from hub.registry.caching import cache_key, published_generation_token, registry_generation
 from hub.registry.choices import VersionStatus
 from hub.registry.downloads import (
-    COUNTED_FILE,
     blob_response,
     count_download,
     download_decision,
@@ -156,7 +161,13 @@ class ModelInfoView(RepositoryReadView):
         adapter = repository
         version = find_version(adapter, revision)
         data = model_json(
-            adapter, version, siblings=True, blobs=_flag(request, "blobs"), config=True, card=True
+            adapter,
+            version,
+            siblings=True,
+            blobs=_flag(request, "blobs"),
+            config=True,
+            card=True,
+            for_adapters_library=is_adapters_library(request),
         )
         if version.status != VersionStatus.VALID:
             # Only members read versions that are not valid; they are told why the version is not served.
@@ -165,7 +176,10 @@ class ModelInfoView(RepositoryReadView):
                 "status": version.status,
                 "report": version.report,
             }
-        return Response(data)
+        response = Response(data)
+        # The reference adapters library is listed fewer files than other clients.
+        patch_vary_headers(response, ["User-Agent"])
+        return response
 
 
 @dataclass(frozen=True)
@@ -213,7 +227,7 @@ class ResolveFileView(RepositoryReadView):
             return self.decision(namespace, name, revision, path)
         resolved = self.resolve(namespace, name, revision, path)
         response = blob_response(request, resolved.blob, resolved.name, extra_headers=resolved.headers())
-        if resolved.name == COUNTED_FILE and resolved.adapter_id is not None:
+        if resolved.name in counted_files(request) and resolved.adapter_id is not None:
             count_download(request, response, resolved.adapter_id, resolved.version_id)
         return response
 
@@ -250,12 +264,15 @@ class ResolveFileView(RepositoryReadView):
                 return HttpResponseForbidden()
             if anonymous_main:
                 cache.set(key, resolved, MAIN_DECISION_CACHE_SECONDS)
-        counted = resolved.name == COUNTED_FILE and resolved.adapter_id is not None  # not for base models
+        # Not for base models. Whether a file counts can depend on the client (`counted_files`): nginx reuses
+        # a decision for every client only where it does not.
+        counted = resolved.name in counted_files(self.request) and resolved.adapter_id is not None
+        same_for_every_client = resolved.name not in FILES_COUNTED_FOR_SOME_CLIENTS
         return download_decision(
             resolved.blob,
             resolved.name,
             counts_for=(resolved.adapter_id, resolved.version_id) if counted else None,
-            shared=resolved.shared and reusable_by_nginx(self.request, revision),
+            shared=resolved.shared and same_for_every_client and reusable_by_nginx(self.request, revision),
             extra_headers=resolved.headers(),
         )
 

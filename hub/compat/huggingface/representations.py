@@ -1,12 +1,15 @@
 """The JSON the Hugging Face clients read: a model repository (`ModelInfo`), its tags, and the entries of a
 revision's tree. A revision's files are those its version is served with (`VersionFile.objects.served()`):
-`siblings` and the tree list exactly these."""
+`siblings` and the tree list exactly these, except that `siblings` lists the reference adapters library only
+the files it reads (hub.compat.huggingface.adapters_library)."""
 
 import hashlib
+from collections.abc import Collection
 
 from django.db.models import Q
 from django.utils.html import escape
 
+from hub.compat.huggingface.adapters_library import files_read_by_adapters_library
 from hub.compat.huggingface.files import describe_stored_file, lfs_pointer
 from hub.registry.models import Adapter, AdapterVersion, ModelRepository, ModelRevision
 
@@ -80,9 +83,14 @@ def _adapters_config(adapter: Adapter, version: AdapterVersion) -> dict:
     return {"adapters": details, "adapter_transformers": details}
 
 
-def _siblings(version: AdapterVersion | ModelRevision, blobs: bool) -> list[dict]:
+def _siblings(
+    version: AdapterVersion | ModelRevision, blobs: bool, listed: Collection[str] | None = None
+) -> list[dict]:
+    """The entries of the version's files (of those named in `listed`, when given)."""
     siblings = []
     for file in version.files.all():
+        if listed is not None and file.name not in listed:
+            continue
         sibling = {"rfilename": file.name}
         if blobs:
             pointer = lfs_pointer(file.blob.sha256, file.blob.size)
@@ -95,9 +103,18 @@ def _siblings(version: AdapterVersion | ModelRevision, blobs: bool) -> list[dict
 
 
 def model_json(
-    adapter: Adapter, version: AdapterVersion, *, siblings: bool, blobs: bool, config: bool, card: bool
+    adapter: Adapter,
+    version: AdapterVersion,
+    *,
+    siblings: bool,
+    blobs: bool,
+    config: bool,
+    card: bool,
+    for_adapters_library: bool = False,
 ) -> dict:
-    """A model repository as the Hugging Face Hub describes it (the fields `ModelInfo` reads)."""
+    """A model repository as the Hugging Face Hub describes it (the fields `ModelInfo` reads). With
+    `for_adapters_library`, `siblings` lists only the files the reference adapters library reads
+    (hub.compat.huggingface.adapters_library)."""
     data = {
         "_id": str(adapter.pk),
         "id": adapter.full_name,
@@ -128,7 +145,10 @@ def model_json(
             card_data["datasets"] = [adapter.subtask.name]
         data["cardData"] = card_data
     if siblings:
-        data["siblings"] = _siblings(version, blobs)
+        listed = None
+        if for_adapters_library:
+            listed = files_read_by_adapters_library([file.name for file in version.files.all()])
+        data["siblings"] = _siblings(version, blobs, listed)
     return data
 
 

@@ -26,9 +26,11 @@ from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,
     ApiTokenFactory,
+    BlobFactory,
     MembershipFactory,
     NamespaceFactory,
     UserFactory,
+    VersionFileFactory,
     adapter_config_json,
 )
 from tests.support.paths import REPO_ROOT
@@ -200,7 +202,9 @@ def test_main_is_reusable_only_under_the_current_generation_token(live_server, a
     main = f"{live_server.url}/ukp/moving/resolve/main/adapter.safetensors"
 
     def reuse_seconds(token: str) -> str:
-        answer = requests.get(main, headers={"X-Download-Decision": "1", "X-Registry-Generation": token}, timeout=10)
+        answer = requests.get(
+            main, headers={"X-Download-Decision": "1", "X-Registry-Generation": token}, timeout=10
+        )
         assert answer.status_code == 200
         return answer.headers["X-Accel-Expires"]
 
@@ -303,6 +307,26 @@ def test_resolve_is_served_on_djangos_decision_reused_until_the_registry_changes
     unknown = requests.get(f"{nginx.url}/ukp/nobody/resolve/main/adapter.safetensors", timeout=10)
     assert unknown.status_code == 404 and unknown.headers["X-Error-Code"] == "RepoNotFound"
     assert logged() == 4  # the weights downloads above; refusals are not downloads
+
+
+def test_the_adapters_librarys_pickle_counts_for_it_on_a_decision_never_reused(nginx, accel, logged):
+    """The reference adapters library fetches `pytorch_adapter.bin` instead of `adapter.safetensors`
+    (hub.compat.huggingface.adapters_library): its GET of the pickle counts, another client's does not, so
+    nginx asks Django for each."""
+    _store("ukp", "pickled")
+    version = Adapter.objects.get(name="pickled").versions.get()
+    pickle = CONTENT[::-1]
+    VersionFileFactory(
+        version=version, name="pytorch_adapter.bin", blob=BlobFactory(content=pickle), derived=True
+    )
+    url = f"{nginx.url}/ukp/pickled/resolve/{version.revision}/pytorch_adapter.bin"
+    library = {"User-Agent": "adapters/1.3.0; hf_hub/0.36.2; python/3.11.7"}
+
+    answers = [requests.get(url, headers=headers, timeout=10) for headers in (library, {}, library)]
+
+    assert all(answer.status_code == 200 and answer.content == pickle for answer in answers)
+    assert [answer.headers["X-Download-Decision"] for answer in answers] == ["MISS"] * 3
+    assert logged() == 2 and _downloads("pickled") == 2
 
 
 def test_ranges_and_conditional_requests_work_through_nginx(nginx, accel, logged):
