@@ -286,10 +286,21 @@ def paired_child(runs: int) -> dict:
             if run >= 2:
                 timings[kind].append(seconds)
     ratios = [hosted / seeded for hosted, seeded in zip(timings["hosted"], timings["seeded"], strict=True)]
+    # What the pretrained weights add: the loss on the probe text, one product with the language-model head.
+    from hub.validation.effect import probe_loss
+
+    reference = models["hosted"][0]
+    last_hidden = reference.baseline.layer_outputs[-1]
+    loss_seconds = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        probe_loss(reference.baseline, last_hidden, reference.probe_inputs["input_ids"])
+        loss_seconds.append(time.perf_counter() - began)
     return {
         "hosted_ms": statistics.median(timings["hosted"]) * 1000,
         "seeded_ms": statistics.median(timings["seeded"]) * 1000,
         "ratio": statistics.median(ratios),
+        "loss_ms": statistics.median(loss_seconds) * 1000,
     }
 
 
@@ -364,7 +375,8 @@ def main() -> None:
         print(f"{names[kind]}: resident at the end {breakdown}")
     print(
         f"\nwarm validation, hosted and seeded alternating in one process ({arguments.runs} pairs): hosted "
-        f"{paired['hosted_ms']:.0f} ms, seeded {paired['seeded_ms']:.0f} ms, median ratio {paired['ratio']:.2f}"
+        f"{paired['hosted_ms']:.0f} ms, seeded {paired['seeded_ms']:.0f} ms, median ratio {paired['ratio']:.2f}; "
+        f"of which the loss on the probe text (the language-model head's product) {paired['loss_ms']:.0f} ms"
     )
     print(f"\neffect of the LoRA on the hosted weights: {rows['hosted']['effect']}")
     print(f"warnings: {rows['hosted']['warnings']}")
