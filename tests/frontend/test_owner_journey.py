@@ -50,6 +50,11 @@ def browser_context(chromium, live_server):
     context.close()
 
 
+def vertical_centre(box: dict) -> float:
+    """The vertical centre of an element's bounding box (Playwright's `bounding_box()`)."""
+    return box["y"] + box["height"] / 2
+
+
 def publish(page, tmp_path, seed: int) -> None:
     """Publish alice/journey through the upload form with seeded weights, and wait until it is valid."""
     folder = tmp_path / f"upload-{seed}"
@@ -151,6 +156,12 @@ def test_an_organisation_owner_manages_members(browser_context, live_server):
     page.goto("/adapters/nlp-lab/")
     page.get_by_role("link", name="Manage members").click()
     check_page(page, "10-members")
+    # At this desktop width (1280 px) a member's role menu and its Change button sit on one line.
+    select = page.get_by_label("Role of olga", exact=True).bounding_box()
+    button = page.get_by_role("button", name="Change the role of olga").bounding_box()
+    assert button["x"] >= select["x"] + select["width"], (select, button)
+    assert abs(button["y"] - select["y"]) <= 6, (select, button)
+    assert abs(vertical_centre(button) - vertical_centre(select)) <= 2, (select, button)
     page.get_by_label("Username").fill("nina")
     page.get_by_role("combobox", name="Role", exact=True).select_option("read")
     page.get_by_role("button", name="Add member").click()
