@@ -11,7 +11,7 @@ from tests.factories import (
     NamespaceFactory,
     UserFactory,
 )
-from tests.hub.compat.test_base_model_repositories import publish, save_tiny_bert
+from tests.support.base_models import publish, save_tiny_bert
 
 pytestmark = pytest.mark.django_db
 

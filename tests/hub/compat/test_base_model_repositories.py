@@ -5,67 +5,22 @@ routes as adapters, with the same privacy, and missing repositories, revisions a
 
 import base64
 import hashlib
-import io
 import json
-from pathlib import Path
 
 import pytest
-import torch
-from django.core.management import call_command
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers import BertModel
 
 from hub.registry.models import BaseModel, EmptyRepository, ModelRepository
 from tests.factories import ApiTokenFactory, BaseModelFactory, MembershipFactory, NamespaceFactory
 from tests.hub.compat.hf_requests import client_with, create_repo
+from tests.support.base_models import publish, save_tiny_bert
 
 pytestmark = pytest.mark.django_db
-
-VOCABULARY = [
-    "[PAD]",
-    "[UNK]",
-    "[CLS]",
-    "[SEP]",
-    "[MASK]",
-    "the",
-    "hub",
-    "serves",
-    "base",
-    "models",
-    "a",
-    "##s",
-]
-TINY_BERT = {
-    "hidden_size": 16,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 32,
-    "max_position_embeddings": 64,
-}
-
-
-def save_tiny_bert(directory: Path, shard_size: str | None = None, seed: int = 0) -> Path:
-    """A tiny BERT as `save_pretrained` writes it, with its WordPiece tokenizer (vocab.txt, tokenizer.json,
-    tokenizer_config.json, special_tokens_map.json); weights in shards of `shard_size` when given."""
-    directory.mkdir(parents=True, exist_ok=True)
-    vocab_file = directory / "vocab.txt"
-    vocab_file.write_text("\n".join(VOCABULARY) + "\n")
-    BertTokenizerFast(vocab_file=str(vocab_file)).save_pretrained(directory)
-    torch.manual_seed(seed)
-    model = BertModel(BertConfig(vocab_size=len(VOCABULARY), **TINY_BERT)).eval()
-    model.save_pretrained(directory, **({"max_shard_size": shard_size} if shard_size else {}))
-    (directory / "README.md").write_text("---\nlibrary_name: transformers\n---\n# A tiny BERT\n")
-    return directory
 
 
 @pytest.fixture(scope="module")
 def tiny_bert_directory(tmp_path_factory):
     return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-
-
-def publish(directory: Path, repository: str, *args) -> str:
-    output = io.StringIO()
-    call_command("publish_base_model", str(directory), repository, *args, stdout=output)
-    return output.getvalue()
 
 
 def test_an_admin_publishes_a_canonical_name_read_through_every_route(tiny_bert_directory, client):

@@ -20,7 +20,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from hub.registry.storage import IncomingFile
 from tests.factories import AdapterFactory, AdapterVersionFactory, BaseModelFactory, NamespaceFactory
-from tests.hub.compat.test_base_model_repositories import save_tiny_bert
+from tests.support.base_models import save_tiny_bert
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEXT = "the hub serves base models"

@@ -25,8 +25,8 @@ from transformers import AutoModel
 from hub.registry.choices import TokenScope
 from hub.registry.models import ModelRepository
 from tests.factories import ApiTokenFactory, MembershipFactory, NamespaceFactory, TaskFactory
-from tests.hub.compat.test_base_model_repositories import save_tiny_bert
 from tests.hub.compat.test_base_model_repositories_e2e import CLIENT, TEXT, expected_outputs
+from tests.support.base_models import save_tiny_bert
 from tests.support.paths import REPO_ROOT
 from tests.support.processes import WebServerProcess, database_url_of
 from tests.support.seeding import ensure_base_models
