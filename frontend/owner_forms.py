@@ -5,7 +5,15 @@ from django import forms
 
 from adapters_core import upload_metadata
 from hub.registry.choices import MemberRole
+from hub.registry.models import DEPRECATION_MESSAGE_MAX_LENGTH
 from hub.registry.repository_actions import MAX_TAG_LENGTH, MAX_TAGS
+
+# What deprecating does (hub.registry.deprecation), said on both forms that deprecate.
+DEPRECATION_HELP = (
+    f"Plain text, at most {DEPRECATION_MESSAGE_MAX_LENGTH} characters: why it should no longer be used. It still "
+    "resolves and downloads (code that names it keeps working); the adapter's page shows this in a banner and "
+    "clients warn. Empty: not deprecated."
+)
 
 
 class AdapterEditForm(forms.Form):
@@ -37,23 +45,52 @@ class AdapterEditForm(forms.Form):
         label="Private",
         help_text="Only members of the namespace see a private adapter, on every route; everyone else gets 404.",
     )
+    deprecated_message = forms.CharField(
+        required=False,
+        max_length=DEPRECATION_MESSAGE_MAX_LENGTH,
+        label="Deprecated because",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=DEPRECATION_HELP,
+    )
+    replaced_by = forms.CharField(
+        required=False,
+        label="Replaced by",
+        help_text="The adapter to use instead, as namespace/name (e.g. ukp/bert-sst2-v2); needs a deprecation.",
+    )
 
     @classmethod
-    def for_adapter(cls, adapter, data=None):
+    def for_adapter(cls, adapter, data=None, replacement=None):
+        """The form for `adapter`; `replacement` is its replacement as the editor may see it (None if not)."""
         initial = {
             "description": adapter.description,
             "readme": adapter.readme,
             "license": adapter.license,
             "tags": ", ".join(adapter.tags),
             "private": adapter.private,
+            "deprecated_message": adapter.deprecated_message,
+            "replaced_by": replacement.full_name if replacement else "",
         }
         return cls(data, initial=initial)
 
     def changes(self) -> dict:
-        """The edit as `repository_actions.edit_adapter` takes it."""
+        """The edit as `repository_actions.edit_adapter` takes it. The replacement is sent only when it was
+        changed, so that saving the form keeps one the editor cannot see (a private adapter of another
+        namespace)."""
         data = dict(self.cleaned_data)
         data["tags"] = [tag for tag in data["tags"].split(",") if tag.strip()]
+        if "replaced_by" not in self.changed_data:
+            del data["replaced_by"]
         return data
+
+
+class VersionDeprecationForm(forms.Form):
+    deprecated_message = forms.CharField(
+        required=False,
+        max_length=DEPRECATION_MESSAGE_MAX_LENGTH,
+        label="Deprecated because",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=DEPRECATION_HELP,
+    )
 
 
 class AddMemberForm(forms.Form):

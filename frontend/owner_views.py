@@ -1,5 +1,5 @@
-"""The owners' pages: edit an adapter (description, README, license, tags, visibility), delete a version or the
-adapter after a confirmation page, and manage an organisation's members. Each action is a POST form with a CSRF
+"""The owners' pages: edit an adapter (description, README, license, tags, visibility, deprecation), deprecate one
+version, delete a version or the adapter after a confirmation page, and manage an organisation's members. Each action is a POST form with a CSRF
 token; the rules are the registry's (hub.registry.repository_actions, hub.registry.memberships), which these
 views only call. An adapter's pages derive from `AdapterPageView`, so a private adapter is a 404 for outsiders
 before anything else is checked; a visible one is a 403 for anyone but its namespace's owners."""
@@ -12,8 +12,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from frontend.base import AdapterPageView
-from frontend.owner_forms import AdapterEditForm, AddMemberForm
+from frontend.owner_forms import AdapterEditForm, AddMemberForm, VersionDeprecationForm
 from hub.registry.choices import MemberRole
+from hub.registry.deprecation import edit_version, replacement_shown
 from hub.registry.errors import NotAllowed, RegistryError
 from hub.registry.memberships import add_member, change_role, remove_member, require_organisation_owner
 from hub.registry.models import AdapterVersion, Namespace
@@ -40,6 +41,14 @@ class OwnerPageView(AdapterPageView):
         return adapter
 
 
+def version_of(adapter, version: str) -> AdapterVersion:
+    """The version labelled `version` of `adapter`; 404 when there is none."""
+    row = adapter.versions.filter(version=version).first()
+    if row is None:
+        raise Http404(f"{adapter.full_name} has no version {version}.")
+    return row
+
+
 def adapter_url(adapter) -> str:
     return reverse("frontend:adapter-detail", args=[adapter.namespace.name, adapter.name])
 
@@ -47,14 +56,14 @@ def adapter_url(adapter) -> str:
 class AdapterEditPage(OwnerPageView):
     def get(self, request, namespace, name):
         adapter = self.owned_adapter(namespace, name)
-        return self.show(AdapterEditForm.for_adapter(adapter), adapter)
+        return self.show(self.form_for(adapter), adapter)
 
     def post(self, request, namespace, name):
         adapter = self.owned_adapter(namespace, name)
-        form = AdapterEditForm.for_adapter(adapter, request.POST)
+        form = self.form_for(adapter, request.POST)
         if form.is_valid():
             try:
-                changed = edit_adapter(adapter, **form.changes())
+                changed = edit_adapter(adapter, visible_adapters=self.visible_adapters(), **form.changes())
             except RegistryError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
@@ -63,9 +72,49 @@ class AdapterEditPage(OwnerPageView):
                 return redirect(adapter_url(adapter))
         return self.show(form, adapter, status=400)
 
+    def form_for(self, adapter, data=None) -> AdapterEditForm:
+        replacement = replacement_shown(adapter, self.visible_adapters())
+        return AdapterEditForm.for_adapter(adapter, data, replacement=replacement)
+
     def show(self, form, adapter, status=200):
-        context = {"form": form, "adapter": adapter}
+        context = {"form": form, "adapter": adapter, "versions": adapter.versions.newest_first()}
         return render(self.request, "frontend/adapter_edit.html", context, status=status)
+
+
+class VersionDeprecatePage(OwnerPageView):
+    """Deprecates one version with a message, or takes its deprecation back (an empty message)
+    (hub.registry.deprecation.edit_version)."""
+
+    def get(self, request, namespace, name, version):
+        adapter = self.owned_adapter(namespace, name)
+        row = version_of(adapter, version)
+        form = VersionDeprecationForm(initial={"deprecated_message": row.deprecated_message})
+        return self.show(adapter, row, form)
+
+    def post(self, request, namespace, name, version):
+        adapter = self.owned_adapter(namespace, name)
+        row = version_of(adapter, version)
+        form = VersionDeprecationForm(request.POST)
+        if form.is_valid():
+            try:
+                edit_version(row, deprecated_message=form.cleaned_data["deprecated_message"])
+            except RegistryError as exc:
+                form.add_error(
+                    "deprecated_message" if exc.field == "deprecated_message" else None, exc.message
+                )
+            else:
+                row.refresh_from_db()
+                if row.deprecated_message:
+                    done = f"Version {version} of {adapter.full_name} is deprecated."
+                else:
+                    done = f"Version {version} of {adapter.full_name} is no longer deprecated."
+                messages.success(request, done)
+                return redirect(adapter_url(adapter))
+        return self.show(adapter, row, form, status=400)
+
+    def show(self, adapter, version, form, status=200):
+        context = {"adapter": adapter, "version": version, "form": form}
+        return render(self.request, "frontend/version_deprecate.html", context, status=status)
 
 
 class AdapterDeletePage(OwnerPageView):
@@ -90,19 +139,13 @@ class AdapterDeletePage(OwnerPageView):
 class VersionDeletePage(OwnerPageView):
     """Asks before deleting one version; the POST deletes it (the registry refuses the only version)."""
 
-    def version_of(self, adapter, version: str) -> AdapterVersion:
-        row = adapter.versions.filter(version=version).first()
-        if row is None:
-            raise Http404(f"{adapter.full_name} has no version {version}.")
-        return row
-
     def get(self, request, namespace, name, version):
         adapter = self.owned_adapter(namespace, name)
-        return self.show(adapter, self.version_of(adapter, version))
+        return self.show(adapter, version_of(adapter, version))
 
     def post(self, request, namespace, name, version):
         adapter = self.owned_adapter(namespace, name)
-        row = self.version_of(adapter, version)
+        row = version_of(adapter, version)
         try:
             delete_version(row)
         except RegistryError as exc:

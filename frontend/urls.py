@@ -29,6 +29,11 @@ urlpatterns = [
         name="version-delete",
     ),
     path(
+        "adapters/<str:namespace>/<str:name>/versions/<str:version>/deprecate/",
+        owner_views.VersionDeprecatePage.as_view(),
+        name="version-deprecate",
+    ),
+    path(
         "namespaces/<str:namespace>/members/",
         owner_views.NamespaceMembersPage.as_view(),
         name="namespace-members",
