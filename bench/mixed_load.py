@@ -30,6 +30,8 @@ os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="bench-mixed-media-"
 os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings"
 sys.path.insert(0, str(REPO))
 
+from bench.database import create_database  # noqa: E402 - needs the repository on the path
+
 PORT = int(os.environ.get("BENCH_PORT", "8766"))
 BASE = f"http://127.0.0.1:{PORT}"
 MODEL_NAME = "tiny-bert"
@@ -38,17 +40,6 @@ READ_KINDS = ("resolve", "list", "detail", "download")
 SEEDED_ADAPTERS = 8
 # The test helper that builds adapter directories shares one model between calls: one thread at a time.
 BUILD_LOCK = threading.Lock()
-
-
-def create_database() -> None:
-    import psycopg
-
-    url = os.environ["DATABASE_URL"]
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
-        if not connection.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
-            connection.execute(f'create database "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, check=True)
 
 
 def prepare_rows() -> str:

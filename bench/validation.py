@@ -37,22 +37,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["DATABASE_CONN_MAX_AGE"] = "0"
 sys.path.insert(0, str(REPO))
 
+from bench.database import create_database  # noqa: E402 - needs the repository on the path
+
 MODEL_NAME = "bert-base-uncased"
 BARE_RUNS = 20
 SEQUENTIAL_UPLOADS = 8
 QUEUED_UPLOADS = 50
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
-
-
-def create_database():
-    import psycopg
-
-    url = os.environ["DATABASE_URL"]
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
-        if not connection.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
-            connection.execute(f'create database "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, check=True)
 
 
 def adapter_files(directory: Path) -> dict[str, bytes]:

@@ -41,6 +41,8 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(REPO))
 
+from bench.database import create_database  # noqa: E402 - needs the repository on the path
+
 MODEL_NAME = "bench-smollm2-hosted"
 SMOLLM2_360M = dict(
     hidden_size=960,
@@ -54,17 +56,6 @@ SMOLLM2_360M = dict(
     tie_word_embeddings=True,
     architectures=["LlamaForCausalLM"],
 )
-
-
-def create_database() -> None:
-    import psycopg
-
-    url = os.environ["DATABASE_URL"]
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
-        if not connection.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
-            connection.execute(f'create database "{name}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, check=True)
 
 
 def save_model(directory: Path, layers: int) -> None:
