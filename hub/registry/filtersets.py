@@ -202,20 +202,32 @@ class CachedCountPaginator(Paginator):
     counting every matching row is the one part of a list page that grows with the catalogue.
 
     It counts `count_queryset` when given: a relevance search pages through its ranked candidates
-    (hub.registry.search.by_relevance) and counts all its matches, from `candidate_ids` where they tell. With an estimated count any page within
-    the list's bounds (`check_page_bounds`) is served, empty past the end; with an exact count a page past
-    the end is an error, as Django's Paginator has it."""
+    (hub.registry.search.by_relevance) and counts all its matches, from `candidate_ids` where they tell. With
+    an estimated count any page within the list's bounds (`check_page_bounds`) is served, empty past the end;
+    with an exact count a page past the end is an error, as Django's Paginator has it."""
 
     # Per process (the default cache), a count may lag a change made in another process by this long.
     COUNT_CACHE_SECONDS = 30
 
     def __init__(
-        self, object_list, per_page, *, list_key: tuple, count_queryset=None, candidate_ids=None, **kwargs
+        self,
+        object_list,
+        per_page,
+        *,
+        list_key: tuple,
+        count_queryset=None,
+        candidate_ids=None,
+        read_rows=None,
+        **kwargs,
     ):
         super().__init__(object_list, per_page, **kwargs)
         self.list_key = list_key
         self.count_queryset = object_list if count_queryset is None else count_queryset
         self.candidate_ids = candidate_ids
+        # How a page's rows are read from the list (the REST list reads them with `.values()`); model instances
+        # by default. The ids of a late page are read from the list itself, which joins only what its filters
+        # and its order need.
+        self.read_rows = read_rows or (lambda rows: rows)
 
     @cached_property
     def _counted(self) -> tuple[int, bool]:
@@ -263,11 +275,11 @@ class CachedCountPaginator(Paginator):
 
     def _rows(self, bottom: int, top: int):
         if bottom < LATE_ROWS_OFFSET:
-            return self.object_list[bottom:top]
+            return self.read_rows(self.object_list)[bottom:top]
         ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
-        # The list's rows are model instances (the web UI) or dicts with their "id" (the REST list's `.values()`).
+        # Model instances (the web UI) or dicts with their "id" (the REST list's `.values()`).
         rows = {
             row["id"] if isinstance(row, dict) else row.pk: row
-            for row in self.object_list.order_by().filter(pk__in=ids)
+            for row in self.read_rows(self.object_list.order_by().filter(pk__in=ids))
         }
         return [rows[pk] for pk in ids if pk in rows]

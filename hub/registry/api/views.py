@@ -122,6 +122,7 @@ class Pagination(PageNumberPagination):
             list_key=list_identity(request.query_params, request.user),
             count_queryset=view.filterset.unsorted_qs(),
             candidate_ids=view.filterset.relevance_candidate_ids,
+            read_rows=list_values,
         )
         return super().paginate_queryset(queryset, request, view)
 
@@ -265,7 +266,7 @@ class AdapterListView(AdapterAPIView, generics.ListAPIView):
         )
         if not self.filterset.is_valid():
             raise translate_validation(self.filterset.errors)
-        page = self.paginate_queryset(list_values(self.filterset.qs))
+        page = self.paginate_queryset(self.filterset.qs)
         response = self.get_paginated_response([list_row(row, request) for row in page])
         query = request.query_params.get("q", "")
         if query:
