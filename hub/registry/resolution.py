@@ -274,10 +274,17 @@ def version_payload(version_id: int) -> dict:
     payload = cache.get(key)
     if payload is not None:
         return payload
-    version = AdapterVersion.objects.with_adapter().get(pk=version_id)
-    files = VersionFile.objects.served().filter(version_id=version_id).select_related("blob").order_by("name")
+    # The columns the payload shows, not model instances with every column of five tables (the base model's
+    # config and the adapter's README among them): a resolution that misses this cache reads them.
+    version = AdapterVersion.objects.filter(pk=version_id).values(*PAYLOAD_COLUMNS).get()
+    files = (
+        VersionFile.objects.served()
+        .filter(version_id=version_id)
+        .order_by("name")
+        .values_list("name", "blob__size", "blob__sha256")
+    )
     payload = build_version_payload(version, files)
-    if version.status == VersionStatus.VALID:
+    if version["status"] == VersionStatus.VALID:
         cache.set(key, payload, VERSION_PAYLOAD_CACHE_SECONDS)
     return payload
 
@@ -289,35 +296,58 @@ def forget_version_payload(version_id: int) -> None:
 
 
 def file_path(adapter: Adapter, version_label: str, file_name: str) -> str:
-    return (
-        f"/api/v1/adapters/{adapter.namespace.name}/{adapter.name}/versions/{version_label}/files/{file_name}"
-    )
+    return _file_path(adapter.namespace.name, adapter.name, version_label, file_name)
 
 
-def build_version_payload(version: AdapterVersion, files) -> dict:
-    adapter = version.adapter
+def _file_path(namespace: str, adapter_name: str, version_label: str, file_name: str) -> str:
+    return f"/api/v1/adapters/{namespace}/{adapter_name}/versions/{version_label}/files/{file_name}"
+
+
+# What `build_version_payload` reads of a version and its adapter.
+PAYLOAD_COLUMNS = (
+    "version",
+    "revision",
+    "status",
+    "adapter__name",
+    "adapter__namespace__name",
+    "adapter__type",
+    "adapter__task__name",
+    "adapter__subtask__name",
+    "adapter__base_model__model_name",
+    "adapter__base_model__model_type",
+    "adapter__architecture_name",
+    "adapter__config",
+    "adapter__config_hash",
+)
+
+
+def build_version_payload(version: dict, files) -> dict:
+    """The payload from a version's PAYLOAD_COLUMNS and its served files' (name, size, sha256)."""
+    namespace, name = version["adapter__namespace__name"], version["adapter__name"]
+    task, subtask = version["adapter__task__name"], version["adapter__subtask__name"]
+    taxonomy = task if subtask is None else f"{task}/{subtask}"
     return {
-        "adapter": adapter.full_name,
-        "identifier": adapter.identifier,
-        "version": version.version,
-        "revision": version.revision,
-        "status": version.status,
-        "type": adapter.type,
-        "task": adapter.task.name,
-        "subtask": adapter.subtask.name if adapter.subtask_id else None,
-        "model_name": adapter.base_model.model_name,
-        "model_type": adapter.base_model.model_type,
-        "architecture": adapter.architecture_name,
-        "config": adapter.config,
-        "config_hash": adapter.config_hash,
+        "adapter": f"{namespace}/{name}",
+        "identifier": f"{taxonomy}@{namespace}",
+        "version": version["version"],
+        "revision": version["revision"],
+        "status": version["status"],
+        "type": version["adapter__type"],
+        "task": task,
+        "subtask": subtask,
+        "model_name": version["adapter__base_model__model_name"],
+        "model_type": version["adapter__base_model__model_type"],
+        "architecture": version["adapter__architecture_name"],
+        "config": version["adapter__config"],
+        "config_hash": version["adapter__config_hash"],
         "files": [
             {
-                "name": item.name,
-                "size": item.blob.size,
-                "sha256": item.blob.sha256,
-                "path": file_path(adapter, version.version, item.name),
+                "name": file_name,
+                "size": size,
+                "sha256": sha256,
+                "path": _file_path(namespace, name, version["version"], file_name),
             }
-            for item in files
+            for file_name, size, sha256 in files
         ],
     }
 
