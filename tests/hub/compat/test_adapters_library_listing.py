@@ -5,6 +5,7 @@ download for it (hub.compat.huggingface.adapters_library). Every other client is
 import pytest
 import requests
 
+from hub.compat.huggingface.adapters_library import files_read_by_adapters_library
 from tests.factories import AdapterFactory, AdapterVersionFactory, BlobFactory, VersionFileFactory
 
 ADAPTERS_LIBRARY = "adapters/1.3.0; hf_hub/0.36.2; python/3.11.7; torch/2.9.0"
@@ -99,3 +100,31 @@ def test_nginx_never_reuses_a_decision_on_the_pickle(client, settings, lora_adap
         HTTP_USER_AGENT=HUGGINGFACE_HUB,
     )
     assert weights["X-Accel-Expires"] == str(settings.DOWNLOADS_DECISION_SECONDS)
+
+
+def test_a_heads_and_a_fusions_safetensors_give_way_to_their_pickles_too():
+    served = [
+        "adapter_config.json",
+        "adapter.safetensors",
+        "pytorch_adapter.bin",
+        "head_config.json",
+        "model_head.safetensors",
+        "pytorch_model_head.bin",
+        "adapter_fusion_config.json",
+        "model_adapter_fusion.safetensors",
+        "pytorch_model_adapter_fusion.bin",
+        "README.md",
+    ]
+
+    assert files_read_by_adapters_library(served) == {
+        "adapter_config.json",
+        "pytorch_adapter.bin",
+        "head_config.json",
+        "pytorch_model_head.bin",
+        "adapter_fusion_config.json",
+        "pytorch_model_adapter_fusion.bin",
+        "README.md",
+    }
+    # A PEFT-only version (LoRA on named modules) has no pickle: the library gets everything, and its own error.
+    peft_only = ["adapter_config.json", "adapter_model.safetensors", "README.md"]
+    assert files_read_by_adapters_library(peft_only) == set(peft_only)
