@@ -172,9 +172,8 @@ def edit_version(version: AdapterVersion, **changes) -> list[str]:
         elif not message:
             version.deprecated_at = None
         version.deprecated_message = message
-        version.save(
-            update_fields=["deprecated_message", "deprecated_at"]
-        )  # the save signal tells the caches
+        # The save signal refreshes the adapter's list status and, once committed, tells the caches.
+        version.save(update_fields=["deprecated_message", "deprecated_at"])
         current = adapter.default_version
         if message and current is not None and current.pk == version.pk:
             default = preferred_default(adapter.versions.all())
