@@ -316,3 +316,24 @@ def test_the_schema_bounds_the_page_parameters(client):
     parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/adapters/"]["get"]["parameters"]}
     assert (parameters["page_size"]["minimum"], parameters["page_size"]["maximum"]) == (1, MAX_PAGE_SIZE)
     assert (parameters["page"]["minimum"], parameters["page"]["maximum"]) == (1, MAX_LIST_OFFSET)
+
+
+def test_list_filters_by_names_through_their_ids(api, catalogue):
+    """Task, base model and namespace names are read as ids before the list query; a subtask name shared by
+    several tasks matches the adapters of each; a name nobody has matches nothing."""
+    fr = TaskFactory(name="fr", type="text_lang")
+    french = valid_adapter(
+        name="roberta-fr",
+        task=fr,
+        subtask=SubtaskFactory(task=fr, name="wiki", language="fr"),
+        type="text_lang",
+    )
+    rows = api.get("/api/v1/adapters/", {"subtask": "wiki", "sort": "name"}).json()
+    assert sorted(row["adapter"] for row in rows["results"]) == sorted(
+        [catalogue["de"].full_name, french.full_name]
+    )
+    for params in ({"task": "nope"}, {"model_name": "nope"}, {"namespace": "nope"}, {"subtask": "nope"}):
+        answer = api.get("/api/v1/adapters/", params).json()
+        assert (answer["count"], answer["results"]) == (0, []), params
+    in_namespace = api.get("/api/v1/adapters/", {"namespace": "ukp", "sort": "downloads"}).json()["results"]
+    assert [row["adapter"] for row in in_namespace] == ["ukp/bert-rte", "ukp/bert-sst2"]
