@@ -11,6 +11,7 @@ drops non-printable characters from file names and its form fields refuse NUL).
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -127,11 +128,17 @@ class ControlCharacterMiddleware:
 
 def bad_request(request, exception):
     if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request.content_type == "multipart/form-data":  # the limit counts the form fields, not the files
+            what = "The request's form fields (its files aside) are"
+        else:  # refused by its declared length, before Django read it
+            declared = request.META.get("CONTENT_LENGTH", "")
+            what = f"The request body ({declared} bytes) is" if declared.isdigit() else "The request body is"
         return error_response(
             request,
             413,
-            "The request's form fields are larger than the server accepts (DATA_UPLOAD_MAX_MEMORY_SIZE); "
-            "send large content as a file.",
+            f"{what} larger than the hub accepts outside uploaded files: at most {limit} bytes "
+            "(DATA_UPLOAD_MAX_MEMORY_SIZE). Shorten the text, or send large content as a file.",
             "Request too large",
         )
     return error_response(request, 400, f"The request is malformed: {exception}", "Bad request")

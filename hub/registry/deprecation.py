@@ -31,6 +31,7 @@ from hub.registry.choices import VersionStatus
 from hub.registry.errors import BadRequest
 from hub.registry.lifecycle import is_better_default, preferred_default
 from hub.registry.models import DEPRECATION_MESSAGE_MAX_LENGTH, Adapter, AdapterVersion, Namespace
+from hub.registry.names import check_name
 
 # What a version's PATCH may change (hub.registry.api.views.VersionDetailView).
 VERSION_EDITABLE_FIELDS = ("deprecated_message",)
@@ -86,6 +87,9 @@ def find_replacement(text, adapter: Adapter, visible_adapters) -> Adapter | None
             f'replaced_by {text[:200]!r} is not "namespace/name"; give the replacing adapter, {example}.',
             field="replaced_by",
         )
+    # A name no adapter can have (a NUL, 10,000 characters) is said so, before it reaches a query.
+    check_name(namespace, "namespace of replaced_by", field="replaced_by", reserved=False)
+    check_name(name, "name of replaced_by", field="replaced_by", reserved=False)
     replacement = visible_adapters.select_related("namespace").named(namespace, name).first()
     if replacement is None:
         raise BadRequest(

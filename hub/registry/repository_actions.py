@@ -44,6 +44,7 @@ from django.conf import settings
 from django.db import transaction
 
 from adapters_core.upload_metadata import UploadMetadataError, check_upload_metadata
+from hub.http_errors import TEXT_CONTROL_CHARACTER, control_character_in
 from hub.registry.caching import registry_changed
 from hub.registry.choices import MemberRole
 from hub.registry.deprecation import adapter_deprecation_values
@@ -144,8 +145,14 @@ def clean_tags(tags) -> list[str]:
 def _check_text(name: str, value) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"{name} must be text.", field=name)
-    if "\x00" in value:
-        raise BadRequest(f"The {name} holds a NUL character (byte 0); remove it.", field=name)
+    # As in an upload's form fields (hub.registry.api.parsers): PostgreSQL refuses NUL, the others garble a page
+    # or a terminal.
+    found = control_character_in(value, TEXT_CONTROL_CHARACTER)
+    if found:
+        raise BadRequest(
+            f"The {name} holds the control character {found}; remove it (tabs and line breaks are fine).",
+            field=name,
+        )
     return value
 
 

@@ -14,7 +14,7 @@ from hub.registry.models import Adapter
 
 def error_response(exc: RegistryError) -> Response:
     body = {"detail": exc.message}
-    if exc.field:
+    if exc.field is not None:  # "" too: a body may name a field ""
         body["field"] = exc.field
     body.update(exc.extra)
     return Response(body, status=exc.status_code)
@@ -25,10 +25,20 @@ def validation_error(detail) -> BadRequest:
     the first message, prefixed with its field, and `errors` holds them all, per field."""
     if isinstance(detail, dict):
         field, messages = next(iter(detail.items()))
-        first = messages[0] if isinstance(messages, list) else messages
-        return BadRequest(f"{field}: {first}", field=field, extra={"errors": detail})
-    first = detail[0] if isinstance(detail, list) and detail else detail
-    return BadRequest(str(first), extra={"errors": detail})
+        return BadRequest(f"{field}: {first_message(messages)}", field=field, extra={"errors": detail})
+    return BadRequest(first_message(detail), extra={"errors": detail})
+
+
+def first_message(messages) -> str:
+    """The first message of a field's errors: a list of messages, or for a list field the errors of its items
+    by position ({1: [...]}), which is said as "item 2: ..."."""
+    if isinstance(messages, dict) and messages:
+        position, inner = next(iter(messages.items()))
+        where = f"item {position + 1}: " if isinstance(position, int) else f"{position}: "
+        return where + first_message(inner)
+    if isinstance(messages, list) and messages:
+        return first_message(messages[0])
+    return str(messages)
 
 
 def refuse_repeated_query_parameters(params) -> None:

@@ -1,5 +1,6 @@
 """JSON shapes of the REST API. URLs in responses are absolute (ADAPTERHUB_PUBLIC_URL, else the request's host)."""
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -65,6 +66,30 @@ class ConfigField(serializers.JSONField):
         if not isinstance(value, dict):
             self.fail("not_an_object", kind=_json_kind(value))
         return value
+
+
+class TextField(serializers.CharField):
+    """Text as a JSON client sends it: a string. DRF's CharField would store a number as its digits; a client
+    that sends 5 as a description has a bug worth telling it about. Every message says what to send, with
+    `example`."""
+
+    def __init__(self, *, example: str, **kwargs):
+        super().__init__(**kwargs)
+        # DRF formats error messages with str.format: `example` must hold no braces.
+        send = f"Not a valid string: send text in quotes, e.g. {example}"
+        self.error_messages = {
+            **self.error_messages,
+            "not_text": send + "; got {kind}.",
+            "null": f"{send}. null is not a value here: leave the field out to keep what is stored.",
+        }
+        for validator in self.validators:
+            if isinstance(validator, ProhibitNullCharactersValidator):
+                validator.message = "The text holds a NUL character (byte 0); remove it."
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_text", kind=_json_kind(data))
+        return super().to_internal_value(data)
 
 
 class ArchitectureRegisterSerializer(serializers.Serializer):
@@ -156,29 +181,45 @@ class AdapterEditSerializer(serializers.Serializer):
     adapters_core.upload_metadata and ADAPTERHUB_MAX_README_BYTES (checked by
     hub.registry.repository_actions.edit_adapter)."""
 
-    description = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, help_text="What the adapter does"
+    description = TextField(
+        example='"Sentiment of movie reviews"',
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="What the adapter does",
     )
-    readme = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, help_text="The model card (Markdown)"
+    readme = TextField(
+        example='"# My adapter"',
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The model card (Markdown)",
     )
-    license = serializers.CharField(
-        required=False, allow_blank=True, help_text="An SPDX identifier, e.g. apache-2.0"
+    license = TextField(
+        example='"apache-2.0"',
+        required=False,
+        allow_blank=True,
+        help_text="An SPDX identifier, e.g. apache-2.0",
     )
     tags = serializers.ListField(
-        child=serializers.CharField(allow_blank=True),
+        child=TextField(example='"sentiment"', allow_blank=True),
         required=False,
-        error_messages={"not_a_list": 'Send the tags as a list of strings, e.g. ["sentiment", "english"].'},
+        error_messages={
+            "not_a_list": 'Send the tags as a list of strings, e.g. ["sentiment", "english"].',
+            "null": 'Send the tags as a list of strings, e.g. ["sentiment", "english"]; [] removes them all.',
+        },
         help_text='Free tags, replacing the current ones, e.g. ["sentiment", "english"]',
     )
     private = serializers.BooleanField(
         required=False,
         help_text="Private: only the namespace's members see it",
         error_messages={
-            "invalid": "Send true (only the namespace's members see it) or false (everyone does)."
+            "invalid": "Send true (only the namespace's members see it) or false (everyone does).",
+            "null": "Send true (only the namespace's members see it) or false (everyone does), not null.",
         },
     )
-    deprecated_message = serializers.CharField(
+    deprecated_message = TextField(
+        example='"Superseded by ukp/bert-sst2-v2."',
         required=False,
         allow_blank=True,
         allow_null=True,
@@ -186,7 +227,8 @@ class AdapterEditSerializer(serializers.Serializer):
         help_text=f"Deprecates the adapter: why, in plain text (at most {DEPRECATION_MESSAGE_MAX_LENGTH} "
         'characters); "" takes the deprecation back (and its replacement)',
     )
-    replaced_by = serializers.CharField(
+    replaced_by = TextField(
+        example='"ukp/bert-sst2-v2"',
         required=False,
         allow_blank=True,
         allow_null=True,
@@ -197,7 +239,8 @@ class AdapterEditSerializer(serializers.Serializer):
 class VersionEditSerializer(serializers.Serializer):
     """What an owner may change on one version (PATCH), checked by hub.registry.deprecation.edit_version."""
 
-    deprecated_message = serializers.CharField(
+    deprecated_message = TextField(
+        example='"Trained on a leaked test set."',
         required=False,
         allow_blank=True,
         allow_null=True,
