@@ -217,6 +217,7 @@ class NamespaceMembersPage(OwnerPageView):
 
 
 def _membership_id(text: str) -> int:
-    if not text.isdigit():
+    # ASCII digits only: str.isdigit() is true for '²', which int() refuses.
+    if not (text.isascii() and text.isdigit()):
         raise Http404("No such member.")
     return int(text)
