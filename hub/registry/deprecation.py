@@ -150,7 +150,7 @@ def refuse_unknown_version_fields(names) -> None:
     unknown = sorted(set(names) - set(VERSION_EDITABLE_FIELDS))
     if unknown:
         raise BadRequest(
-            f"{unknown[0]!r} cannot be edited on a version; editable: {', '.join(VERSION_EDITABLE_FIELDS)}. "
+            f"{unknown[0][:100]!r} cannot be edited on a version; editable: {', '.join(VERSION_EDITABLE_FIELDS)}. "
             "The adapter's own fields are edited at the adapter (PATCH /api/v1/adapters/{namespace}/{name}/).",
             field=unknown[0],
         )

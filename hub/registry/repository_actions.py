@@ -165,7 +165,8 @@ def edit_adapter(adapter: Adapter, *, visible_adapters=None, **changes) -> list[
     unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
     if unknown:
         raise BadRequest(
-            f"{unknown[0]!r} cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}.", field=unknown[0]
+            f"{unknown[0][:100]!r} cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}.",
+            field=unknown[0],
         )
     values = {}
     for name in ("description", "license"):

@@ -313,7 +313,8 @@ class AdapterDetailView(AdapterAPIView):
         unknown = sorted(set(request.data) - set(EDITABLE_FIELDS))
         if unknown:
             raise BadRequest(
-                f"{unknown[0]!r} cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}.", field=unknown[0]
+                f"{unknown[0][:100]!r} cannot be edited; editable: {', '.join(EDITABLE_FIELDS)}.",
+                field=unknown[0],
             )
         form = AdapterEditSerializer(data=request.data, partial=True)
         form.is_valid(raise_exception=True)

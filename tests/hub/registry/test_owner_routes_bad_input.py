@@ -273,9 +273,19 @@ def test_a_bad_adapter_field_is_named_and_changes_nothing(owner_api, change, sta
     assert_a_valid_edit_still_works(owner_api)
 
 
-def test_the_detail_of_a_refused_field_is_short_whatever_was_sent(owner_api):
-    # An over-long value is described, not echoed back whole.
-    response = owner_api.patch(URL, {"tags": ["t" * 10_000]}, format="json")
+@pytest.mark.parametrize(
+    "url, change",
+    [
+        (URL, {"tags": ["t" * 10_000]}),
+        (URL, {"replaced_by": "ukp-lab/" + "x" * 10_000, "deprecated_message": "Old."}),
+        (URL, {"f" * 10_000: "x"}),
+        (VERSION_URL, {"f" * 10_000: "x"}),
+    ],
+    ids=["tag", "replaced_by", "field-name", "version-field-name"],
+)
+def test_the_detail_of_a_refusal_is_short_whatever_was_sent(owner_api, url, change):
+    # An over-long value or name is described, not echoed back whole.
+    response = owner_api.patch(url, change, format="json")
     assert response.status_code == 400
     assert len(response.json()["detail"]) < 1000
 
