@@ -187,6 +187,30 @@ def test_a_form_body_over_the_limit_is_refused_before_it_is_read(org, owner):
     assert_a_valid_edit_still_works(owner)
 
 
+@pytest.mark.parametrize("path", [PAGE + "edit/", PAGE + "versions/2/deprecate/", MEMBERS])
+def test_a_huge_declared_content_length_is_refused_unread(org, owner, path):
+    before = stored_rows()
+    # A small body declared as a terabyte: refused by the declared length, before anything is read.
+    response = owner.generic(
+        "POST",
+        path,
+        b"description=x",
+        content_type="application/x-www-form-urlencoded",
+        CONTENT_LENGTH=str(10**12),
+    )
+    assert response.status_code == 413
+    assert f"at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes" in response.content.decode()
+    assert stored_rows() == before
+
+
+def test_deleting_an_adapter_that_is_gone_is_a_404(org, owner):
+    assert owner.post(PAGE + "delete/").status_code == 302
+    after_first = stored_rows()
+    assert owner.post(PAGE + "delete/").status_code == 404
+    assert owner.post("/adapters/ukp-lab/" + "x" * 7_000 + "/delete/").status_code == 404
+    assert stored_rows() == after_first
+
+
 @pytest.mark.parametrize(
     "body",
     [b"description=caf%E9&license=mit", b"description=half%ED%A0%80pair&license=mit", b"description=caf\xe9"],
