@@ -297,7 +297,10 @@ class CachedCountPaginator(Paginator):
         return self._get_page(self._rows(bottom, top), number, self)
 
     def _rows(self, bottom: int, top: int):
-        if bottom < LATE_ROWS_OFFSET:
+        # A relevance search ranks its candidates by their documents alone: its page's ids come first too, so that
+        # the joins of the rows' columns meet 20 rows, not every candidate (PostgreSQL hashed all 100,000
+        # namespaces for 1,000 candidates at a million adapters, 13 ms).
+        if bottom < LATE_ROWS_OFFSET and self.candidate_ids is None:
             return self.read_rows(self.object_list)[bottom:top]
         ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         # Model instances (the web UI) or dicts with their "id" (the REST list's `.values()`).
