@@ -330,28 +330,15 @@ def start_nginx(static_root: Path, media_root: Path, workdir: Path) -> subproces
     """nginx serving the yardsticks' static files; deploy/nginx.conf in front of gunicorn (the production
     path, written to `deployed.conf` by `deploy.local_nginx`); and the bare X-Accel-Redirect app behind the
     same kind of proxy location."""
-    from deploy.local_nginx import module_lines
+    from deploy.local_nginx import local_main_config
 
     config = workdir / "nginx.conf"
-    config.write_text(
-        module_lines()
-        + f"""
-worker_processes auto;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log;
-daemon off;
-events {{ worker_connections 1024; }}
-http {{
+    http_body = f"""
     access_log off;
     sendfile on;
     tcp_nopush on;
     keepalive_requests 100000;
     types {{ application/json json; application/octet-stream safetensors; }}
-    client_body_temp_path {workdir}/body;
-    proxy_temp_path {workdir}/proxy;
-    fastcgi_temp_path {workdir}/fastcgi;
-    uwsgi_temp_path {workdir}/uwsgi;
-    scgi_temp_path {workdir}/scgi;
     server {{ listen 127.0.0.1:{NGINX_PORT}; root {static_root}; }}
     include {workdir}/deployed.conf;
     upstream ceiling {{ server 127.0.0.1:{CEILING_PORT}; keepalive 16; }}
@@ -364,9 +351,8 @@ http {{
             proxy_set_header Connection "";
         }}
     }}
-}}
 """
-    )
+    config.write_text(local_main_config(workdir, http_body))
     return subprocess.Popen(["nginx", "-c", str(config), "-p", str(workdir)])
 
 

@@ -169,7 +169,7 @@ def fresh_database(environment: dict) -> str:
 
 def nginx_config(workdir: Path, gunicorn_port: int, hub_port: int, put_port: int) -> Path:
     """deploy/nginx.conf in front of gunicorn, logging each request; a second server taking plain PUTs."""
-    from deploy.local_nginx import local_nginx_config, module_lines
+    from deploy.local_nginx import local_main_config, local_nginx_config
 
     static_root = workdir / "static"
     static_root.mkdir()
@@ -184,23 +184,10 @@ def nginx_config(workdir: Path, gunicorn_port: int, hub_port: int, put_port: int
     )
     (workdir / "deployed.conf").write_text(deployed)
     config = workdir / "nginx.conf"
-    config.write_text(
-        module_lines()
-        + f"""
-worker_processes auto;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log;
-daemon off;
-events {{ worker_connections 1024; }}
-http {{
+    http_body = f"""
     log_format upload_bench '{LOG_FORMAT}';
     access_log {workdir}/requests.log upload_bench;
     sendfile on;
-    client_body_temp_path {workdir}/body;
-    proxy_temp_path {workdir}/proxy;
-    fastcgi_temp_path {workdir}/fastcgi;
-    uwsgi_temp_path {workdir}/uwsgi;
-    scgi_temp_path {workdir}/scgi;
     include {workdir}/deployed.conf;
     server {{
         listen 127.0.0.1:{put_port};
@@ -212,9 +199,8 @@ http {{
             create_full_put_path on;
         }}
     }}
-}}
 """
-    )
+    config.write_text(local_main_config(workdir, http_body))
     return config
 
 

@@ -15,7 +15,7 @@ import requests
 import yaml
 from django.test import override_settings
 
-from deploy.local_nginx import local_nginx_config, module_lines
+from deploy.local_nginx import local_main_config, local_nginx_config
 from hub.registry.choices import TokenScope, VersionStatus
 from hub.registry.download_log import count_logged_downloads
 from hub.registry.lifecycle import promote_to_default
@@ -76,19 +76,17 @@ def nginx(live_server, tmp_path_factory):
         log_at_once=True,
     )
     (folder / "hub.conf").write_text(server_block)
-    temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
-    for path in temp.values():
-        path.mkdir()
     (folder / "nginx.conf").write_text(
-        # `user` keeps the workers' identity that of this test run (it reads the media files as written);
-        # nginx ignores it, with a notice, when not started as root.
-        module_lines() + f"user {getpass.getuser()};\n"
-        f"daemon off;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log notice;\n"
-        "worker_processes 1;\nevents { worker_connections 64; }\n"
-        "http {\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n"
-        f"  access_log off;\n  client_body_temp_path {temp['body']};\n  proxy_temp_path {temp['proxy']};\n"
-        f"  fastcgi_temp_path {temp['fastcgi']};\n  uwsgi_temp_path {temp['uwsgi']};\n"
-        f"  scgi_temp_path {temp['scgi']};\n  include {folder}/hub.conf;\n}}\n"
+        local_main_config(
+            folder,
+            "  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n  access_log off;\n"
+            f"  include {folder}/hub.conf;",
+            worker_processes="1",
+            worker_connections=64,
+            error_log_level="notice",
+            # The workers' identity stays that of this test run (it reads the media files as written).
+            user=getpass.getuser(),
+        )
     )
     process = subprocess.Popen(
         [NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")],
