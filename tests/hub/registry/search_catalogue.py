@@ -23,6 +23,8 @@ QUERIES = [
     "german wiki",
     "wiki",
     "entail",
+    "roberta entail",
+    "entail roberta",
     "bert-base-uncased",
     "natural language",
     "nothing-like-this",

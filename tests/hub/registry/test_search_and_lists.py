@@ -61,6 +61,21 @@ def test_every_word_must_match_and_quotes_or_operators_are_plain_text(api):
     assert search_words("imdb | ' & !:* (") == ["imdb"]
 
 
+def test_only_the_last_word_matches_as_a_prefix(api, client):
+    """The last word may be unfinished (it is being typed); the words before it match whole words only."""
+    build_catalogue()
+    for query in ("roberta entail", "roberta entailment", "rob"):
+        assert names(api.get("/api/v1/adapters/", {"q": query})) == ["nlpgroup/roberta-rte"], query
+    # `entail` and `rob` before another word are whole words no adapter has.
+    assert names(api.get("/api/v1/adapters/", {"q": "entail roberta"})) == []
+    assert names(api.get("/api/v1/adapters/", {"q": "rob entailment"})) == []
+    assert names(api.get("/api/v1/adapters/", {"q": "entailment rob"})) == ["nlpgroup/roberta-rte"]
+    # The web search box is the same search.
+    row_link = 'href="/adapters/nlpgroup/roberta-rte/"'
+    assert row_link not in client.get("/adapters/", {"q": "entail roberta"}).content.decode()
+    assert row_link in client.get("/adapters/", {"q": "roberta entail"}).content.decode()
+
+
 def test_search_document_follows_renamed_tasks_and_edited_descriptions(api):
     build_catalogue()
     task = Task.objects.get(name="nli")  # renamed through save(), as the admin does

@@ -41,6 +41,8 @@ def test_sqlite_fallback_finds_the_same_adapters_as_full_text_search(tmp_path):
     assert sorted(on_postgres["bert"]) == ["nlpgroup/de-wiki", "ukp/bert-imdb", "ukp/bert-sst2"]
     assert on_postgres["sst-2"] == ["ukp/bert-sst2"]
     assert on_postgres["movie reviews"] == ["ukp/bert-imdb"]
+    # Only the last word is a prefix.
+    assert (on_postgres["roberta entail"], on_postgres["entail roberta"]) == (["nlpgroup/roberta-rte"], [])
     assert on_postgres["nothing-like-this"] == []
     assert all("nlpgroup/hidden-sentiment" not in found for found in on_postgres.values())
     # Where the name matches, both put those adapters first.
