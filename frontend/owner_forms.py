@@ -16,6 +16,17 @@ DEPRECATION_HELP = (
 )
 
 
+def deprecation_message_field() -> forms.CharField:
+    """The "Deprecated because" field of the adapter's and a version's deprecation (empty: not deprecated)."""
+    return forms.CharField(
+        required=False,
+        max_length=DEPRECATION_MESSAGE_MAX_LENGTH,
+        label="Deprecated because",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=DEPRECATION_HELP,
+    )
+
+
 class AdapterEditForm(forms.Form):
     description = forms.CharField(
         required=False,
@@ -45,13 +56,7 @@ class AdapterEditForm(forms.Form):
         label="Private",
         help_text="Only members of the namespace see a private adapter, on every route; everyone else gets 404.",
     )
-    deprecated_message = forms.CharField(
-        required=False,
-        max_length=DEPRECATION_MESSAGE_MAX_LENGTH,
-        label="Deprecated because",
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=DEPRECATION_HELP,
-    )
+    deprecated_message = deprecation_message_field()
     replaced_by = forms.CharField(
         required=False,
         label="Replaced by",
@@ -84,13 +89,7 @@ class AdapterEditForm(forms.Form):
 
 
 class VersionDeprecationForm(forms.Form):
-    deprecated_message = forms.CharField(
-        required=False,
-        max_length=DEPRECATION_MESSAGE_MAX_LENGTH,
-        label="Deprecated because",
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=DEPRECATION_HELP,
-    )
+    deprecated_message = deprecation_message_field()
 
 
 class AddMemberForm(forms.Form):

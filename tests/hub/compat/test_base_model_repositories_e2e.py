@@ -21,6 +21,7 @@ from transformers import AutoModel, AutoTokenizer
 from hub.registry.storage import IncomingFile
 from tests.factories import AdapterFactory, AdapterVersionFactory, BaseModelFactory, NamespaceFactory
 from tests.support.base_models import save_tiny_bert
+from tests.support.hf_clients import client_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEXT = "the hub serves base models"
@@ -165,14 +166,7 @@ def test_transformers_and_peft_load_base_models_and_adapters_through_hf_endpoint
     python = PYTHONS[client]
     if not Path(python).exists():
         pytest.skip(f"{python} is not built")
-    environment = {
-        **os.environ,
-        "HF_ENDPOINT": live_server.url,
-        "HF_HOME": str(tmp_path / "hf_home"),  # an empty cache
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-    }
-    for name in ("HF_HUB_OFFLINE", "HF_TOKEN", "TRANSFORMERS_OFFLINE", "PYTHONPATH"):
-        environment.pop(name, None)
+    environment = client_environment(live_server.url, tmp_path / "hf_home")
 
     finished = subprocess.run(
         [
@@ -239,15 +233,9 @@ def test_push_to_hub_of_a_model_and_its_tokenizer_publishes_a_base_model(
     if not Path(python).exists():
         pytest.skip(f"{python} is not built")
     user = MembershipFactory(namespace__name="org", role="owner").user
-    environment = {
-        **os.environ,
-        "HF_ENDPOINT": live_server.url,
-        "HF_HOME": str(tmp_path / "hf_home"),
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_TOKEN": ApiTokenFactory(user=user, scope="write").raw,
-    }
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH"):
-        environment.pop(name, None)
+    environment = client_environment(
+        live_server.url, tmp_path / "hf_home", token=ApiTokenFactory(user=user, scope="write").raw
+    )
 
     finished = subprocess.run(
         [python, "-c", PUSH, str(directories["canonical"]), "org/pushed-bert", TEXT],
@@ -340,15 +328,9 @@ def test_peft_push_to_hub_reads_the_base_models_config_from_the_hub(live_server,
     if not Path(python).exists():
         pytest.skip(f"{python} is not built")
     user = MembershipFactory(namespace=Namespace.objects.get(name="org"), role="owner").user
-    environment = {
-        **os.environ,
-        "HF_ENDPOINT": live_server.url,
-        "HF_HOME": str(tmp_path / "hf_home"),
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_TOKEN": ApiTokenFactory(user=user, scope="write").raw,
-    }
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH"):
-        environment.pop(name, None)
+    environment = client_environment(
+        live_server.url, tmp_path / "hf_home", token=ApiTokenFactory(user=user, scope="write").raw
+    )
 
     finished = subprocess.run(
         [python, "-c", PEFT_PUSH, "tiny-bert", "org/peft-pushed", "org/peft-pushed-resized"],

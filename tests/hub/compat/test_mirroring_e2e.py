@@ -27,6 +27,7 @@ from hub.registry.models import ModelRepository
 from tests.factories import ApiTokenFactory, MembershipFactory, NamespaceFactory, TaskFactory
 from tests.hub.compat.test_base_model_repositories_e2e import CLIENT, TEXT, expected_outputs
 from tests.support.base_models import save_tiny_bert
+from tests.support.hf_clients import client_environment
 from tests.support.paths import REPO_ROOT
 from tests.support.processes import WebServerProcess, database_url_of
 from tests.support.seeding import ensure_base_models
@@ -145,14 +146,7 @@ def hub_a(transactional_db, celery_worker_process, directories):
 def run_client(endpoint: str, home) -> dict:
     """The base-model e2e test's client (transformers and PEFT, HF_ENDPOINT=`endpoint`, an empty cache in
     `home`) loading `tiny-bert`, `org/tiny-bert-sharded` and the adapter `org/tiny-bert-lora`."""
-    environment = {
-        **os.environ,
-        "HF_ENDPOINT": endpoint,
-        "HF_HOME": str(home),
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-    }
-    for name in ("HF_HUB_OFFLINE", "HF_TOKEN", "TRANSFORMERS_OFFLINE", "PYTHONPATH"):
-        environment.pop(name, None)
+    environment = client_environment(endpoint, home)
     finished = subprocess.run(
         [sys.executable, "-c", CLIENT, "tiny-bert", "org/tiny-bert-sharded", "org/tiny-bert-lora", TEXT],
         env=environment,
