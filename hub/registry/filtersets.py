@@ -35,8 +35,14 @@ RELEVANCE = "relevance"
 SORT_ORDERS = {
     "downloads": ("-download_count", "namespace__name", "name"),
     "recent": ("-updated_at", "-id"),
-    "name": ("namespace__name", "name"),
+    # The adapter's name, then its namespace's id: both columns of adapters, so a list is read in this order
+    # from the `(name, namespace)` index and stops after a page. Ties broken by the namespace's name (another
+    # table's column, which no index of adapters holds) made PostgreSQL sort every match of a filter whole:
+    # 120 ms to 1.4 s for a list of tens of thousands of matches at a million adapters.
+    "name": ("name", "namespace_id"),
 }
+# Sort keys that order nothing within one namespace (see `AdapterFilterSet.qs`).
+NAMESPACE_SORT_KEYS = ("namespace__name", "namespace_id")
 
 
 def _id_named(model, field: str, value: str) -> int | None:
@@ -182,11 +188,11 @@ class AdapterFilterSet(django_filters.FilterSet):
             )
         order = SORT_ORDERS[self.sort_order]
         if self.form.cleaned_data.get("namespace"):
-            # Within one namespace its name breaks no tie; left out, the list is read in order from the
+            # Within one namespace its name or id breaks no tie; left out, the list is read in order from the
             # `(namespace, -download_count)` index or the unique `(namespace, name)` one and stops after a page,
             # where the join on the namespace made PostgreSQL read and sort every adapter of a large namespace
             # (56,000 at a million: 500 ms for its second page).
-            order = tuple(field for field in order if field != "namespace__name")
+            order = tuple(field for field in order if field not in NAMESPACE_SORT_KEYS)
         return queryset.order_by(*order)
 
 

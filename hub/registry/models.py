@@ -256,6 +256,8 @@ class Adapter(models.Model):
             models.Index(fields=["type", "-download_count"], name="adapter_type_downloads_idx"),
             models.Index(fields=["status", "-download_count"], name="adapter_status_dl_idx"),
             models.Index(fields=["-updated_at", "-id"], name="adapter_recent_idx"),
+            # `sort=name`: the adapter's name, ties broken by its namespace's id (hub.registry.filtersets).
+            models.Index(fields=["name", "namespace"], name="adapter_name_idx"),
         ]
 
     def __str__(self):

@@ -318,6 +318,22 @@ def test_the_schema_bounds_the_page_parameters(client):
     assert (parameters["page"]["minimum"], parameters["page"]["maximum"]) == (1, MAX_LIST_OFFSET)
 
 
+def test_name_sort_orders_by_the_adapter_name_and_breaks_ties_on_the_namespace_id(api, client):
+    """`sort=name` is the adapter's name; among adapters of the same name the older namespace comes first
+    (its id, a column the `(name, namespace)` index holds), not the namespace's name."""
+    zeta = NamespaceFactory(name="zeta")
+    acme = NamespaceFactory(name="acme")
+    for namespace, name in ((acme, "beta"), (acme, "alpha"), (zeta, "alpha"), (zeta, "gamma")):
+        valid_adapter(namespace=namespace, name=name)
+    expected = ["zeta/alpha", "acme/alpha", "acme/beta", "zeta/gamma"]
+    assert names(api.get("/api/v1/adapters/", {"sort": "name"})) == expected
+    page = client.get("/adapters/", {"sort": "name"}).content.decode()
+    positions = [page.index(f'href="/adapters/{full_name}/"') for full_name in expected]
+    assert positions == sorted(positions)  # the web list in the same order
+    # Within one namespace the name alone orders it.
+    assert names(api.get("/api/v1/adapters/", {"sort": "name", "namespace": "acme"})) == expected[1:3]
+
+
 def test_list_filters_by_names_through_their_ids(api, catalogue):
     """Task, base model and namespace names are read as ids before the list query; a subtask name shared by
     several tasks matches the adapters of each; a name nobody has matches nothing."""
