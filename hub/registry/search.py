@@ -117,8 +117,9 @@ def _with_prefix_flags(words: list[str]) -> list[tuple[str, bool]]:
 
     A search box is typed left to right: the last word may be unfinished (`biomed` finds `biomedical`), the
     words before it were finished when the next one was started, so they match whole words (`bio medical`
-    does not find `biomedical`). A prefix match reads the GIN index's posting lists of every word that starts
-    so; for the common words of a million adapters that was 17-35 ms for two words, a whole word 3 ms."""
+    does not find `biomedical`). GIN collects every posting of a prefix before it can intersect them, where
+    whole words are intersected in the index: at a million adapters the index scan of `'biomedical':* &
+    'imdb':*` takes about 30 ms, of `'biomedical' & 'imdb':*` 15 ms, of the two whole words 3 ms."""
     last = len(words) - 1
     return [(word, index == last) for index, word in enumerate(words)]
 
