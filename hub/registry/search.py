@@ -169,8 +169,8 @@ def matching(adapters: QuerySet, text: str) -> QuerySet:
 def relevance_candidates(adapters: QuerySet) -> list[int]:
     """The ids of the RELEVANCE_CANDIDATES most downloaded of `adapters` (a list already `matching` a query),
     most downloaded first: the rows a search sorted by relevance ranks (`by_relevance`). Reading them is the
-    one query of a search that runs the match (at a million adapters the index's prefix match of two common
-    words alone takes 20-40 ms); with fewer ids than RELEVANCE_CANDIDATES they are every match, and the
+    one query of a search that runs the match (at a million adapters, about 15 ms of index scan for two common
+    words, the last one matched as a prefix); with fewer ids than RELEVANCE_CANDIDATES they are every match, and the
     list's count is their number (hub.registry.filtersets.CachedCountPaginator)."""
     return list(
         adapters.order_by("-download_count", "id").values_list("pk", flat=True)[:RELEVANCE_CANDIDATES]
