@@ -6,11 +6,13 @@ tests flush the tables, so a factory must work either way. Blobs are written to 
 
 import hashlib
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import factory
 import torch
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 from safetensors.torch import save as save_safetensors
 
@@ -298,3 +300,21 @@ __all__ = [
     "valid_adapter",
     "weights_bytes",
 ]
+
+
+def adapter_with_versions(namespace, labels, name="sst2", statuses=None, **fields):
+    """`namespace/name` with valid versions `labels` (oldest first, unless `statuses` says otherwise), the
+    newest one its default."""
+    adapter = AdapterFactory(namespace=namespace, name=name, **fields)
+    now = timezone.now()
+    versions = []
+    for position, label in enumerate(labels):
+        status = (statuses or {}).get(label, VersionStatus.VALID)
+        version = AdapterVersionFactory(adapter=adapter, version=label, status=status)
+        # Distinct upload times, oldest first, so "newest" is well defined.
+        models.AdapterVersion.objects.filter(pk=version.pk).update(
+            created_at=now - timedelta(minutes=10 - position)
+        )
+        versions.append(version)
+    models.Adapter.objects.filter(pk=adapter.pk).update(default_version=versions[-1])
+    return models.Adapter.objects.get(pk=adapter.pk)

@@ -3,21 +3,17 @@
 and what it changes: it still resolves and downloads and stays in the v2 index, the answers carry the message
 and the replacement, and the default version (and a subtask's default adapter) moves off what is deprecated."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from hub.registry.caching import registry_generation
 from hub.registry.choices import MemberRole, NamespaceKind, TokenScope, VersionStatus
 from hub.registry.lifecycle import promote_to_default
 from hub.registry.models import DEPRECATION_MESSAGE_MAX_LENGTH, Adapter, AdapterVersion
 from tests.factories import (
-    AdapterFactory,
-    AdapterVersionFactory,
     ApiTokenFactory,
     MembershipFactory,
     NamespaceFactory,
+    adapter_with_versions,
 )
 from tests.support.api import client_with
 
@@ -41,21 +37,6 @@ def org():
 @pytest.fixture
 def admin(org):
     return client_with(token_of(org, MemberRole.OWNER, "admin"))
-
-
-def adapter_with_versions(namespace, labels, name="sst2", statuses=None, **fields):
-    """`namespace/name` with valid versions `labels` (oldest first, unless `statuses` says otherwise), the
-    newest one its default."""
-    adapter = AdapterFactory(namespace=namespace, name=name, **fields)
-    now = timezone.now()
-    versions = []
-    for position, label in enumerate(labels):
-        status = (statuses or {}).get(label, VersionStatus.VALID)
-        version = AdapterVersionFactory(adapter=adapter, version=label, status=status)
-        AdapterVersion.objects.filter(pk=version.pk).update(created_at=now - timedelta(minutes=10 - position))
-        versions.append(version)
-    Adapter.objects.filter(pk=adapter.pk).update(default_version=versions[-1])
-    return Adapter.objects.get(pk=adapter.pk)
 
 
 def resolve(client, adapter, identifier=None, **params):

@@ -6,7 +6,6 @@ version is listed to its namespace's members only)."""
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from adapters_core.upload_metadata import MAX_DESCRIPTION_LENGTH, MAX_LICENSE_LENGTH
 from hub.registry.caching import registry_generation
@@ -14,12 +13,11 @@ from hub.registry.choices import MemberRole, NamespaceKind, TokenScope, VersionS
 from hub.registry.models import Adapter, AdapterVersion
 from hub.registry.storage import delete_orphan_blobs
 from tests.factories import (
-    AdapterFactory,
-    AdapterVersionFactory,
     ApiTokenFactory,
     MembershipFactory,
     NamespaceFactory,
     UserFactory,
+    adapter_with_versions,
 )
 from tests.support.api import client_with
 
@@ -34,20 +32,6 @@ def token_of(namespace, role, username, scope=TokenScope.WRITE):
 @pytest.fixture
 def org():
     return NamespaceFactory(name="ukp-lab", kind=NamespaceKind.ORGANIZATION)
-
-
-def adapter_with_versions(namespace, labels, name="sst2", statuses=None):
-    adapter = AdapterFactory(namespace=namespace, name=name)
-    now = timezone.now()
-    versions = []
-    for position, label in enumerate(labels):
-        status = (statuses or {}).get(label, VersionStatus.VALID)
-        version = AdapterVersionFactory(adapter=adapter, version=label, status=status)
-        # Distinct upload times, oldest first, so "newest" is well defined.
-        AdapterVersion.objects.filter(pk=version.pk).update(created_at=now - timedelta(minutes=10 - position))
-        versions.append(version)
-    Adapter.objects.filter(pk=adapter.pk).update(default_version=versions[-1])
-    return adapter
 
 
 URL = "/api/v1/adapters/ukp-lab/sst2/"
