@@ -86,6 +86,12 @@ class AdapterFilterSet(django_filters.FilterSet):
     tag = django_filters.CharFilter(
         method="filter_tag", help_text="A tag of the adapter, e.g. bert, method:lora or license:mit"
     )
+    # A choice, not a BooleanFilter: that one takes any other word for "both" without a word of error.
+    deprecated = choice_filter(
+        [("true", "true"), ("false", "false")],
+        method="filter_deprecated",
+        help_text="false: leave deprecated adapters out; true: only deprecated adapters (default: both)",
+    )
     q = django_filters.CharFilter(
         method="filter_text",
         help_text="Words to find (as word prefixes) in the name, task, subtask, namespace, base model and "
@@ -142,6 +148,12 @@ class AdapterFilterSet(django_filters.FilterSet):
 
     def filter_tag(self, queryset, name, value):
         return queryset.filter(tag_condition(value))
+
+    def filter_deprecated(self, queryset, name, value):
+        # An adapter is deprecated while its message is not empty (hub.registry.deprecation).
+        if value == "true":
+            return queryset.exclude(deprecated_message="")
+        return queryset.filter(deprecated_message="")
 
     def filter_text(self, queryset, name, value):
         return matching(queryset, value)

@@ -312,3 +312,29 @@ def test_a_missing_version_is_named(org, admin):
     response = admin.patch(URL + "versions/9/", {"deprecated_message": "x"}, format="json")
     assert response.status_code == 404
     assert "no version '9'" in response.json()["detail"]
+
+
+def test_lists_leave_deprecated_adapters_out_or_list_only_them_when_asked(org, admin, client):
+    adapter_with_versions(org, ["1"])
+    adapter_with_versions(org, ["1"], name="sst2-v2")
+    adapter_with_versions(org, ["1", "2"], name="sst2-pinned")
+    assert admin.patch(URL, {"deprecated_message": MESSAGE}, format="json").status_code == 200
+    # A deprecated version does not make its adapter deprecated.
+    version_url = "/api/v1/adapters/ukp-lab/sst2-pinned/versions/1/"
+    assert admin.patch(version_url, {"deprecated_message": MESSAGE}, format="json").status_code == 200
+
+    def listed(**params) -> list[str]:
+        answer = client_with().get("/api/v1/adapters/", {"namespace": "ukp-lab", "sort": "name", **params})
+        assert answer.status_code == 200, answer.json()
+        return [row["adapter"] for row in answer.json()["results"]]
+
+    assert listed() == ["ukp-lab/sst2", "ukp-lab/sst2-pinned", "ukp-lab/sst2-v2"]
+    assert listed(deprecated="false") == ["ukp-lab/sst2-pinned", "ukp-lab/sst2-v2"]
+    assert listed(deprecated="true") == ["ukp-lab/sst2"]
+    # The web list takes the same parameter.
+    page = client.get("/adapters/", {"namespace": "ukp-lab", "deprecated": "false"}).content.decode()
+    assert "ukp-lab/sst2-v2" in page and 'href="/adapters/ukp-lab/sst2/"' not in page
+
+    refused = client_with().get("/api/v1/adapters/", {"deprecated": "sometimes"})
+    assert refused.status_code == 400
+    assert "deprecated" in str(refused.json())
