@@ -92,6 +92,20 @@ class TextField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+def deprecation_message_field(what: str, example: str, clearing: str) -> TextField:
+    """The `deprecated_message` of an adapter's or a version's PATCH (hub.registry.deprecation.clean_message
+    checks it): `what` it deprecates, an `example` message, and what "" does (`clearing`)."""
+    return TextField(
+        example=example,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        trim_whitespace=False,
+        help_text=f"Deprecates {what}: why, in plain text (at most {DEPRECATION_MESSAGE_MAX_LENGTH} characters)"
+        + clearing,
+    )
+
+
 class ArchitectureRegisterSerializer(serializers.Serializer):
     name = serializers.CharField(min_length=1, max_length=100)
     config = ConfigField()
@@ -218,14 +232,10 @@ class AdapterEditSerializer(serializers.Serializer):
             "null": "Send true (only the namespace's members see it) or false (everyone does), not null.",
         },
     )
-    deprecated_message = TextField(
-        example='"Superseded by ukp/bert-sst2-v2."',
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        trim_whitespace=False,
-        help_text=f"Deprecates the adapter: why, in plain text (at most {DEPRECATION_MESSAGE_MAX_LENGTH} "
-        'characters); "" takes the deprecation back (and its replacement)',
+    deprecated_message = deprecation_message_field(
+        "the adapter",
+        '"Superseded by ukp/bert-sst2-v2."',
+        '; "" takes the deprecation back (and its replacement)',
     )
     replaced_by = TextField(
         example='"ukp/bert-sst2-v2"',
@@ -239,14 +249,8 @@ class AdapterEditSerializer(serializers.Serializer):
 class VersionEditSerializer(serializers.Serializer):
     """What an owner may change on one version (PATCH), checked by hub.registry.deprecation.edit_version."""
 
-    deprecated_message = TextField(
-        example='"Trained on a leaked test set."',
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        trim_whitespace=False,
-        help_text=f"Deprecates the version: why, in plain text (at most {DEPRECATION_MESSAGE_MAX_LENGTH} "
-        'characters); "" takes the deprecation back',
+    deprecated_message = deprecation_message_field(
+        "the version", '"Trained on a leaked test set."', '; "" takes the deprecation back'
     )
 
 
