@@ -146,8 +146,13 @@ def _whole_word(word: str) -> str:
     return rf"(^|\W){re.escape(word)}(\W|$)"
 
 
+def _word_pattern(word: str, is_prefix: bool) -> str:
+    """The regular expression a query's word is matched with on the fallback (see `_with_prefix_flags`)."""
+    return _word_start(word) if is_prefix else _whole_word(word)
+
+
 def _fallback_condition(word: str, is_prefix: bool) -> Q:
-    pattern = _word_start(word) if is_prefix else _whole_word(word)
+    pattern = _word_pattern(word, is_prefix)
     condition = Q()
     for field in FALLBACK_FIELDS:
         condition |= Q(**{f"{field}__iregex": pattern})
@@ -205,7 +210,7 @@ def by_relevance(
     else:
         name_matches = Q()
         for word, is_prefix in _with_prefix_flags(words):
-            name_matches &= Q(name__iregex=_word_start(word) if is_prefix else _whole_word(word))
+            name_matches &= Q(name__iregex=_word_pattern(word, is_prefix))
         rank = Case(When(name_matches, then=Value(1)), default=Value(0), output_field=IntegerField())
     return adapters.annotate(search_rank=rank).order_by("-search_rank", "-download_count", "id")
 
