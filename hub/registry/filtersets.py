@@ -16,6 +16,7 @@ from django.utils.functional import cached_property
 from hub.compat.huggingface.representations import tag_condition
 from hub.registry.caching import cache_key, registry_generation
 from hub.registry.choices import AdapterType, VersionStatus
+from hub.registry.compiled_queries import values_query
 from hub.registry.errors import BadRequest
 from hub.registry.list_counts import list_count
 from hub.registry.methods import method_choices
@@ -46,8 +47,14 @@ NAMESPACE_SORT_KEYS = ("namespace__name", "namespace_id")
 
 
 def _id_named(model, field: str, value: str) -> int | None:
-    """The id of the `model` row whose unique `field` is `value`, None when there is none."""
-    return model.objects.filter(**{field: value}).values_list("pk", flat=True).first()
+    """The id of the `model` row whose unique `field` is `value`, None when there is none (a query compiled
+    once per process: it runs for every named filter of every list)."""
+    rows = values_query(
+        ("id named", model._meta.label, field),
+        lambda values: model.objects.filter(**{field: values["value"]}).values("pk")[:1],
+        {"value": value},
+    )
+    return rows[0]["pk"] if rows else None
 
 
 def _matching_id(queryset, column: str, row_id: int | None):

@@ -11,14 +11,16 @@ fallback to a subtask's default adapter prefers one that is not deprecated.
 
 import difflib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Q
 
 from adapters_core.configuration import AdapterConfigError, config_hash
 from hub.registry.architectures import resolve_config_text
 from hub.registry.choices import VersionStatus
+from hub.registry.compiled_queries import values_query
 from hub.registry.errors import BadRequest, Conflict, NotFound
 from hub.registry.models import Adapter, AdapterVersion, VersionFile
 
@@ -112,16 +114,42 @@ CANDIDATE_FIELDS = (
 )
 
 
-def _candidates(model_name, user, condition):
-    rows = (
-        Adapter.objects.visible_to(user)
-        .resolvable()
-        .filter(condition, base_model__model_name=model_name)
-        .with_current_version()
-        .with_current_version_deprecation()
-        .values(*CANDIDATE_FIELDS)
-    )
-    return list(rows)
+IDENTIFIER_VALUES = ("term", "task", "subtask", "namespace", "adapter_name")
+
+
+def _candidates(model_name, user, identifier: Identifier | None):
+    """The resolvable adapters for `model_name` that `identifier` may mean (every one without it), as rows
+    of CANDIDATE_FIELDS. The query is compiled once per identifier form and kind of user (the hot path)."""
+    values = {"model_name": model_name}
+    if identifier is not None:
+        values.update((name, getattr(identifier, name)) for name in IDENTIFIER_VALUES)
+    user_kind = "anonymous"
+    if user is not None and user.is_authenticated:
+        user_kind = "superuser" if user.is_superuser else "member"
+        if user_kind == "member":
+            values["user_id"] = user.pk
+
+    def build(values):
+        condition = Q()
+        if identifier is not None:
+            condition = _condition_for(
+                replace(identifier, **{name: values[name] for name in IDENTIFIER_VALUES})
+            )
+        viewer = None  # anonymous
+        if user_kind != "anonymous":
+            # Who sees what depends on these two alone (hub.registry.querysets.visible_to).
+            viewer = get_user_model()(pk=values.get("user_id"), is_superuser=user_kind == "superuser")
+        return (
+            Adapter.objects.visible_to(viewer)
+            .resolvable()
+            .filter(condition, base_model__model_name=values["model_name"])
+            .with_current_version()
+            .with_current_version_deprecation()
+            .values(*CANDIDATE_FIELDS)
+        )
+
+    form = None if identifier is None else identifier.is_direct_only
+    return values_query(("resolution candidates", form, user_kind), build, values)
 
 
 def _taxonomy_identifier(row) -> str:
@@ -136,7 +164,7 @@ def _direct_identifier(row) -> str:
 
 
 def _suggestions(identifier: Identifier, model_name: str, user) -> list[str]:
-    rows = _candidates(model_name, user, Q())
+    rows = _candidates(model_name, user, None)
     vocabulary = {_taxonomy_identifier(row) for row in rows} | {_direct_identifier(row) for row in rows}
     vocabulary |= {row["subtask__name"] or row["task__name"] for row in rows}
     return difflib.get_close_matches(identifier.text, sorted(vocabulary), n=5, cutoff=0.4)
@@ -276,14 +304,28 @@ def version_payload(version_id: int) -> dict:
         return payload
     # The columns the payload shows, not model instances with every column of five tables (the base model's
     # config and the adapter's README among them): a resolution that misses this cache reads them.
-    version = AdapterVersion.objects.filter(pk=version_id).values(*PAYLOAD_COLUMNS).get()
-    files = (
-        VersionFile.objects.served()
-        .filter(version_id=version_id)
-        .order_by("name")
-        .values_list("name", "blob__size", "blob__sha256")
+    # Compiled once per process (hub.registry.compiled_queries), like the candidates' query.
+    versions = values_query(
+        ("version payload",),
+        lambda values: AdapterVersion.objects.filter(pk=values["version_id"]).values(*PAYLOAD_COLUMNS),
+        {"version_id": version_id},
     )
-    payload = build_version_payload(version, files)
+    if not versions:
+        raise AdapterVersion.DoesNotExist(f"No version with id {version_id}.")
+    version = versions[0]
+    files = values_query(
+        ("version payload files",),
+        lambda values: (
+            VersionFile.objects.served()
+            .filter(version_id=values["version_id"])
+            .order_by("name")
+            .values("name", "blob__size", "blob__sha256")
+        ),
+        {"version_id": version_id},
+    )
+    payload = build_version_payload(
+        version, [(file["name"], file["blob__size"], file["blob__sha256"]) for file in files]
+    )
     if version["status"] == VersionStatus.VALID:
         cache.set(key, payload, VERSION_PAYLOAD_CACHE_SECONDS)
     return payload
@@ -375,7 +417,7 @@ def resolve_adapter(identifier, model_name, config=None, version=None, strict=Fa
         )
     parsed = parse_identifier(identifier)
     wanted_hash = _config_hash_of(config)
-    rows = _candidates(model_name, user, _condition_for(parsed))
+    rows = _candidates(model_name, user, parsed)
     row = _choose(parsed, rows, wanted_hash, strict, model_name, user)
     if version:
         found = (
