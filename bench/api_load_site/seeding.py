@@ -178,7 +178,9 @@ def load(database_url: str, adapter_count: int, files: dict) -> None:
         connection.execute("SET maintenance_work_mem = '512MB'")
         connection.execute("SET LOCAL session_replication_role = replica")
         indexes = _secondary_indexes(connection)
-        connection.execute(f"TRUNCATE {', '.join(SEEDED_TABLES[1:])} RESTART IDENTITY CASCADE")
+        connection.execute(
+            f"TRUNCATE {', '.join(SEEDED_TABLES[1:])}, registry_searchword RESTART IDENTITY CASCADE"
+        )
         for name, _ in indexes:
             connection.execute(f"DROP INDEX {name}")
         print(f"  dropped {len(indexes)} indexes ({time.monotonic() - started:.0f} s)", file=sys.stderr)
@@ -281,7 +283,13 @@ def load(database_url: str, adapter_count: int, files: dict) -> None:
             connection.execute(definition)
         connection.execute(f"COMMENT ON TABLE registry_adapter IS '{SEED_LAYOUT}'")
         print(f"  {len(indexes)} indexes built ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+        # The documents' words (hub.registry.models.SearchWord), as migration 0023 fills them.
+        connection.execute(
+            "INSERT INTO registry_searchword (word) SELECT DISTINCT unnest(tsvector_to_array(search_document)) "
+            "FROM registry_adapter ON CONFLICT (word) DO NOTHING"
+        )
+        print(f"  search words listed ({time.monotonic() - started:.0f} s)", file=sys.stderr)
     with psycopg.connect(database_url, autocommit=True) as connection:
-        for table in SEEDED_TABLES:
+        for table in (*SEEDED_TABLES, "registry_searchword"):
             connection.execute(f"VACUUM ANALYZE {table}")
     print(f"seeded {adapter_count:,} adapters in {time.monotonic() - started:.0f} s", file=sys.stderr)

@@ -559,12 +559,29 @@ class MirroredRepository(models.Model):
     there and the upstream commit it holds, so that a refresh asks the upstream for that revision's commit id and
     fetches files only when it moved."""
 
-    repo_id = models.CharField(max_length=201, unique=True)  # "namespace/name", or a canonical one-segment name
+    repo_id = models.CharField(
+        max_length=201, unique=True
+    )  # "namespace/name", or a canonical one-segment name
     endpoint = models.CharField(max_length=500)
-    revision = models.CharField(max_length=255, default="main")  # a branch follows the upstream; a commit id stays
+    revision = models.CharField(
+        max_length=255, default="main"
+    )  # a branch follows the upstream; a commit id stays
     upstream_commit = models.CharField(max_length=64)
     mirrored_at = models.DateTimeField()
     checked_at = models.DateTimeField()
 
     def __str__(self):
         return f"{self.repo_id} from {self.endpoint} at {self.upstream_commit[:12]}"
+
+
+class SearchWord(models.Model):
+    """Every word (lexeme) that an adapter's search document holds or held, kept by
+    hub.registry.search.refresh_search_documents: a search's last word, matched as the start of a word, is
+    looked up here (a prefix scan of this index) and searched as the whole words it completes to, which GIN
+    intersects with the other words in the index instead of collecting every posting of the prefix first.
+    Words of adapters deleted or renamed since stay: such a word matches no document."""
+
+    word = models.TextField(unique=True)
+
+    def __str__(self):
+        return self.word

@@ -34,7 +34,9 @@ LIST_DEFERRED_FIELDS = (
     "readme_html",
     "citation",
     "search_document",
+    "tags",
     "base_model__config",
+    "base_model__lora_sites",
 )
 
 
@@ -267,7 +269,13 @@ class AdapterQuerySet(models.QuerySet):
         """The adapter list (REST `/api/v1/adapters/` and the web UI's lists): adapters listed to `user`
         (`listed_to`), with everything a row shows (the `status` column, `current_version_label`) in one query,
         ready for `AdapterFilterSet`."""
-        return self.listed_to(user).with_related().defer(*LIST_DEFERRED_FIELDS).with_current_version_label()
+        return self.listed_to(user).list_rows()
+
+    def list_rows(self):
+        """What a list row shows of these adapters (joined, large fields deferred, `current_version_label`),
+        without the list's filters: where a page's rows are read by id once the list gave their ids
+        (hub.registry.filtersets.CachedCountPaginator)."""
+        return self.with_related().defer(*LIST_DEFERRED_FIELDS).with_current_version_label()
 
 
 class EmptyRepositoryQuerySet(models.QuerySet):

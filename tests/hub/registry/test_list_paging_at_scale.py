@@ -103,8 +103,8 @@ def test_the_namespace_menu_lists_the_owners_of_the_most_downloaded_adapters(cli
 def test_a_search_is_counted_from_the_candidates_it_ranks(api, django_assert_num_queries):
     for index in range(3):
         valid_adapter(name=f"reader-{index}", description="Finds answers.", download_count=index)
-    # The match runs once: reading the candidates, which are every match here, tells the count. Then the page's
-    # ids in ranked order, then its rows.
+    # The last word's completions, then the match, once: reading the candidates (ranked in the same query), which
+    # are every match here, tells the count. Then the page's rows.
     with django_assert_num_queries(3):
         response = api.get("/api/v1/adapters/", {"q": "answers"})
     assert response.json()["count"] == 3 and response.json()["count_is_estimate"] is False
