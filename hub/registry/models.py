@@ -258,6 +258,17 @@ class Adapter(models.Model):
             models.Index(fields=["-updated_at", "-id"], name="adapter_recent_idx"),
             # `sort=name`: the adapter's name, ties broken by its namespace's id (hub.registry.filtersets).
             models.Index(fields=["name", "namespace"], name="adapter_name_idx"),
+            # The other two orders within each filter that holds a few percent of the adapters, so a deep page
+            # walks the filter's own rows in order: without them PostgreSQL walks the whole name or recent order
+            # past every adapter of other filters (`task=sw&sort=name&page=171`: 320 ms at a million adapters,
+            # 15 ms with the index). Within a namespace the unique (namespace, name) pair serves `sort=name`.
+            models.Index(fields=["task", "name", "namespace"], name="adapter_task_name_idx"),
+            models.Index(fields=["task", "-updated_at", "-id"], name="adapter_task_recent_idx"),
+            models.Index(fields=["subtask", "name", "namespace"], name="adapter_subtask_name_idx"),
+            models.Index(fields=["subtask", "-updated_at", "-id"], name="adapter_subtask_recent_idx"),
+            models.Index(fields=["base_model", "name", "namespace"], name="adapter_model_name_idx"),
+            models.Index(fields=["base_model", "-updated_at", "-id"], name="adapter_model_recent_idx"),
+            models.Index(fields=["namespace", "-updated_at", "-id"], name="adapter_ns_recent_idx"),
         ]
 
     def __str__(self):
