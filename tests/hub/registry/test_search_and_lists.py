@@ -6,6 +6,8 @@ import importlib
 import pytest
 from django.apps import apps as django_apps
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from frontend.forms import FilterOptions
 from hub.registry import lifecycle
@@ -13,7 +15,7 @@ from hub.registry.caching import registry_changed
 from hub.registry.choices import VersionStatus
 from hub.registry.filtersets import MAX_LIST_OFFSET, MAX_PAGE_SIZE
 from hub.registry.models import Adapter, Namespace, Task
-from hub.registry.search import search_words
+from hub.registry.search import search_words, suggestions
 from tests.factories import (
     AdapterFactory,
     AdapterVersionFactory,
@@ -114,6 +116,23 @@ def test_a_misspelt_query_answers_with_suggestions_that_find_something(api):
     # A query that finds something has no suggestions; a list without q has no such field.
     assert api.get("/api/v1/adapters/", {"q": "sentiment"}).json()["suggestions"] == []
     assert "suggestions" not in api.get("/api/v1/adapters/").json()
+
+
+def test_a_proposed_name_is_checked_as_a_whole_word(api):
+    """A proposal is a whole name: checked as a prefix, a hyphenated name is a phrase of prefixes that collects
+    the postings of every word starting with each part (`'rte':*`), slow on a large catalogue; checked whole, it
+    finds the same adapters."""
+    build_catalogue()
+    with CaptureQueriesContext(connection) as queries:
+        proposals = suggestions(Adapter.objects.for_list(None), "robertarte")
+    checks = [query["sql"] for query in queries.captured_queries if "'roberta-rte'" in query["sql"]]
+    assert checks, "no query checked the proposal"
+    assert all(":*" not in sql for sql in checks), checks
+    assert "roberta-rte" in proposals
+    assert names(api.get("/api/v1/adapters/", {"q": "roberta-rte"})) == ["nlpgroup/roberta-rte"]
+    # The word typed last stays a prefix in a proposal that keeps it (`entail` finds `entailment`).
+    proposals = suggestions(Adapter.objects.for_list(None), "robrta entail")
+    assert any(proposal.endswith(" entail") for proposal in proposals)
 
 
 def test_web_search_highlights_escaped_matches_and_links_did_you_mean(client):
