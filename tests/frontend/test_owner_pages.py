@@ -189,7 +189,9 @@ def test_organisation_owners_manage_members(org, owner, writer):
 def test_only_organisation_owners_reach_the_members_page(org, owner, writer):
     url = "/namespaces/ukp-lab/members/"
     assert signed_in(writer).get(url).status_code == 403
-    assert signed_in(writer).post(url, {"action": "add", "username": "walt", "role": "owner"}).status_code == 403
+    assert (
+        signed_in(writer).post(url, {"action": "add", "username": "walt", "role": "owner"}).status_code == 403
+    )
     assert Membership.objects.get(user=writer, namespace=org).role == MemberRole.WRITE
     personal = signed_in(owner).get("/namespaces/olga/members/")
     assert personal.status_code == 403  # a personal namespace has no members to manage
