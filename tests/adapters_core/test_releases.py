@@ -16,6 +16,7 @@ from tests.adapters_core.release_cases import (
     DATA,
     FAMILIES,
     METHODS,
+    RECORDED_OUTPUT_TOLERANCE,
     base_model,
     cases,
     model_with,
@@ -52,7 +53,7 @@ def test_every_family_has_its_cases_recorded():
 def test_outputs_equal_those_recorded_on_transformers_4(family, case):
     model = model_with(family, case)
     got = outputs(model, family)
-    torch.testing.assert_close(got, _expected(family, case), rtol=0, atol=1e-5)
+    torch.testing.assert_close(got, _expected(family, case), **RECORDED_OUTPUT_TOLERANCE)
     model.set_active_adapters(None)
     bare = outputs(model, family)
     # The adapters change what is compared (Parallel repeats the batch: its first copy went through "a").
@@ -84,4 +85,4 @@ def test_saved_adapters_load_into_a_fresh_model_with_the_recorded_outputs(family
     if case == "fuse":
         fresh.load_adapter_fusion(str(tmp_path / "fusion"))
     fresh.set_active_adapters(case if case in METHODS else BLOCKS[case])
-    torch.testing.assert_close(outputs(fresh, family), _expected(family, case), rtol=0, atol=1e-5)
+    torch.testing.assert_close(outputs(fresh, family), _expected(family, case), **RECORDED_OUTPUT_TOLERANCE)
