@@ -27,7 +27,7 @@ from tests.factories import (
     weights_bytes,
 )
 from tests.hub.compat.hf_requests import ndjson, regular_file
-from tests.support.processes import database_url_of, terminate_other_database_connections
+from tests.support.processes import WebServerProcess, database_url_of, terminate_other_database_connections
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -320,7 +320,18 @@ def test_a_change_outside_a_transaction_that_lost_the_connection_may_be_stored()
     assert statements.changes_may_be_stored
 
 
-def test_a_burst_of_uploads_while_connections_are_terminated_gets_true_answers(web_server):
+@pytest.fixture
+def unvalidating_web_server(transactional_db):
+    """A gunicorn whose uploads go to a validation queue no worker reads: a session worker started by an earlier
+    test would otherwise validate the burst's uploads while the test's database is being emptied, and its
+    writes deadlocked with the TRUNCATE of the teardown."""
+    server = WebServerProcess(name="web-unvalidating", VALIDATION_QUEUE="db-connections-burst").start()
+    yield server
+    server.stop()
+
+
+def test_a_burst_of_uploads_while_connections_are_terminated_gets_true_answers(unvalidating_web_server):
+    web_server = unvalidating_web_server
     BaseModelFactory(model_name="bert-base-uncased")
     TaskFactory(name="sentiment")
     token = ApiTokenFactory(user=UserFactory(username="carol"), scope=TokenScope.WRITE)
