@@ -94,6 +94,13 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 # A persistent connection the server has closed (restart, failover, pg_terminate_backend) is replaced before
 # a request uses it; one lost during a request is handled by hub.db_connections.DatabaseConnectionMiddleware.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # The hot read paths' compiled queries (hub.registry.compiled_queries) are prepared on their connection from
+    # their first run; no other query is (Django's cursors bind on the client). Off behind a connection pooler
+    # in transaction mode that cannot carry prepared statements (PgBouncer before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default has the web server, the worker and beat writing to one file. WAL lets readers and
     # the writer proceed together; BEGIN IMMEDIATE takes the write lock when a transaction starts, so a

@@ -1,6 +1,7 @@
 """hub.registry.compiled_queries: a queryset compiled once gives the rows `.values()` gives, for new values."""
 
 import pytest
+from django.db import connection
 from django.db.models import Q
 
 from hub.registry.compiled_queries import UncompilableQuery, values_query
@@ -72,3 +73,22 @@ def test_resolution_compiled_for_one_member_does_not_leak_to_another():
     assert resolve_adapter("secret/hidden", "bert-base-uncased", user=admin)["adapter"] == "secret/hidden"
     MembershipFactory(namespace=org, user=bob)
     assert resolve_adapter("secret/hidden", "bert-base-uncased", user=bob)["adapter"] == "secret/hidden"
+
+
+def test_a_compiled_query_is_prepared_once_per_connection():
+    # PostgreSQL then neither parses nor plans it again (hub.registry.compiled_queries._preparing_cursor).
+    valid_adapter(namespace=NamespaceFactory(name="ukp"), download_count=5)
+
+    def prepared_runs():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements "
+                "WHERE statement LIKE %s",
+                ["%download_count\" >= $%"],
+            )
+            return cursor.fetchone()[0]
+
+    before = prepared_runs()
+    for downloads in (0, 5, 6):
+        values_query(("test prepared",), adapters_of, {"namespace": "ukp", "downloads": downloads})
+    assert prepared_runs() - before == 3
