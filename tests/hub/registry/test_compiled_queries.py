@@ -84,7 +84,7 @@ def test_a_compiled_query_is_prepared_once_per_connection():
             cursor.execute(
                 "SELECT coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements "
                 "WHERE statement LIKE %s",
-                ["%download_count\" >= $%"],
+                ['%download_count" >= $%'],
             )
             return cursor.fetchone()[0]
 
