@@ -11,9 +11,10 @@ also prepared once per connection (`_preparing_cursor`), so the database does no
 
 The queryset is still written with the ORM, in one place (`build`), and the same code serves every caller.
 What a caller must know: `key` names everything that changes the SQL besides the values (a branch in
-`build`, the kind of user). An empty value (None, "", 0) is not substituted: `build` gets it as it is and
+`build`, the kind of user). An empty value (None, "", 0, []) is not substituted: `build` gets it as it is and
 it becomes part of the key, since a filter on None compiles to `IS NULL` and code branches on an empty
-string. A value that the ORM transforms before
+string. A list of ints (`pk__in`) is substituted item by item; its length is part of the key, as the SQL
+has one parameter an item. A value that the ORM transforms before
 it reaches the database (`icontains` wraps it in `%`) cannot be substituted: compiling such a query raises
 `UncompilableQuery`, so a wrong use fails in the first test that runs it, not with wrong rows.
 """
@@ -41,20 +42,24 @@ class _CompiledValuesQuery:
             self.names = list(query.selected)
         else:
             self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
-        name_of = {id(value): name for name, value in stand_ins.items()}
-        # Each parameter: ("value", name) to substitute, or ("constant", value) that the query holds itself.
+        # Where each stand-in goes: (name, None) for a value, (name, index) for an item of a list.
+        places = {}
+        for name, value in stand_ins.items():
+            if isinstance(value, list):
+                places.update((item, (name, index)) for index, item in enumerate(value))
+            else:
+                places[value] = (name, None)
+        # Each parameter: ("value", (name, index)) to substitute, or ("constant", value) that the query holds.
         self.parameters = []
         found = set()
         for parameter in parameters:
-            name = name_of.get(id(parameter))
-            if name is None:
-                name = next((n for n, value in stand_ins.items() if parameter == value), None)
-            if name is None:
+            place = places.get(parameter) if isinstance(parameter, int | str) else None
+            if place is None:
                 self.parameters.append(("constant", parameter))
             else:
-                self.parameters.append(("value", name))
-                found.add(name)
-        missing = set(stand_ins) - found
+                self.parameters.append(("value", place))
+                found.add(place)
+        missing = {name for name, index in places.values() if (name, index) not in found}
         if missing:
             raise UncompilableQuery(
                 f"{', '.join(sorted(missing))} did not reach the SQL as parameters of their own "
@@ -67,7 +72,10 @@ class _CompiledValuesQuery:
                 )
 
     def run(self, values: Mapping[str, object]) -> list[dict]:
-        parameters = [values[item] if kind == "value" else item for kind, item in self.parameters]
+        parameters = [
+            (values[item[0]] if item[1] is None else values[item[0]][item[1]]) if kind == "value" else item
+            for kind, item in self.parameters
+        ]
         with _preparing_cursor(connections[self.using]) as cursor:
             cursor.execute(self.sql, parameters)
             fetched = cursor.fetchall()
@@ -101,7 +109,13 @@ _stand_in_numbers = itertools.count(1)
 
 
 def _stand_in(name: str, value: object) -> object:
-    """A value of the same type as `value` that nothing else in a query can equal."""
+    """A value of the same type as `value` that nothing else in a query can equal (a list: one an item)."""
+    if isinstance(value, list):
+        if not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+            raise UncompilableQuery(
+                f"{name} holds other things than ints; only lists of ints are substituted."
+            )
+        return [_stand_in(name, item) for item in value]
     number = next(_stand_in_numbers)
     if isinstance(value, bool):
         raise UncompilableQuery(f"{name} is a bool: make it part of the key, not a value.")
@@ -111,18 +125,22 @@ def _stand_in(name: str, value: object) -> object:
         return 1_900_000_000 + number
     if isinstance(value, str):
         return f"\x1fstand-in {number} for {name}\x1f"
-    raise UncompilableQuery(f"{name} is a {type(value).__name__}; only str and int values are substituted.")
+    raise UncompilableQuery(
+        f"{name} is a {type(value).__name__}; only str and int values (and lists of ints) are substituted."
+    )
 
 
 def values_query(key: tuple, build: Callable[[Mapping[str, object]], QuerySet], values: Mapping[str, object]):
     """The rows (dicts) of the `.values()` queryset `build(values)`, compiled once per `key` (and per shape of
-    `values`) in this process. Empty values (None, "", 0) are handed to `build` as they are and are part of
-    the key; the others (str and int) are substituted."""
+    `values`) in this process. Empty values (None, "", 0, []) are handed to `build` as they are and are part
+    of the key; the others (str, int, lists of ints) are substituted, a list's length being part of the key."""
     empty = {name: value for name, value in values.items() if not value}
     full_key = (
         key,
         tuple(sorted((name, repr(value)) for name, value in empty.items())),
-        tuple(sorted(values)),
+        tuple(
+            sorted((name, len(value) if isinstance(value, list) else None) for name, value in values.items())
+        ),
     )
     compiled = _compiled.get(full_key)
     if compiled is None:

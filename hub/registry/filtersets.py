@@ -264,15 +264,20 @@ class CachedCountPaginator(Paginator):
         count_queryset=None,
         candidate_ids=None,
         read_rows=None,
+        read_rows_by_id=None,
         **kwargs,
     ):
         super().__init__(object_list, per_page, **kwargs)
         self.list_key = list_key
         self.count_queryset = object_list if count_queryset is None else count_queryset
         self.candidate_ids = candidate_ids
-        # How a page's rows are read from the list, or by id from `Adapter.objects.list_rows()` (see `_rows`): the
-        # REST list reads them with `.values()`; model instances by default.
+        # How a page's rows are read from the list (`read_rows`: the list's queryset to rows), or by id (see `_rows`;
+        # `read_rows_by_id`: ids to rows, in any order): the REST list reads dicts (`.values()`, by id through a
+        # compiled query), model instances by default.
         self.read_rows = read_rows or (lambda rows: rows)
+        self.read_rows_by_id = read_rows_by_id or (
+            lambda ids: self.read_rows(Adapter.objects.list_rows().filter(pk__in=ids))
+        )
 
     @cached_property
     def _counted(self) -> tuple[int, bool]:
@@ -333,8 +338,5 @@ class CachedCountPaginator(Paginator):
         else:
             ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         # Model instances (the web UI) or dicts with their "id" (the REST list's `.values()`).
-        rows = {
-            row["id"] if isinstance(row, dict) else row.pk: row
-            for row in self.read_rows(Adapter.objects.list_rows().filter(pk__in=ids))
-        }
+        rows = {row["id"] if isinstance(row, dict) else row.pk: row for row in self.read_rows_by_id(ids)}
         return [rows[pk] for pk in ids if pk in rows]

@@ -26,7 +26,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector, TrigramSimilarity
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, F, Func, IntegerField, Lookup, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from hub.registry.caching import cache_key, registry_generation
 from hub.registry.models import Adapter, BaseModel, Namespace, SearchWord, Subtask, Task
@@ -256,6 +256,19 @@ def are_every_match(candidate_ids: list[int]) -> bool:
     return len(candidate_ids) < RELEVANCE_CANDIDATES
 
 
+class _IsAnyOf(Lookup):
+    """`lhs = ANY(array)`, the array one parameter: `pk__in` resolves and prepares its values one by one, 0.5 ms
+    for a search's 1,000 candidates, in a query that the lists do not even run (they read a page's ids)."""
+
+    lookup_name = "is_any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", (*lhs_params, *rhs_params)
+
+
 def by_relevance(
     adapters: QuerySet, text: str, rows_from: QuerySet | None = None, candidate_ids: list[int] | None = None
 ) -> QuerySet:
@@ -276,7 +289,8 @@ def by_relevance(
         position = Func(
             Value(candidate_ids, output_field=ArrayField(IntegerField())), F("pk"), function="array_position"
         )
-        return (adapters if rows_from is None else rows_from).filter(pk__in=candidate_ids).order_by(position)
+        rows = adapters if rows_from is None else rows_from
+        return rows.filter(_IsAnyOf(F("pk"), candidate_ids)).order_by(position)
     name_matches = Q()
     for word, is_prefix in _with_prefix_flags(words):
         name_matches &= Q(name__iregex=_word_pattern(word, is_prefix))

@@ -11,6 +11,8 @@ adapter detail, which extends it); `list_row` answers the same JSON for the same
 from rest_framework import serializers
 
 from hub.registry.api.serializers import AdapterListSerializer, absolute_url
+from hub.registry.compiled_queries import values_query
+from hub.registry.models import Adapter
 
 # What a row is built from: columns of `Adapter.objects.for_list` (which annotates `current_version_label`).
 LIST_COLUMNS = (
@@ -41,6 +43,20 @@ _DATE_TIME = serializers.DateTimeField()
 def list_values(adapters):
     """`adapters` (a list query, filtered and sorted) as the dicts `list_row` reads."""
     return adapters.values(*LIST_COLUMNS)
+
+
+def list_values_by_id(ids: list[int]) -> list[dict]:
+    """The `list_values` of the adapters `ids`, in any order: a page's rows once the list gave their ids
+    (hub.registry.filtersets.CachedCountPaginator). A query compiled and prepared once per number of ids
+    (hub.registry.compiled_queries): at a million adapters building, compiling and planning the rows' join
+    with the current version's subqueries took about 2.5 ms of a 14 ms search, running it well under one."""
+    if not ids:
+        return []
+    return values_query(
+        ("list rows by id",),
+        lambda values: list_values(Adapter.objects.list_rows().filter(pk__in=values["ids"]).order_by()),
+        {"ids": ids},
+    )
 
 
 def list_row(row: dict, request) -> dict:

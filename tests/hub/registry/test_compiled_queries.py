@@ -92,3 +92,17 @@ def test_a_compiled_query_is_prepared_once_per_connection():
     for downloads in (0, 5, 6):
         values_query(("test prepared",), adapters_of, {"namespace": "ukp", "downloads": downloads})
     assert prepared_runs() - before == 3
+
+
+def test_a_list_of_ids_is_substituted_item_by_item():
+    adapters = [valid_adapter(namespace=NamespaceFactory(name=f"ns{number}")) for number in range(5)]
+    ids = [adapter.pk for adapter in adapters]
+
+    def by_id(values):
+        return Adapter.objects.filter(pk__in=values["ids"]).order_by("id").values("id", "namespace__name")
+
+    # The same length compiles once and takes new ids; another length is a query of its own.
+    for chosen in (ids[:2], ids[3:], [ids[4], ids[0]], ids, [ids[1]], [ids[2], 10**9]):
+        assert values_query(("test ids",), by_id, {"ids": chosen}) == list(by_id({"ids": chosen})), chosen
+    with pytest.raises(UncompilableQuery):
+        values_query(("test ids", "names"), lambda values: by_id({"ids": []}), {"ids": ["ukp"]})
