@@ -238,10 +238,6 @@ def list_identity(params, user) -> tuple:
     return (items, user.pk if user is not None and user.is_authenticated else None)
 
 
-# From this row on, a page reads the ids of its rows first (see `CachedCountPaginator._rows`).
-LATE_ROWS_OFFSET = 200
-
-
 class CachedCountPaginator(Paginator):
     """A Paginator whose row count is bounded (`list_count`: exact up to EXACT_COUNT_LIMIT rows, the planner's
     estimate above, `count_is_estimate`) and cached per registry generation and list (`list_identity`):
@@ -263,7 +259,6 @@ class CachedCountPaginator(Paginator):
         list_key: tuple,
         count_queryset=None,
         candidate_ids=None,
-        read_rows=None,
         read_rows_by_id=None,
         **kwargs,
     ):
@@ -271,13 +266,10 @@ class CachedCountPaginator(Paginator):
         self.list_key = list_key
         self.count_queryset = object_list if count_queryset is None else count_queryset
         self.candidate_ids = candidate_ids
-        # How a page's rows are read from the list (`read_rows`: the list's queryset to rows), or by id (see `_rows`;
-        # `read_rows_by_id`: ids to rows, in any order): the REST list reads dicts (`.values()`, by id through a
-        # compiled query), model instances by default.
-        self.read_rows = read_rows or (lambda rows: rows)
-        self.read_rows_by_id = read_rows_by_id or (
-            lambda ids: self.read_rows(Adapter.objects.list_rows().filter(pk__in=ids))
-        )
+        # How a page's rows are read once their ids are known (see `_rows`): ids to rows, in any order. The REST
+        # list reads dicts through a compiled query (hub.registry.api.list_rows.list_values_by_id); model
+        # instances by default.
+        self.read_rows_by_id = read_rows_by_id or (lambda ids: Adapter.objects.list_rows().filter(pk__in=ids))
 
     @cached_property
     def _counted(self) -> tuple[int, bool]:
@@ -324,17 +316,15 @@ class CachedCountPaginator(Paginator):
         return self._get_page(self._rows(bottom, top), number, self)
 
     def _rows(self, bottom: int, top: int):
-        # A late page (from LATE_ROWS_OFFSET) reads its rows' ids first, from the list (its filters and order, the
-        # columns they need), then those rows by id with everything they show: an offset walks the rows it skips,
-        # and skipping ids is cheaper than skipping rows with their joins and the current version's label. A
-        # relevance search's page is a slice of its ranked candidates' ids. Rows by id are read from
-        # `Adapter.objects.list_rows()`, without the list's filters (the ids passed them): weighing the visibility
-        # and status predicates (and a search's 1,000 candidate ids) against every index of adapters made
-        # PostgreSQL plan the rows' query for 3 ms at a million adapters, to run it in 1 ms.
+        # A page reads its rows' ids first, from the list (its filters and order, the columns they need), then
+        # those rows by id with everything they show: an offset walks the rows it skips, and skipping ids is
+        # cheaper than skipping rows with their joins and the current version's label. A relevance search's page
+        # is a slice of its ranked candidates' ids. Rows by id are read from `Adapter.objects.list_rows()`,
+        # without the list's filters (the ids passed them): weighing the visibility and status predicates (and a
+        # search's 1,000 candidate ids) against every index of adapters made PostgreSQL plan the rows' query for
+        # 3 ms at a million adapters, to run it in 1 ms; the REST list's query by id is also prepared once.
         if self.candidate_ids is not None:
             ids = self.candidate_ids[bottom:top]
-        elif bottom < LATE_ROWS_OFFSET:
-            return self.read_rows(self.object_list)[bottom:top]
         else:
             ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         # Model instances (the web UI) or dicts with their "id" (the REST list's `.values()`).

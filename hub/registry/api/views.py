@@ -28,7 +28,7 @@ from adapters_core.configuration import AdapterConfigError
 from adapters_core.configuration.values import load_json
 from hub import http_errors
 from hub.registry.api.base import AdapterAPIView, RegistryAPIView
-from hub.registry.api.list_rows import list_row, list_values, list_values_by_id
+from hub.registry.api.list_rows import list_row, list_values_by_id
 from hub.registry.api.parsers import MultiPartParser
 from hub.registry.api.serializers import (
     AdapterDetailSerializer,
@@ -122,7 +122,6 @@ class Pagination(PageNumberPagination):
             list_key=list_identity(request.query_params, request.user),
             count_queryset=view.filterset.unsorted_qs(),
             candidate_ids=view.filterset.relevance_candidate_ids,
-            read_rows=list_values,
             read_rows_by_id=list_values_by_id,
         )
         return super().paginate_queryset(queryset, request, view)

@@ -9,7 +9,7 @@ from rest_framework.throttling import AnonRateThrottle
 
 from adapters_core.configuration import PfeifferConfig, config_hash
 from hub.registry.api.serializers import AdapterListSerializer
-from hub.registry.filtersets import LATE_ROWS_OFFSET, MAX_LIST_OFFSET, MAX_PAGE_SIZE, SORT_ORDERS
+from hub.registry.filtersets import MAX_LIST_OFFSET, MAX_PAGE_SIZE, SORT_ORDERS
 from hub.registry.models import Adapter, Architecture
 from tests.factories import (
     AdapterFactory,
@@ -101,8 +101,8 @@ def test_list_rows_and_sorting(api, catalogue):
 def test_list_rows_are_what_the_list_serializer_describes(api, catalogue):
     """The list answers its rows from `.values()` (hub.registry.api.list_rows); the same adapters through
     AdapterListSerializer, which describes a row in the API schema, give the same JSON, on a first page and on
-    a page read by ids first (LATE_ROWS_OFFSET)."""
-    for index in range(LATE_ROWS_OFFSET + 3):
+    a later one."""
+    for index in range(203):
         AdapterFactory(name=f"bulk-{index:03}", status="valid", download_count=index)
     Adapter.objects.filter(name="bulk-202").update(deprecated_message="Trained on the test set.")
     request = RequestFactory().get("/api/v1/adapters/")

@@ -1,10 +1,10 @@
 """Lists that stay cheap at a million adapters: bounded counts ("about N" above EXACT_COUNT_LIMIT), deep pages
-read ids first (LATE_ROWS_OFFSET), and a relevance search that ranks a bounded set of candidates. The limits
+read ids first, and a relevance search that ranks a bounded set of candidates. The limits
 are lowered here so that a few rows cross them."""
 
 import pytest
 
-from hub.registry import filtersets, list_counts, search
+from hub.registry import list_counts, search
 from tests.factories import NamespaceFactory, TaskFactory, valid_adapter
 
 pytestmark = pytest.mark.django_db
@@ -50,10 +50,9 @@ def test_a_list_is_counted_exactly_up_to_the_limit_and_estimated_above(
 @pytest.mark.parametrize(
     "params", [{"sort": "downloads"}, {"sort": "name"}, {"sort": "recent"}, {"q": "reads"}]
 )
-def test_deep_pages_read_ids_first_and_keep_the_order(api, eight_adapters, monkeypatch, params):
+def test_deep_pages_read_ids_first_and_keep_the_order(api, eight_adapters, params):
     whole = names(api.get("/api/v1/adapters/", {**params, "page_size": 8}))
     assert len(whole) == 8
-    monkeypatch.setattr(filtersets, "LATE_ROWS_OFFSET", 2)
     paged = []
     for page in range(1, 5):
         response = api.get("/api/v1/adapters/", {**params, "page_size": 2, "page": page})
