@@ -89,8 +89,10 @@ def _preparing_cursor(connection):
     runs skip PostgreSQL's parsing and planning. Planning resolution's candidates (four subqueries, weighed
     against every index of adapters) took 1.5 ms at a million adapters, running them 0.1 ms. Django's own
     cursors bind on the client and never prepare. The cursor is wrapped as Django wraps its own (errors as
-    django.db errors, execute wrappers, the query log)."""
-    if connection.vendor != "postgresql":
+    django.db errors, execute wrappers). While queries are logged (DEBUG, tests that capture them, the
+    benchmark's --plans) a compiled query runs on Django's own cursor: psycopg keeps no SQL text for a prepared
+    run, so the log would hold None where it needs SQL it can show or EXPLAIN."""
+    if connection.vendor != "postgresql" or connection.queries_logged:
         return connection.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
 
@@ -98,9 +100,7 @@ def _preparing_cursor(connection):
     connection.ensure_connection()
     with connection.wrap_database_errors:
         cursor = ServerBindingCursor(connection.connection)
-    return (
-        connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
-    )
+    return connection.make_cursor(cursor)
 
 
 _compiled: dict[tuple, _CompiledValuesQuery] = {}

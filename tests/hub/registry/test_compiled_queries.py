@@ -3,6 +3,7 @@
 import pytest
 from django.db import connection
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 
 from hub.registry.compiled_queries import UncompilableQuery, values_query
 from hub.registry.models import Adapter
@@ -106,3 +107,12 @@ def test_a_list_of_ids_is_substituted_item_by_item():
         assert values_query(("test ids",), by_id, {"ids": chosen}) == list(by_id({"ids": chosen})), chosen
     with pytest.raises(UncompilableQuery):
         values_query(("test ids", "names"), lambda values: by_id({"ids": []}), {"ids": ["ukp"]})
+
+
+def test_a_logged_compiled_query_shows_its_sql():
+    # The query log (DEBUG, CaptureQueriesContext, the benchmark's --plans) needs SQL it can show and EXPLAIN.
+    valid_adapter(namespace=NamespaceFactory(name="ukp"), download_count=5)
+    with CaptureQueriesContext(connection) as queries:
+        rows = values_query(("test logged",), adapters_of, {"namespace": "ukp", "downloads": 4})
+    assert len(rows) == 1
+    assert '"download_count" >= 4' in queries.captured_queries[-1]["sql"]
