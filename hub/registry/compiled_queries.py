@@ -14,9 +14,9 @@ What a caller must know: `key` names everything that changes the SQL besides the
 `build`, the kind of user). An empty value (None, "", 0, []) is not substituted: `build` gets it as it is and
 it becomes part of the key, since a filter on None compiles to `IS NULL` and code branches on an empty
 string. A list of ints (`pk__in`) is substituted item by item; its length is part of the key, as the SQL
-has one parameter an item. A value that the ORM transforms before
-it reaches the database (`icontains` wraps it in `%`) cannot be substituted: compiling such a query raises
-`UncompilableQuery`, so a wrong use fails in the first test that runs it, not with wrong rows.
+has one parameter an item. A value that the ORM transforms before it reaches the database (`icontains`
+wraps it in `%`) cannot be substituted: compiling such a query raises `UncompilableQuery`, so a wrong use
+fails in the first test that runs it, not with wrong rows.
 """
 
 import itertools
