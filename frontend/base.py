@@ -18,8 +18,10 @@ class AdapterPageView(View):
         return Adapter.objects.visible_to(self.request.user)
 
     def listed_adapters(self):
-        """Adapters the visitor may see, as list rows show them (`for_list`)."""
-        return Adapter.objects.for_list(self.request.user)
+        """Adapters listed to the visitor (`listed_to`): what a list's filters and orders start from. A page
+        that shows them reads what a row shows with `.list_rows()`; the adapter list reads its page's rows by id
+        (hub.registry.filtersets.CachedCountPaginator)."""
+        return Adapter.objects.listed_to(self.request.user)
 
     def get_adapter(self, namespace: str, name: str, prepare=None) -> Adapter:
         """The adapter `namespace/name` if the visitor may see it, with `prepare(adapters)` applied to the

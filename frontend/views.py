@@ -69,8 +69,9 @@ class HomePage(AdapterPageView):
         # Counted as listed: an adapter is counted once it was checked (or for its namespace's members).
         listed = self.listed_adapters()
         counts = FilterOptions.counts(listed)
-        recent = listed.order_by(*SORT_ORDERS["recent"])[:HOME_LIST_SIZE]
-        popular = listed.order_by(*SORT_ORDERS["downloads"])[:HOME_LIST_SIZE]
+        # A handful of rows each, read with what a row shows (`list_rows`) in the query that orders them.
+        recent = listed.list_rows().order_by(*SORT_ORDERS["recent"])[:HOME_LIST_SIZE]
+        popular = listed.list_rows().order_by(*SORT_ORDERS["downloads"])[:HOME_LIST_SIZE]
         return render(request, "frontend/home.html", {"counts": counts, "recent": recent, "popular": popular})
 
 
@@ -200,7 +201,12 @@ class NamespacePage(AdapterPageView):
         namespace_obj = Namespace.objects.filter(name=namespace).first()
         if namespace_obj is None:
             raise Http404(f"There is no namespace {namespace!r}.")
-        adapters = self.listed_adapters().filter(namespace=namespace_obj).order_by("-download_count", "name")
+        adapters = (
+            self.listed_adapters()
+            .list_rows()
+            .filter(namespace=namespace_obj)
+            .order_by("-download_count", "name")
+        )
         members = namespace_obj.memberships.select_related("user").order_by("user__username")
         return render(
             request,
@@ -322,7 +328,7 @@ class BaseModelPage(AdapterPageView):
         )[0]
         files = list(main.files.all())
         readme = next((file for file in files if file.name == README_FILE), None)
-        adapters = self.listed_adapters().filter(base_model__model_name=full_name)
+        adapters = self.listed_adapters().list_rows().filter(base_model__model_name=full_name)
         context = {
             "repository": repository,
             "main": main,
@@ -371,6 +377,7 @@ class ArchitecturePage(AdapterPageView):
             return redirect("frontend:architecture-detail", architecture.name)
         adapters = (
             self.listed_adapters()
+            .list_rows()
             .filter(architecture_name=architecture.name)
             .order_by("-download_count", "name")[:HOME_LIST_SIZE]
         )

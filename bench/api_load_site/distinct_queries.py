@@ -78,7 +78,7 @@ def _list_paths(
     paths = []
     rows_of = {}
     for params in combinations:
-        filterset = AdapterFilterSet(params, queryset=Adapter.objects.for_list(None))
+        filterset = AdapterFilterSet(params, queryset=Adapter.objects.listed_to(None))
         # A bounded count: only whether the list reaches each page matters.
         rows_of[tuple(sorted(params.items()))] = filterset.qs.order_by()[:MAX_LIST_OFFSET].count()
     while len(paths) < PATHS_PER_ROW:

@@ -265,12 +265,6 @@ class AdapterQuerySet(models.QuerySet):
             )
         )
 
-    def for_list(self, user):
-        """The adapter list (REST `/api/v1/adapters/` and the web UI's lists): adapters listed to `user`
-        (`listed_to`), with everything a row shows (the `status` column, `current_version_label`) in one query,
-        ready for `AdapterFilterSet`."""
-        return self.listed_to(user).list_rows()
-
     def list_rows(self):
         """What a list row shows of these adapters (joined, large fields deferred, `current_version_label`),
         without the list's filters: where a page's rows are read by id once the list gave their ids

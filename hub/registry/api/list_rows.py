@@ -14,7 +14,7 @@ from hub.registry.api.serializers import AdapterListSerializer, absolute_url
 from hub.registry.compiled_queries import values_query
 from hub.registry.models import Adapter
 
-# What a row is built from: columns of `Adapter.objects.for_list` (which annotates `current_version_label`).
+# What a row is built from: columns of `Adapter.objects.list_rows()` (which annotates `current_version_label`).
 LIST_COLUMNS = (
     "id",
     "name",

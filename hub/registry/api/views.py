@@ -241,7 +241,7 @@ class AdapterListView(AdapterAPIView, generics.ListAPIView):
     pagination_class = Pagination
 
     def get_queryset(self):
-        return Adapter.objects.for_list(self.request.user)
+        return Adapter.objects.listed_to(self.request.user)
 
     def list(self, request, *args, **kwargs):
         """Anonymous answers are cached per registry generation for a few seconds, like resolutions (see

@@ -79,7 +79,7 @@ def results_by_query() -> dict[str, list[str]]:
     for query in QUERIES:
         params = QueryDict(mutable=True)
         params["q"] = query
-        rows = AdapterFilterSet(params, queryset=Adapter.objects.for_list(None)).qs
+        rows = AdapterFilterSet(params, queryset=Adapter.objects.listed_to(None)).qs
         found[query] = [adapter.full_name for adapter in rows]
     return found
 

@@ -107,7 +107,7 @@ def test_list_rows_are_what_the_list_serializer_describes(api, catalogue):
     Adapter.objects.filter(name="bulk-202").update(deprecated_message="Trained on the test set.")
     request = RequestFactory().get("/api/v1/adapters/")
     expected = AdapterListSerializer(
-        Adapter.objects.for_list(None).order_by(*SORT_ORDERS["downloads"]),
+        Adapter.objects.listed_to(None).list_rows().order_by(*SORT_ORDERS["downloads"]),
         many=True,
         context={"request": request},
     ).data

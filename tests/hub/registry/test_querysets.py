@@ -105,8 +105,11 @@ def test_the_list_query_annotates_status_and_the_current_version_label():
     AdapterFactory(name="empty", namespace=resolving.namespace, status="")
     member = MembershipFactory(namespace=resolving.namespace, user=UserFactory(username="member")).user
     # Adapters without a valid version are listed to their namespace's members only (`listed_to`).
-    assert names(Adapter.objects.for_list(None)) == ["resolving"]
-    rows = {row.name: (row.status, row.current_version_label) for row in Adapter.objects.for_list(member)}
+    assert names(Adapter.objects.listed_to(None)) == ["resolving"]
+    rows = {
+        row.name: (row.status, row.current_version_label)
+        for row in Adapter.objects.listed_to(member).list_rows()
+    }
     assert rows == {
         "resolving": (VersionStatus.VALID, "2"),
         "failing": (VersionStatus.INVALID, None),

@@ -124,14 +124,14 @@ def test_a_proposed_name_is_checked_as_a_whole_word(api):
     finds the same adapters."""
     build_catalogue()
     with CaptureQueriesContext(connection) as queries:
-        proposals = suggestions(Adapter.objects.for_list(None), "robertarte")
+        proposals = suggestions(Adapter.objects.listed_to(None), "robertarte")
     checks = [query["sql"] for query in queries.captured_queries if "'roberta-rte'" in query["sql"]]
     assert checks, "no query checked the proposal"
     assert all(":*" not in sql for sql in checks), checks
     assert "roberta-rte" in proposals
     assert names(api.get("/api/v1/adapters/", {"q": "roberta-rte"})) == ["nlpgroup/roberta-rte"]
     # The word typed last stays a prefix in a proposal that keeps it (`entail` finds `entailment`).
-    proposals = suggestions(Adapter.objects.for_list(None), "robrta entail")
+    proposals = suggestions(Adapter.objects.listed_to(None), "robrta entail")
     assert any(proposal.endswith(" entail") for proposal in proposals)
 
 
