@@ -34,7 +34,11 @@ MAX_PAGE_SIZE = 100
 MAX_LIST_OFFSET = 10_000
 RELEVANCE = "relevance"
 SORT_ORDERS = {
-    "downloads": ("-download_count", "namespace__name", "name"),
+    # Ties (many adapters share a download count) broken by the adapter's name, then its namespace's id: columns
+    # of adapters, so a page's ids are read without a join. Broken by the namespace's name, a deep page joined
+    # every namespace to sort its filter's adapters: 43 of a 45 ms query for page 491 of a task and base model at
+    # a million adapters, 100,000 namespaces hashed for it.
+    "downloads": ("-download_count", "name", "namespace_id"),
     "recent": ("-updated_at", "-id"),
     # The adapter's name, then its namespace's id: both columns of adapters, so a list is read in this order
     # from the `(name, namespace)` index and stops after a page. Ties broken by the namespace's name (another
