@@ -8,6 +8,8 @@ DEBUG = False
 DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = "/_protected/"
 # As deployed (docker-compose.yml): each web process writes its download counts in batches.
 DOWNLOAD_COUNT_FLUSH_SECONDS = 2
+# As deployed (docker-compose.yml's postgres), set for each connection: the machine's PostgreSQL keeps its defaults.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c random_page_cost=1.1"  # noqa: F405
 # Each web process keeps its own cache (as without CACHE_URL). Django's memory cache holds 300 entries by default
 # and then drops a third of them at random: under the distinct-query rows the answers of a few hundred URLs would
 # push out what every request shares (the filter menus, the throttles' windows, the registry generation) and the
